@@ -1,0 +1,36 @@
+//! Annal: an embeddable event-store storage engine.
+//!
+//! The core is a segmented, memory-mapped, checksummed append log ([`Log`]) with group
+//! commit: many threads append at once, each batch is atomic, positions are gapless, and
+//! an append acknowledged at [`Durability::Synced`] survives power loss. Readers
+//! ([`LogReader`]) get zero-copy payloads and never see past the published watermark.
+//!
+//! ```
+//! use annal::{Durability, Log, Options, Position};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let log = Log::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+//! let appended = log.append_batch(&[b"first".as_slice(), b"second"], Durability::Synced)?;
+//! assert_eq!(appended.first, Position(0));
+//! let events: Vec<_> = log.read_from(Position(0))?.collect::<Result<_, _>>()?;
+//! assert_eq!(&events[1].payload[..], b"second");
+//! log.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod error;
+pub mod format;
+pub mod io;
+pub mod limits;
+mod log;
+mod metrics;
+mod options;
+mod position;
+pub mod read;
+
+pub use error::{Error, ErrorCode, Limit, Result};
+pub use log::{Appended, Log};
+pub use metrics::Metrics;
+pub use options::{Durability, Options, RecoveryMode};
+pub use position::Position;
+pub use read::{Event, LogReader, Visibility};

@@ -1,0 +1,210 @@
+//! The append path: validate, encode once into the writer's scratch buffer, copy into the
+//! active segment, publish the watermark; roll to a new segment when the record won't fit.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::directory::install_segment;
+use super::preparer::Preparer;
+use super::segment::{Segment, INDEX_INTERVAL_BYTES};
+use super::{Appended, Shared};
+use crate::format::record::{encode_record, encode_seal, record_bytes_for, SEAL_RECORD_BYTES};
+use crate::format::segment_header::SEGMENT_HEADER_BYTES;
+use crate::limits::{BATCH_BYTES_MAX, BATCH_EVENTS_MAX, EVENT_BYTES_MAX};
+use crate::{Error, Limit, Position, Result};
+
+/// The single writer's state, guarded by the log's writer mutex.
+pub(crate) struct Writer {
+    active: Arc<Segment>,
+    /// Where the next record goes in the active segment.
+    offset: u64,
+    next_position: u64,
+    /// The active segment holds a seal: the next append must start a new segment.
+    active_sealed: bool,
+    last_indexed_offset: Option<u64>,
+    scratch: Vec<u8>,
+    preparer: Option<Preparer>,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        active: Arc<Segment>,
+        offset: u64,
+        next_position: u64,
+        active_sealed: bool,
+        preparer: Preparer,
+    ) -> Writer {
+        Writer {
+            active,
+            offset,
+            next_position,
+            active_sealed,
+            last_indexed_offset: None,
+            scratch: Vec::new(),
+            preparer: Some(preparer),
+        }
+    }
+
+    /// The active segment and the position after the last written event: what a group
+    /// commit leader must sync to cover everything written so far.
+    pub(crate) fn sync_target(&self) -> (Arc<Segment>, u64) {
+        (Arc::clone(&self.active), self.next_position)
+    }
+
+    pub(crate) fn stop_preparer(&mut self) -> Option<Preparer> {
+        self.preparer.take()
+    }
+}
+
+/// Largest record a segment of `segment_bytes` can hold next to its header and seal.
+pub(crate) fn record_capacity_bytes(segment_bytes: u64) -> u64 {
+    segment_bytes - SEGMENT_HEADER_BYTES as u64 - SEAL_RECORD_BYTES as u64
+}
+
+fn validate<E: AsRef<[u8]>>(events: &[E], segment_bytes: u64) -> Result<(usize, usize)> {
+    if events.is_empty() {
+        return Err(Error::EmptyBatch);
+    }
+    if events.len() > BATCH_EVENTS_MAX {
+        return Err(Error::LimitExceeded {
+            limit: Limit::BatchEvents,
+            value: events.len() as u64,
+            max: BATCH_EVENTS_MAX as u64,
+        });
+    }
+    let mut payload_bytes = 0usize;
+    for event in events {
+        let len = event.as_ref().len();
+        if len > EVENT_BYTES_MAX {
+            return Err(Error::LimitExceeded {
+                limit: Limit::EventBytes,
+                value: len as u64,
+                max: EVENT_BYTES_MAX as u64,
+            });
+        }
+        payload_bytes += len;
+    }
+    if payload_bytes > BATCH_BYTES_MAX {
+        return Err(Error::LimitExceeded {
+            limit: Limit::BatchBytes,
+            value: payload_bytes as u64,
+            max: BATCH_BYTES_MAX as u64,
+        });
+    }
+    let record_bytes = record_bytes_for(payload_bytes, events.len());
+    let capacity = record_capacity_bytes(segment_bytes);
+    if record_bytes as u64 > capacity {
+        return Err(Error::LimitExceeded {
+            limit: Limit::BatchBytes,
+            value: record_bytes as u64,
+            max: capacity,
+        });
+    }
+    Ok((payload_bytes, record_bytes))
+}
+
+/// Appends a batch as one record and publishes it to readers. Durability beyond
+/// `Written` is the caller's (group commit's) business.
+pub(crate) fn append<E: AsRef<[u8]>>(shared: &Shared, events: &[E]) -> Result<Appended> {
+    let (payload_bytes, record_bytes) = validate(events, shared.options.segment_bytes)?;
+    let mut writer = shared.writer();
+    shared.check_usable()?;
+    if writer.active_sealed
+        || writer.offset + record_bytes as u64 + SEAL_RECORD_BYTES as u64
+            > shared.options.segment_bytes
+    {
+        roll(shared, &mut writer)?;
+    }
+    let writer = &mut *writer;
+    let position = writer.next_position;
+    let synced_before = shared.synced.load(Ordering::Acquire);
+    encode_record(&mut writer.scratch, position, synced_before, events);
+    debug_assert_eq!(writer.scratch.len(), record_bytes);
+    if let Err(e) = writer.active.file.write_at(writer.offset, &writer.scratch) {
+        shared.poison();
+        return Err(Error::io(
+            "write record",
+            Some(writer.active.path.clone()),
+            e,
+        ));
+    }
+    let indexed_long_ago = writer
+        .last_indexed_offset
+        .is_none_or(|last| writer.offset >= last + INDEX_INTERVAL_BYTES);
+    if indexed_long_ago {
+        writer.active.index.push(position, writer.offset);
+        writer.last_indexed_offset = Some(writer.offset);
+    }
+    writer.offset += record_bytes as u64;
+    writer.next_position += events.len() as u64;
+    writer.active.publish(writer.offset);
+    shared
+        .written
+        .store(writer.next_position, Ordering::Release);
+    shared.counters.appended(
+        events.len() as u64,
+        record_bytes as u64,
+        payload_bytes as u64,
+    );
+    Ok(Appended {
+        first: Position(position),
+        last: Position(writer.next_position - 1),
+    })
+}
+
+/// Seals the active segment (once) and starts the next one at the next position. A
+/// failure to write or sync the seal poisons the log; a failure to create the next
+/// segment (a full disk) does not: the next append tries again.
+fn roll(shared: &Shared, writer: &mut Writer) -> Result<()> {
+    if !writer.active_sealed {
+        let seal = encode_seal(writer.next_position, shared.synced.load(Ordering::Acquire));
+        let sealed = writer
+            .active
+            .file
+            .write_at(writer.offset, &seal)
+            .map_err(|e| Error::io("write seal", Some(writer.active.path.clone()), e))
+            .and_then(|()| {
+                writer.active.file.sync_data().map_err(|e| {
+                    Error::io("fdatasync segment", Some(writer.active.path.clone()), e)
+                })
+            });
+        if let Err(e) = sealed {
+            shared.poison();
+            return Err(e);
+        }
+        writer.offset += SEAL_RECORD_BYTES as u64;
+        writer.active.publish(writer.offset);
+        writer.active.mark_sealed();
+        writer.active_sealed = true;
+        shared
+            .synced
+            .fetch_max(writer.next_position, Ordering::AcqRel);
+    }
+    let preparer = writer.preparer.as_ref().ok_or(Error::Closed)?;
+    let file = preparer.take()?;
+    let path = install_segment(
+        shared.storage.as_ref(),
+        &shared.dir,
+        &file,
+        writer.next_position,
+        shared.epoch,
+    )?;
+    let segment = Arc::new(Segment::new(
+        writer.next_position,
+        path,
+        file,
+        SEGMENT_HEADER_BYTES as u64,
+    ));
+    shared
+        .segments
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Arc::clone(&segment));
+    writer.active = segment;
+    writer.offset = SEGMENT_HEADER_BYTES as u64;
+    writer.active_sealed = false;
+    writer.last_indexed_offset = None;
+    preparer.request();
+    shared.counters.rolled();
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! The log: segments on disk, the append path with group commit, recovery at open.
+//!
+//! [`Log`] is the owner (it holds the directory lock); everything readers need lives in
+//! [`Shared`], which readers keep alive through an `Arc` after the log is closed.
+
+mod append;
+mod directory;
+mod group_commit;
+mod preparer;
+mod recovery;
+pub(crate) mod segment;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use crate::io::{DirLock, FileStorage, Storage};
+use crate::metrics::{Counters, Metrics};
+use crate::read::{Event, LogReader, Visibility};
+use crate::{Durability, Error, Options, Position, Result};
+
+use append::Writer;
+use group_commit::GroupCommit;
+use preparer::Preparer;
+use segment::Segment;
+
+/// The positions one append was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Position of the first event of the append.
+    pub first: Position,
+    /// Position of the last event of the append.
+    pub last: Position,
+}
+
+/// State shared by the log, its writer and its readers.
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
+    pub(crate) options: Options,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) epoch: u64,
+    /// Segments in position order; the last is the active one. Changed only on a roll.
+    pub(crate) segments: RwLock<Vec<Arc<Segment>>>,
+    /// The position after the last event published to readers.
+    pub(crate) written: AtomicU64,
+    /// The position after the last event known durable.
+    pub(crate) synced: AtomicU64,
+    /// The first position the log holds.
+    pub(crate) first: AtomicU64,
+    pub(crate) poisoned: AtomicBool,
+    pub(crate) closed: AtomicBool,
+    pub(crate) counters: Counters,
+    writer: Mutex<Writer>,
+    group_commit: GroupCommit,
+}
+
+impl Shared {
+    /// The segment holding `position`, if the log holds it.
+    pub(crate) fn segment_for(&self, position: u64) -> Option<Arc<Segment>> {
+        let segments = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        let at = segments.partition_point(|s| s.first_position <= position);
+        segments.get(at.checked_sub(1)?).cloned()
+    }
+
+    /// The segment that starts at `first_position`.
+    pub(crate) fn segment_starting_at(&self, first_position: u64) -> Option<Arc<Segment>> {
+        let segments = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        segments
+            .binary_search_by_key(&first_position, |s| s.first_position)
+            .ok()
+            .map(|at| Arc::clone(&segments[at]))
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn check_usable(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(Error::Poisoned);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn poison(&self) {
+        self.poisoned.store(true, Ordering::Release);
+    }
+}
+
+/// An open log. `Send + Sync`: share it (in an `Arc`) between appending threads.
+pub struct Log {
+    shared: Arc<Shared>,
+    _lock: DirLock,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.shared.dir)
+            .field("written", &self.shared.written.load(Ordering::Relaxed))
+            .field("synced", &self.shared.synced.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Log {
+    /// Opens (creating if needed) the log in `dir` on the local file system, recovering
+    /// from whatever a crash left there.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Log> {
+        Log::open_with_storage(dir, options, Arc::new(FileStorage))
+    }
+
+    /// Opens the log on a given storage backend (tests use [`crate::io::SimStorage`]).
+    pub fn open_with_storage(
+        dir: impl AsRef<Path>,
+        options: Options,
+        storage: Arc<dyn Storage>,
+    ) -> Result<Log> {
+        options.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        storage
+            .create_dir_all(&dir)
+            .map_err(|e| Error::io("create log directory", Some(dir.clone()), e))?;
+        let lock = storage.lock_dir(&dir).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                Error::Locked {
+                    path: dir.join("LOCK"),
+                }
+            } else {
+                Error::io("lock log directory", Some(dir.join("LOCK")), e)
+            }
+        })?;
+        let recovered = recovery::recover(storage.as_ref(), &dir, &options)?;
+        let preparer = Preparer::start(Arc::clone(&storage), dir.clone(), options.segment_bytes);
+        let active = Arc::clone(
+            recovered
+                .segments
+                .last()
+                .expect("recovery leaves a segment"),
+        );
+        preparer.request();
+        let writer = Writer::new(
+            active,
+            recovered.write_offset,
+            recovered.next_position,
+            recovered.active_sealed,
+            preparer,
+        );
+        let shared = Arc::new(Shared {
+            dir,
+            options,
+            storage,
+            epoch: recovered.epoch,
+            segments: RwLock::new(recovered.segments),
+            written: AtomicU64::new(recovered.next_position),
+            synced: AtomicU64::new(recovered.next_position),
+            first: AtomicU64::new(recovered.first_position),
+            poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            counters: Counters::default(),
+            writer: Mutex::new(writer),
+            group_commit: GroupCommit::default(),
+        });
+        Ok(Log {
+            shared,
+            _lock: lock,
+        })
+    }
+
+    /// Appends one event and waits for the given durability.
+    pub fn append(&self, event: &[u8], durability: Durability) -> Result<Appended> {
+        self.append_batch(&[event], durability)
+    }
+
+    /// Appends a batch of events atomically (one record: after a crash, all or none of
+    /// them are present) and waits for the given durability.
+    pub fn append_batch<E: AsRef<[u8]>>(
+        &self,
+        events: &[E],
+        durability: Durability,
+    ) -> Result<Appended> {
+        let appended = append::append(&self.shared, events)?;
+        if durability == Durability::Synced {
+            group_commit::wait_synced(&self.shared, appended.last.0 + 1)?;
+        }
+        Ok(appended)
+    }
+
+    /// Makes every event written so far durable (one fdatasync, shared with concurrent
+    /// `Synced` appends).
+    pub fn sync(&self) -> Result<()> {
+        self.shared.check_usable()?;
+        let written = self.shared.written.load(Ordering::Acquire);
+        group_commit::wait_synced(&self.shared, written)
+    }
+
+    /// Syncs and closes the log, reporting any error (dropping it syncs on a best-effort
+    /// basis and ignores errors).
+    pub fn close(self) -> Result<()> {
+        let result = self.sync();
+        self.shared.closed.store(true, Ordering::Release);
+        result
+    }
+
+    /// Reads the event at `position`.
+    pub fn read(&self, position: Position) -> Result<Event> {
+        let mut reader = self.read_from(position)?;
+        match reader.next() {
+            Some(event) => event,
+            None => Err(self.out_of_range(position)),
+        }
+    }
+
+    /// A reader of every event from `position` up to the written watermark, in order.
+    /// The reader keeps going as the log grows: after it returns `None`, calling
+    /// `next` again returns events appended since.
+    pub fn read_from(&self, position: Position) -> Result<LogReader> {
+        self.reader_from(position, Visibility::Written)
+    }
+
+    /// A reader like [`Log::read_from`] that only sees events already synced.
+    pub fn read_synced_from(&self, position: Position) -> Result<LogReader> {
+        self.reader_from(position, Visibility::Synced)
+    }
+
+    fn reader_from(&self, position: Position, visibility: Visibility) -> Result<LogReader> {
+        let first = self.shared.first.load(Ordering::Acquire);
+        let written = self.shared.written.load(Ordering::Acquire);
+        if position.0 < first || position.0 > written {
+            return Err(self.out_of_range(position));
+        }
+        LogReader::new(Arc::clone(&self.shared), position.0, visibility)
+    }
+
+    fn out_of_range(&self, position: Position) -> Error {
+        Error::PositionOutOfRange {
+            position,
+            first: self.first_position(),
+            next: self.next_position(),
+        }
+    }
+
+    /// The first position the log holds.
+    pub fn first_position(&self) -> Position {
+        Position(self.shared.first.load(Ordering::Acquire))
+    }
+
+    /// The position the next append will get.
+    pub fn next_position(&self) -> Position {
+        Position(self.shared.written.load(Ordering::Acquire))
+    }
+
+    /// The last position written (visible to readers), if any.
+    pub fn last_written(&self) -> Option<Position> {
+        let written = self.shared.written.load(Ordering::Acquire);
+        let first = self.shared.first.load(Ordering::Acquire);
+        (written > first).then(|| Position(written - 1))
+    }
+
+    /// The last position known durable, if any.
+    pub fn last_synced(&self) -> Option<Position> {
+        let synced = self.shared.synced.load(Ordering::Acquire);
+        let first = self.shared.first.load(Ordering::Acquire);
+        (synced > first).then(|| Position(synced - 1))
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Counters since open.
+    pub fn metrics(&self) -> Metrics {
+        self.shared.counters.snapshot()
+    }
+
+    /// Whether an earlier failure poisoned the log.
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.poisoned.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        if !self.shared.closed.swap(true, Ordering::AcqRel)
+            && !self.shared.poisoned.load(Ordering::Acquire)
+        {
+            let written = self.shared.written.load(Ordering::Acquire);
+            let _ = group_commit::wait_synced(&self.shared, written);
+        }
+        // Joins the preparer thread, so nothing touches the directory once the lock goes.
+        drop(self.shared.writer().stop_preparer());
+    }
+}

@@ -1,0 +1,130 @@
+//! Prepares the next segment file (zero-filled and synced) on a background thread, so a
+//! roll on the append path only writes a header and renames.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use crossbeam::channel::{self, Sender, TrySendError};
+
+use super::directory::prepare_segment_file;
+use crate::io::{Storage, StorageFile};
+use crate::Result;
+
+#[derive(Default)]
+struct Slot {
+    ready: Option<Arc<dyn StorageFile>>,
+    busy: bool,
+}
+
+struct Shared {
+    slot: Mutex<Slot>,
+    changed: Condvar,
+    storage: Arc<dyn Storage>,
+    dir: PathBuf,
+    segment_bytes: u64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Prepares a file unless one is ready or being prepared. The file is created with
+    /// the slot marked busy, so only one file of the prepared name exists at a time; with
+    /// `keep` it is left in the slot, in the same critical section that clears busy.
+    fn prepare_once(&self, keep: bool) -> Option<Result<Arc<dyn StorageFile>>> {
+        let mut slot = self.lock();
+        if slot.ready.is_some() || slot.busy {
+            return None;
+        }
+        slot.busy = true;
+        drop(slot);
+        let prepared = prepare_segment_file(self.storage.as_ref(), &self.dir, self.segment_bytes);
+        let mut slot = self.lock();
+        slot.busy = false;
+        self.changed.notify_all();
+        match prepared {
+            Ok(file) if keep => {
+                slot.ready = Some(file);
+                None
+            }
+            other => Some(other),
+        }
+    }
+}
+
+/// The background preparer; dropping it stops the thread.
+pub(crate) struct Preparer {
+    shared: Arc<Shared>,
+    requests: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Preparer {
+    pub(crate) fn start(storage: Arc<dyn Storage>, dir: PathBuf, segment_bytes: u64) -> Preparer {
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(Slot::default()),
+            changed: Condvar::new(),
+            storage,
+            dir,
+            segment_bytes,
+        });
+        let (requests, received) = channel::bounded::<()>(1);
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("annal-preparer".into())
+            .spawn(move || {
+                for () in received {
+                    // A failure here (a full disk, say) is left for the roll to meet and
+                    // report: it prepares synchronously when nothing is ready.
+                    let _ = worker.prepare_once(true);
+                }
+            })
+            .ok();
+        Preparer {
+            shared,
+            requests: Some(requests),
+            thread,
+        }
+    }
+
+    /// Asks for a spare segment to be prepared in the background; never blocks.
+    pub(crate) fn request(&self) {
+        if let Some(requests) = &self.requests {
+            match requests.try_send(()) {
+                Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+            }
+        }
+    }
+
+    /// Takes the prepared file, waiting for one in preparation, or prepares one now.
+    pub(crate) fn take(&self) -> Result<Arc<dyn StorageFile>> {
+        loop {
+            let mut slot = self.shared.lock();
+            while slot.busy {
+                slot = self
+                    .shared
+                    .changed
+                    .wait(slot)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+            if let Some(file) = slot.ready.take() {
+                return Ok(file);
+            }
+            drop(slot);
+            if let Some(prepared) = self.shared.prepare_once(false) {
+                return prepared;
+            }
+        }
+    }
+}
+
+impl Drop for Preparer {
+    fn drop(&mut self) {
+        self.requests.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

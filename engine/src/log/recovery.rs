@@ -1,0 +1,434 @@
+//! Recovery at open: scan every segment, cut a torn tail, refuse other damage.
+//!
+//! The decision table (docs/design.md has the argument):
+//!
+//! | what the scan finds at (segment, offset) | a later record proves it was synced | outcome |
+//! | --- | --- | --- |
+//! | clean end (zeros) in the last segment | no | resume there; zero any debris after it |
+//! | clean end (zeros) in the last segment | yes | corrupt (a synced record was zeroed) |
+//! | bad record (checksum, length, sequence) | no | torn tail: cut there, drop later segments |
+//! | bad record | yes | corrupt, or cut there under `TruncateAtDamage` |
+//! | unsealed segment followed by another | always (the next segment's header) | corrupt, or cut |
+//! | bad segment header, wrong epoch, position gap | never a torn write | corrupt, or cut |
+//!
+//! "Proves it was synced": a record past the damage, with valid checksums, whose
+//! `synced_before` exceeds the damaged position; or any later valid segment, since a
+//! segment is created only after its predecessor's seal was synced.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::directory::{install_segment, prepare_segment_file, segment_path, TEMPORARY_SUFFIX};
+use super::segment::{Segment, INDEX_INTERVAL_BYTES};
+use crate::format::record::{body, check_body, decode_header, Frame};
+use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
+use crate::format::{parse_segment_file_name, read_u64, ALIGNMENT_BYTES};
+use crate::io::{Storage, StorageFile};
+use crate::{Error, Options, RecoveryMode, Result};
+
+/// What the writer and readers start from.
+pub(crate) struct Recovered {
+    pub(crate) segments: Vec<Arc<Segment>>,
+    pub(crate) write_offset: u64,
+    pub(crate) next_position: u64,
+    pub(crate) first_position: u64,
+    pub(crate) active_sealed: bool,
+    pub(crate) epoch: u64,
+}
+
+/// One segment as found on disk.
+struct Scanned {
+    first_position: u64,
+    path: PathBuf,
+    file: Arc<dyn StorageFile>,
+    writable: bool,
+    view: Bytes,
+    header: Result<SegmentHeader, String>,
+    /// Record offsets for the sparse index, up to `end_offset`.
+    index: Vec<(u64, u64)>,
+    /// End of the valid records (after the seal, when sealed).
+    end_offset: u64,
+    /// The position after the last valid event.
+    end_position: u64,
+    sealed: bool,
+    /// The first invalid record, if the scan stopped at one rather than at zeros.
+    damage: Option<(u64, &'static str)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProblemKind {
+    /// Could be the last write, torn by a crash.
+    MaybeTorn,
+    /// Cannot come from a crash (headers and names are synced before use).
+    NeverTorn,
+}
+
+struct Problem {
+    segment: usize,
+    offset: u64,
+    expected_position: u64,
+    reason: String,
+    kind: ProblemKind,
+}
+
+pub(crate) fn recover(storage: &dyn Storage, dir: &Path, options: &Options) -> Result<Recovered> {
+    let names = storage
+        .list_dir(dir)
+        .map_err(|e| Error::io("list log directory", Some(dir.to_path_buf()), e))?;
+    remove_temporaries(storage, dir, &names)?;
+    let mut firsts: Vec<u64> = names
+        .iter()
+        .filter_map(|name| parse_segment_file_name(name))
+        .collect();
+    firsts.sort_unstable();
+    if firsts.is_empty() {
+        return start_new_log(storage, dir, options, 0, new_epoch());
+    }
+    let last = firsts.len() - 1;
+    let mut scans = Vec::with_capacity(firsts.len());
+    for (k, &first) in firsts.iter().enumerate() {
+        scans.push(scan_segment(storage, dir, first, k == last)?);
+    }
+    let epoch = scans[0].header.as_ref().map(|h| h.epoch).unwrap_or(0);
+    match find_problem(&scans, epoch) {
+        None => finish(storage, dir, scans, epoch, None),
+        Some(problem) => {
+            let proven_synced = problem.kind == ProblemKind::NeverTorn
+                || later_record_proves_synced(&scans, &problem);
+            if proven_synced && options.recovery == RecoveryMode::Strict {
+                return Err(Error::corrupt(
+                    scans[problem.segment].path.clone(),
+                    problem.offset,
+                    problem.reason,
+                ));
+            }
+            if problem.segment == 0 && problem.offset == 0 {
+                remove_segments(storage, dir, &scans)?;
+                return start_new_log(storage, dir, options, problem.expected_position, epoch);
+            }
+            finish(storage, dir, scans, epoch, Some(problem))
+        }
+    }
+}
+
+fn new_epoch() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ (u64::from(std::process::id()) << 32) | 1
+}
+
+fn remove_temporaries(storage: &dyn Storage, dir: &Path, names: &[String]) -> Result<()> {
+    let mut removed = false;
+    for name in names.iter().filter(|n| n.ends_with(TEMPORARY_SUFFIX)) {
+        let path = dir.join(name);
+        storage
+            .remove_file(&path)
+            .map_err(|e| Error::io("remove temporary file", Some(path), e))?;
+        removed = true;
+    }
+    if removed {
+        sync_dir(storage, dir)?;
+    }
+    Ok(())
+}
+
+fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    storage
+        .sync_dir(dir)
+        .map_err(|e| Error::io("fsync directory", Some(dir.to_path_buf()), e))
+}
+
+fn start_new_log(
+    storage: &dyn Storage,
+    dir: &Path,
+    options: &Options,
+    first_position: u64,
+    epoch: u64,
+) -> Result<Recovered> {
+    let file = prepare_segment_file(storage, dir, options.segment_bytes)?;
+    let path = install_segment(storage, dir, &file, first_position, epoch)?;
+    let segment = Segment::new(first_position, path, file, SEGMENT_HEADER_BYTES as u64);
+    Ok(Recovered {
+        segments: vec![Arc::new(segment)],
+        write_offset: SEGMENT_HEADER_BYTES as u64,
+        next_position: first_position,
+        first_position,
+        active_sealed: false,
+        epoch,
+    })
+}
+
+fn scan_segment(storage: &dyn Storage, dir: &Path, first: u64, writable: bool) -> Result<Scanned> {
+    let path = segment_path(dir, first);
+    let file = storage
+        .open_file(&path, writable)
+        .map_err(|e| Error::io("open segment", Some(path.clone()), e))?;
+    let view = file
+        .view()
+        .map_err(|e| Error::io("map segment", Some(path.clone()), e))?;
+    let mut scanned = Scanned {
+        first_position: first,
+        path,
+        header: Err(String::new()),
+        index: Vec::new(),
+        end_offset: 0,
+        end_position: first,
+        sealed: false,
+        damage: None,
+        view,
+        file,
+        writable,
+    };
+    scanned.header = SegmentHeader::decode(&scanned.view)
+        .map_err(|e| e.describe())
+        .and_then(|h| check_header(&h, first, scanned.file.len_bytes()).map(|()| h));
+    if scanned.header.is_ok() {
+        scan_records(&mut scanned);
+    }
+    Ok(scanned)
+}
+
+fn check_header(header: &SegmentHeader, first: u64, len_bytes: u64) -> Result<(), String> {
+    if header.first_position != first {
+        return Err(format!(
+            "segment header says first position {}, its name says {first}",
+            header.first_position
+        ));
+    }
+    if header.segment_bytes != len_bytes {
+        return Err(format!(
+            "segment header says {} bytes, the file has {len_bytes}",
+            header.segment_bytes
+        ));
+    }
+    Ok(())
+}
+
+fn scan_records(scanned: &mut Scanned) {
+    let view = &scanned.view;
+    let mut offset = SEGMENT_HEADER_BYTES as u64;
+    let mut expected = scanned.first_position;
+    let mut last_indexed: Option<u64> = None;
+    loop {
+        let at = &view[offset as usize..];
+        let header = match decode_header(at) {
+            Ok(Frame::End) => break,
+            Ok(Frame::Record(header)) => header,
+            Err(e) => {
+                scanned.damage = Some((offset, e.describe()));
+                break;
+            }
+        };
+        if header.position != expected {
+            scanned.damage = Some((offset, "record position out of sequence"));
+            break;
+        }
+        if let Err(e) = check_body(&header, body(&header, at)) {
+            scanned.damage = Some((offset, e.describe()));
+            break;
+        }
+        if header.is_seal() {
+            offset += header.record_bytes() as u64;
+            scanned.sealed = true;
+            break;
+        }
+        if last_indexed.is_none_or(|last| offset >= last + INDEX_INTERVAL_BYTES) {
+            scanned.index.push((header.position, offset));
+            last_indexed = Some(offset);
+        }
+        offset += header.record_bytes() as u64;
+        expected = header.end_position();
+    }
+    scanned.end_offset = offset;
+    scanned.end_position = expected;
+}
+
+fn find_problem(scans: &[Scanned], epoch: u64) -> Option<Problem> {
+    let mut expected = scans[0].first_position;
+    let last = scans.len() - 1;
+    for (k, scan) in scans.iter().enumerate() {
+        let never_torn = |reason: String| Problem {
+            segment: k,
+            offset: 0,
+            expected_position: expected,
+            reason,
+            kind: ProblemKind::NeverTorn,
+        };
+        match &scan.header {
+            Err(reason) => return Some(never_torn(reason.clone())),
+            Ok(header) if header.epoch != epoch => {
+                return Some(never_torn("segment belongs to another log (epoch)".into()))
+            }
+            Ok(_) => {}
+        }
+        if scan.first_position != expected {
+            return Some(never_torn(format!(
+                "segment starts at position {}, the previous one ends at {expected}",
+                scan.first_position
+            )));
+        }
+        if let Some((offset, reason)) = scan.damage {
+            return Some(Problem {
+                segment: k,
+                offset,
+                expected_position: scan.end_position,
+                reason: reason.into(),
+                kind: ProblemKind::MaybeTorn,
+            });
+        }
+        if !scan.sealed && k != last {
+            return Some(Problem {
+                segment: k,
+                offset: scan.end_offset,
+                expected_position: scan.end_position,
+                reason: "segment ends without a seal but a later segment follows".into(),
+                kind: ProblemKind::MaybeTorn,
+            });
+        }
+        if !scan.sealed && k == last && has_durable_record_after(scan, scan.end_offset) {
+            return Some(Problem {
+                segment: k,
+                offset: scan.end_offset,
+                expected_position: scan.end_position,
+                reason: "zeroed bytes where a synced record was expected".into(),
+                kind: ProblemKind::NeverTorn,
+            });
+        }
+        expected = scan.end_position;
+    }
+    None
+}
+
+/// Whether anything after the problem proves the damaged position had been synced.
+fn later_record_proves_synced(scans: &[Scanned], problem: &Problem) -> bool {
+    let scan = &scans[problem.segment];
+    let later_valid_segment = scans[problem.segment + 1..]
+        .iter()
+        .any(|later| later.header.is_ok());
+    later_valid_segment || has_durable_record_after(scan, problem.offset)
+}
+
+/// Looks at every aligned offset after `from` for a valid record whose `synced_before`
+/// exceeds the scan's end position: proof that the records up to there were durable.
+fn has_durable_record_after(scan: &Scanned, from: u64) -> bool {
+    let view = &scan.view[..];
+    let mut offset = from as usize + ALIGNMENT_BYTES;
+    while offset + ALIGNMENT_BYTES <= view.len() {
+        if read_u64(view, offset) != 0 {
+            if let Ok(Frame::Record(header)) = decode_header(&view[offset..]) {
+                if header.synced_before > scan.end_position
+                    && check_body(&header, body(&header, &view[offset..])).is_ok()
+                {
+                    return true;
+                }
+            }
+        }
+        offset += ALIGNMENT_BYTES;
+    }
+    false
+}
+
+fn remove_segments(storage: &dyn Storage, dir: &Path, scans: &[Scanned]) -> Result<()> {
+    for scan in scans {
+        storage
+            .remove_file(&scan.path)
+            .map_err(|e| Error::io("remove segment", Some(scan.path.clone()), e))?;
+    }
+    sync_dir(storage, dir)
+}
+
+/// Keeps the segments before the problem (or all of them), cuts the last one at its
+/// valid end, and builds the in-memory segments.
+fn finish(
+    storage: &dyn Storage,
+    dir: &Path,
+    mut scans: Vec<Scanned>,
+    epoch: u64,
+    problem: Option<Problem>,
+) -> Result<Recovered> {
+    let mut cut_offset = None;
+    if let Some(problem) = &problem {
+        let dropped = scans.split_off(problem.segment + 1);
+        if !dropped.is_empty() {
+            remove_segments(storage, dir, &dropped)?;
+        }
+        let kept = problem.segment;
+        if problem.offset == 0 {
+            let removed = scans.split_off(kept);
+            remove_segments(storage, dir, &removed)?;
+        } else {
+            cut_offset = Some(problem.offset);
+        }
+    }
+    let last = scans.len() - 1;
+    let scan = &mut scans[last];
+    if let Some(offset) = cut_offset {
+        scan.end_offset = offset;
+        scan.sealed = false;
+        scan.index.retain(|&(_, at)| at < offset);
+    }
+    if !scan.sealed {
+        if !scan.writable {
+            scan.file = storage
+                .open_file(&scan.path, true)
+                .map_err(|e| Error::io("open segment", Some(scan.path.clone()), e))?;
+        }
+        zero_tail(scan)?;
+    }
+    let first_position = scans[0].first_position;
+    let active = &scans[last];
+    let (write_offset, next_position, active_sealed) =
+        (active.end_offset, active.end_position, active.sealed);
+    let segments = scans
+        .into_iter()
+        .map(|scan| {
+            let segment = Segment::new(scan.first_position, scan.path, scan.file, scan.end_offset);
+            for (position, offset) in scan.index {
+                segment.index.push(position, offset);
+            }
+            if scan.sealed {
+                segment.mark_sealed();
+            }
+            Arc::new(segment)
+        })
+        .collect();
+    Ok(Recovered {
+        segments,
+        write_offset,
+        next_position,
+        first_position,
+        active_sealed,
+        epoch,
+    })
+}
+
+/// Zeroes every non-zero byte after the valid end of the active segment (debris of a torn
+/// write), so no stale record can ever be mistaken for a new one, and syncs it.
+fn zero_tail(scan: &Scanned) -> Result<()> {
+    const BLOCK_BYTES: usize = 4096;
+    let view = &scan.view[..];
+    let mut start = scan.end_offset as usize;
+    let mut wrote = false;
+    while start < view.len() {
+        let end = ((start / BLOCK_BYTES + 1) * BLOCK_BYTES).min(view.len());
+        if view[start..end].iter().any(|&b| b != 0) {
+            let zeros = vec![0u8; end - start];
+            scan.file
+                .write_at(start as u64, &zeros)
+                .map_err(|e| Error::io("zero torn tail", Some(scan.path.clone()), e))?;
+            wrote = true;
+        }
+        start = end;
+    }
+    if wrote {
+        scan.file
+            .sync_data()
+            .map_err(|e| Error::io("fdatasync segment", Some(scan.path.clone()), e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! One segment file as the running log sees it: its mapping, the published length, and a
+//! sparse position index, all readable without a lock.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::io::StorageFile;
+
+/// One sparse-index entry is kept per this many bytes of records.
+pub(crate) const INDEX_INTERVAL_BYTES: u64 = 8 << 10;
+
+/// A segment shared by the writer and every reader.
+pub(crate) struct Segment {
+    pub(crate) first_position: u64,
+    pub(crate) path: PathBuf,
+    pub(crate) file: Arc<dyn StorageFile>,
+    /// End of the last published record (the seal included). Readers never read past it.
+    written_bytes: AtomicU64,
+    sealed: AtomicBool,
+    pub(crate) index: SparseIndex,
+}
+
+impl Segment {
+    pub(crate) fn new(
+        first_position: u64,
+        path: PathBuf,
+        file: Arc<dyn StorageFile>,
+        written_bytes: u64,
+    ) -> Segment {
+        let capacity = (file.len_bytes() / INDEX_INTERVAL_BYTES + 2) as usize;
+        Segment {
+            first_position,
+            path,
+            file,
+            written_bytes: AtomicU64::new(written_bytes),
+            sealed: AtomicBool::new(false),
+            index: SparseIndex::with_capacity(capacity),
+        }
+    }
+
+    /// Bytes a reader may read: everything below is complete, published records.
+    pub(crate) fn written_bytes(&self) -> u64 {
+        self.written_bytes.load(Ordering::Acquire)
+    }
+
+    /// Publishes records written below `bytes` (writer only).
+    pub(crate) fn publish(&self, bytes: u64) {
+        self.written_bytes.store(bytes, Ordering::Release);
+    }
+
+    pub(crate) fn mark_sealed(&self) {
+        self.sealed.store(true, Ordering::Release);
+    }
+}
+
+/// Record start offsets for some positions of one segment: a fixed-capacity, append-only
+/// array filled by the single writer and read lock-free.
+pub(crate) struct SparseIndex {
+    positions: Box<[AtomicU64]>,
+    offsets: Box<[AtomicU32]>,
+    len: AtomicUsize,
+}
+
+impl SparseIndex {
+    fn with_capacity(capacity: usize) -> SparseIndex {
+        SparseIndex {
+            positions: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+            offsets: (0..capacity).map(|_| AtomicU32::new(0)).collect(),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Adds an entry (writer only; positions and offsets strictly increase). Entries past
+    /// the capacity are dropped, which only makes lookups scan further.
+    pub(crate) fn push(&self, position: u64, offset: u64) {
+        let len = self.len.load(Ordering::Relaxed);
+        if len == self.positions.len() {
+            return;
+        }
+        self.positions[len].store(position, Ordering::Relaxed);
+        self.offsets[len].store(offset as u32, Ordering::Relaxed);
+        self.len.store(len + 1, Ordering::Release);
+    }
+
+    /// The offset of the last indexed record whose first position is at most `position`.
+    pub(crate) fn floor(&self, position: u64) -> Option<(u64, u64)> {
+        let len = self.len.load(Ordering::Acquire);
+        let (mut low, mut high) = (0, len);
+        while low < high {
+            let mid = (low + high) / 2;
+            if self.positions[mid].load(Ordering::Relaxed) <= position {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        let at = low.checked_sub(1)?;
+        Some((
+            self.positions[at].load(Ordering::Relaxed),
+            u64::from(self.offsets[at].load(Ordering::Relaxed)),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floor_finds_the_last_entry_at_or_before() {
+        // Proves the sparse index answers the nearest earlier record for any position.
+        let index = SparseIndex::with_capacity(4);
+        assert_eq!(index.floor(5), None);
+        index.push(10, 64);
+        index.push(20, 8256);
+        index.push(35, 16448);
+        assert_eq!(index.floor(9), None);
+        assert_eq!(index.floor(10), Some((10, 64)));
+        assert_eq!(index.floor(34), Some((20, 8256)));
+        assert_eq!(index.floor(u64::MAX), Some((35, 16448)));
+        index.push(40, 20000);
+        index.push(50, 30000);
+        assert_eq!(
+            index.floor(60),
+            Some((40, 20000)),
+            "past capacity is dropped"
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! Counters the engine keeps about its own work, for benchmarks and CI gates.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of a log's counters since it was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// Appends acknowledged (one per call, whatever its batch size).
+    pub appends: u64,
+    /// Events acknowledged.
+    pub events: u64,
+    /// Bytes of records written into segments (headers, lengths and padding included).
+    pub record_bytes: u64,
+    /// Payload bytes acknowledged.
+    pub payload_bytes: u64,
+    /// fdatasync calls on segments made to acknowledge `Synced` appends (group commits).
+    pub group_syncs: u64,
+    /// Segment rolls.
+    pub rolls: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    appends: AtomicU64,
+    events: AtomicU64,
+    record_bytes: AtomicU64,
+    payload_bytes: AtomicU64,
+    group_syncs: AtomicU64,
+    rolls: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn appended(&self, events: u64, record_bytes: u64, payload_bytes: u64) {
+        self.appends.fetch_add(1, Ordering::Relaxed);
+        self.events.fetch_add(events, Ordering::Relaxed);
+        self.record_bytes.fetch_add(record_bytes, Ordering::Relaxed);
+        self.payload_bytes
+            .fetch_add(payload_bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn group_synced(&self) {
+        self.group_syncs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn rolled(&self) {
+        self.rolls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Metrics {
+        Metrics {
+            appends: self.appends.load(Ordering::Relaxed),
+            events: self.events.load(Ordering::Relaxed),
+            record_bytes: self.record_bytes.load(Ordering::Relaxed),
+            payload_bytes: self.payload_bytes.load(Ordering::Relaxed),
+            group_syncs: self.group_syncs.load(Ordering::Relaxed),
+            rolls: self.rolls.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! How a log is opened and what an append waits for.
+
+use crate::limits;
+use crate::{Error, Limit, Result};
+
+/// What an acknowledged append survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
+pub enum Durability {
+    /// Acknowledged once copied into the log's shared mapping. With the file backend
+    /// this is the same as [`Durability::Written`]; other backends may keep it in
+    /// process memory, so callers must assume it survives nothing.
+    Buffered,
+    /// Acknowledged once the bytes are in the operating system's page cache: survives a
+    /// crash of this process, not a power loss.
+    Written,
+    /// Acknowledged after an fdatasync covering the append: survives power loss.
+    #[default]
+    Synced,
+}
+
+/// What opening a log does when it finds damage that is not a torn tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// Cut off a torn tail (the last, incomplete write); refuse to open on any other
+    /// damage, naming the file and offset.
+    #[default]
+    Strict,
+    /// Cut the log at the first damaged record, discarding it and everything after it,
+    /// even records a later sync made durable. Loses data: for operators who have
+    /// decided the valid prefix is worth more than an offline repair.
+    TruncateAtDamage,
+}
+
+/// Settings for [`crate::Log::open`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Size of every segment file, preallocated when it is created.
+    pub segment_bytes: u64,
+    /// What to do with damage found at open.
+    pub recovery: RecoveryMode,
+    /// Check each record's body checksum when reading it (the header checksum is always
+    /// checked).
+    pub verify_reads: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            segment_bytes: limits::SEGMENT_BYTES_DEFAULT,
+            recovery: RecoveryMode::Strict,
+            verify_reads: true,
+        }
+    }
+}
+
+impl Options {
+    /// Sets the segment size.
+    pub fn segment_bytes(mut self, segment_bytes: u64) -> Self {
+        self.segment_bytes = segment_bytes;
+        self
+    }
+
+    /// Sets the recovery mode.
+    pub fn recovery(mut self, recovery: RecoveryMode) -> Self {
+        self.recovery = recovery;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.segment_bytes < limits::SEGMENT_BYTES_MIN {
+            return Err(Error::InvalidOptions {
+                reason: format!(
+                    "segment_bytes {} is below the minimum {}",
+                    self.segment_bytes,
+                    limits::SEGMENT_BYTES_MIN
+                ),
+            });
+        }
+        if self.segment_bytes > limits::SEGMENT_BYTES_MAX {
+            return Err(Error::LimitExceeded {
+                limit: Limit::SegmentBytes,
+                value: self.segment_bytes,
+                max: limits::SEGMENT_BYTES_MAX,
+            });
+        }
+        if !self.segment_bytes.is_multiple_of(4096) {
+            return Err(Error::InvalidOptions {
+                reason: format!(
+                    "segment_bytes {} is not a multiple of 4096",
+                    self.segment_bytes
+                ),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,18 @@
+//! Reading the log: events as zero-copy slices of the segments' read-only mappings, never
+//! past the watermark the writer published.
+
+mod event;
+mod reader;
+
+pub use event::Event;
+pub use reader::LogReader;
+
+/// Which watermark a reader stops at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Visibility {
+    /// Every published event (in the page cache; a power loss may take the newest).
+    #[default]
+    Written,
+    /// Only events already made durable by an fdatasync.
+    Synced,
+}

@@ -1,0 +1,215 @@
+//! A forward reader over the log, lock-free on the writer's path.
+//!
+//! The reader loads the log's watermark (Acquire), then the segment's published length
+//! (Acquire), and decodes only bytes below it: the writer stores both after the bytes
+//! (Release), so everything below is complete. It takes the segment-list lock only to
+//! move to the next segment.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{Event, Visibility};
+use crate::format::record::{
+    body, check_body, decode_header, EventRanges, Frame, RecordHeader, RECORD_HEADER_BYTES,
+};
+use crate::format::segment_header::SEGMENT_HEADER_BYTES;
+use crate::log::segment::Segment;
+use crate::log::Shared;
+use crate::{Error, Position, Result};
+
+/// The events of one record not yet returned.
+struct RecordCursor {
+    body: Bytes,
+    body_offset: usize,
+    position: u64,
+    remaining: u32,
+}
+
+/// Reads events in position order from a start position; see [`crate::Log::read_from`].
+pub struct LogReader {
+    shared: Arc<Shared>,
+    visibility: Visibility,
+    segment: Arc<Segment>,
+    view: Bytes,
+    /// Offset of the next record to decode in `segment`.
+    offset: u64,
+    /// Position of the next record to decode.
+    next_record_position: u64,
+    record: Option<RecordCursor>,
+    /// Events below this position are skipped (the start fell inside a record).
+    start: u64,
+}
+
+impl std::fmt::Debug for LogReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogReader")
+            .field("segment", &self.segment.path)
+            .field("offset", &self.offset)
+            .field("next_record_position", &self.next_record_position)
+            .finish()
+    }
+}
+
+impl LogReader {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        start: u64,
+        visibility: Visibility,
+    ) -> Result<LogReader> {
+        let segment = shared.segment_for(start).ok_or(Error::PositionOutOfRange {
+            position: Position(start),
+            first: Position(shared.first.load(std::sync::atomic::Ordering::Acquire)),
+            next: Position(shared.written.load(std::sync::atomic::Ordering::Acquire)),
+        })?;
+        let (next_record_position, offset) = segment
+            .index
+            .floor(start)
+            .unwrap_or((segment.first_position, SEGMENT_HEADER_BYTES as u64));
+        let view = view_of(&segment)?;
+        Ok(LogReader {
+            shared,
+            visibility,
+            segment,
+            view,
+            offset,
+            next_record_position,
+            record: None,
+            start,
+        })
+    }
+
+    /// The position of the next event this reader will return.
+    pub fn position(&self) -> Position {
+        match &self.record {
+            Some(cursor) if cursor.remaining > 0 => Position(cursor.position.max(self.start)),
+            _ => Position(self.next_record_position.max(self.start)),
+        }
+    }
+
+    fn limit(&self) -> u64 {
+        let watermark = match self.visibility {
+            Visibility::Written => &self.shared.written,
+            Visibility::Synced => &self.shared.synced,
+        };
+        watermark.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn corrupt(&self, reason: &str) -> Error {
+        Error::corrupt(self.segment.path.clone(), self.offset, reason)
+    }
+
+    /// Decodes the next record into the cursor; `Ok(false)` when caught up.
+    fn load_record(&mut self) -> Result<bool> {
+        loop {
+            if self.next_record_position >= self.limit() {
+                return Ok(false);
+            }
+            let published = self.segment.written_bytes();
+            if self.offset >= published {
+                return Ok(false);
+            }
+            if (self.view.len() as u64) < published {
+                self.view = view_of(&self.segment)?;
+                if (self.view.len() as u64) < published {
+                    return Err(self.corrupt("segment view shorter than its published length"));
+                }
+            }
+            let at = &self.view[self.offset as usize..published as usize];
+            let header: RecordHeader = match decode_header(at) {
+                Ok(Frame::Record(header)) => header,
+                Ok(Frame::End) => return Err(self.corrupt("zeros inside published records")),
+                Err(e) => return Err(self.corrupt(e.describe())),
+            };
+            if header.is_seal() {
+                match self.shared.segment_starting_at(header.position) {
+                    Some(next) => {
+                        self.view = view_of(&next)?;
+                        self.segment = next;
+                        self.offset = SEGMENT_HEADER_BYTES as u64;
+                        continue;
+                    }
+                    None => return Ok(false),
+                }
+            }
+            if header.position != self.next_record_position {
+                return Err(self.corrupt("record position out of sequence"));
+            }
+            if self.shared.options.verify_reads {
+                check_body(&header, body(&header, at)).map_err(|e| self.corrupt(e.describe()))?;
+            }
+            let body_start = self.offset as usize + RECORD_HEADER_BYTES;
+            self.record = Some(RecordCursor {
+                body: self
+                    .view
+                    .slice(body_start..body_start + header.body_bytes as usize),
+                body_offset: 0,
+                position: header.position,
+                remaining: header.event_count,
+            });
+            self.offset += header.record_bytes() as u64;
+            self.next_record_position = header.end_position();
+            return Ok(true);
+        }
+    }
+
+    /// Reads up to `max` events into `out`, returning how many were added.
+    pub fn next_batch(&mut self, max: usize, out: &mut Vec<Event>) -> Result<usize> {
+        let before = out.len();
+        while out.len() - before < max {
+            match self.next() {
+                Some(Ok(event)) => out.push(event),
+                Some(Err(e)) => return Err(e),
+                None => break,
+            }
+        }
+        Ok(out.len() - before)
+    }
+}
+
+fn view_of(segment: &Segment) -> Result<Bytes> {
+    segment
+        .file
+        .view()
+        .map_err(|e| Error::io("map segment", Some(segment.path.clone()), e))
+}
+
+impl Iterator for LogReader {
+    type Item = Result<Event>;
+
+    /// The next event, or `None` when the reader has caught up with the watermark (a
+    /// later call returns events appended since).
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(cursor) = &mut self.record {
+                if cursor.remaining > 0 {
+                    let mut ranges = EventRanges::new(&cursor.body[cursor.body_offset..], 1);
+                    let Some(range) = ranges.next() else {
+                        self.record = None;
+                        return Some(Err(self.corrupt("event length runs past its record")));
+                    };
+                    let payload = cursor
+                        .body
+                        .slice(cursor.body_offset + range.start..cursor.body_offset + range.end);
+                    cursor.body_offset += range.end;
+                    cursor.remaining -= 1;
+                    let position = cursor.position;
+                    cursor.position += 1;
+                    if position < self.start {
+                        continue;
+                    }
+                    return Some(Ok(Event {
+                        position: Position(position),
+                        payload,
+                    }));
+                }
+                self.record = None;
+            }
+            match self.load_record() {
+                Ok(true) => continue,
+                Ok(false) => return None,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
