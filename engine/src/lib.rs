@@ -34,3 +34,11 @@ pub use metrics::Metrics;
 pub use options::{Durability, Options, RecoveryMode};
 pub use position::Position;
 pub use read::{Event, LogReader, Visibility};
+
+/// `Log` and `LogReader` cross threads: checked at compile time.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    const fn assert_send<T: Send>() {}
+    assert_send_sync::<Log>();
+    assert_send::<LogReader>();
+};

@@ -30,12 +30,16 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Counts an append. Called only by the writer, under the writer mutex, so a plain
+    /// load and store suffice: no locked read-modify-write on the hot path.
     pub(crate) fn appended(&self, events: u64, record_bytes: u64, payload_bytes: u64) {
-        self.appends.fetch_add(1, Ordering::Relaxed);
-        self.events.fetch_add(events, Ordering::Relaxed);
-        self.record_bytes.fetch_add(record_bytes, Ordering::Relaxed);
-        self.payload_bytes
-            .fetch_add(payload_bytes, Ordering::Relaxed);
+        let add = |counter: &AtomicU64, n: u64| {
+            counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+        };
+        add(&self.appends, 1);
+        add(&self.events, events);
+        add(&self.record_bytes, record_bytes);
+        add(&self.payload_bytes, payload_bytes);
     }
 
     pub(crate) fn group_synced(&self) {

@@ -14,7 +14,7 @@
 //!     padding            zeros up to the next multiple of 8
 //! ```
 
-use super::{align_up, read_u16, read_u32, read_u64};
+use super::{crc32, align_up, read_u16, read_u32, read_u64};
 
 /// Bytes of a record header.
 pub const RECORD_HEADER_BYTES: usize = 40;
@@ -70,7 +70,7 @@ impl RecordHeader {
         out[26..28].copy_from_slice(&0u16.to_le_bytes());
         out[28..32].copy_from_slice(&self.body_crc.to_le_bytes());
         out[32..36].copy_from_slice(&0u32.to_le_bytes());
-        let crc = crc32fast::hash(&out[0..36]);
+        let crc = crc32(&out[0..36]);
         out[36..40].copy_from_slice(&crc.to_le_bytes());
     }
 }
@@ -125,7 +125,7 @@ pub fn decode_header(bytes: &[u8]) -> Result<Frame, FrameError> {
     if bytes.len() < RECORD_HEADER_BYTES {
         return Err(FrameError::Truncated);
     }
-    if crc32fast::hash(&bytes[0..36]) != read_u32(bytes, 36) {
+    if crc32(&bytes[0..36]) != read_u32(bytes, 36) {
         return Err(FrameError::HeaderChecksum);
     }
     let header = RecordHeader {
@@ -169,7 +169,7 @@ pub fn body<'a>(header: &RecordHeader, record: &'a [u8]) -> &'a [u8] {
 /// Checks a body against its header: the checksum, and that the event lengths add up
 /// exactly to the body's length.
 pub fn check_body(header: &RecordHeader, body: &[u8]) -> Result<(), FrameError> {
-    if crc32fast::hash(body) != header.body_crc {
+    if crc32(body) != header.body_crc {
         return Err(FrameError::BodyChecksum);
     }
     if header.is_seal() {
@@ -256,7 +256,7 @@ pub fn encode_record<E: AsRef<[u8]>>(
         position,
         synced_before,
         flags: 0,
-        body_crc: crc32fast::hash(&out[RECORD_HEADER_BYTES..]),
+        body_crc: crc32(&out[RECORD_HEADER_BYTES..]),
     };
     header.encode_into(&mut out[0..RECORD_HEADER_BYTES]);
     out.resize(align_up(out.len()), 0);
@@ -273,7 +273,7 @@ pub fn encode_seal(position: u64, synced_before: u64) -> [u8; SEAL_RECORD_BYTES]
         position,
         synced_before,
         flags: FLAG_SEAL,
-        body_crc: crc32fast::hash(&body),
+        body_crc: crc32(&body),
     };
     header.encode_into(&mut out[0..RECORD_HEADER_BYTES]);
     out
@@ -367,7 +367,7 @@ mod tests {
         encode_record(&mut out, 0, 0, &[b"x".as_slice()]);
         let mut forged = out.clone();
         forged[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
-        let crc = crc32fast::hash(&forged[0..36]);
+        let crc = crc32(&forged[0..36]);
         forged[36..40].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(decode_header(&forged), Err(FrameError::Truncated));
     }

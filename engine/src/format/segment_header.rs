@@ -1,6 +1,6 @@
 //! The 64-byte header at the start of every segment file.
 
-use super::{read_u32, read_u64};
+use super::{crc32, read_u32, read_u64};
 
 /// Bytes at the start of a segment that hold its header; the first record follows.
 pub const SEGMENT_HEADER_BYTES: usize = 64;
@@ -57,7 +57,7 @@ impl SegmentHeader {
         out[16..24].copy_from_slice(&self.first_position.to_le_bytes());
         out[24..32].copy_from_slice(&self.epoch.to_le_bytes());
         out[32..40].copy_from_slice(&self.segment_bytes.to_le_bytes());
-        let crc = crc32fast::hash(&out[0..60]);
+        let crc = crc32(&out[0..60]);
         out[60..64].copy_from_slice(&crc.to_le_bytes());
         out
     }
@@ -70,7 +70,7 @@ impl SegmentHeader {
         if bytes[0..8] != SEGMENT_MAGIC {
             return Err(SegmentHeaderError::BadMagic);
         }
-        if crc32fast::hash(&bytes[0..60]) != read_u32(bytes, 60) {
+        if crc32(&bytes[0..60]) != read_u32(bytes, 60) {
             return Err(SegmentHeaderError::BadChecksum);
         }
         let version = read_u32(bytes, 8);

@@ -4,8 +4,6 @@
 //! an fdatasync has no metadata to flush. A writable file is written through its own
 //! shared mapping (a memcpy, no syscall); readers get a separate read-only mapping.
 
-#![allow(unsafe_code)]
-
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -111,15 +109,9 @@ struct MappedFile {
 impl MappedFile {
     fn new(file: File, path: PathBuf, writable: bool) -> io::Result<MappedFile> {
         let len_bytes = file.metadata()?.len();
-        // SAFETY: the log directory is locked (`lock_dir`) for the whole time the log is
-        // open, so no other cooperating process truncates or rewrites this file; the
-        // engine never shrinks a mapped file. Bytes below the published watermark are
-        // never rewritten while mapped (the reader protocol in docs/design.md).
-        let read_map = unsafe { Mmap::map(&file)? };
+        let read_map = map_read_only(&file)?;
         let writer = if writable {
-            // SAFETY: as above; this mapping is only written by the single writer, one
-            // range at a time, and only above the published watermark.
-            Some(Mutex::new(unsafe { MmapMut::map_mut(&file)? }))
+            Some(Mutex::new(map_writable(&file)?))
         } else {
             None
         };
@@ -131,6 +123,25 @@ impl MappedFile {
             _path: path,
         })
     }
+}
+
+#[expect(unsafe_code, reason = "memory-mapping a segment file")]
+fn map_read_only(file: &File) -> io::Result<Mmap> {
+    // SAFETY: the mapped file must not be truncated or rewritten under the mapping. The
+    // log directory is locked (`lock_dir`) while the log is open, so no cooperating
+    // process writes it; the engine never shrinks a segment; and bytes below a segment's
+    // published length are never rewritten while it is mapped (docs/design.md, "The
+    // reader watermark"). Readers never look past the published length.
+    unsafe { Mmap::map(file) }
+}
+
+#[expect(unsafe_code, reason = "memory-mapping the active segment for writing")]
+fn map_writable(file: &File) -> io::Result<MmapMut> {
+    // SAFETY: as for `map_read_only`. This mapping is written only by the single writer
+    // (callers hold the log's writer mutex, and `write_at` the mapping's own mutex), and
+    // only at offsets above the published length, which no reader reads. The file was
+    // zero-filled when created, so writes through the mapping never allocate blocks.
+    unsafe { MmapMut::map_mut(file) }
 }
 
 impl StorageFile for MappedFile {

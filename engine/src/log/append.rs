@@ -109,9 +109,11 @@ pub(crate) fn append<E: AsRef<[u8]>>(shared: &Shared, events: &[E]) -> Result<Ap
     let (payload_bytes, record_bytes) = validate(events, shared.options.segment_bytes)?;
     let mut writer = shared.writer();
     shared.check_usable()?;
+    // The active segment's own size, not the option: a log reopened with another
+    // `segment_bytes` keeps its existing segments at the size they were created with.
     if writer.active_sealed
         || writer.offset + record_bytes as u64 + SEAL_RECORD_BYTES as u64
-            > shared.options.segment_bytes
+            > writer.active.file.len_bytes()
     {
         roll(shared, &mut writer)?;
     }

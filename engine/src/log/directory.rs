@@ -10,8 +10,6 @@ use crate::{Error, Result};
 
 /// The file a new segment is prepared under before it is named by its first position.
 pub(crate) const PREPARED_SEGMENT_NAME: &str = "next-segment.tmp";
-/// Suffix of files that are not yet part of the log and are removed at open.
-pub(crate) const TEMPORARY_SUFFIX: &str = ".tmp";
 
 pub(crate) fn segment_path(dir: &Path, first_position: u64) -> PathBuf {
     dir.join(segment_file_name(first_position))

@@ -15,6 +15,9 @@ use crate::Result;
 struct Slot {
     ready: Option<Arc<dyn StorageFile>>,
     busy: bool,
+    /// The writer holds a file taken from here that it has not installed yet: it still
+    /// bears the prepared name, so no other file may be created under that name.
+    taken: bool,
 }
 
 struct Shared {
@@ -30,12 +33,13 @@ impl Shared {
         self.slot.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Prepares a file unless one is ready or being prepared. The file is created with
-    /// the slot marked busy, so only one file of the prepared name exists at a time; with
-    /// `keep` it is left in the slot, in the same critical section that clears busy.
+    /// Prepares a file unless one is ready, being prepared, or taken and not yet
+    /// installed. The file is created with the slot marked busy, so only one file of the
+    /// prepared name exists at a time; with `keep` it is left in the slot, without it it
+    /// is marked taken, in the same critical section that clears busy.
     fn prepare_once(&self, keep: bool) -> Option<Result<Arc<dyn StorageFile>>> {
         let mut slot = self.lock();
-        if slot.ready.is_some() || slot.busy {
+        if slot.ready.is_some() || slot.busy || slot.taken {
             return None;
         }
         slot.busy = true;
@@ -49,7 +53,11 @@ impl Shared {
                 slot.ready = Some(file);
                 None
             }
-            other => Some(other),
+            Ok(file) => {
+                slot.taken = true;
+                Some(Ok(file))
+            }
+            Err(e) => Some(Err(e)),
         }
     }
 }
@@ -89,8 +97,11 @@ impl Preparer {
         }
     }
 
-    /// Asks for a spare segment to be prepared in the background; never blocks.
+    /// Asks for a spare segment to be prepared in the background; never blocks. The
+    /// writer calls it once the file it took is installed (renamed away from the
+    /// prepared name), which frees the name for the next file.
     pub(crate) fn request(&self) {
+        self.shared.lock().taken = false;
         if let Some(requests) = &self.requests {
             match requests.try_send(()) {
                 Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
@@ -99,7 +110,11 @@ impl Preparer {
     }
 
     /// Takes the prepared file, waiting for one in preparation, or prepares one now.
+    /// Until the next [`Preparer::request`], the background thread creates no file: the
+    /// taken one keeps the prepared name until the writer renames it.
     pub(crate) fn take(&self) -> Result<Arc<dyn StorageFile>> {
+        // A file taken earlier and not installed (its roll failed) is abandoned.
+        self.shared.lock().taken = false;
         loop {
             let mut slot = self.shared.lock();
             while slot.busy {
@@ -110,6 +125,7 @@ impl Preparer {
                     .unwrap_or_else(|e| e.into_inner());
             }
             if let Some(file) = slot.ready.take() {
+                slot.taken = true;
                 return Ok(file);
             }
             drop(slot);

@@ -12,8 +12,9 @@
 //! | bad segment header, wrong epoch, position gap | never a torn write | corrupt, or cut |
 //!
 //! "Proves it was synced": a record past the damage, with valid checksums, whose
-//! `synced_before` exceeds the damaged position; or any later valid segment, since a
-//! segment is created only after its predecessor's seal was synced.
+//! `synced_before` exceeds the damaged position; or any later segment file, since a
+//! segment is created only after its predecessor's seal was synced (a later file whose
+//! header is damaged proves it too: it is named only after its header was synced).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::directory::{install_segment, prepare_segment_file, segment_path, TEMPORARY_SUFFIX};
+use super::directory::{install_segment, prepare_segment_file, segment_path, PREPARED_SEGMENT_NAME};
 use super::segment::{Segment, INDEX_INTERVAL_BYTES};
 use crate::format::record::{body, check_body, decode_header, Frame};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
@@ -78,7 +79,7 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, options: &Options) -> R
     let names = storage
         .list_dir(dir)
         .map_err(|e| Error::io("list log directory", Some(dir.to_path_buf()), e))?;
-    remove_temporaries(storage, dir, &names)?;
+    remove_prepared_segment(storage, dir, &names)?;
     let mut firsts: Vec<u64> = names
         .iter()
         .filter_map(|name| parse_segment_file_name(name))
@@ -122,9 +123,9 @@ fn new_epoch() -> u64 {
     nanos ^ (u64::from(std::process::id()) << 32) | 1
 }
 
-fn remove_temporaries(storage: &dyn Storage, dir: &Path, names: &[String]) -> Result<()> {
+fn remove_prepared_segment(storage: &dyn Storage, dir: &Path, names: &[String]) -> Result<()> {
     let mut removed = false;
-    for name in names.iter().filter(|n| n.ends_with(TEMPORARY_SUFFIX)) {
+    for name in names.iter().filter(|n| n.as_str() == PREPARED_SEGMENT_NAME) {
         let path = dir.join(name);
         storage
             .remove_file(&path)
@@ -307,10 +308,10 @@ fn find_problem(scans: &[Scanned], epoch: u64) -> Option<Problem> {
 /// Whether anything after the problem proves the damaged position had been synced.
 fn later_record_proves_synced(scans: &[Scanned], problem: &Problem) -> bool {
     let scan = &scans[problem.segment];
-    let later_valid_segment = scans[problem.segment + 1..]
-        .iter()
-        .any(|later| later.header.is_ok());
-    later_valid_segment || has_durable_record_after(scan, problem.offset)
+    // Any later segment file, even one with a damaged header: cutting here would delete
+    // it, and no crash leaves a named segment after an unsealed or torn one.
+    let later_segment = problem.segment + 1 < scans.len();
+    later_segment || has_durable_record_after(scan, problem.offset)
 }
 
 /// Looks at every aligned offset after `from` for a valid record whose `synced_before`

@@ -18,10 +18,13 @@ use crate::log::segment::Segment;
 use crate::log::Shared;
 use crate::{Error, Position, Result};
 
-/// The events of one record not yet returned.
+/// The events of one record not yet returned, as offsets into the reader's view (payloads
+/// are sliced straight from the view: one reference-count increment per event).
 struct RecordCursor {
-    body: Bytes,
-    body_offset: usize,
+    /// Offset in the view of the next event's length prefix.
+    next_event: usize,
+    /// Offset in the view of the end of the record's body.
+    body_end: usize,
     position: u64,
     remaining: u32,
 }
@@ -140,10 +143,8 @@ impl LogReader {
             }
             let body_start = self.offset as usize + RECORD_HEADER_BYTES;
             self.record = Some(RecordCursor {
-                body: self
-                    .view
-                    .slice(body_start..body_start + header.body_bytes as usize),
-                body_offset: 0,
+                next_event: body_start,
+                body_end: body_start + header.body_bytes as usize,
                 position: header.position,
                 remaining: header.event_count,
             });
@@ -183,15 +184,14 @@ impl Iterator for LogReader {
         loop {
             if let Some(cursor) = &mut self.record {
                 if cursor.remaining > 0 {
-                    let mut ranges = EventRanges::new(&cursor.body[cursor.body_offset..], 1);
-                    let Some(range) = ranges.next() else {
+                    let body = &self.view[cursor.next_event..cursor.body_end];
+                    let Some(range) = EventRanges::new(body, 1).next() else {
                         self.record = None;
                         return Some(Err(self.corrupt("event length runs past its record")));
                     };
-                    let payload = cursor
-                        .body
-                        .slice(cursor.body_offset + range.start..cursor.body_offset + range.end);
-                    cursor.body_offset += range.end;
+                    let start = cursor.next_event;
+                    let payload = self.view.slice(start + range.start..start + range.end);
+                    cursor.next_event += range.end;
                     cursor.remaining -= 1;
                     let position = cursor.position;
                     cursor.position += 1;

@@ -1,0 +1,107 @@
+//! A single workload on a single system, for profiling (`perf record`, `strace -c`):
+//!
+//! ```text
+//! cargo run --release -p annal-benches --example profile -- durable annal 5000 [threads]
+//! cargo run --release -p annal-benches --example profile -- buffered annal 1000000
+//! cargo run --release -p annal-benches --example profile -- read annal 10000000
+//! ```
+//!
+//! Systems: durable: annal, okaywal, sqlite, fjall, raw-growing, raw-prealloc;
+//! buffered: annal, okaywal, raw; read: annal, annal-batch100, raw.
+
+#![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
+
+use std::time::Instant;
+
+use annal::{Log, Options};
+use annal_benches::buffered::BufferedSystem;
+use annal_benches::closed_loop::{self, Stop};
+use annal_benches::peers::System;
+use annal_benches::read::{read_annal, read_raw, write_annal, write_raw, BATCH_EVENTS};
+use annal_benches::report::{fmt_duration, fmt_rate};
+use annal_benches::stats::rate;
+use annal_benches::{dirs, payload, BenchResult, PAYLOAD_BYTES};
+
+fn main() -> BenchResult<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let workload = args.first().map_or("durable", String::as_str);
+    let system = args.get(1).map_or("annal", String::as_str);
+    let n: u64 = args.get(2).map_or(Ok(5_000), |s| s.parse())?;
+    let threads: usize = args.get(3).map_or(Ok(1), |s| s.parse())?;
+    let payload = payload(PAYLOAD_BYTES, 9);
+    let dir = dirs::scratch("profile-")?;
+    match workload {
+        "durable" => {
+            let system = [
+                System::Annal,
+                System::OkayWal,
+                System::Sqlite,
+                System::Fjall,
+                System::RawGrowing,
+                System::RawPreallocated,
+            ]
+            .into_iter()
+            .find(|s| s.name() == system)
+            .ok_or("unknown durable system")?;
+            let store = system.open(dir.path())?;
+            let stats = closed_loop::run(store.as_ref(), threads, Stop::Ops(n), &payload)?;
+            println!(
+                "{} {} threads: {} p50 {} p99 {} syncs {:?}",
+                system.name(),
+                threads,
+                fmt_rate(stats.ops_per_sec()),
+                fmt_duration(stats.p50()),
+                fmt_duration(stats.p99()),
+                stats.syncs
+            );
+            store.close()?;
+        }
+        "buffered" => {
+            let system = [
+                BufferedSystem::Annal,
+                BufferedSystem::OkayWal,
+                BufferedSystem::Raw,
+            ]
+            .into_iter()
+            .find(|s| s.name() == system)
+            .ok_or("unknown buffered system")?;
+            let elapsed = system.run(dir.path(), n, &payload)?;
+            println!(
+                "{}: {} ({})",
+                system.name(),
+                fmt_rate(rate(n, elapsed)),
+                fmt_duration(elapsed)
+            );
+        }
+        "read" => {
+            let started;
+            let count = match system {
+                "raw" => {
+                    let path = dir.path().join("raw.log");
+                    write_raw(&path, n, &payload)?;
+                    started = Instant::now();
+                    read_raw(&path)?.0
+                }
+                "annal" | "annal-batch100" => {
+                    let per_append = if system == "annal" { 1 } else { BATCH_EVENTS };
+                    write_annal(dir.path(), n, per_append, &payload)?;
+                    let log = Log::open(dir.path(), Options::default())?;
+                    started = Instant::now();
+                    let mut count = 0;
+                    for _ in 0..5 {
+                        count += read_annal(&log)?.0;
+                    }
+                    count
+                }
+                _ => return Err("unknown reader".into()),
+            };
+            let elapsed = started.elapsed();
+            println!(
+                "{system}: {} ({count} events)",
+                fmt_rate(rate(count, elapsed))
+            );
+        }
+        _ => return Err("workload: durable, buffered or read".into()),
+    }
+    Ok(())
+}

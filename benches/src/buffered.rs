@@ -1,0 +1,109 @@
+//! Workload 1: one thread appends `n` events without waiting for durability, then makes
+//! them all durable with one sync. The time covers the appends and the final sync, not
+//! opening or closing.
+//!
+//! - Annal: `append(payload, Durability::Buffered)` × n, then `sync()`.
+//! - okaywal: one entry, `write_chunk(payload)` × n, then `commit()` (its only sync).
+//!   okaywal syncs on every commit, so one entry holding every event as a chunk is its
+//!   only way to append without a sync per event.
+//! - raw: the same record-sized bytes as Annal (header, length, payload, padding) copied
+//!   into a 1 MiB user-space buffer, `pwrite` when full, one `fdatasync` at the end.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use annal::{Durability, Log, Options};
+
+use crate::record::{encode_raw, raw_record_bytes};
+use crate::BenchResult;
+
+/// User-space buffer of the raw reference.
+pub const RAW_BUFFER_BYTES: usize = 1 << 20;
+
+/// The systems of the buffered-append workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BufferedSystem {
+    /// Annal at `Durability::Buffered`, one `sync()` at the end.
+    Annal,
+    /// okaywal, one entry of n chunks, one commit.
+    OkayWal,
+    /// Raw pwrite through a user-space buffer, one fdatasync.
+    Raw,
+}
+
+impl BufferedSystem {
+    /// The name used in tables and criterion ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            BufferedSystem::Annal => "annal",
+            BufferedSystem::OkayWal => "okaywal",
+            BufferedSystem::Raw => "raw",
+        }
+    }
+
+    /// Appends `n` copies of `payload` into a fresh store in `dir` and syncs once;
+    /// returns the time that took.
+    pub fn run(self, dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
+        match self {
+            BufferedSystem::Annal => annal(dir, n, payload),
+            BufferedSystem::OkayWal => okaywal(dir, n, payload),
+            BufferedSystem::Raw => raw(dir, n, payload),
+        }
+    }
+}
+
+fn annal(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
+    let log = Log::open(dir, Options::default())?;
+    let started = Instant::now();
+    for _ in 0..n {
+        log.append(payload, Durability::Buffered)?;
+    }
+    log.sync()?;
+    let elapsed = started.elapsed();
+    let events = log.metrics().events;
+    log.close()?;
+    if events != n {
+        return Err(format!("annal acknowledged {events} events, expected {n}").into());
+    }
+    Ok(elapsed)
+}
+
+fn okaywal(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
+    let wal = okaywal::WriteAheadLog::recover(dir, okaywal::LogVoid)?;
+    let started = Instant::now();
+    let mut entry = wal.begin_entry()?;
+    for _ in 0..n {
+        entry.write_chunk(payload)?;
+    }
+    entry.commit()?;
+    let elapsed = started.elapsed();
+    wal.shutdown()?;
+    Ok(elapsed)
+}
+
+fn raw(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dir.join("raw.log"))?;
+    File::open(dir)?.sync_all()?;
+    let record_bytes = raw_record_bytes(payload.len());
+    let started = Instant::now();
+    let mut buf = Vec::with_capacity(RAW_BUFFER_BYTES);
+    let mut offset = 0u64;
+    for position in 0..n {
+        if buf.len() + record_bytes > RAW_BUFFER_BYTES {
+            file.write_all_at(&buf, offset)?;
+            offset += buf.len() as u64;
+            buf.clear();
+        }
+        encode_raw(&mut buf, position, payload);
+    }
+    file.write_all_at(&buf, offset)?;
+    file.sync_data()?;
+    Ok(started.elapsed())
+}

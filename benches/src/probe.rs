@@ -1,0 +1,96 @@
+//! The fdatasync-latency probe: a 100-byte pwrite into a preallocated file followed by an
+//! fdatasync, repeated, on the same disk as the systems under test. Its median is the
+//! yardstick the closed-loop ceiling is computed from.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::stats::percentile;
+use crate::{dirs, BenchResult};
+
+const PROBE_FILE_BYTES: u64 = 16 << 20;
+const PROBE_WRITE_BYTES: usize = 100;
+
+/// A preallocated, synced probe file, reused for every measurement of a run.
+pub struct Probe {
+    _dir: TempDir,
+    file: File,
+    offset: u64,
+    max_syncs: usize,
+    budget: Duration,
+}
+
+/// One probe measurement.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeResult {
+    /// Median pwrite+fdatasync latency.
+    pub median: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
+    /// Syncs measured.
+    pub syncs: usize,
+}
+
+impl Probe {
+    /// Makes the probe file: at most `max_syncs` syncs or `budget` of time per
+    /// measurement (at least 5 syncs).
+    pub fn new(max_syncs: usize, budget: Duration) -> BenchResult<Probe> {
+        let dir = dirs::scratch("probe-")?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("probe"))?;
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..PROBE_FILE_BYTES / (1 << 20) {
+            file.write_all(&zeros)?;
+        }
+        file.sync_all()?;
+        File::open(dir.path())?.sync_all()?;
+        Ok(Probe {
+            _dir: dir,
+            file,
+            offset: 0,
+            max_syncs: max_syncs.max(5),
+            budget,
+        })
+    }
+
+    /// Measures pwrite+fdatasync latency now.
+    pub fn measure(&mut self) -> BenchResult<ProbeResult> {
+        let data = [0xA5u8; PROBE_WRITE_BYTES];
+        let mut samples = Vec::with_capacity(self.max_syncs);
+        let started = Instant::now();
+        // One unmeasured sync first: the previous workload may have left dirty pages.
+        self.one(&data)?;
+        while samples.len() < self.max_syncs
+            && (samples.len() < 5 || started.elapsed() < self.budget)
+        {
+            samples.push(self.one(&data)?);
+        }
+        samples.sort_unstable();
+        Ok(ProbeResult {
+            median: percentile(&samples, 50.0),
+            p90: percentile(&samples, 90.0),
+            syncs: samples.len(),
+        })
+    }
+
+    fn one(&mut self, data: &[u8]) -> BenchResult<Duration> {
+        if self.offset + data.len() as u64 > PROBE_FILE_BYTES {
+            self.offset = 0;
+        }
+        let t = Instant::now();
+        self.file.write_at(data, self.offset)?;
+        self.file.sync_data()?;
+        let elapsed = t.elapsed();
+        // The next write goes right after this one, like a log's next record.
+        self.offset += data.len() as u64;
+        Ok(elapsed)
+    }
+}

@@ -1,0 +1,232 @@
+//! The child process of the process-level tests.
+//!
+//! ```text
+//! annal-crash-child append <dir> <segment_bytes> <run> <seed> <threads>
+//!     Opens the log, prints `open <next_position>`, then appends from <threads> threads
+//!     until killed, printing after each acknowledged append
+//!     `ack <S|W> <first> <last> <run> <thread> <seq_first> <fnv1a of the payloads>`.
+//! annal-crash-child hold <dir> <segment_bytes>
+//!     Opens the log, prints `held`, waits for end of standard input, closes, prints
+//!     `closed`.
+//! annal-crash-child roll-after-open <dir> <segment_bytes> <rounds> <hogs>
+//!     <rounds> times, in a fresh subdirectory: writes a log whose first segment is
+//!     almost full, reopens it and at once appends three events of almost a segment each
+//!     (so the first append rolls before the background preparer has run), then reopens
+//!     and checks all four events, while <hogs> threads spin to perturb scheduling.
+//!     Prints `ok` and exits 0, or prints what went wrong to standard error and fails.
+//! annal-crash-child open <dir> <segment_bytes>
+//!     Opens and closes the log, printing `opened`; on failure prints
+//!     `error code=<n>: <message>` to standard error and exits with the error's code.
+//! ```
+
+#![allow(clippy::print_stdout)]
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use annal::{Durability, Log, Options, Position};
+use annal_tests::{fnv1a, payload, PayloadId, Rng};
+
+/// Exit code for a usage error or an unexpected failure (engine error codes are 1..=10).
+const EXIT_FAILURE: u8 = 100;
+/// Most appends one thread makes before exiting on its own.
+const APPENDS_PER_THREAD_MAX: u32 = 1_000_000;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("annal-crash-child: {message}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn arg<T: std::str::FromStr>(args: &[String], at: usize, name: &str) -> Result<T, String> {
+    args.get(at)
+        .ok_or_else(|| format!("missing argument <{name}>"))?
+        .parse()
+        .map_err(|_| format!("argument <{name}> is not valid: {:?}", args[at]))
+}
+
+fn options(args: &[String]) -> Result<Options, String> {
+    Ok(Options::default().segment_bytes(arg(args, 2, "segment_bytes")?))
+}
+
+fn run(args: &[String]) -> Result<ExitCode, String> {
+    let mode = args.first().map(String::as_str).unwrap_or("");
+    let dir: String = arg(args, 1, "dir")?;
+    match mode {
+        "append" => {
+            let run: u16 = arg(args, 3, "run")?;
+            let seed: u64 = arg(args, 4, "seed")?;
+            let threads: u16 = arg(args, 5, "threads")?;
+            append(&dir, options(args)?, run, seed, threads)
+        }
+        "hold" => {
+            let log = Log::open(&dir, options(args)?).map_err(|e| format!("open: {e}"))?;
+            say("held")?;
+            let mut rest = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut rest)
+                .map_err(|e| format!("stdin: {e}"))?;
+            log.close().map_err(|e| format!("close: {e}"))?;
+            say("closed")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "roll-after-open" => {
+            let rounds: u32 = arg(args, 3, "rounds")?;
+            let hogs: u32 = arg(args, 4, "hogs")?;
+            roll_after_open(Path::new(&dir), options(args)?, rounds, hogs)?;
+            say("ok")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "open" => match Log::open(&dir, options(args)?) {
+            Ok(log) => {
+                log.close().map_err(|e| format!("close: {e}"))?;
+                say("opened")?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                let code = e.code() as i32;
+                eprintln!("error code={code}: {e}");
+                Ok(ExitCode::from(u8::try_from(code).unwrap_or(EXIT_FAILURE)))
+            }
+        },
+        other => Err(format!("unknown mode {other:?}")),
+    }
+}
+
+/// Writes one whole line to stdout and flushes it, so the parent sees it even if this
+/// process is killed right after.
+fn say(line: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("stdout: {e}"))
+}
+
+fn append(
+    dir: &str,
+    options: Options,
+    run: u16,
+    seed: u64,
+    threads: u16,
+) -> Result<ExitCode, String> {
+    let log = Arc::new(Log::open(dir, options).map_err(|e| format!("open: {e}"))?);
+    say(&format!("open {}", log.next_position()))?;
+    let workers: Vec<_> = (0..threads)
+        .map(|thread| {
+            let log = Arc::clone(&log);
+            let rng = Rng::new(seed ^ (u64::from(thread) << 40));
+            std::thread::spawn(move || append_thread(&log, run, thread, rng))
+        })
+        .collect();
+    for worker in workers {
+        worker
+            .join()
+            .map_err(|_| "an appending thread panicked".to_string())??;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Appends single events and batches, `Synced` or `Written`, acknowledging each.
+fn append_thread(log: &Log, run: u16, thread: u16, mut rng: Rng) -> Result<(), String> {
+    let mut seq = 0u32;
+    while seq < APPENDS_PER_THREAD_MAX {
+        let batch_len = if rng.chance(50) {
+            1
+        } else {
+            rng.range(2, 8) as u16
+        };
+        let payloads: Vec<Vec<u8>> = (0..batch_len)
+            .map(|index| {
+                payload(PayloadId {
+                    run,
+                    thread,
+                    seq: seq + u32::from(index),
+                    index,
+                    batch_len,
+                })
+            })
+            .collect();
+        let (durability, tag) = if rng.chance(70) {
+            (Durability::Synced, "S")
+        } else {
+            (Durability::Written, "W")
+        };
+        let appended = if batch_len == 1 {
+            log.append(&payloads[0], durability)
+        } else {
+            log.append_batch(&payloads, durability)
+        }
+        .map_err(|e| format!("append: {e}"))?;
+        let fnv = fnv1a(payloads.iter().map(Vec::as_slice));
+        say(&format!(
+            "ack {tag} {} {} {run} {thread} {seq} {fnv}",
+            appended.first, appended.last
+        ))?;
+        seq += u32::from(batch_len);
+    }
+    Ok(())
+}
+
+/// See the `roll-after-open` mode in the module docs.
+fn roll_after_open(dir: &Path, options: Options, rounds: u32, hogs: u32) -> Result<(), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinners: Vec<_> = (0..hogs)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let result = (0..rounds).try_for_each(|round| {
+        roll_once(&dir.join(round.to_string()), &options).map_err(|e| format!("round {round}: {e}"))
+    });
+    stop.store(true, Ordering::Relaxed);
+    for spinner in spinners {
+        spinner
+            .join()
+            .map_err(|_| "a spinning thread panicked".to_string())?;
+    }
+    result
+}
+
+fn roll_once(dir: &Path, options: &Options) -> Result<(), String> {
+    // Three quarters of a segment: one per segment, so each append after the first rolls.
+    let event_bytes = (options.segment_bytes * 3 / 4) as usize;
+    let events: Vec<Vec<u8>> = (0..4u8).map(|k| vec![k + 1; event_bytes]).collect();
+    let log = Log::open(dir, options.clone()).map_err(|e| format!("create: {e}"))?;
+    log.append(&events[0], Durability::Written)
+        .map_err(|e| format!("first append: {e}"))?;
+    log.close().map_err(|e| format!("close: {e}"))?;
+    let log = Log::open(dir, options.clone()).map_err(|e| format!("reopen: {e}"))?;
+    for event in &events[1..] {
+        log.append(event, Durability::Written)
+            .map_err(|e| format!("append after reopen: {e}"))?;
+    }
+    log.close().map_err(|e| format!("close: {e}"))?;
+    let log = Log::open(dir, options.clone()).map_err(|e| format!("last reopen: {e}"))?;
+    let read: Vec<Vec<u8>> = log
+        .read_from(Position(0))
+        .map_err(|e| format!("read: {e}"))?
+        .map(|event| event.map(|e| e.payload.to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("read: {e}"))?;
+    if read != events {
+        return Err(format!(
+            "read back {} events, not the 4 appended (or with other bytes)",
+            read.len()
+        ));
+    }
+    drop(log);
+    std::fs::remove_dir_all(dir).map_err(|e| format!("remove {}: {e}", dir.display()))
+}
