@@ -36,7 +36,7 @@ fn run_once(system: BufferedSystem, n: u64, payload: &[u8]) -> BenchResult<Durat
 
 fn compare(settings: &Settings) -> BenchResult<()> {
     let n = events(settings);
-    let rounds = settings.pick(5, 2);
+    let rounds = settings.pick(9, 2);
     let payload = payload(PAYLOAD_BYTES, 1);
     let mut report = Report::new("append_buffered", settings.quick);
     report.line(&format!(

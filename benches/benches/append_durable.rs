@@ -11,22 +11,26 @@
 //! with the fdatasync latency of a 100-byte pwrite on a preallocated file probed right
 //! before and right after each cell.
 //!
-//! Systems run in interleaved rounds (order rotated each round); figures are medians over
-//! rounds, ratios are medians of per-round ratios. The criterion groups then measure each
-//! system on its own. `ANNAL_BENCH_QUICK=1` shortens cells and rounds.
+//! The disk's fdatasync latency changes within seconds, so the comparison interleaves
+//! finely: every store stays open and gets many short slices, in rotating order, with the
+//! probe in between; a system's figure is its total events over its total measured time,
+//! and ratios are between those totals (with their range over blocks of rounds). The
+//! criterion groups then measure each system on its own. `ANNAL_BENCH_QUICK=1` shortens
+//! slices and rounds.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use annal_benches::closed_loop::{self, LoopStats, Stop};
+use annal_benches::closed_loop::{self, Stop, Tally};
 use annal_benches::peers::{DurableLog, System};
 use annal_benches::probe::Probe;
 use annal_benches::report::{fmt_duration, fmt_rate, fmt_ratio, verdict, Report, Table};
-use annal_benches::stats::median;
+use annal_benches::stats::{percentile, rate};
 use annal_benches::{dirs, payload, rotated, BenchResult, Settings, PAYLOAD_BYTES};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use tempfile::TempDir;
 
 const ONE_WRITER: [System; 6] = [
     System::Annal,
@@ -40,113 +44,153 @@ const PEERS: [System; 3] = [System::OkayWal, System::Sqlite, System::Fjall];
 const CLOSED_LOOP: [System; 3] = [System::Annal, System::OkayWal, System::Sqlite];
 const THREADS: [usize; 3] = [8, 64, 256];
 
-/// Opens a fresh store, warms it up, runs one measured closed-loop cell, closes it.
-fn cell(
+/// A store kept open for a whole section, so its slices interleave with the others'.
+struct OpenStore {
     system: System,
+    store: Box<dyn DurableLog>,
+    _dir: TempDir,
+}
+
+fn open_all(
+    systems: &[System],
     threads: usize,
     warm_up: Duration,
-    measure: Duration,
     payload: &[u8],
-) -> BenchResult<LoopStats> {
-    let dir = dirs::scratch(&format!("durable-{}-", system.name()))?;
-    let store = system.open(dir.path())?;
-    closed_loop::run(store.as_ref(), threads, Stop::After(warm_up), payload)?;
-    let stats = closed_loop::run(store.as_ref(), threads, Stop::After(measure), payload)?;
-    store.close()?;
-    Ok(stats)
+) -> BenchResult<Vec<OpenStore>> {
+    systems
+        .iter()
+        .map(|&system| {
+            let dir = dirs::scratch(&format!("durable-{}-", system.name()))?;
+            let store = system.open(dir.path())?;
+            closed_loop::run(store.as_ref(), threads, Stop::After(warm_up), payload)?;
+            Ok(OpenStore {
+                system,
+                store,
+                _dir: dir,
+            })
+        })
+        .collect()
 }
 
-#[derive(Default)]
-struct Cells {
-    rate: Vec<f64>,
-    p50: Vec<f64>,
-    p99: Vec<f64>,
-    syncs_per_sec: Vec<f64>,
-    ceiling: Vec<f64>,
-    vs_ceiling: Vec<f64>,
-    annal_over: Vec<f64>,
+fn close_all(stores: Vec<OpenStore>) -> BenchResult<()> {
+    for open in stores {
+        open.store.close()?;
+    }
+    Ok(())
 }
 
-fn secs(values: &[f64]) -> Duration {
-    Duration::from_secs_f64(median(values).max(0.0))
+/// Throughput of `system` over rounds `rounds` (total events ÷ total time).
+fn block_rate(per_round: &[HashMap<System, (u64, Duration)>], system: System) -> f64 {
+    let (ops, time) = per_round
+        .iter()
+        .filter_map(|round| round.get(&system))
+        .fold((0u64, Duration::ZERO), |(o, t), (ops, time)| {
+            (o + ops, t + *time)
+        });
+    rate(ops, time)
+}
+
+fn mean(samples: &[Duration]) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.iter().sum::<Duration>() / samples.len() as u32
+}
+
+fn range(values: &[f64]) -> String {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(0.0, f64::max);
+    format!("{}–{}", fmt_ratio(min), fmt_ratio(max))
 }
 
 fn one_writer(settings: &Settings, report: &mut Report, probe: &mut Probe) -> BenchResult<()> {
-    let rounds = settings.pick(7, 2);
-    let measure = settings.pick(Duration::from_millis(1500), Duration::from_millis(150));
-    let warm_up = settings.pick(Duration::from_millis(100), Duration::from_millis(20));
+    let rounds = settings.pick(40, 4);
+    let block = settings.pick(10, 2);
+    let slice = settings.pick(Duration::from_millis(150), Duration::from_millis(40));
+    let warm_up = settings.pick(Duration::from_millis(200), Duration::from_millis(20));
     let payload = payload(PAYLOAD_BYTES, 2);
     report.line("## One durable writer");
     report.line("");
     report.line(&format!(
-        "One thread, one {PAYLOAD_BYTES}-byte event per durable append; {rounds} interleaved \
-         rounds of {} per system.",
-        fmt_duration(measure)
+        "One thread, one {PAYLOAD_BYTES}-byte event per durable append. All six stores stay \
+         open; {rounds} rounds each give every store a {} slice (order rotated) and probe \
+         fdatasync latency once. Events/s = all events ÷ all measured time; ratios are \
+         between those totals, with the range over blocks of {block} rounds.",
+        fmt_duration(slice)
     ));
     report.line("");
-    let mut cells: HashMap<System, Cells> = HashMap::new();
-    let mut probes = Vec::new();
-    let mut vs_fastest_peer = Vec::new();
+    let stores = open_all(&ONE_WRITER, 1, warm_up, &payload)?;
+    let mut tallies: HashMap<System, Tally> = HashMap::new();
+    let mut per_round = Vec::new();
+    let mut probe_samples = Vec::new();
     for round in 0..rounds {
-        probes.push(probe.measure()?.median.as_secs_f64());
-        let mut rates = HashMap::new();
-        for system in rotated(&ONE_WRITER, round) {
-            let stats = cell(system, 1, warm_up, measure, &payload)?;
-            println!(
-                "round {round} {:>12}: {} p50 {} p99 {}",
-                system.name(),
-                fmt_rate(stats.ops_per_sec()),
-                fmt_duration(stats.p50()),
-                fmt_duration(stats.p99())
-            );
-            let entry = cells.entry(system).or_default();
-            entry.rate.push(stats.ops_per_sec());
-            entry.p50.push(stats.p50().as_secs_f64());
-            entry.p99.push(stats.p99().as_secs_f64());
-            rates.insert(system, stats.ops_per_sec());
+        probe_samples.extend(probe.measure()?.samples);
+        let mut this_round = HashMap::new();
+        for open in rotated(&stores.iter().collect::<Vec<_>>(), round) {
+            let stats = closed_loop::run(open.store.as_ref(), 1, Stop::After(slice), &payload)?;
+            tallies.entry(open.system).or_default().add(&stats);
+            this_round.insert(open.system, (stats.ops, stats.elapsed));
         }
-        probes.push(probe.measure()?.median.as_secs_f64());
-        let annal = rates[&System::Annal];
-        for system in ONE_WRITER {
-            cells
-                .entry(system)
-                .or_default()
-                .annal_over
-                .push(annal / rates[&system]);
-        }
-        let fastest = PEERS.iter().map(|s| rates[s]).fold(0.0, f64::max);
-        vs_fastest_peer.push(annal / fastest);
+        let line: Vec<String> = ONE_WRITER
+            .iter()
+            .map(|s| format!("{} {}", s.name(), this_round[s].0))
+            .collect();
+        println!("round {round}: events {}", line.join(", "));
+        per_round.push(this_round);
     }
+    close_all(stores)?;
+    probe_samples.sort_unstable();
+
+    let blocks: Vec<&[HashMap<System, (u64, Duration)>]> = per_round.chunks(block).collect();
     let mut table = Table::new(&[
         "system",
-        "median events/s",
+        "events/s",
         "p50",
         "p99",
-        "annal ÷ system (median of rounds)",
+        "annal ÷ system",
+        "range over blocks",
     ]);
+    let annal_rate = tallies[&System::Annal].ops_per_sec();
     for system in ONE_WRITER {
-        let c = &cells[&system];
+        let tally = tallies.entry(system).or_default();
+        tally.finish();
+        let block_ratios: Vec<f64> = blocks
+            .iter()
+            .map(|b| block_rate(b, System::Annal) / block_rate(b, system))
+            .collect();
         table.row(vec![
             system.name().to_owned(),
-            fmt_rate(median(&c.rate)),
-            fmt_duration(secs(&c.p50)),
-            fmt_duration(secs(&c.p99)),
-            fmt_ratio(median(&c.annal_over)),
+            fmt_rate(tally.ops_per_sec()),
+            fmt_duration(tally.p50()),
+            fmt_duration(tally.p99()),
+            fmt_ratio(annal_rate / tally.ops_per_sec()),
+            range(&block_ratios),
         ]);
     }
     report.table(&table);
-    let probe_median = secs(&probes);
     report.line(&format!(
-        "fdatasync latency probed in this section (median of {} probes): {}.",
-        probes.len(),
-        fmt_duration(probe_median)
+        "fdatasync latency in this section ({} probe syncs, 100-byte pwrite into a \
+         preallocated file): median {}, mean {}, p90 {}.",
+        probe_samples.len(),
+        fmt_duration(percentile(&probe_samples, 50.0)),
+        fmt_duration(mean(&probe_samples)),
+        fmt_duration(percentile(&probe_samples, 90.0)),
     ));
     report.line("");
-    let ratio = median(&vs_fastest_peer);
+    let fastest = PEERS
+        .iter()
+        .copied()
+        .max_by(|a, b| {
+            tallies[a]
+                .ops_per_sec()
+                .total_cmp(&tallies[b].ops_per_sec())
+        })
+        .unwrap_or(System::OkayWal);
+    let ratio = annal_rate / tallies[&fastest].ops_per_sec();
     let mut targets = Table::new(&["target", "measured", "verdict"]);
     targets.row(vec![
         "1 thread: annal ≥ fastest peer (okaywal, SQLite, fjall)".to_owned(),
-        format!("{} of the fastest peer", fmt_ratio(ratio)),
+        format!("{} of {} (the fastest)", fmt_ratio(ratio), fastest.name()),
         verdict(ratio >= 1.0).to_owned(),
     ]);
     report.table(&targets);
@@ -154,99 +198,122 @@ fn one_writer(settings: &Settings, report: &mut Report, probe: &mut Probe) -> Be
 }
 
 fn closed_loops(settings: &Settings, report: &mut Report, probe: &mut Probe) -> BenchResult<()> {
-    let rounds = settings.pick(5, 2);
-    let measure = settings.pick(Duration::from_secs(2), Duration::from_millis(200));
-    let warm_up = settings.pick(Duration::from_millis(200), Duration::from_millis(50));
+    let rounds = settings.pick(12, 2);
+    let block = settings.pick(4, 1);
+    let slice = settings.pick(Duration::from_millis(400), Duration::from_millis(100));
+    let warm_up = settings.pick(Duration::from_millis(300), Duration::from_millis(50));
     let payload = payload(PAYLOAD_BYTES, 3);
     report.line("## Closed loop");
     report.line("");
     report.line(&format!(
-        "Each thread appends one {PAYLOAD_BYTES}-byte event durably and waits, in a loop; \
-         {rounds} interleaved rounds of {} per system and thread count. Ceiling = threads ÷ \
-         fdatasync latency, the latency probed right before and right after each cell.",
-        fmt_duration(measure)
+        "Each thread appends one {PAYLOAD_BYTES}-byte event durably and waits, in a loop. \
+         Per thread count, the three stores stay open; {rounds} rounds each give every store \
+         a {} slice (order rotated) with an fdatasync probe before and after every slice. \
+         Ceiling = threads ÷ mean probed fdatasync latency (the mean, since throughput is \
+         what it bounds). Ratios are between totals, with the range over blocks of {block} \
+         rounds.",
+        fmt_duration(slice)
     ));
     report.line("");
     let mut targets = Table::new(&["target", "measured", "verdict"]);
     for threads in THREADS {
-        let mut cells: HashMap<System, Cells> = HashMap::new();
-        let mut probes = Vec::new();
+        let stores = open_all(&CLOSED_LOOP, threads, warm_up, &payload)?;
+        let mut tallies: HashMap<System, Tally> = HashMap::new();
+        let mut per_round = Vec::new();
+        let mut round_probes: Vec<Vec<Duration>> = Vec::new();
         for round in 0..rounds {
-            let mut before = probe.measure()?.median.as_secs_f64();
-            probes.push(before);
-            let mut rates = HashMap::new();
-            for system in rotated(&CLOSED_LOOP, round) {
-                let stats = cell(system, threads, warm_up, measure, &payload)?;
-                let after = probe.measure()?.median.as_secs_f64();
-                probes.push(after);
-                let ceiling = threads as f64 / ((before + after) / 2.0);
-                before = after;
+            let mut probes = probe.measure()?.samples;
+            let mut this_round = HashMap::new();
+            for open in rotated(&stores.iter().collect::<Vec<_>>(), round) {
+                let stats =
+                    closed_loop::run(open.store.as_ref(), threads, Stop::After(slice), &payload)?;
+                probes.extend(probe.measure()?.samples);
                 println!(
-                    "{threads:>3} threads round {round} {:>8}: {} p50 {} p99 {} syncs/s {} \
-                     ceiling {} ({})",
-                    system.name(),
+                    "{threads:>3} threads round {round} {:>8}: {} p50 {} p99 {} syncs/s {}",
+                    open.system.name(),
                     fmt_rate(stats.ops_per_sec()),
                     fmt_duration(stats.p50()),
                     fmt_duration(stats.p99()),
                     stats
                         .syncs_per_sec()
                         .map_or_else(|| "n/a".to_owned(), |s| format!("{s:.0}")),
-                    fmt_rate(ceiling),
-                    fmt_ratio(stats.ops_per_sec() / ceiling)
                 );
-                let entry = cells.entry(system).or_default();
-                entry.rate.push(stats.ops_per_sec());
-                entry.p50.push(stats.p50().as_secs_f64());
-                entry.p99.push(stats.p99().as_secs_f64());
-                if let Some(s) = stats.syncs_per_sec() {
-                    entry.syncs_per_sec.push(s);
-                }
-                entry.ceiling.push(ceiling);
-                entry.vs_ceiling.push(stats.ops_per_sec() / ceiling);
-                rates.insert(system, stats.ops_per_sec());
+                tallies.entry(open.system).or_default().add(&stats);
+                this_round.insert(open.system, (stats.ops, stats.elapsed));
             }
-            for system in CLOSED_LOOP {
-                let annal_over = rates[&System::Annal] / rates[&system];
-                cells.entry(system).or_default().annal_over.push(annal_over);
-            }
+            per_round.push(this_round);
+            round_probes.push(probes);
         }
+        close_all(stores)?;
+        let mut probe_samples: Vec<Duration> = round_probes.iter().flatten().copied().collect();
+        probe_samples.sort_unstable();
+        let ceiling = threads as f64 / mean(&probe_samples).as_secs_f64();
+        let block_ceilings: Vec<f64> = round_probes
+            .chunks(block)
+            .map(|b| {
+                let samples: Vec<Duration> = b.iter().flatten().copied().collect();
+                threads as f64 / mean(&samples).as_secs_f64()
+            })
+            .collect();
+        let blocks: Vec<&[HashMap<System, (u64, Duration)>]> = per_round.chunks(block).collect();
         report.line(&format!(
-            "### {threads} threads (fdatasync latency in this section, median of {} probes: {})",
-            probes.len(),
-            fmt_duration(secs(&probes))
+            "### {threads} threads (fdatasync probe: {} syncs, median {}, mean {}, p90 {})",
+            probe_samples.len(),
+            fmt_duration(percentile(&probe_samples, 50.0)),
+            fmt_duration(mean(&probe_samples)),
+            fmt_duration(percentile(&probe_samples, 90.0)),
         ));
         report.line("");
         let mut table = Table::new(&[
             "system",
-            "median events/s",
+            "events/s",
             "p50",
             "p99",
             "fdatasyncs/s",
+            "events per fdatasync",
             "ceiling",
-            "÷ ceiling",
-            "annal ÷ system",
+            "÷ ceiling (range over blocks)",
+            "annal ÷ system (range)",
         ]);
+        let annal_rate = tallies[&System::Annal].ops_per_sec();
+        let mut vs_ceiling = HashMap::new();
+        let mut vs_system = HashMap::new();
         for system in CLOSED_LOOP {
-            let c = &cells[&system];
+            let tally = tallies.entry(system).or_default();
+            tally.finish();
+            let ceiling_ratios: Vec<f64> = blocks
+                .iter()
+                .zip(&block_ceilings)
+                .map(|(b, c)| block_rate(b, system) / c)
+                .collect();
+            let annal_ratios: Vec<f64> = blocks
+                .iter()
+                .map(|b| block_rate(b, System::Annal) / block_rate(b, system))
+                .collect();
+            let over_ceiling = tally.ops_per_sec() / ceiling;
+            let annal_over = annal_rate / tally.ops_per_sec();
+            vs_ceiling.insert(system, over_ceiling);
+            vs_system.insert(system, annal_over);
             table.row(vec![
                 system.name().to_owned(),
-                fmt_rate(median(&c.rate)),
-                fmt_duration(secs(&c.p50)),
-                fmt_duration(secs(&c.p99)),
-                if c.syncs_per_sec.is_empty() {
-                    "n/a".to_owned()
-                } else {
-                    format!("{:.0}", median(&c.syncs_per_sec))
-                },
-                fmt_rate(median(&c.ceiling)),
-                fmt_ratio(median(&c.vs_ceiling)),
-                fmt_ratio(median(&c.annal_over)),
+                fmt_rate(tally.ops_per_sec()),
+                fmt_duration(tally.p50()),
+                fmt_duration(tally.p99()),
+                tally
+                    .syncs_per_sec()
+                    .map_or_else(|| "n/a".to_owned(), |s| format!("{s:.0}")),
+                tally.syncs.filter(|&s| s > 0).map_or_else(
+                    || "n/a".to_owned(),
+                    |s| format!("{:.1}", tally.ops as f64 / s as f64),
+                ),
+                fmt_rate(ceiling),
+                format!("{} ({})", fmt_ratio(over_ceiling), range(&ceiling_ratios)),
+                format!("{} ({})", fmt_ratio(annal_over), range(&annal_ratios)),
             ]);
         }
         report.table(&table);
-        let annal = &cells[&System::Annal];
         if threads <= 64 {
-            let ratio = median(&annal.vs_ceiling);
+            let ratio = vs_ceiling[&System::Annal];
             targets.row(vec![
                 format!("{threads} threads: annal ≥ 0.8× closed-loop ceiling"),
                 fmt_ratio(ratio),
@@ -254,7 +321,7 @@ fn closed_loops(settings: &Settings, report: &mut Report, probe: &mut Probe) -> 
             ]);
         }
         if threads >= 64 {
-            let ratio = median(&cells[&System::OkayWal].annal_over);
+            let ratio = vs_system[&System::OkayWal];
             targets.row(vec![
                 format!("{threads} threads: annal ≥ 1.5× okaywal"),
                 fmt_ratio(ratio),
@@ -269,8 +336,8 @@ fn closed_loops(settings: &Settings, report: &mut Report, probe: &mut Probe) -> 
 fn compare(settings: &Settings) -> BenchResult<()> {
     let mut report = Report::new("append_durable", settings.quick);
     let mut probe = Probe::new(
-        settings.pick(100, 20),
-        settings.pick(Duration::from_millis(300), Duration::from_millis(50)),
+        settings.pick(20, 10),
+        settings.pick(Duration::from_millis(60), Duration::from_millis(20)),
     )?;
     one_writer(settings, &mut report, &mut probe)?;
     closed_loops(settings, &mut report, &mut probe)?;

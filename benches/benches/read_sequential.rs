@@ -97,7 +97,7 @@ fn events(settings: &Settings) -> u64 {
 }
 
 fn compare(settings: &Settings, data: &Datasets) -> BenchResult<()> {
-    let rounds = settings.pick(5, 2);
+    let rounds = settings.pick(7, 2);
     let mut report = Report::new("read_sequential", settings.quick);
     report.line(&format!(
         "Sequential read of {} {PAYLOAD_BYTES}-byte events from position 0, touching each \

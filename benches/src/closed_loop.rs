@@ -141,3 +141,59 @@ pub fn run(
         syncs,
     })
 }
+
+/// Closed-loop runs of one system added up: throughput is total operations over total
+/// time, percentiles are over every operation.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    /// Operations completed.
+    pub ops: u64,
+    /// Time measured.
+    pub elapsed: Duration,
+    /// Every latency (unsorted until [`Tally::finish`]).
+    pub latencies: Vec<Duration>,
+    /// fdatasyncs counted, when the system counts them.
+    pub syncs: Option<u64>,
+    /// Runs added.
+    pub runs: usize,
+}
+
+impl Tally {
+    /// Adds one run.
+    pub fn add(&mut self, stats: &LoopStats) {
+        self.syncs = match (self.runs, self.syncs, stats.syncs) {
+            (0, _, syncs) => syncs,
+            (_, Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        self.runs += 1;
+        self.ops += stats.ops;
+        self.elapsed += stats.elapsed;
+        self.latencies.extend_from_slice(&stats.latencies);
+    }
+
+    /// Sorts the latencies; call before the percentiles.
+    pub fn finish(&mut self) {
+        self.latencies.sort_unstable();
+    }
+
+    /// Operations per second over all runs.
+    pub fn ops_per_sec(&self) -> f64 {
+        rate(self.ops, self.elapsed)
+    }
+
+    /// Median latency (after [`Tally::finish`]).
+    pub fn p50(&self) -> Duration {
+        percentile(&self.latencies, 50.0)
+    }
+
+    /// 99th-percentile latency (after [`Tally::finish`]).
+    pub fn p99(&self) -> Duration {
+        percentile(&self.latencies, 99.0)
+    }
+
+    /// fdatasyncs per second, when counted.
+    pub fn syncs_per_sec(&self) -> Option<f64> {
+        self.syncs.map(|s| rate(s, self.elapsed))
+    }
+}

@@ -25,14 +25,16 @@ pub struct Probe {
 }
 
 /// One probe measurement.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ProbeResult {
     /// Median pwrite+fdatasync latency.
     pub median: Duration,
+    /// Mean latency (what bounds throughput).
+    pub mean: Duration,
     /// 90th percentile.
     pub p90: Duration,
-    /// Syncs measured.
-    pub syncs: usize,
+    /// Every latency measured, ascending.
+    pub samples: Vec<Duration>,
 }
 
 impl Probe {
@@ -74,10 +76,12 @@ impl Probe {
             samples.push(self.one(&data)?);
         }
         samples.sort_unstable();
+        let total: Duration = samples.iter().sum();
         Ok(ProbeResult {
             median: percentile(&samples, 50.0),
+            mean: total / samples.len().max(1) as u32,
             p90: percentile(&samples, 90.0),
-            syncs: samples.len(),
+            samples,
         })
     }
 
