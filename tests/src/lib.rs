@@ -3,7 +3,7 @@
 //! over the records of a segment file.
 
 use annal::format::record::{decode_header, Frame, RecordHeader};
-use annal::format::segment_header::SEGMENT_HEADER_BYTES;
+use annal::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 
 /// splitmix64: a tiny, fast, deterministic generator (tests need reproducibility, not
 /// quality).
@@ -167,10 +167,13 @@ impl RecordAt {
 /// Every record of a segment file's bytes, in order, up to the end marker (the seal
 /// included). Panics on damage: it is for walking files a test just wrote.
 pub fn walk_records(segment: &[u8]) -> Vec<RecordAt> {
+    let epoch = SegmentHeader::decode(segment)
+        .expect("segment header a test just wrote")
+        .epoch;
     let mut records = Vec::new();
     let mut offset = SEGMENT_HEADER_BYTES;
     while offset < segment.len() {
-        match decode_header(&segment[offset..]) {
+        match decode_header(&segment[offset..], epoch) {
             Ok(Frame::End) => break,
             Ok(Frame::Record(header)) => {
                 records.push(RecordAt { offset, header });

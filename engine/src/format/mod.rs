@@ -37,6 +37,17 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     hasher.finalize()
 }
 
+/// CRC-32 of the log's epoch (8 bytes, little-endian) followed by `bytes`: a record
+/// header checksum that only validates in the log that wrote it, so a record copied into
+/// another log's event payload is never mistaken for one of its own.
+pub fn crc32_salted(epoch: u64, bytes: &[u8]) -> u32 {
+    static TEMPLATE: OnceLock<crc32fast::Hasher> = OnceLock::new();
+    let mut hasher = TEMPLATE.get_or_init(crc32fast::Hasher::new).clone();
+    hasher.update(&epoch.to_le_bytes());
+    hasher.update(bytes);
+    hasher.finalize()
+}
+
 pub(crate) fn read_u16(bytes: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([bytes[at], bytes[at + 1]])
 }

@@ -9,12 +9,12 @@
 //! 26  u16 reserved       zero
 //! 28  u32 body_crc       crc32 of the body
 //! 32  u32 reserved       zero
-//! 36  u32 header_crc     crc32 of bytes 0..36
+//! 36  u32 header_crc     crc32 of the log's epoch (u64) then bytes 0..36
 //! 40  body               event_count × (u32 length, payload); a seal's body is u64 position
 //!     padding            zeros up to the next multiple of 8
 //! ```
 
-use super::{crc32, align_up, read_u16, read_u32, read_u64};
+use super::{align_up, crc32, crc32_salted, read_u16, read_u32, read_u64};
 
 /// Bytes of a record header.
 pub const RECORD_HEADER_BYTES: usize = 40;
@@ -61,7 +61,7 @@ impl RecordHeader {
         self.position + u64::from(self.event_count)
     }
 
-    fn encode_into(&self, out: &mut [u8]) {
+    fn encode_into(&self, epoch: u64, out: &mut [u8]) {
         out[0..4].copy_from_slice(&self.body_bytes.to_le_bytes());
         out[4..8].copy_from_slice(&self.event_count.to_le_bytes());
         out[8..16].copy_from_slice(&self.position.to_le_bytes());
@@ -70,7 +70,7 @@ impl RecordHeader {
         out[26..28].copy_from_slice(&0u16.to_le_bytes());
         out[28..32].copy_from_slice(&self.body_crc.to_le_bytes());
         out[32..36].copy_from_slice(&0u32.to_le_bytes());
-        let crc = crc32(&out[0..36]);
+        let crc = crc32_salted(epoch, &out[0..36]);
         out[36..40].copy_from_slice(&crc.to_le_bytes());
     }
 }
@@ -110,8 +110,9 @@ impl FrameError {
 }
 
 /// Decodes the frame at the start of `bytes` (everything from the record boundary to the
-/// end of the readable area). Never trusts a length before the header checksum passed.
-pub fn decode_header(bytes: &[u8]) -> Result<Frame, FrameError> {
+/// end of the readable area) of a log whose epoch is `epoch`. Never trusts a length
+/// before the header checksum passed.
+pub fn decode_header(bytes: &[u8], epoch: u64) -> Result<Frame, FrameError> {
     if bytes.len() < 8 {
         return if bytes.iter().all(|&b| b == 0) {
             Ok(Frame::End)
@@ -125,7 +126,7 @@ pub fn decode_header(bytes: &[u8]) -> Result<Frame, FrameError> {
     if bytes.len() < RECORD_HEADER_BYTES {
         return Err(FrameError::Truncated);
     }
-    if crc32(&bytes[0..36]) != read_u32(bytes, 36) {
+    if crc32_salted(epoch, &bytes[0..36]) != read_u32(bytes, 36) {
         return Err(FrameError::HeaderChecksum);
     }
     let header = RecordHeader {
@@ -234,10 +235,11 @@ pub fn record_bytes_for(payload_bytes: usize, event_count: usize) -> usize {
     align_up(RECORD_HEADER_BYTES + payload_bytes + event_count * EVENT_LENGTH_BYTES)
 }
 
-/// Encodes a record holding `events` into `out` (cleared first), padded to alignment.
-/// The caller has checked the limits, so lengths fit their fields.
+/// Encodes a record of the log `epoch` holding `events` into `out` (cleared first),
+/// padded to alignment. The caller has checked the limits, so lengths fit their fields.
 pub fn encode_record<E: AsRef<[u8]>>(
     out: &mut Vec<u8>,
+    epoch: u64,
     position: u64,
     synced_before: u64,
     events: &[E],
@@ -258,12 +260,12 @@ pub fn encode_record<E: AsRef<[u8]>>(
         flags: 0,
         body_crc: crc32(&out[RECORD_HEADER_BYTES..]),
     };
-    header.encode_into(&mut out[0..RECORD_HEADER_BYTES]);
+    header.encode_into(epoch, &mut out[0..RECORD_HEADER_BYTES]);
     out.resize(align_up(out.len()), 0);
 }
 
 /// Encodes the seal record that closes a segment whose next position is `position`.
-pub fn encode_seal(position: u64, synced_before: u64) -> [u8; SEAL_RECORD_BYTES] {
+pub fn encode_seal(epoch: u64, position: u64, synced_before: u64) -> [u8; SEAL_RECORD_BYTES] {
     let mut out = [0u8; SEAL_RECORD_BYTES];
     let body = position.to_le_bytes();
     out[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + SEAL_BODY_BYTES].copy_from_slice(&body);
@@ -275,7 +277,7 @@ pub fn encode_seal(position: u64, synced_before: u64) -> [u8; SEAL_RECORD_BYTES]
         flags: FLAG_SEAL,
         body_crc: crc32(&body),
     };
-    header.encode_into(&mut out[0..RECORD_HEADER_BYTES]);
+    header.encode_into(epoch, &mut out[0..RECORD_HEADER_BYTES]);
     out
 }
 
@@ -283,8 +285,10 @@ pub fn encode_seal(position: u64, synced_before: u64) -> [u8; SEAL_RECORD_BYTES]
 mod tests {
     use super::*;
 
+    const EPOCH: u64 = 0x5eed;
+
     fn decode_checked(bytes: &[u8]) -> Result<(RecordHeader, Vec<Vec<u8>>), FrameError> {
-        match decode_header(bytes)? {
+        match decode_header(bytes, EPOCH)? {
             Frame::End => Err(FrameError::Malformed),
             Frame::Record(header) => {
                 let body = body(&header, bytes);
@@ -302,7 +306,7 @@ mod tests {
         // Proves an encoded batch decodes to the same events, position and watermark.
         let events: Vec<Vec<u8>> = vec![b"a".to_vec(), vec![], vec![7; 300]];
         let mut out = Vec::new();
-        encode_record(&mut out, 99, 42, &events);
+        encode_record(&mut out, EPOCH, 99, 42, &events);
         assert_eq!(out.len(), record_bytes_for(301, 3));
         assert_eq!(out.len() % 8, 0);
         let (header, decoded) = decode_checked(&out).expect("valid record");
@@ -315,16 +319,16 @@ mod tests {
     #[test]
     fn zero_word_is_end_of_log() {
         // Proves preallocated zeros read as the end marker, not as a record.
-        assert_eq!(decode_header(&[0u8; 64]), Ok(Frame::End));
-        assert_eq!(decode_header(&[0u8; 3]), Ok(Frame::End));
-        assert_eq!(decode_header(&[0, 0, 1]), Err(FrameError::Truncated));
+        assert_eq!(decode_header(&[0u8; 64], EPOCH), Ok(Frame::End));
+        assert_eq!(decode_header(&[0u8; 3], EPOCH), Ok(Frame::End));
+        assert_eq!(decode_header(&[0, 0, 1], EPOCH), Err(FrameError::Truncated));
     }
 
     #[test]
     fn every_single_bit_flip_is_detected() {
         // Proves no flipped bit in header or body yields a record that passes both checks.
         let mut out = Vec::new();
-        encode_record(&mut out, 5, 3, &[b"hello".as_slice(), b"world!"]);
+        encode_record(&mut out, EPOCH, 5, 3, &[b"hello".as_slice(), b"world!"]);
         let meaningful = RECORD_HEADER_BYTES + 4 + 5 + 4 + 6;
         for bit in 0..meaningful * 8 {
             let mut damaged = out.clone();
@@ -337,21 +341,30 @@ mod tests {
     fn every_truncation_is_detected() {
         // Proves a record cut short at any length is never accepted.
         let mut out = Vec::new();
-        encode_record(&mut out, 0, 0, &[vec![9u8; 50]]);
+        encode_record(&mut out, EPOCH, 0, 0, &[vec![9u8; 50]]);
         for len in 1..out.len() - 1 {
             let cut = &out[..len];
-            assert!(
-                decode_checked(cut).is_err(),
-                "truncation to {len} accepted"
-            );
+            assert!(decode_checked(cut).is_err(), "truncation to {len} accepted");
         }
+    }
+
+    #[test]
+    fn a_record_of_another_log_does_not_validate() {
+        // Proves the epoch salt rejects a record copied from another log (e.g. inside a payload).
+        let mut out = Vec::new();
+        encode_record(&mut out, EPOCH + 1, 0, 0, &[b"carried".as_slice()]);
+        assert_eq!(decode_header(&out, EPOCH), Err(FrameError::HeaderChecksum));
+        assert!(matches!(
+            decode_header(&out, EPOCH + 1),
+            Ok(Frame::Record(_))
+        ));
     }
 
     #[test]
     fn seal_round_trips() {
         // Proves a seal record decodes as a seal carrying the next position.
-        let seal = encode_seal(1234, 1000);
-        let Ok(Frame::Record(header)) = decode_header(&seal) else {
+        let seal = encode_seal(EPOCH, 1234, 1000);
+        let Ok(Frame::Record(header)) = decode_header(&seal, EPOCH) else {
             panic!("seal did not decode");
         };
         assert!(header.is_seal());
@@ -364,11 +377,11 @@ mod tests {
     fn a_length_that_lies_cannot_read_out_of_bounds() {
         // Proves a header claiming a huge body is refused as truncated, not followed.
         let mut out = Vec::new();
-        encode_record(&mut out, 0, 0, &[b"x".as_slice()]);
+        encode_record(&mut out, EPOCH, 0, 0, &[b"x".as_slice()]);
         let mut forged = out.clone();
         forged[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
-        let crc = crc32(&forged[0..36]);
+        let crc = crc32_salted(EPOCH, &forged[0..36]);
         forged[36..40].copy_from_slice(&crc.to_le_bytes());
-        assert_eq!(decode_header(&forged), Err(FrameError::Truncated));
+        assert_eq!(decode_header(&forged, EPOCH), Err(FrameError::Truncated));
     }
 }

@@ -120,7 +120,13 @@ pub(crate) fn append<E: AsRef<[u8]>>(shared: &Shared, events: &[E]) -> Result<Ap
     let writer = &mut *writer;
     let position = writer.next_position;
     let synced_before = shared.synced.load(Ordering::Acquire);
-    encode_record(&mut writer.scratch, position, synced_before, events);
+    encode_record(
+        &mut writer.scratch,
+        shared.epoch,
+        position,
+        synced_before,
+        events,
+    );
     debug_assert_eq!(writer.scratch.len(), record_bytes);
     if let Err(e) = writer.active.file.write_at(writer.offset, &writer.scratch) {
         shared.poison();
@@ -159,7 +165,11 @@ pub(crate) fn append<E: AsRef<[u8]>>(shared: &Shared, events: &[E]) -> Result<Ap
 /// segment (a full disk) does not: the next append tries again.
 fn roll(shared: &Shared, writer: &mut Writer) -> Result<()> {
     if !writer.active_sealed {
-        let seal = encode_seal(writer.next_position, shared.synced.load(Ordering::Acquire));
+        let seal = encode_seal(
+            shared.epoch,
+            writer.next_position,
+            shared.synced.load(Ordering::Acquire),
+        );
         let sealed = writer
             .active
             .file

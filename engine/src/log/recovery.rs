@@ -22,7 +22,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::directory::{install_segment, prepare_segment_file, segment_path, PREPARED_SEGMENT_NAME};
+use super::directory::{
+    install_segment, prepare_segment_file, segment_path, PREPARED_SEGMENT_NAME,
+};
 use super::segment::{Segment, INDEX_INTERVAL_BYTES};
 use crate::format::record::{body, check_body, decode_header, Frame};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
@@ -48,6 +50,8 @@ struct Scanned {
     writable: bool,
     view: Bytes,
     header: Result<SegmentHeader, String>,
+    /// The epoch in the header (0 when the header is damaged).
+    epoch: u64,
     /// Record offsets for the sparse index, up to `end_offset`.
     index: Vec<(u64, u64)>,
     /// End of the valid records (after the seal, when sealed).
@@ -56,7 +60,18 @@ struct Scanned {
     end_position: u64,
     sealed: bool,
     /// The first invalid record, if the scan stopped at one rather than at zeros.
-    damage: Option<(u64, &'static str)>,
+    damage: Option<Damage>,
+}
+
+/// Where a segment's valid records stop short of a clean end.
+#[derive(Debug, Clone, Copy)]
+struct Damage {
+    offset: u64,
+    reason: &'static str,
+    /// Where a search for later records starts: past the damaged record when its header
+    /// checked out (so nothing inside its own payload is taken for a later record), else
+    /// the next aligned offset.
+    later_records_from: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +85,8 @@ enum ProblemKind {
 struct Problem {
     segment: usize,
     offset: u64,
+    /// Where to look for records written after the problem (see [`Damage`]).
+    later_records_from: u64,
     expected_position: u64,
     reason: String,
     kind: ProblemKind,
@@ -93,7 +110,7 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, options: &Options) -> R
     for (k, &first) in firsts.iter().enumerate() {
         scans.push(scan_segment(storage, dir, first, k == last)?);
     }
-    let epoch = scans[0].header.as_ref().map(|h| h.epoch).unwrap_or(0);
+    let epoch = scans[0].epoch;
     match find_problem(&scans, epoch) {
         None => finish(storage, dir, scans, epoch, None),
         Some(problem) => {
@@ -176,6 +193,7 @@ fn scan_segment(storage: &dyn Storage, dir: &Path, first: u64, writable: bool) -
         first_position: first,
         path,
         header: Err(String::new()),
+        epoch: 0,
         index: Vec::new(),
         end_offset: 0,
         end_position: first,
@@ -188,7 +206,8 @@ fn scan_segment(storage: &dyn Storage, dir: &Path, first: u64, writable: bool) -
     scanned.header = SegmentHeader::decode(&scanned.view)
         .map_err(|e| e.describe())
         .and_then(|h| check_header(&h, first, scanned.file.len_bytes()).map(|()| h));
-    if scanned.header.is_ok() {
+    if let Ok(header) = &scanned.header {
+        scanned.epoch = header.epoch;
         scan_records(&mut scanned);
     }
     Ok(scanned)
@@ -217,20 +236,31 @@ fn scan_records(scanned: &mut Scanned) {
     let mut last_indexed: Option<u64> = None;
     loop {
         let at = &view[offset as usize..];
-        let header = match decode_header(at) {
+        let header = match decode_header(at, scanned.epoch) {
             Ok(Frame::End) => break,
             Ok(Frame::Record(header)) => header,
             Err(e) => {
-                scanned.damage = Some((offset, e.describe()));
+                scanned.damage = Some(Damage {
+                    offset,
+                    reason: e.describe(),
+                    later_records_from: offset + ALIGNMENT_BYTES as u64,
+                });
                 break;
             }
         };
-        if header.position != expected {
-            scanned.damage = Some((offset, "record position out of sequence"));
-            break;
-        }
-        if let Err(e) = check_body(&header, body(&header, at)) {
-            scanned.damage = Some((offset, e.describe()));
+        let damage_reason = if header.position != expected {
+            Some("record position out of sequence")
+        } else {
+            check_body(&header, body(&header, at))
+                .err()
+                .map(|e| e.describe())
+        };
+        if let Some(reason) = damage_reason {
+            scanned.damage = Some(Damage {
+                offset,
+                reason,
+                later_records_from: offset + header.record_bytes() as u64,
+            });
             break;
         }
         if header.is_seal() {
@@ -256,6 +286,7 @@ fn find_problem(scans: &[Scanned], epoch: u64) -> Option<Problem> {
         let never_torn = |reason: String| Problem {
             segment: k,
             offset: 0,
+            later_records_from: 0,
             expected_position: expected,
             reason,
             kind: ProblemKind::NeverTorn,
@@ -273,12 +304,13 @@ fn find_problem(scans: &[Scanned], epoch: u64) -> Option<Problem> {
                 scan.first_position
             )));
         }
-        if let Some((offset, reason)) = scan.damage {
+        if let Some(damage) = scan.damage {
             return Some(Problem {
                 segment: k,
-                offset,
+                offset: damage.offset,
+                later_records_from: damage.later_records_from,
                 expected_position: scan.end_position,
-                reason: reason.into(),
+                reason: damage.reason.into(),
                 kind: ProblemKind::MaybeTorn,
             });
         }
@@ -286,15 +318,18 @@ fn find_problem(scans: &[Scanned], epoch: u64) -> Option<Problem> {
             return Some(Problem {
                 segment: k,
                 offset: scan.end_offset,
+                later_records_from: scan.end_offset + ALIGNMENT_BYTES as u64,
                 expected_position: scan.end_position,
                 reason: "segment ends without a seal but a later segment follows".into(),
                 kind: ProblemKind::MaybeTorn,
             });
         }
-        if !scan.sealed && k == last && has_durable_record_after(scan, scan.end_offset) {
+        let later_records_from = scan.end_offset + ALIGNMENT_BYTES as u64;
+        if !scan.sealed && k == last && has_durable_record_after(scan, later_records_from) {
             return Some(Problem {
                 segment: k,
                 offset: scan.end_offset,
+                later_records_from,
                 expected_position: scan.end_position,
                 reason: "zeroed bytes where a synced record was expected".into(),
                 kind: ProblemKind::NeverTorn,
@@ -311,17 +346,18 @@ fn later_record_proves_synced(scans: &[Scanned], problem: &Problem) -> bool {
     // Any later segment file, even one with a damaged header: cutting here would delete
     // it, and no crash leaves a named segment after an unsealed or torn one.
     let later_segment = problem.segment + 1 < scans.len();
-    later_segment || has_durable_record_after(scan, problem.offset)
+    later_segment || has_durable_record_after(scan, problem.later_records_from)
 }
 
-/// Looks at every aligned offset after `from` for a valid record whose `synced_before`
-/// exceeds the scan's end position: proof that the records up to there were durable.
+/// Looks at every aligned offset from `from` on for a valid record of this log whose
+/// `synced_before` exceeds the scan's end position: proof that the records up to there
+/// were durable.
 fn has_durable_record_after(scan: &Scanned, from: u64) -> bool {
     let view = &scan.view[..];
-    let mut offset = from as usize + ALIGNMENT_BYTES;
+    let mut offset = from as usize;
     while offset + ALIGNMENT_BYTES <= view.len() {
         if read_u64(view, offset) != 0 {
-            if let Ok(Frame::Record(header)) = decode_header(&view[offset..]) {
+            if let Ok(Frame::Record(header)) = decode_header(&view[offset..], scan.epoch) {
                 if header.synced_before > scan.end_position
                     && check_body(&header, body(&header, &view[offset..])).is_ok()
                 {

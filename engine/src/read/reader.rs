@@ -119,7 +119,7 @@ impl LogReader {
                 }
             }
             let at = &self.view[self.offset as usize..published as usize];
-            let header: RecordHeader = match decode_header(at) {
+            let header: RecordHeader = match decode_header(at, self.shared.epoch) {
                 Ok(Frame::Record(header)) => header,
                 Ok(Frame::End) => return Err(self.corrupt("zeros inside published records")),
                 Err(e) => return Err(self.corrupt(e.describe())),
