@@ -25,6 +25,8 @@ pub enum Limit {
     BatchBytes,
     /// [`crate::limits::SEGMENT_BYTES_MIN`] / [`crate::limits::SEGMENT_BYTES_MAX`].
     SegmentBytes,
+    /// [`crate::limits::EXTENSION_BYTES_MAX`].
+    ExtensionBytes,
 }
 
 impl Limit {
@@ -35,6 +37,7 @@ impl Limit {
             Limit::BatchEvents => "events per batch",
             Limit::BatchBytes => "batch bytes",
             Limit::SegmentBytes => "segment bytes",
+            Limit::ExtensionBytes => "record extension bytes",
         }
     }
 }

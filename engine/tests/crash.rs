@@ -648,7 +648,14 @@ fn torn_event_whose_payload_holds_a_record_still_recovers() {
         // log's records would append; the record sits at an 8-aligned segment offset.
         let mut inner = Vec::new();
         // Encoded with another log's epoch, as a record carried from another log would be.
-        annal::format::record::encode_record(&mut inner, 7, 1_000, 1_000, &[b"carried".as_slice()]);
+        annal::format::record::encode_record(
+            &mut inner,
+            7,
+            1_000,
+            1_000,
+            &[b"carried".as_slice()],
+            &[],
+        );
         let mut carrier = vec![0xAA; 4 + 8 * 200];
         carrier.extend_from_slice(&inner);
         carrier.extend_from_slice(&[0xBB; 700]);

@@ -334,7 +334,7 @@ fn segment(first: u64) -> PathBuf {
 /// of single-event appends.
 fn record_offset(events: &[Vec<u8>], first: u64, position: u64) -> u64 {
     let before: usize = (first..position)
-        .map(|p| record_bytes_for(events[p as usize].len(), 1))
+        .map(|p| record_bytes_for(events[p as usize].len(), 1, 0))
         .sum();
     (SEGMENT_HEADER_BYTES + before) as u64
 }

@@ -8,9 +8,10 @@
 //! 24  u16 flags          bit 0: seal (the segment holds no more records)
 //! 26  u16 reserved       zero
 //! 28  u32 body_crc       crc32 of the body
-//! 32  u32 reserved       zero
+//! 32  u32 extension_bytes the body's last bytes that are the record's extension, not events
 //! 36  u32 header_crc     crc32 of the log's epoch (u64) then bytes 0..36
-//! 40  body               event_count × (u32 length, payload); a seal's body is u64 position
+//! 40  body               event_count × (u32 length, payload), then the extension;
+//!                        a seal's body is u64 position
 //!     padding            zeros up to the next multiple of 8
 //! ```
 
@@ -43,6 +44,9 @@ pub struct RecordHeader {
     pub flags: u16,
     /// crc32 of the body.
     pub body_crc: u32,
+    /// The last bytes of the body that are the record's extension (data about the
+    /// record, such as a consumer checkpoint committed with it), not events.
+    pub extension_bytes: u32,
 }
 
 impl RecordHeader {
@@ -54,6 +58,11 @@ impl RecordHeader {
     /// Whether this record seals its segment.
     pub fn is_seal(&self) -> bool {
         self.flags & FLAG_SEAL != 0
+    }
+
+    /// Bytes of the body that hold events (the body without its extension).
+    pub fn events_bytes(&self) -> usize {
+        (self.body_bytes - self.extension_bytes) as usize
     }
 
     /// The position after the last event of this record.
@@ -69,7 +78,7 @@ impl RecordHeader {
         out[24..26].copy_from_slice(&self.flags.to_le_bytes());
         out[26..28].copy_from_slice(&0u16.to_le_bytes());
         out[28..32].copy_from_slice(&self.body_crc.to_le_bytes());
-        out[32..36].copy_from_slice(&0u32.to_le_bytes());
+        out[32..36].copy_from_slice(&self.extension_bytes.to_le_bytes());
         let crc = crc32_salted(epoch, &out[0..36]);
         out[36..40].copy_from_slice(&crc.to_le_bytes());
     }
@@ -136,14 +145,18 @@ pub fn decode_header(bytes: &[u8], epoch: u64) -> Result<Frame, FrameError> {
         synced_before: read_u64(bytes, 16),
         flags: read_u16(bytes, 24),
         body_crc: read_u32(bytes, 28),
+        extension_bytes: read_u32(bytes, 32),
     };
-    let reserved_zero = read_u16(bytes, 26) == 0 && read_u32(bytes, 32) == 0;
+    let reserved_zero = read_u16(bytes, 26) == 0;
     let lengths_fit = if header.is_seal() {
-        header.event_count == 0 && header.body_bytes as usize == SEAL_BODY_BYTES
+        header.event_count == 0
+            && header.body_bytes as usize == SEAL_BODY_BYTES
+            && header.extension_bytes == 0
     } else {
         header.event_count >= 1
             && u64::from(header.body_bytes)
                 >= u64::from(header.event_count) * EVENT_LENGTH_BYTES as u64
+                    + u64::from(header.extension_bytes)
     };
     if !reserved_zero || header.flags & !FLAGS_KNOWN != 0 || !lengths_fit {
         return Err(FrameError::Malformed);
@@ -167,8 +180,18 @@ pub fn body<'a>(header: &RecordHeader, record: &'a [u8]) -> &'a [u8] {
     &record[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + header.body_bytes as usize]
 }
 
+/// The events part of a body (without the extension).
+pub fn events_part<'a>(header: &RecordHeader, body: &'a [u8]) -> &'a [u8] {
+    &body[..header.events_bytes()]
+}
+
+/// The extension part of a body (empty when the record has none).
+pub fn extension_part<'a>(header: &RecordHeader, body: &'a [u8]) -> &'a [u8] {
+    &body[header.events_bytes()..]
+}
+
 /// Checks a body against its header: the checksum, and that the event lengths add up
-/// exactly to the body's length.
+/// exactly to the events part of the body.
 pub fn check_body(header: &RecordHeader, body: &[u8]) -> Result<(), FrameError> {
     if crc32(body) != header.body_crc {
         return Err(FrameError::BodyChecksum);
@@ -180,13 +203,14 @@ pub fn check_body(header: &RecordHeader, body: &[u8]) -> Result<(), FrameError> 
             Err(FrameError::Malformed)
         };
     }
-    let mut events = EventRanges::new(body, header.event_count);
+    let events_part = events_part(header, body);
+    let mut events = EventRanges::new(events_part, header.event_count);
     for _ in 0..header.event_count {
         if events.next().is_none() {
             return Err(FrameError::Malformed);
         }
     }
-    if events.offset != body.len() {
+    if events.offset != events_part.len() {
         return Err(FrameError::Malformed);
     }
     Ok(())
@@ -230,19 +254,23 @@ impl Iterator for EventRanges<'_> {
     }
 }
 
-/// Bytes the record for these payloads occupies.
-pub fn record_bytes_for(payload_bytes: usize, event_count: usize) -> usize {
-    align_up(RECORD_HEADER_BYTES + payload_bytes + event_count * EVENT_LENGTH_BYTES)
+/// Bytes the record for these payloads (and extension) occupies.
+pub fn record_bytes_for(payload_bytes: usize, event_count: usize, extension_bytes: usize) -> usize {
+    align_up(
+        RECORD_HEADER_BYTES + payload_bytes + event_count * EVENT_LENGTH_BYTES + extension_bytes,
+    )
 }
 
-/// Encodes a record of the log `epoch` holding `events` into `out` (cleared first),
-/// padded to alignment. The caller has checked the limits, so lengths fit their fields.
+/// Encodes a record of the log `epoch` holding `events` and `extension` into `out`
+/// (cleared first), padded to alignment. The caller has checked the limits, so lengths
+/// fit their fields.
 pub fn encode_record<E: AsRef<[u8]>>(
     out: &mut Vec<u8>,
     epoch: u64,
     position: u64,
     synced_before: u64,
     events: &[E],
+    extension: &[u8],
 ) {
     out.clear();
     out.resize(RECORD_HEADER_BYTES, 0);
@@ -251,6 +279,7 @@ pub fn encode_record<E: AsRef<[u8]>>(
         out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         out.extend_from_slice(payload);
     }
+    out.extend_from_slice(extension);
     let body_bytes = out.len() - RECORD_HEADER_BYTES;
     let header = RecordHeader {
         body_bytes: body_bytes as u32,
@@ -259,6 +288,7 @@ pub fn encode_record<E: AsRef<[u8]>>(
         synced_before,
         flags: 0,
         body_crc: crc32(&out[RECORD_HEADER_BYTES..]),
+        extension_bytes: extension.len() as u32,
     };
     header.encode_into(epoch, &mut out[0..RECORD_HEADER_BYTES]);
     out.resize(align_up(out.len()), 0);
@@ -276,6 +306,7 @@ pub fn encode_seal(epoch: u64, position: u64, synced_before: u64) -> [u8; SEAL_R
         synced_before,
         flags: FLAG_SEAL,
         body_crc: crc32(&body),
+        extension_bytes: 0,
     };
     header.encode_into(epoch, &mut out[0..RECORD_HEADER_BYTES]);
     out
@@ -293,7 +324,7 @@ mod tests {
             Frame::Record(header) => {
                 let body = body(&header, bytes);
                 check_body(&header, body)?;
-                let events = EventRanges::new(body, header.event_count)
+                let events = EventRanges::new(events_part(&header, body), header.event_count)
                     .map(|r| body[r].to_vec())
                     .collect();
                 Ok((header, events))
@@ -306,14 +337,34 @@ mod tests {
         // Proves an encoded batch decodes to the same events, position and watermark.
         let events: Vec<Vec<u8>> = vec![b"a".to_vec(), vec![], vec![7; 300]];
         let mut out = Vec::new();
-        encode_record(&mut out, EPOCH, 99, 42, &events);
-        assert_eq!(out.len(), record_bytes_for(301, 3));
+        encode_record(&mut out, EPOCH, 99, 42, &events, &[]);
+        assert_eq!(out.len(), record_bytes_for(301, 3, 0));
         assert_eq!(out.len() % 8, 0);
         let (header, decoded) = decode_checked(&out).expect("valid record");
         assert_eq!(header.position, 99);
         assert_eq!(header.synced_before, 42);
         assert_eq!(header.end_position(), 102);
         assert_eq!(decoded, events);
+    }
+
+    #[test]
+    fn extension_round_trips_apart_from_the_events() {
+        // Proves a record's extension is kept apart from its events and covered by the body checksum.
+        let mut out = Vec::new();
+        encode_record(
+            &mut out,
+            EPOCH,
+            7,
+            0,
+            &[b"one".as_slice(), b"two"],
+            b"checkpoint",
+        );
+        let (header, events) = decode_checked(&out).expect("valid record");
+        assert_eq!(events, vec![b"one".to_vec(), b"two".to_vec()]);
+        assert_eq!(extension_part(&header, body(&header, &out)), b"checkpoint");
+        let mut damaged = out.clone();
+        damaged[RECORD_HEADER_BYTES + 14] ^= 1;
+        assert!(decode_checked(&damaged).is_err());
     }
 
     #[test]
@@ -328,7 +379,14 @@ mod tests {
     fn every_single_bit_flip_is_detected() {
         // Proves no flipped bit in header or body yields a record that passes both checks.
         let mut out = Vec::new();
-        encode_record(&mut out, EPOCH, 5, 3, &[b"hello".as_slice(), b"world!"]);
+        encode_record(
+            &mut out,
+            EPOCH,
+            5,
+            3,
+            &[b"hello".as_slice(), b"world!"],
+            &[],
+        );
         let meaningful = RECORD_HEADER_BYTES + 4 + 5 + 4 + 6;
         for bit in 0..meaningful * 8 {
             let mut damaged = out.clone();
@@ -341,7 +399,7 @@ mod tests {
     fn every_truncation_is_detected() {
         // Proves a record cut short at any length is never accepted.
         let mut out = Vec::new();
-        encode_record(&mut out, EPOCH, 0, 0, &[vec![9u8; 50]]);
+        encode_record(&mut out, EPOCH, 0, 0, &[vec![9u8; 50]], &[]);
         for len in 1..out.len() - 1 {
             let cut = &out[..len];
             assert!(decode_checked(cut).is_err(), "truncation to {len} accepted");
@@ -352,7 +410,7 @@ mod tests {
     fn a_record_of_another_log_does_not_validate() {
         // Proves the epoch salt rejects a record copied from another log (e.g. inside a payload).
         let mut out = Vec::new();
-        encode_record(&mut out, EPOCH + 1, 0, 0, &[b"carried".as_slice()]);
+        encode_record(&mut out, EPOCH + 1, 0, 0, &[b"carried".as_slice()], &[]);
         assert_eq!(decode_header(&out, EPOCH), Err(FrameError::HeaderChecksum));
         assert!(matches!(
             decode_header(&out, EPOCH + 1),
@@ -377,7 +435,7 @@ mod tests {
     fn a_length_that_lies_cannot_read_out_of_bounds() {
         // Proves a header claiming a huge body is refused as truncated, not followed.
         let mut out = Vec::new();
-        encode_record(&mut out, EPOCH, 0, 0, &[b"x".as_slice()]);
+        encode_record(&mut out, EPOCH, 0, 0, &[b"x".as_slice()], &[]);
         let mut forged = out.clone();
         forged[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
         let crc = crc32_salted(EPOCH, &forged[0..36]);

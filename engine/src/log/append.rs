@@ -10,7 +10,7 @@ use super::segment::{Segment, INDEX_INTERVAL_BYTES};
 use super::{Appended, Shared};
 use crate::format::record::{encode_record, encode_seal, record_bytes_for, SEAL_RECORD_BYTES};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
-use crate::limits::{BATCH_BYTES_MAX, BATCH_EVENTS_MAX, EVENT_BYTES_MAX};
+use crate::limits::{BATCH_BYTES_MAX, BATCH_EVENTS_MAX, EVENT_BYTES_MAX, EXTENSION_BYTES_MAX};
 use crate::{Error, Limit, Position, Result};
 
 /// The single writer's state, guarded by the log's writer mutex.
@@ -61,9 +61,20 @@ pub(crate) fn record_capacity_bytes(segment_bytes: u64) -> u64 {
     segment_bytes - SEGMENT_HEADER_BYTES as u64 - SEAL_RECORD_BYTES as u64
 }
 
-fn validate<E: AsRef<[u8]>>(events: &[E], segment_bytes: u64) -> Result<(usize, usize)> {
+fn validate<E: AsRef<[u8]>>(
+    events: &[E],
+    extension: &[u8],
+    segment_bytes: u64,
+) -> Result<(usize, usize)> {
     if events.is_empty() {
         return Err(Error::EmptyBatch);
+    }
+    if extension.len() > EXTENSION_BYTES_MAX {
+        return Err(Error::LimitExceeded {
+            limit: Limit::ExtensionBytes,
+            value: extension.len() as u64,
+            max: EXTENSION_BYTES_MAX as u64,
+        });
     }
     if events.len() > BATCH_EVENTS_MAX {
         return Err(Error::LimitExceeded {
@@ -91,7 +102,7 @@ fn validate<E: AsRef<[u8]>>(events: &[E], segment_bytes: u64) -> Result<(usize, 
             max: BATCH_BYTES_MAX as u64,
         });
     }
-    let record_bytes = record_bytes_for(payload_bytes, events.len());
+    let record_bytes = record_bytes_for(payload_bytes, events.len(), extension.len());
     let capacity = record_capacity_bytes(segment_bytes);
     if record_bytes as u64 > capacity {
         return Err(Error::LimitExceeded {
@@ -103,10 +114,14 @@ fn validate<E: AsRef<[u8]>>(events: &[E], segment_bytes: u64) -> Result<(usize, 
     Ok((payload_bytes, record_bytes))
 }
 
-/// Appends a batch as one record and publishes it to readers. Durability beyond
-/// `Written` is the caller's (group commit's) business.
-pub(crate) fn append<E: AsRef<[u8]>>(shared: &Shared, events: &[E]) -> Result<Appended> {
-    let (payload_bytes, record_bytes) = validate(events, shared.options.segment_bytes)?;
+/// Appends a batch (and its record extension) as one record and publishes it to readers.
+/// Durability beyond `Written` is the caller's (group commit's) business.
+pub(crate) fn append<E: AsRef<[u8]>>(
+    shared: &Shared,
+    events: &[E],
+    extension: &[u8],
+) -> Result<Appended> {
+    let (payload_bytes, record_bytes) = validate(events, extension, shared.options.segment_bytes)?;
     let mut writer = shared.writer();
     shared.check_usable()?;
     // The active segment's own size, not the option: a log reopened with another
@@ -126,6 +141,7 @@ pub(crate) fn append<E: AsRef<[u8]>>(shared: &Shared, events: &[E]) -> Result<Ap
         position,
         synced_before,
         events,
+        extension,
     );
     debug_assert_eq!(writer.scratch.len(), record_bytes);
     if let Err(e) = writer.active.file.write_at(writer.offset, &writer.scratch) {

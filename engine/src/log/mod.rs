@@ -182,7 +182,21 @@ impl Log {
         events: &[E],
         durability: Durability,
     ) -> Result<Appended> {
-        let appended = append::append(&self.shared, events)?;
+        self.append_batch_with_extension(events, &[], durability)
+    }
+
+    /// Appends a batch together with a record extension: bytes stored in the same record,
+    /// so all-or-nothing with the events, that are not events themselves (they take no
+    /// position). Layers above the raw log use it for data that must commit atomically
+    /// with a batch, such as a consumer's checkpoint. Readers see it through
+    /// [`LogReader::record_extension`].
+    pub fn append_batch_with_extension<E: AsRef<[u8]>>(
+        &self,
+        events: &[E],
+        extension: &[u8],
+        durability: Durability,
+    ) -> Result<Appended> {
+        let appended = append::append(&self.shared, events, extension)?;
         if durability == Durability::Synced {
             group_commit::wait_synced(&self.shared, appended.last.0 + 1)?;
         }

@@ -23,6 +23,8 @@ use crate::{Error, Position, Result};
 struct RecordCursor {
     /// Offset in the view of the next event's length prefix.
     next_event: usize,
+    /// Offset in the view of the end of the record's events (its extension follows).
+    events_end: usize,
     /// Offset in the view of the end of the record's body.
     body_end: usize,
     position: u64,
@@ -144,6 +146,7 @@ impl LogReader {
             let body_start = self.offset as usize + RECORD_HEADER_BYTES;
             self.record = Some(RecordCursor {
                 next_event: body_start,
+                events_end: body_start + header.events_bytes(),
                 body_end: body_start + header.body_bytes as usize,
                 position: header.position,
                 remaining: header.event_count,
@@ -151,6 +154,15 @@ impl LogReader {
             self.offset += header.record_bytes() as u64;
             self.next_record_position = header.end_position();
             return Ok(true);
+        }
+    }
+
+    /// The extension of the record the last returned event belongs to (empty when it has
+    /// none; see [`crate::Log::append_batch_with_extension`]).
+    pub fn record_extension(&self) -> Bytes {
+        match &self.record {
+            Some(cursor) => self.view.slice(cursor.events_end..cursor.body_end),
+            None => Bytes::new(),
         }
     }
 
@@ -184,7 +196,7 @@ impl Iterator for LogReader {
         loop {
             if let Some(cursor) = &mut self.record {
                 if cursor.remaining > 0 {
-                    let body = &self.view[cursor.next_event..cursor.body_end];
+                    let body = &self.view[cursor.next_event..cursor.events_end];
                     let Some(range) = EventRanges::new(body, 1).next() else {
                         self.record = None;
                         return Some(Err(self.corrupt("event length runs past its record")));
