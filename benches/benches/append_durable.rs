@@ -209,9 +209,10 @@ fn closed_loops(settings: &Settings, report: &mut Report, probe: &mut Probe) -> 
         "Each thread appends one {PAYLOAD_BYTES}-byte event durably and waits, in a loop. \
          Per thread count, the three stores stay open; {rounds} rounds each give every store \
          a {} slice (order rotated) with an fdatasync probe before and after every slice. \
-         Ceiling = threads ÷ mean probed fdatasync latency (the mean, since throughput is \
-         what it bounds). Ratios are between totals, with the range over blocks of {block} \
-         rounds.",
+         A slice's ceiling = threads ÷ the median fdatasync latency of the probes right \
+         before and after it; a system's ceiling is the time-weighted mean of its slices' \
+         ceilings, and \"÷ ceiling\" is its events over the events its slices' ceilings \
+         allow. Ratios are between totals, with the range over blocks of {block} rounds.",
         fmt_duration(slice)
     ));
     report.line("");
@@ -220,16 +221,28 @@ fn closed_loops(settings: &Settings, report: &mut Report, probe: &mut Probe) -> 
         let stores = open_all(&CLOSED_LOOP, threads, warm_up, &payload)?;
         let mut tallies: HashMap<System, Tally> = HashMap::new();
         let mut per_round = Vec::new();
-        let mut round_probes: Vec<Vec<Duration>> = Vec::new();
+        let mut probe_samples: Vec<Duration> = Vec::new();
+        let mut ceiling_events: HashMap<System, Vec<f64>> = HashMap::new();
         for round in 0..rounds {
-            let mut probes = probe.measure()?.samples;
+            let mut before = probe.measure()?.samples;
+            probe_samples.extend_from_slice(&before);
             let mut this_round = HashMap::new();
             for open in rotated(&stores.iter().collect::<Vec<_>>(), round) {
                 let stats =
                     closed_loop::run(open.store.as_ref(), threads, Stop::After(slice), &payload)?;
-                probes.extend(probe.measure()?.samples);
+                let after = probe.measure()?.samples;
+                probe_samples.extend_from_slice(&after);
+                let mut around: Vec<Duration> = before.iter().chain(&after).copied().collect();
+                around.sort_unstable();
+                let slice_ceiling = threads as f64 / percentile(&around, 50.0).as_secs_f64();
+                before = after;
+                ceiling_events
+                    .entry(open.system)
+                    .or_default()
+                    .push(slice_ceiling * stats.elapsed.as_secs_f64());
                 println!(
-                    "{threads:>3} threads round {round} {:>8}: {} p50 {} p99 {} syncs/s {}",
+                    "{threads:>3} threads round {round} {:>8}: {} p50 {} p99 {} syncs/s {} \
+                     ceiling {}",
                     open.system.name(),
                     fmt_rate(stats.ops_per_sec()),
                     fmt_duration(stats.p50()),
@@ -237,24 +250,15 @@ fn closed_loops(settings: &Settings, report: &mut Report, probe: &mut Probe) -> 
                     stats
                         .syncs_per_sec()
                         .map_or_else(|| "n/a".to_owned(), |s| format!("{s:.0}")),
+                    fmt_rate(slice_ceiling),
                 );
                 tallies.entry(open.system).or_default().add(&stats);
                 this_round.insert(open.system, (stats.ops, stats.elapsed));
             }
             per_round.push(this_round);
-            round_probes.push(probes);
         }
         close_all(stores)?;
-        let mut probe_samples: Vec<Duration> = round_probes.iter().flatten().copied().collect();
         probe_samples.sort_unstable();
-        let ceiling = threads as f64 / mean(&probe_samples).as_secs_f64();
-        let block_ceilings: Vec<f64> = round_probes
-            .chunks(block)
-            .map(|b| {
-                let samples: Vec<Duration> = b.iter().flatten().copied().collect();
-                threads as f64 / mean(&samples).as_secs_f64()
-            })
-            .collect();
         let blocks: Vec<&[HashMap<System, (u64, Duration)>]> = per_round.chunks(block).collect();
         report.line(&format!(
             "### {threads} threads (fdatasync probe: {} syncs, median {}, mean {}, p90 {})",
@@ -281,11 +285,17 @@ fn closed_loops(settings: &Settings, report: &mut Report, probe: &mut Probe) -> 
         for system in CLOSED_LOOP {
             let tally = tallies.entry(system).or_default();
             tally.finish();
+            // Slices of a system are in round order: one per round.
+            let allowed = &ceiling_events[&system];
             let ceiling_ratios: Vec<f64> = blocks
                 .iter()
-                .zip(&block_ceilings)
-                .map(|(b, c)| block_rate(b, system) / c)
+                .zip(allowed.chunks(block))
+                .map(|(b, a)| {
+                    let ops: u64 = b.iter().filter_map(|r| r.get(&system)).map(|r| r.0).sum();
+                    ops as f64 / a.iter().sum::<f64>()
+                })
                 .collect();
+            let ceiling = allowed.iter().sum::<f64>() / tally.elapsed.as_secs_f64();
             let annal_ratios: Vec<f64> = blocks
                 .iter()
                 .map(|b| block_rate(b, System::Annal) / block_rate(b, system))

@@ -107,6 +107,84 @@ pub enum Error {
     },
     /// The log was closed.
     Closed,
+    /// An append's expected revision did not match the stream; nothing was written.
+    WrongExpectedRevision {
+        /// The stream.
+        stream: Vec<u8>,
+        /// What the append expected.
+        expected: crate::ExpectedRevision,
+        /// The stream's last revision (`None`: the stream has no events).
+        actual: Option<u64>,
+    },
+    /// The stream was hard-deleted (tombstoned): it cannot be read or appended to.
+    StreamDeleted {
+        /// The stream.
+        stream: Vec<u8>,
+    },
+    /// No event was ever appended to the stream.
+    StreamNotFound {
+        /// The stream.
+        stream: Vec<u8>,
+    },
+    /// Some, but not all, of an append's event ids are already stored: it is neither a
+    /// new append nor a retry of one. Nothing was written.
+    IdempotencyConflict {
+        /// The stream.
+        stream: Vec<u8>,
+        /// What does not match.
+        reason: String,
+    },
+    /// An argument is malformed (an empty or oversized stream name, a stream named twice
+    /// in one append, …).
+    InvalidArgument {
+        /// What is wrong.
+        reason: String,
+    },
+    /// No consumer of that name exists (it was never created, or it was deleted).
+    UnknownConsumer {
+        /// The name asked for.
+        name: String,
+    },
+    /// A consumer of that name exists already (names are compared ignoring ASCII case).
+    ConsumerExists {
+        /// The name asked for.
+        name: String,
+    },
+    /// A consumer name is empty, too long or holds a character that is not allowed.
+    InvalidConsumerName {
+        /// The name given (lossily decoded when it was not UTF-8).
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// [`crate::limits::SUBSCRIPTIONS_MAX`] subscriptions of this log are live already.
+    TooManySubscriptions {
+        /// The limit.
+        max: usize,
+    },
+    /// [`crate::limits::CONSUMERS_MAX`] consumers exist already.
+    TooManyConsumers {
+        /// The limit.
+        max: usize,
+    },
+    /// A subscription fell behind retention: the segment holding its next position was
+    /// removed by [`crate::Log::truncate_before`]. It delivered every event before that
+    /// position; nothing after it was skipped.
+    BehindRetention {
+        /// The next position the subscription needed.
+        position: Position,
+        /// The first position the log now holds.
+        first: Position,
+    },
+    /// A consumer's checkpoint can only move forward.
+    CheckpointRegression {
+        /// The consumer.
+        name: String,
+        /// Its committed checkpoint.
+        checkpoint: Position,
+        /// The earlier position given.
+        position: Position,
+    },
 }
 
 /// Stable numeric error codes, shared with the C ABI. Never renumber; only add.
@@ -134,6 +212,30 @@ pub enum ErrorCode {
     InvalidOptions = 9,
     /// The log is closed.
     Closed = 10,
+    /// Wrong expected revision.
+    WrongExpectedRevision = 20,
+    /// The stream is deleted.
+    StreamDeleted = 21,
+    /// The stream does not exist.
+    StreamNotFound = 22,
+    /// Part of an append's ids are already stored.
+    IdempotencyConflict = 23,
+    /// A malformed argument.
+    InvalidArgument = 24,
+    /// No consumer of that name.
+    UnknownConsumer = 11,
+    /// A consumer of that name exists already.
+    ConsumerExists = 12,
+    /// A malformed consumer name.
+    InvalidConsumerName = 13,
+    /// Too many live subscriptions.
+    TooManySubscriptions = 14,
+    /// Too many consumers.
+    TooManyConsumers = 15,
+    /// A subscription fell behind retention.
+    BehindRetention = 16,
+    /// A consumer checkpoint would move backward.
+    CheckpointRegression = 17,
 }
 
 impl Error {
@@ -150,6 +252,18 @@ impl Error {
             Error::PositionOutOfRange { .. } => ErrorCode::PositionOutOfRange,
             Error::InvalidOptions { .. } => ErrorCode::InvalidOptions,
             Error::Closed => ErrorCode::Closed,
+            Error::WrongExpectedRevision { .. } => ErrorCode::WrongExpectedRevision,
+            Error::StreamDeleted { .. } => ErrorCode::StreamDeleted,
+            Error::StreamNotFound { .. } => ErrorCode::StreamNotFound,
+            Error::IdempotencyConflict { .. } => ErrorCode::IdempotencyConflict,
+            Error::InvalidArgument { .. } => ErrorCode::InvalidArgument,
+            Error::UnknownConsumer { .. } => ErrorCode::UnknownConsumer,
+            Error::ConsumerExists { .. } => ErrorCode::ConsumerExists,
+            Error::InvalidConsumerName { .. } => ErrorCode::InvalidConsumerName,
+            Error::TooManySubscriptions { .. } => ErrorCode::TooManySubscriptions,
+            Error::TooManyConsumers { .. } => ErrorCode::TooManyConsumers,
+            Error::BehindRetention { .. } => ErrorCode::BehindRetention,
+            Error::CheckpointRegression { .. } => ErrorCode::CheckpointRegression,
         }
     }
 
@@ -219,6 +333,64 @@ impl fmt::Display for Error {
             ),
             Error::InvalidOptions { reason } => write!(f, "invalid options: {reason}"),
             Error::Closed => write!(f, "log is closed"),
+            Error::WrongExpectedRevision {
+                stream,
+                expected,
+                actual,
+            } => {
+                let actual = match actual {
+                    Some(revision) => format!("its revision is {revision}"),
+                    None => "it has no events".to_owned(),
+                };
+                write!(
+                    f,
+                    "wrong expected revision for stream {}: expected {expected:?}, but {actual}",
+                    String::from_utf8_lossy(stream)
+                )
+            }
+            Error::StreamDeleted { stream } => write!(
+                f,
+                "stream {} is deleted",
+                String::from_utf8_lossy(stream)
+            ),
+            Error::StreamNotFound { stream } => write!(
+                f,
+                "stream {} does not exist",
+                String::from_utf8_lossy(stream)
+            ),
+            Error::IdempotencyConflict { stream, reason } => write!(
+                f,
+                "idempotency conflict on stream {}: {reason}",
+                String::from_utf8_lossy(stream)
+            ),
+            Error::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
+            Error::UnknownConsumer { name } => write!(f, "no consumer named {name:?}"),
+            Error::ConsumerExists { name } => {
+                write!(f, "a consumer named {name:?} exists already")
+            }
+            Error::InvalidConsumerName { name, reason } => {
+                write!(f, "invalid consumer name {name:?}: {reason}")
+            }
+            Error::TooManySubscriptions { max } => write!(
+                f,
+                "too many subscriptions: {max} are live, the most one log allows"
+            ),
+            Error::TooManyConsumers { max } => write!(
+                f,
+                "too many consumers: {max} exist, the most one log allows"
+            ),
+            Error::BehindRetention { position, first } => write!(
+                f,
+                "subscription fell behind retention: it needs position {position}, but the log now starts at {first}"
+            ),
+            Error::CheckpointRegression {
+                name,
+                checkpoint,
+                position,
+            } => write!(
+                f,
+                "consumer {name:?} is at position {checkpoint}; its checkpoint cannot move back to {position}"
+            ),
         }
     }
 }

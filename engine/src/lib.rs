@@ -27,6 +27,7 @@ mod metrics;
 mod options;
 mod position;
 pub mod read;
+pub mod stream;
 
 pub use error::{Error, ErrorCode, Limit, Result};
 pub use log::{Appended, Log};
@@ -34,11 +35,16 @@ pub use metrics::Metrics;
 pub use options::{Durability, Options, RecoveryMode};
 pub use position::Position;
 pub use read::{Event, LogReader, Visibility};
+pub use stream::{
+    Direction, EventId, EventStore, ExpectedRevision, NewEvent, RecordedEvent, Revision,
+    StreamAppend, StreamInfo, WriteResult,
+};
 
 /// `Log` and `LogReader` cross threads: checked at compile time.
 const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     const fn assert_send<T: Send>() {}
     assert_send_sync::<Log>();
+    assert_send_sync::<EventStore>();
     assert_send::<LogReader>();
 };

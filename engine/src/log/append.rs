@@ -159,6 +159,7 @@ pub(crate) fn append<E: AsRef<[u8]>>(
         writer.active.index.push(position, writer.offset);
         writer.last_indexed_offset = Some(writer.offset);
     }
+    let record_offset = writer.offset as u32;
     writer.offset += record_bytes as u64;
     writer.next_position += events.len() as u64;
     writer.active.publish(writer.offset);
@@ -173,6 +174,7 @@ pub(crate) fn append<E: AsRef<[u8]>>(
     Ok(Appended {
         first: Position(position),
         last: Position(writer.next_position - 1),
+        record_offset,
     })
 }
 

@@ -31,6 +31,9 @@ pub struct Appended {
     pub first: Position,
     /// Position of the last event of the append.
     pub last: Position,
+    /// Byte offset of the append's record in the segment holding `first`: with a position
+    /// of the append it locates an event without any search ([`Log::read_in_record`]).
+    pub record_offset: u32,
 }
 
 /// State shared by the log, its writer and its readers.
@@ -228,6 +231,21 @@ impl Log {
         }
     }
 
+    /// Reads the event at `position` from the record at `record_offset` in its segment (as
+    /// returned in [`Appended::record_offset`] or by [`LogReader::record_offset`]): no
+    /// index lookup and no scan. A location that does not hold `position` is an error.
+    pub fn read_in_record(&self, position: Position, record_offset: u32) -> Result<Event> {
+        let written = self.shared.written.load(Ordering::Acquire);
+        if position.0 < self.shared.first.load(Ordering::Acquire) || position.0 >= written {
+            return Err(self.out_of_range(position));
+        }
+        let mut reader = LogReader::at_record(Arc::clone(&self.shared), position.0, record_offset)?;
+        match reader.next() {
+            Some(event) => event,
+            None => Err(self.out_of_range(position)),
+        }
+    }
+
     /// A reader of every event from `position` up to the written watermark, in order.
     /// The reader keeps going as the log grows: after it returns `None`, calling
     /// `next` again returns events appended since.
@@ -279,6 +297,11 @@ impl Log {
         let synced = self.shared.synced.load(Ordering::Acquire);
         let first = self.shared.first.load(Ordering::Acquire);
         (synced > first).then(|| Position(synced - 1))
+    }
+
+    /// The log's epoch: chosen at creation, carried by every segment.
+    pub fn epoch(&self) -> u64 {
+        self.shared.epoch
     }
 
     /// The log's directory.

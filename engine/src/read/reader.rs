@@ -21,6 +21,8 @@ use crate::{Error, Position, Result};
 /// The events of one record not yet returned, as offsets into the reader's view (payloads
 /// are sliced straight from the view: one reference-count increment per event).
 struct RecordCursor {
+    /// Offset of the record in its segment.
+    record_offset: u32,
     /// Offset in the view of the next event's length prefix.
     next_event: usize,
     /// Offset in the view of the end of the record's events (its extension follows).
@@ -84,6 +86,39 @@ impl LogReader {
         })
     }
 
+    /// A reader positioned on the record at `record_offset` of the segment holding
+    /// `position`, returning events from `position` on. The record must contain it.
+    pub(crate) fn at_record(
+        shared: Arc<Shared>,
+        position: u64,
+        record_offset: u32,
+    ) -> Result<LogReader> {
+        let mut reader = LogReader::new(shared, position, Visibility::Written)?;
+        let offset = u64::from(record_offset);
+        if offset < SEGMENT_HEADER_BYTES as u64 || offset >= reader.segment.written_bytes() {
+            return Err(reader.corrupt("record offset outside the segment's records"));
+        }
+        let view = &reader.view[offset as usize..reader.segment.written_bytes() as usize];
+        let header = match decode_header(view, reader.shared.epoch) {
+            Ok(Frame::Record(header)) if !header.is_seal() => header,
+            _ => return Err(reader.corrupt("no record at the given offset")),
+        };
+        if !(header.position..header.end_position()).contains(&position) {
+            return Err(reader.corrupt("the record at the given offset does not hold the position"));
+        }
+        reader.offset = offset;
+        reader.next_record_position = header.position;
+        reader.record = None;
+        Ok(reader)
+    }
+
+    /// Byte offset, in its segment, of the record the last returned event belongs to.
+    pub fn record_offset(&self) -> u32 {
+        self.record
+            .as_ref()
+            .map_or(0, |cursor| cursor.record_offset)
+    }
+
     /// The position of the next event this reader will return.
     pub fn position(&self) -> Position {
         match &self.record {
@@ -145,6 +180,7 @@ impl LogReader {
             }
             let body_start = self.offset as usize + RECORD_HEADER_BYTES;
             self.record = Some(RecordCursor {
+                record_offset: self.offset as u32,
                 next_event: body_start,
                 events_end: body_start + header.events_bytes(),
                 body_end: body_start + header.body_bytes as usize,

@@ -1,0 +1,208 @@
+//! The published tail: how a subscription waiting at the end of the log is woken when the
+//! writer publishes, with no system call on the writer's side while nobody waits.
+//!
+//! The writer publishes a watermark (`written` or `synced`) with a `Release` store and
+//! then calls [`Tail::publish`], which is one atomic swap of the `sleepers` flag: when it
+//! was clear (nobody asleep), that is all. A subscription that finds nothing new spins
+//! briefly, then takes the sleep mutex, *arms* the flag with an `Acquire` swap, re-checks
+//! the watermark, and only then waits on the condition variable (which releases the
+//! mutex atomically). A publisher that finds the flag armed clears it, takes and releases
+//! the sleep mutex (so every armed subscription is inside its wait) and notifies them all.
+//!
+//! Why no wake-up is lost: the flag is only ever changed by swaps, so all its changes are
+//! totally ordered. If the publisher's swap comes first, the subscription's arming swap
+//! reads the value it wrote (or a later swap in its release sequence), synchronizes with
+//! it, and its re-check sees the new watermark. If the arming comes first, the
+//! publisher's swap reads `true` and wakes, and its pass through the mutex cannot happen
+//! while the subscription is between arming and waiting. `engine/tests/loom_wake.rs`
+//! checks this under every interleaving loom explores, next to twins with the re-check
+//! or the swap removed that loom catches losing a wake-up. `docs/design.md` has the
+//! full argument and every ordering.
+//!
+//! The flag is cleared by the first publish after it was armed, so the writer makes at
+//! most one wake-up call per time the subscriptions go to sleep, however many appends
+//! follow.
+
+use std::time::Instant;
+
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{lock, Condvar, Mutex};
+
+/// Rounds of `spin_loop` a waiting subscription makes before yielding.
+#[cfg(not(loom))]
+const SPIN_ROUNDS: u32 = 128;
+/// Rounds of `yield_now` after spinning, before sleeping.
+#[cfg(not(loom))]
+const YIELD_ROUNDS: u32 = 16;
+
+/// The wake-up side of the reader protocol, and the count of live subscriptions.
+/// One per log.
+#[derive(Debug)]
+pub struct Tail {
+    /// Armed (`true`) by a subscription about to sleep; cleared by the publisher that
+    /// wakes it. Changed only by swaps (see the module docs).
+    sleepers: AtomicBool,
+    /// Held by a subscription from arming to waiting, and passed through by a waking
+    /// publisher. Guards no data.
+    sleep: Mutex<()>,
+    wake: Condvar,
+    subscriptions: AtomicUsize,
+}
+
+impl Default for Tail {
+    fn default() -> Self {
+        Tail::new()
+    }
+}
+
+impl Tail {
+    /// A tail nobody waits on.
+    pub fn new() -> Tail {
+        Tail {
+            sleepers: AtomicBool::new(false),
+            sleep: Mutex::new(()),
+            wake: Condvar::new(),
+            subscriptions: AtomicUsize::new(0),
+        }
+    }
+
+    /// Wakes any subscription asleep on this tail. The caller has just published a
+    /// watermark with a `Release` store (or more). Costs one uncontended atomic swap when
+    /// nobody sleeps; never blocks then.
+    pub fn publish(&self) {
+        // Release: a subscription whose arming swap reads this value (or a later swap in
+        // its release sequence) sees the watermark stored before it.
+        if self.sleepers.swap(false, Ordering::Release) {
+            self.wake_all();
+        }
+    }
+
+    /// Wakes every sleeping subscription unconditionally (the log was closed or poisoned:
+    /// they must notice).
+    pub fn wake_all(&self) {
+        // Passing through the mutex orders this notify after every armed subscription
+        // entered its wait: one that armed holds the mutex until the wait releases it.
+        drop(lock(&self.sleep));
+        self.wake.notify_all();
+    }
+
+    /// Waits until `ready` returns true or `deadline` passes (`None`: no deadline);
+    /// returns what `ready` said last. `ready` must read the watermarks it depends on
+    /// with `Acquire` loads.
+    pub fn wait_until(&self, ready: impl FnMut() -> bool, deadline: Option<Instant>) -> bool {
+        self.wait(ready, deadline, Recheck::AfterArming)
+    }
+
+    fn wait(
+        &self,
+        mut ready: impl FnMut() -> bool,
+        deadline: Option<Instant>,
+        recheck: Recheck,
+    ) -> bool {
+        if spin_until(&mut ready) {
+            return true;
+        }
+        let mut guard = lock(&self.sleep);
+        loop {
+            if recheck == Recheck::BeforeArmingOnly && ready() {
+                return true;
+            }
+            // Acquire: synchronizes with the publisher whose swap (or release sequence)
+            // this reads, so the re-check below sees what it published.
+            self.sleepers.swap(true, Ordering::Acquire);
+            if recheck == Recheck::AfterArming && ready() {
+                return true;
+            }
+            guard = match deadline {
+                None => self.wake.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return ready();
+                    }
+                    self.wake
+                        .wait_timeout(guard, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    /// Counts a new subscription, unless `max` are live already.
+    pub(crate) fn add_subscription(&self, max: usize) -> bool {
+        self.subscriptions
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| {
+                (live < max).then_some(live + 1)
+            })
+            .is_ok()
+    }
+
+    /// Uncounts a subscription that ended.
+    pub(crate) fn remove_subscription(&self) {
+        self.subscriptions.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Live subscriptions.
+    pub(crate) fn subscriptions(&self) -> usize {
+        self.subscriptions.load(Ordering::Acquire)
+    }
+}
+
+/// Where a waiting subscription checks its condition relative to arming the flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recheck {
+    /// The protocol: check again after arming, before sleeping.
+    AfterArming,
+    /// A deliberately broken twin for the loom models: check, then arm and sleep.
+    #[cfg_attr(not(loom), allow(dead_code))]
+    BeforeArmingOnly,
+}
+
+/// Spins, then yields, while `ready` is false: most waits at a busy tail end here,
+/// without a mutex or a system call on either side.
+#[cfg(not(loom))]
+fn spin_until(ready: &mut impl FnMut() -> bool) -> bool {
+    for _ in 0..SPIN_ROUNDS {
+        if ready() {
+            return true;
+        }
+        std::hint::spin_loop();
+    }
+    for _ in 0..YIELD_ROUNDS {
+        if ready() {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    false
+}
+
+/// Under loom, spinning only multiplies interleavings: go straight to the protocol.
+#[cfg(loom)]
+fn spin_until(_ready: &mut impl FnMut() -> bool) -> bool {
+    false
+}
+
+/// Deliberately broken variants of the protocol, compiled only for the loom models so
+/// that each model is shown to catch the bug it guards against (`#[should_panic]` twins
+/// in `engine/tests/loom_wake.rs`). Not part of the engine.
+#[cfg(loom)]
+impl Tail {
+    /// Broken publish: reads the flag with a plain load and clears it with a plain store
+    /// instead of one swap, so a subscription arming in between is never woken.
+    #[doc(hidden)]
+    pub fn publish_without_swap(&self) {
+        if self.sleepers.load(Ordering::Relaxed) {
+            self.sleepers.store(false, Ordering::Relaxed);
+            self.wake_all();
+        }
+    }
+
+    /// Broken wait: checks before arming but not after, so a publish landing between the
+    /// check and the arming is missed.
+    #[doc(hidden)]
+    pub fn wait_without_recheck(&self, ready: impl FnMut() -> bool) -> bool {
+        self.wait(ready, None, Recheck::BeforeArmingOnly)
+    }
+}

@@ -1,0 +1,327 @@
+//! Appending to streams: input checks, expected revisions, retries recognised by event
+//! id, and the envelopes of one atomic (possibly multi-stream) append.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::envelope::{encode, envelope_bytes, EnvelopeParts, Kind, Link, SAME_RECORD};
+use super::index::{category_of, Index, StreamEntry};
+use super::read::read_stream;
+use super::types::{Direction, EventId, ExpectedRevision, StreamAppend, WriteResult};
+use crate::limits::{EVENT_TYPE_BYTES_MAX, STREAM_NAME_BYTES_MAX};
+use crate::{Error, Log, Position, Result};
+
+/// Checks a stream name: 1 to `STREAM_NAME_BYTES_MAX` bytes, no NUL (names cross the C
+/// ABI as C strings).
+pub(crate) fn check_stream_name(name: &[u8]) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::InvalidArgument {
+            reason: "stream name is empty".into(),
+        });
+    }
+    if name.len() > STREAM_NAME_BYTES_MAX {
+        return Err(Error::InvalidArgument {
+            reason: format!(
+                "stream name is {} bytes, more than the maximum {STREAM_NAME_BYTES_MAX}",
+                name.len()
+            ),
+        });
+    }
+    if name.contains(&0) {
+        return Err(Error::InvalidArgument {
+            reason: "stream name contains a NUL byte".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks everything about an append that does not depend on the store's state.
+pub(crate) fn check_input(appends: &[StreamAppend]) -> Result<()> {
+    if appends.is_empty() {
+        return Err(Error::EmptyBatch);
+    }
+    let mut streams = HashSet::new();
+    let mut ids = HashSet::new();
+    for append in appends {
+        check_stream_name(&append.stream)?;
+        if !streams.insert(&append.stream[..]) {
+            return Err(Error::InvalidArgument {
+                reason: format!(
+                    "stream {} is named twice in one append",
+                    String::from_utf8_lossy(&append.stream)
+                ),
+            });
+        }
+        if append.events.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        for event in &append.events {
+            if event.event_type.len() > EVENT_TYPE_BYTES_MAX {
+                return Err(Error::InvalidArgument {
+                    reason: format!(
+                        "event type is {} bytes, more than the maximum {EVENT_TYPE_BYTES_MAX}",
+                        event.event_type.len()
+                    ),
+                });
+            }
+            if let Some(id) = event.id {
+                if !ids.insert(id) {
+                    return Err(Error::InvalidArgument {
+                        reason: "an event id appears twice in one append".into(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What to do with one stream's part of an append.
+pub(crate) enum Plan {
+    /// Already written (a retry): the original result.
+    Retry(WriteResult),
+    /// Write it after the stream's current revision.
+    Append { current: Option<u64> },
+}
+
+fn result_of(first: (u64, Position), last: (u64, Position)) -> WriteResult {
+    WriteResult {
+        first_revision: first.0,
+        last_revision: last.0,
+        first_position: first.1,
+        last_position: last.1,
+    }
+}
+
+/// Checks one stream's part against the index: a retry, a conflict, or an append.
+pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Plan> {
+    let entry = index.stream(&append.stream);
+    if entry.is_some_and(|e| e.deleted) {
+        return Err(Error::StreamDeleted {
+            stream: append.stream.to_vec(),
+        });
+    }
+    let current = entry.and_then(|e| e.chain.last()).map(|(seq, _)| seq);
+    let ids: Option<Vec<EventId>> = append.events.iter().map(|e| e.id).collect();
+    if let Some(ids) = ids {
+        if let Some(original) = find_retry(log, index, entry, append, current, &ids)? {
+            return Ok(Plan::Retry(original));
+        }
+    }
+    let matches = match append.expected {
+        ExpectedRevision::Any => true,
+        ExpectedRevision::NoStream => current.is_none(),
+        ExpectedRevision::StreamExists => current.is_some(),
+        ExpectedRevision::Exact(revision) => current == Some(revision),
+    };
+    if !matches {
+        return Err(Error::WrongExpectedRevision {
+            stream: append.stream.to_vec(),
+            expected: append.expected,
+            actual: current,
+        });
+    }
+    Ok(Plan::Append { current })
+}
+
+fn conflict(stream: &Bytes, reason: &str) -> Error {
+    Error::IdempotencyConflict {
+        stream: stream.to_vec(),
+        reason: reason.into(),
+    }
+}
+
+/// Whether the append is a retry of one already stored.
+///
+/// With `NoStream` or `Exact(n)` the check is exact at any age: the events right after
+/// the expected revision are read back and their ids compared. With `Any` or
+/// `StreamExists` it uses the window of the last `IDEMPOTENCY_WINDOW_EVENTS` ids.
+fn find_retry(
+    log: &Log,
+    index: &Index,
+    entry: Option<&StreamEntry>,
+    append: &StreamAppend,
+    current: Option<u64>,
+    ids: &[EventId],
+) -> Result<Option<WriteResult>> {
+    let after_expected = match append.expected {
+        ExpectedRevision::NoStream => Some(0),
+        ExpectedRevision::Exact(revision) => Some(revision + 1),
+        ExpectedRevision::Any | ExpectedRevision::StreamExists => None,
+    };
+    if let Some(start) = after_expected {
+        if current.is_none_or(|current| current < start) {
+            return Ok(None);
+        }
+        let stored = read_stream(
+            log,
+            index,
+            &append.stream,
+            start,
+            Direction::Forwards,
+            ids.len(),
+            None,
+        )?;
+        let matching = stored
+            .iter()
+            .zip(ids)
+            .enumerate()
+            .take_while(|(i, (event, id))| {
+                event.revision == start + *i as u64 && event.id.as_ref() == Some(id)
+            })
+            .count();
+        if matching == ids.len() {
+            let (first, last) = (&stored[0], &stored[ids.len() - 1]);
+            return Ok(Some(result_of(
+                (first.revision, first.position),
+                (last.revision, last.position),
+            )));
+        }
+        let any_stored = stored
+            .iter()
+            .any(|event| event.id.is_some_and(|id| ids.contains(&id)));
+        if any_stored {
+            return Err(conflict(
+                &append.stream,
+                "the events after the expected revision hold only some of these ids",
+            ));
+        }
+        return Ok(None);
+    }
+    let found: Vec<_> = ids.iter().map(|id| index.recent_id(id)).collect();
+    if found.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let stream_id = entry.and_then(|_| index.stream_id(&append.stream));
+    let whole_retry = found.iter().enumerate().all(|(i, f)| {
+        f.is_some_and(|f| {
+            Some(f.stream) == stream_id
+                && found[0].is_some_and(|first| f.revision == first.revision + i as u64)
+        })
+    });
+    if !whole_retry {
+        return Err(conflict(
+            &append.stream,
+            "some of these event ids are already stored, not all of them as one append",
+        ));
+    }
+    let (first, last) = (found[0], found[ids.len() - 1]);
+    match (first, last) {
+        (Some(first), Some(last)) => Ok(Some(result_of(
+            (first.revision, Position(first.position)),
+            (last.revision, Position(last.position)),
+        ))),
+        _ => Ok(None),
+    }
+}
+
+/// Nanoseconds since the Unix epoch, never below `floor` (timestamps never decrease).
+pub(crate) fn timestamp_ns(floor: u64) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    now.max(floor)
+}
+
+/// Encodes the envelopes of the planned parts, starting at `first_position`, and returns
+/// them with each part's result.
+pub(crate) fn encode_envelopes(
+    index: &Index,
+    appends: &[StreamAppend],
+    plans: &[Plan],
+    first_position: u64,
+    timestamp_ns: u64,
+) -> (Vec<Vec<u8>>, Vec<WriteResult>) {
+    let mut payloads = Vec::new();
+    let mut results = Vec::with_capacity(appends.len());
+    let mut categories_in_batch: HashMap<&[u8], Link> = HashMap::new();
+    let mut position = first_position;
+    for (append, plan) in appends.iter().zip(plans) {
+        let Plan::Append { current } = plan else {
+            continue;
+        };
+        let mut previous_in_stream = index
+            .stream(&append.stream)
+            .and_then(|s| s.chain.last())
+            .map(|(_, link)| link);
+        let first_revision = current.map_or(0, |r| r + 1);
+        let category = category_of(&append.stream);
+        for (i, event) in append.events.iter().enumerate() {
+            let previous_in_category = category.and_then(|c| {
+                categories_in_batch.get(c).copied().or_else(|| {
+                    index
+                        .category(c)
+                        .and_then(|e| e.chain.last())
+                        .map(|(_, l)| l)
+                })
+            });
+            let mut payload = Vec::with_capacity(envelope_bytes(
+                append.stream.len(),
+                event.event_type.len(),
+                event.id.is_some(),
+                event.metadata.len(),
+                event.data.len(),
+            ));
+            encode(
+                &EnvelopeParts {
+                    kind: Kind::Event,
+                    stream: &append.stream,
+                    event_type: &event.event_type,
+                    revision: first_revision + i as u64,
+                    timestamp_ns,
+                    previous_in_stream,
+                    previous_in_category,
+                    id: event.id,
+                    metadata: &event.metadata,
+                    data: &event.data,
+                },
+                &mut payload,
+            );
+            payloads.push(payload);
+            let here = Link {
+                position,
+                record_offset: SAME_RECORD,
+            };
+            previous_in_stream = Some(here);
+            if let Some(category) = category {
+                categories_in_batch.insert(category, here);
+            }
+            position += 1;
+        }
+        let count = append.events.len() as u64;
+        results.push(result_of(
+            (first_revision, Position(position - count)),
+            (first_revision + count - 1, Position(position - 1)),
+        ));
+    }
+    (payloads, results)
+}
+
+/// Encodes a lifecycle envelope (truncate-before or tombstone) for a stream.
+pub(crate) fn encode_lifecycle(
+    stream: &[u8],
+    kind: Kind,
+    revision: u64,
+    timestamp_ns: u64,
+) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(envelope_bytes(stream.len(), 0, false, 0, 0));
+    encode(
+        &EnvelopeParts {
+            kind,
+            stream,
+            event_type: b"",
+            revision,
+            timestamp_ns,
+            previous_in_stream: None,
+            previous_in_category: None,
+            id: None,
+            metadata: b"",
+            data: b"",
+        },
+        &mut payload,
+    );
+    payload
+}

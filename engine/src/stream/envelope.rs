@@ -1,0 +1,278 @@
+//! The event envelope: how the stream layer encodes one event into a log event's payload.
+//! Pure encoding and decoding; `docs/format.md` ("Event envelope") is the specification.
+//!
+//! ```text
+//! 0   u8   version (1)
+//! 1   u8   kind: 0 event, 1 truncate-before, 2 tombstone
+//! 2   u16  stream_name_bytes
+//! 4   u16  event_type_bytes
+//! 6   u16  flags: bit 0 = has event id
+//! 8   u64  revision (an event's revision; a truncate's "before" revision; 0 for a tombstone)
+//! 16  u64  timestamp_ns (engine-assigned, monotonic per log)
+//! 24  u64  previous event of the stream: position (u64::MAX: none)
+//! 32  u32  previous event of the stream: record offset in its segment (u32::MAX: this record)
+//! 36  u32  metadata_bytes
+//! 40  u64  previous event of the category: position (u64::MAX: none)
+//! 48  u32  previous event of the category: record offset in its segment (u32::MAX: this record)
+//! 52  u32  reserved, zero
+//! 56  [16] event id, when flag bit 0 is set
+//!     stream name, event type, metadata, data (the rest)
+//! ```
+
+use bytes::Bytes;
+
+use crate::format::{read_u16, read_u32, read_u64};
+
+const VERSION: u8 = 1;
+const FIXED_BYTES: usize = 56;
+const ID_BYTES: usize = 16;
+const FLAG_HAS_ID: u16 = 1;
+const NO_POSITION: u64 = u64::MAX;
+/// A back-link's record offset meaning "the record this envelope is in": an append
+/// cannot know its own record's offset before the log places it.
+pub(crate) const SAME_RECORD: u32 = u32::MAX;
+
+/// Where an event is: its position and the offset of its record in its segment, enough
+/// to read it without scanning anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Link {
+    pub(crate) position: u64,
+    pub(crate) record_offset: u32,
+}
+
+/// What an envelope records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A stream event.
+    Event,
+    /// The stream's events before `revision` are deleted (soft delete).
+    TruncateBefore,
+    /// The stream is deleted for good (hard delete).
+    Tombstone,
+}
+
+/// A decoded envelope; byte fields are zero-copy slices of the log payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Envelope {
+    pub(crate) kind: Kind,
+    pub(crate) stream: Bytes,
+    pub(crate) event_type: Bytes,
+    pub(crate) revision: u64,
+    pub(crate) timestamp_ns: u64,
+    pub(crate) previous_in_stream: Option<Link>,
+    pub(crate) previous_in_category: Option<Link>,
+    pub(crate) id: Option<[u8; 16]>,
+    pub(crate) metadata: Bytes,
+    pub(crate) data: Bytes,
+}
+
+/// The parts of an envelope to encode.
+pub(crate) struct EnvelopeParts<'a> {
+    pub(crate) kind: Kind,
+    pub(crate) stream: &'a [u8],
+    pub(crate) event_type: &'a [u8],
+    pub(crate) revision: u64,
+    pub(crate) timestamp_ns: u64,
+    pub(crate) previous_in_stream: Option<Link>,
+    pub(crate) previous_in_category: Option<Link>,
+    pub(crate) id: Option<[u8; 16]>,
+    pub(crate) metadata: &'a [u8],
+    pub(crate) data: &'a [u8],
+}
+
+/// Bytes an envelope with these parts takes.
+pub(crate) fn envelope_bytes(
+    stream: usize,
+    event_type: usize,
+    has_id: bool,
+    metadata: usize,
+    data: usize,
+) -> usize {
+    FIXED_BYTES + if has_id { ID_BYTES } else { 0 } + stream + event_type + metadata + data
+}
+
+fn link_fields(link: Option<Link>) -> (u64, u32) {
+    link.map_or((NO_POSITION, 0), |l| (l.position, l.record_offset))
+}
+
+/// Appends the encoding of `parts` to `out`. Lengths were checked against the limits.
+pub(crate) fn encode(parts: &EnvelopeParts<'_>, out: &mut Vec<u8>) {
+    let kind = match parts.kind {
+        Kind::Event => 0u8,
+        Kind::TruncateBefore => 1,
+        Kind::Tombstone => 2,
+    };
+    let flags = if parts.id.is_some() { FLAG_HAS_ID } else { 0 };
+    let (stream_position, stream_offset) = link_fields(parts.previous_in_stream);
+    let (category_position, category_offset) = link_fields(parts.previous_in_category);
+    out.push(VERSION);
+    out.push(kind);
+    out.extend_from_slice(&(parts.stream.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(parts.event_type.len() as u16).to_le_bytes());
+    out.extend_from_slice(&flags.to_le_bytes());
+    out.extend_from_slice(&parts.revision.to_le_bytes());
+    out.extend_from_slice(&parts.timestamp_ns.to_le_bytes());
+    out.extend_from_slice(&stream_position.to_le_bytes());
+    out.extend_from_slice(&stream_offset.to_le_bytes());
+    out.extend_from_slice(&(parts.metadata.len() as u32).to_le_bytes());
+    out.extend_from_slice(&category_position.to_le_bytes());
+    out.extend_from_slice(&category_offset.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    if let Some(id) = parts.id {
+        out.extend_from_slice(&id);
+    }
+    out.extend_from_slice(parts.stream);
+    out.extend_from_slice(parts.event_type);
+    out.extend_from_slice(parts.metadata);
+    out.extend_from_slice(parts.data);
+}
+
+/// Why a payload is not a valid envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EnvelopeError(pub(crate) &'static str);
+
+fn link(position: u64, offset: u32) -> Option<Link> {
+    (position != NO_POSITION).then_some(Link {
+        position,
+        record_offset: offset,
+    })
+}
+
+/// Decodes an envelope from a log event's payload. Never panics on bad input.
+pub(crate) fn decode(payload: &Bytes) -> Result<Envelope, EnvelopeError> {
+    let bytes = &payload[..];
+    if bytes.len() < FIXED_BYTES {
+        return Err(EnvelopeError("event shorter than an envelope"));
+    }
+    if bytes[0] != VERSION {
+        return Err(EnvelopeError("unknown envelope version"));
+    }
+    let kind = match bytes[1] {
+        0 => Kind::Event,
+        1 => Kind::TruncateBefore,
+        2 => Kind::Tombstone,
+        _ => return Err(EnvelopeError("unknown envelope kind")),
+    };
+    let stream_bytes = read_u16(bytes, 2) as usize;
+    let type_bytes = read_u16(bytes, 4) as usize;
+    let flags = read_u16(bytes, 6);
+    let metadata_bytes = read_u32(bytes, 36) as usize;
+    if flags & !FLAG_HAS_ID != 0 || read_u32(bytes, 52) != 0 {
+        return Err(EnvelopeError("unknown envelope flags"));
+    }
+    let mut at = FIXED_BYTES;
+    let id = if flags & FLAG_HAS_ID != 0 {
+        let mut id = [0u8; ID_BYTES];
+        id.copy_from_slice(
+            bytes
+                .get(at..at + ID_BYTES)
+                .ok_or(EnvelopeError("envelope id runs past the event"))?,
+        );
+        at += ID_BYTES;
+        Some(id)
+    } else {
+        None
+    };
+    // `usize::MAX` takes the rest.
+    let mut take = |len: usize| -> Result<Bytes, EnvelopeError> {
+        let len = if len == usize::MAX {
+            bytes.len() - at
+        } else {
+            len
+        };
+        if bytes.len() - at < len {
+            return Err(EnvelopeError("envelope field runs past the event"));
+        }
+        let slice = payload.slice(at..at + len);
+        at += len;
+        Ok(slice)
+    };
+    let stream = take(stream_bytes)?;
+    let event_type = take(type_bytes)?;
+    let metadata = take(metadata_bytes)?;
+    let data = take(usize::MAX)?;
+    Ok(Envelope {
+        kind,
+        stream,
+        event_type,
+        revision: read_u64(bytes, 8),
+        timestamp_ns: read_u64(bytes, 16),
+        previous_in_stream: link(read_u64(bytes, 24), read_u32(bytes, 32)),
+        previous_in_category: link(read_u64(bytes, 40), read_u32(bytes, 48)),
+        id,
+        metadata,
+        data,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(
+            &EnvelopeParts {
+                kind: Kind::Event,
+                stream: b"order-42",
+                event_type: b"OrderCreated",
+                revision: 3,
+                timestamp_ns: 1_700_000_000_000,
+                previous_in_stream: Some(Link {
+                    position: 9,
+                    record_offset: 4096,
+                }),
+                previous_in_category: None,
+                id: Some([7; 16]),
+                metadata: b"{}",
+                data: b"{\"total\":10}",
+            },
+            &mut out,
+        );
+        out
+    }
+
+    #[test]
+    fn envelope_round_trips() {
+        // Proves every field survives encode then decode.
+        let bytes = Bytes::from(sample());
+        assert_eq!(bytes.len(), envelope_bytes(8, 12, true, 2, 12));
+        let envelope = decode(&bytes).expect("valid envelope");
+        assert_eq!(envelope.kind, Kind::Event);
+        assert_eq!(&envelope.stream[..], b"order-42");
+        assert_eq!(&envelope.event_type[..], b"OrderCreated");
+        assert_eq!(envelope.revision, 3);
+        assert_eq!(envelope.timestamp_ns, 1_700_000_000_000);
+        assert_eq!(
+            envelope.previous_in_stream,
+            Some(Link {
+                position: 9,
+                record_offset: 4096
+            })
+        );
+        assert_eq!(envelope.previous_in_category, None);
+        assert_eq!(envelope.id, Some([7; 16]));
+        assert_eq!(&envelope.metadata[..], b"{}");
+        assert_eq!(&envelope.data[..], b"{\"total\":10}");
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        // Proves a cut envelope is rejected (or decodes to a shorter data field) without panicking.
+        let bytes = sample();
+        for len in 0..bytes.len() {
+            let cut = Bytes::copy_from_slice(&bytes[..len]);
+            if let Ok(envelope) = decode(&cut) {
+                assert!(envelope.data.len() < 12, "length {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn lying_lengths_are_rejected() {
+        // Proves a field length pointing past the event is an error.
+        let mut bytes = sample();
+        bytes[2..4].copy_from_slice(&u16::MAX.to_le_bytes());
+        assert!(decode(&Bytes::from(bytes)).is_err());
+    }
+}

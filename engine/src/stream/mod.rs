@@ -1,0 +1,487 @@
+//! The stream layer: an event store on the log. Each business entity is a stream of
+//! events found by its name without scanning other streams; appends check expected
+//! revisions atomically, recognise retries by event id, and may span several streams.
+//!
+//! Every event is stored as one log event whose payload is an envelope
+//! ([`envelope`]) carrying back-links to the previous event of its stream and of its
+//! category; the in-memory [`index`] keeps a sparse set of those links per stream and
+//! is checkpointed ([`checkpoint`]) so that opening replays only the log's tail.
+
+mod append;
+mod chain;
+mod checkpoint;
+mod envelope;
+mod index;
+mod read;
+mod types;
+
+use std::path::Path;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use bytes::Bytes;
+
+use crate::io::{FileStorage, Storage};
+use crate::{Durability, Error, Log, Options, Position, Result};
+
+use envelope::{decode, Kind, Link};
+use index::Index;
+use read::not_an_envelope;
+
+pub use index::IDEMPOTENCY_WINDOW_EVENTS;
+pub use types::{
+    Direction, EventId, ExpectedRevision, NewEvent, RecordedEvent, Revision, StreamAppend,
+    StreamInfo, WriteResult,
+};
+
+/// The index is checkpointed after this many events since the last checkpoint (and at
+/// close), bounding what an open replays.
+pub const CHECKPOINT_EVERY_EVENTS: u64 = 1_000_000;
+
+struct State {
+    index: Index,
+    events_at_checkpoint: u64,
+}
+
+/// An event store: streams on a log. `Send + Sync`; share it in an `Arc`.
+pub struct EventStore {
+    log: Log,
+    storage: Arc<dyn Storage>,
+    state: RwLock<State>,
+}
+
+impl std::fmt::Debug for EventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStore")
+            .field("log", &self.log)
+            .finish()
+    }
+}
+
+/// What opening found in the index checkpoint (for tests and operators).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexRecovery {
+    /// The checkpoint was loaded; the log was replayed from this position.
+    Loaded {
+        /// Where the replay started.
+        replayed_from: Position,
+    },
+    /// No usable checkpoint: the index was rebuilt from the whole log.
+    Rebuilt {
+        /// Why the checkpoint was not used.
+        reason: String,
+    },
+}
+
+impl EventStore {
+    /// Opens (creating if needed) the event store in `dir` on the local file system.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<EventStore> {
+        EventStore::open_with_storage(dir, options, Arc::new(FileStorage))
+    }
+
+    /// Opens the event store on a given storage backend.
+    pub fn open_with_storage(
+        dir: impl AsRef<Path>,
+        options: Options,
+        storage: Arc<dyn Storage>,
+    ) -> Result<EventStore> {
+        let log = Log::open_with_storage(dir, options, Arc::clone(&storage))?;
+        let (index, _) = load_index(&log, storage.as_ref())?;
+        let events_at_checkpoint = index.events_indexed;
+        Ok(EventStore {
+            log,
+            storage,
+            state: RwLock::new(State {
+                index,
+                events_at_checkpoint,
+            }),
+        })
+    }
+
+    fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends events to one stream if it is at the expected revision.
+    pub fn append(
+        &self,
+        stream: impl Into<Bytes>,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+        durability: Durability,
+    ) -> Result<WriteResult> {
+        let appends = [StreamAppend {
+            stream: stream.into(),
+            expected,
+            events,
+        }];
+        Ok(self.append_multi(&appends, durability)?[0])
+    }
+
+    /// Appends to several streams at once, each with its own expectation: all of it or
+    /// none of it, across a crash. A retry of an append already stored (same event ids)
+    /// returns the original results and writes nothing.
+    pub fn append_multi(
+        &self,
+        appends: &[StreamAppend],
+        durability: Durability,
+    ) -> Result<Vec<WriteResult>> {
+        append::check_input(appends)?;
+        let mut state = self.write_state();
+        let plans = appends
+            .iter()
+            .map(|a| append::plan(&self.log, &state.index, a))
+            .collect::<Result<Vec<_>>>()?;
+        let retries = plans
+            .iter()
+            .filter(|p| matches!(p, append::Plan::Retry(_)))
+            .count();
+        if retries == plans.len() {
+            drop(state);
+            if durability == Durability::Synced {
+                self.log.sync()?;
+            }
+            return Ok(plans
+                .into_iter()
+                .filter_map(|p| match p {
+                    append::Plan::Retry(result) => Some(result),
+                    append::Plan::Append { .. } => None,
+                })
+                .collect());
+        }
+        if retries > 0 {
+            return Err(Error::IdempotencyConflict {
+                stream: appends[0].stream.to_vec(),
+                reason: "part of this multi-stream append was already written".into(),
+            });
+        }
+        let first_position = self.log.next_position().0;
+        let timestamp = append::timestamp_ns(state.index.last_timestamp_ns);
+        let (payloads, results) =
+            append::encode_envelopes(&state.index, appends, &plans, first_position, timestamp);
+        self.append_and_index(&mut state, payloads, first_position)?;
+        self.checkpoint_if_due(&mut state)?;
+        drop(state);
+        if durability == Durability::Synced {
+            self.log.sync()?;
+        }
+        Ok(results)
+    }
+
+    /// Writes envelopes as one record (published, not yet synced) and applies them.
+    fn append_and_index(
+        &self,
+        state: &mut State,
+        payloads: Vec<Vec<u8>>,
+        first_position: u64,
+    ) -> Result<()> {
+        let appended = self.log.append_batch(&payloads, Durability::Written)?;
+        assert_eq!(
+            appended.first.0, first_position,
+            "the event store is the log's only writer"
+        );
+        for (i, payload) in payloads.into_iter().enumerate() {
+            let position = first_position + i as u64;
+            let envelope = decode(&Bytes::from(payload))
+                .map_err(|e| not_an_envelope(&self.log, position, e.0))?;
+            let link = Link {
+                position,
+                record_offset: appended.record_offset,
+            };
+            state
+                .index
+                .apply(&envelope, link)
+                .map_err(|e| not_an_envelope(&self.log, position, e.0))?;
+        }
+        Ok(())
+    }
+
+    fn append_lifecycle(&self, stream: &[u8], kind: Kind, revision: u64) -> Result<()> {
+        append::check_stream_name(stream)?;
+        let mut state = self.write_state();
+        let entry = state
+            .index
+            .stream(stream)
+            .ok_or_else(|| Error::StreamNotFound {
+                stream: stream.to_vec(),
+            })?;
+        if entry.deleted {
+            return Err(Error::StreamDeleted {
+                stream: stream.to_vec(),
+            });
+        }
+        let first_position = self.log.next_position().0;
+        let timestamp = append::timestamp_ns(state.index.last_timestamp_ns);
+        let payload = append::encode_lifecycle(stream, kind, revision, timestamp);
+        self.append_and_index(&mut state, vec![payload], first_position)?;
+        drop(state);
+        self.log.sync()
+    }
+
+    /// Soft delete: reads of the stream start at `before`; the stream can still be
+    /// appended to. Durable when this returns.
+    pub fn truncate_stream(&self, stream: &[u8], before: Revision) -> Result<()> {
+        self.append_lifecycle(stream, Kind::TruncateBefore, before)
+    }
+
+    /// Hard delete: a tombstone; later reads and appends fail with `StreamDeleted`.
+    /// Durable when this returns.
+    pub fn delete_stream(&self, stream: &[u8]) -> Result<()> {
+        self.append_lifecycle(stream, Kind::Tombstone, 0)
+    }
+
+    /// Reads up to `max_count` events of a stream from revision `from` in `direction`.
+    pub fn read_stream(
+        &self,
+        stream: &[u8],
+        from: Revision,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        let state = self.read_state();
+        read::read_stream(
+            &self.log,
+            &state.index,
+            stream,
+            from,
+            direction,
+            max_count,
+            None,
+        )
+    }
+
+    /// Reads a stream as it was before `position`: only events at lower positions.
+    pub fn read_stream_as_of(
+        &self,
+        stream: &[u8],
+        as_of: Position,
+        from: Revision,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        let state = self.read_state();
+        read::read_stream(
+            &self.log,
+            &state.index,
+            stream,
+            from,
+            direction,
+            max_count,
+            Some(as_of),
+        )
+    }
+
+    /// Reads a stream as it was at `time_ns` (nanoseconds since the Unix epoch): "what
+    /// was order-42 at 14:03" in one call.
+    pub fn read_stream_at_time(
+        &self,
+        stream: &[u8],
+        time_ns: u64,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        let as_of = self.position_after_time(time_ns)?;
+        self.read_stream_as_of(stream, as_of, 0, Direction::Forwards, max_count)
+    }
+
+    /// The position of the first event stamped after `time_ns`: the log as of that time
+    /// is everything before it. Uses the sparse time index, then scans at most
+    /// `TIME_INDEX_EVERY` events.
+    pub fn position_after_time(&self, time_ns: u64) -> Result<Position> {
+        let state = self.read_state();
+        read::position_after_time(&self.log, &state.index, time_ns)
+    }
+
+    /// Reads up to `max_count` events of the whole log from `from` in `direction`
+    /// (the store's own truncation and tombstone records are skipped).
+    pub fn read_all(
+        &self,
+        from: Position,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        read::read_all(&self.log, from, direction, max_count)
+    }
+
+    /// Reads up to `max_count` events of a category (the stream-name prefix before the
+    /// first `-`: `order` for `order-42`) from a position.
+    pub fn read_category(
+        &self,
+        category: &[u8],
+        from: Position,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        let state = self.read_state();
+        read::read_category(
+            &self.log,
+            &state.index,
+            category,
+            from,
+            direction,
+            max_count,
+        )
+    }
+
+    /// What the store knows about a stream.
+    pub fn stream_info(&self, stream: &[u8]) -> Result<StreamInfo> {
+        let state = self.read_state();
+        let entry = state
+            .index
+            .stream(stream)
+            .ok_or_else(|| Error::StreamNotFound {
+                stream: stream.to_vec(),
+            })?;
+        Ok(StreamInfo {
+            revision: entry.chain.last().map(|(seq, _)| seq),
+            truncate_before: entry.truncate_before,
+            deleted: entry.deleted,
+        })
+    }
+
+    /// The stream's last revision (`None`: no events, or never written).
+    pub fn stream_revision(&self, stream: &[u8]) -> Option<Revision> {
+        let state = self.read_state();
+        state
+            .index
+            .stream(stream)
+            .and_then(|e| e.chain.last())
+            .map(|(seq, _)| seq)
+    }
+
+    /// Heap bytes the index holds, and the number of streams (for memory measurements).
+    pub fn index_memory(&self) -> (usize, usize) {
+        let state = self.read_state();
+        (state.index.heap_bytes(), state.index.streams.len())
+    }
+
+    /// The underlying log, for reading raw events and positions. The store is the log's
+    /// only writer, so no append method is reachable through it.
+    pub fn log_next_position(&self) -> Position {
+        self.log.next_position()
+    }
+
+    /// Writes the index checkpoint now (after syncing the log, so it covers only durable
+    /// events).
+    pub fn checkpoint(&self) -> Result<()> {
+        let mut state = self.write_state();
+        self.write_checkpoint(&mut state)
+    }
+
+    fn checkpoint_if_due(&self, state: &mut State) -> Result<()> {
+        if state.index.events_indexed - state.events_at_checkpoint >= CHECKPOINT_EVERY_EVENTS {
+            self.write_checkpoint(state)?;
+        }
+        Ok(())
+    }
+
+    fn write_checkpoint(&self, state: &mut State) -> Result<()> {
+        self.log.sync()?;
+        let bytes = checkpoint::encode(&state.index, self.log.epoch());
+        let dir = self.log.dir();
+        let temporary = dir.join(format!("{}.tmp", checkpoint::CHECKPOINT_FILE_NAME));
+        let path = dir.join(checkpoint::CHECKPOINT_FILE_NAME);
+        let io = |op, path: &Path| {
+            let path = path.to_path_buf();
+            move |e| Error::io(op, Some(path), e)
+        };
+        let file = self
+            .storage
+            .create_file(&temporary, bytes.len() as u64)
+            .map_err(io("create index checkpoint", &temporary))?;
+        file.write_at(0, &bytes)
+            .map_err(io("write index checkpoint", &temporary))?;
+        file.sync_data()
+            .map_err(io("fdatasync index checkpoint", &temporary))?;
+        self.storage
+            .rename(&temporary, &path)
+            .map_err(io("rename index checkpoint", &path))?;
+        self.storage
+            .sync_dir(dir)
+            .map_err(io("fsync directory", dir))?;
+        state.events_at_checkpoint = state.index.events_indexed;
+        Ok(())
+    }
+
+    /// Checkpoints the index and closes the log, reporting errors.
+    pub fn close(self) -> Result<()> {
+        {
+            let mut state = self.write_state();
+            if !self.log.is_poisoned() {
+                self.write_checkpoint(&mut state)?;
+            }
+        }
+        self.log.close()
+    }
+}
+
+/// Loads the index checkpoint if it is usable, then replays the log after it.
+fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, IndexRecovery)> {
+    let path = log.dir().join(checkpoint::CHECKPOINT_FILE_NAME);
+    let first = log.first_position().0;
+    let next = log.next_position().0;
+    let loaded = match storage.open_file(&path, false) {
+        Ok(file) => {
+            let bytes = file
+                .view()
+                .map_err(|e| Error::io("map index checkpoint", Some(path.clone()), e))?;
+            checkpoint::decode(&bytes, log.epoch())
+                .map_err(|e| e.0.to_owned())
+                .and_then(|index| {
+                    if index.through < first || index.through > next {
+                        Err("checkpoint is not within the log (the log lost its tail)".to_owned())
+                    } else {
+                        Ok(index)
+                    }
+                })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err("no checkpoint".to_owned()),
+        Err(e) => return Err(Error::io("open index checkpoint", Some(path), e)),
+    };
+    let (mut index, recovery) = match loaded {
+        Ok(index) => {
+            let replayed_from = Position(index.through);
+            (index, IndexRecovery::Loaded { replayed_from })
+        }
+        Err(reason) => {
+            if reason != "no checkpoint" {
+                // A stale or damaged checkpoint must never be trusted later either.
+                storage
+                    .remove_file(&path)
+                    .map_err(|e| Error::io("remove index checkpoint", Some(path.clone()), e))?;
+                storage
+                    .sync_dir(log.dir())
+                    .map_err(|e| Error::io("fsync directory", Some(log.dir().to_path_buf()), e))?;
+            }
+            (Index::starting_at(first), IndexRecovery::Rebuilt { reason })
+        }
+    };
+    let ids_from = index
+        .through
+        .saturating_sub(IDEMPOTENCY_WINDOW_EVENTS as u64)
+        .max(first);
+    let mut reader = log.read_from(Position(ids_from))?;
+    while reader.position().0 < index.through {
+        let Some(event) = reader.next() else { break };
+        let event = event?;
+        let envelope =
+            decode(&event.payload).map_err(|e| not_an_envelope(log, event.position.0, e.0))?;
+        index.remember_id(&envelope, event.position.0);
+    }
+    let mut reader = log.read_from(Position(index.through))?;
+    while let Some(event) = reader.next() {
+        let event = event?;
+        let position = event.position.0;
+        let envelope = decode(&event.payload).map_err(|e| not_an_envelope(log, position, e.0))?;
+        let link = Link {
+            position,
+            record_offset: reader.record_offset(),
+        };
+        index
+            .apply(&envelope, link)
+            .map_err(|e| not_an_envelope(log, position, e.0))?;
+    }
+    Ok((index, recovery))
+}
