@@ -32,7 +32,7 @@ pub mod stream;
 pub use error::{Error, ErrorCode, Limit, Result};
 pub use log::{Appended, Log};
 pub use metrics::Metrics;
-pub use options::{Durability, Options, RecoveryMode};
+pub use options::{Durability, OpenChecks, Options, RecoveryMode};
 pub use position::Position;
 pub use read::{Event, LogReader, Visibility};
 pub use stream::{

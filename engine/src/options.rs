@@ -31,6 +31,19 @@ pub enum RecoveryMode {
     TruncateAtDamage,
 }
 
+/// How much of the log opening checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenChecks {
+    /// Scan every record of every segment (checksums, position sequence): damage
+    /// anywhere refuses the open. Opening reads the whole log.
+    #[default]
+    AllSegments,
+    /// Scan only the last segment; check the others' headers and names, and scan each
+    /// one when a reader first needs it (damage is then reported to that reader as
+    /// `Corrupt`). Opening costs the last segment, whatever the log's size.
+    LastSegment,
+}
+
 /// Settings for [`crate::Log::open`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -41,6 +54,8 @@ pub struct Options {
     /// Check each record's body checksum when reading it (the header checksum is always
     /// checked).
     pub verify_reads: bool,
+    /// How much of the log opening checks.
+    pub open_checks: OpenChecks,
 }
 
 impl Default for Options {
@@ -49,6 +64,7 @@ impl Default for Options {
             segment_bytes: limits::SEGMENT_BYTES_DEFAULT,
             recovery: RecoveryMode::Strict,
             verify_reads: true,
+            open_checks: OpenChecks::AllSegments,
         }
     }
 }
@@ -57,6 +73,12 @@ impl Options {
     /// Sets the segment size.
     pub fn segment_bytes(mut self, segment_bytes: u64) -> Self {
         self.segment_bytes = segment_bytes;
+        self
+    }
+
+    /// Sets how much of the log opening checks.
+    pub fn open_checks(mut self, open_checks: OpenChecks) -> Self {
+        self.open_checks = open_checks;
         self
     }
 

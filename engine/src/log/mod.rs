@@ -8,6 +8,7 @@ mod directory;
 mod group_commit;
 mod preparer;
 mod recovery;
+mod scan;
 pub(crate) mod segment;
 
 use std::path::{Path, PathBuf};

@@ -25,12 +25,13 @@ use bytes::Bytes;
 use super::directory::{
     install_segment, prepare_segment_file, segment_path, PREPARED_SEGMENT_NAME,
 };
-use super::segment::{Segment, INDEX_INTERVAL_BYTES};
+use super::scan::{scan_records, Damage};
+use super::segment::Segment;
 use crate::format::record::{body, check_body, decode_header, Frame};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::{parse_segment_file_name, read_u64, ALIGNMENT_BYTES};
 use crate::io::{Storage, StorageFile};
-use crate::{Error, Options, RecoveryMode, Result};
+use crate::{Error, OpenChecks, Options, RecoveryMode, Result};
 
 /// What the writer and readers start from.
 pub(crate) struct Recovered {
@@ -61,17 +62,8 @@ struct Scanned {
     sealed: bool,
     /// The first invalid record, if the scan stopped at one rather than at zeros.
     damage: Option<Damage>,
-}
-
-/// Where a segment's valid records stop short of a clean end.
-#[derive(Debug, Clone, Copy)]
-struct Damage {
-    offset: u64,
-    reason: &'static str,
-    /// Where a search for later records starts: past the damaged record when its header
-    /// checked out (so nothing inside its own payload is taken for a later record), else
-    /// the next aligned offset.
-    later_records_from: u64,
+    /// The records were not scanned: the first reader of the segment scans them.
+    deferred: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +100,11 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, options: &Options) -> R
     let last = firsts.len() - 1;
     let mut scans = Vec::with_capacity(firsts.len());
     for (k, &first) in firsts.iter().enumerate() {
-        scans.push(scan_segment(storage, dir, first, k == last)?);
+        let deferred_end = match options.open_checks {
+            OpenChecks::AllSegments => None,
+            OpenChecks::LastSegment => firsts.get(k + 1).copied(),
+        };
+        scans.push(scan_segment(storage, dir, first, k == last, deferred_end)?);
     }
     let epoch = scans[0].epoch;
     match find_problem(&scans, epoch) {
@@ -181,7 +177,16 @@ fn start_new_log(
     })
 }
 
-fn scan_segment(storage: &dyn Storage, dir: &Path, first: u64, writable: bool) -> Result<Scanned> {
+/// Opens a segment and checks its header; scans its records unless `deferred_end` is
+/// given (a sealed segment under `OpenChecks::LastSegment`: it is taken to end where the
+/// next segment starts, and its first reader scans it).
+fn scan_segment(
+    storage: &dyn Storage,
+    dir: &Path,
+    first: u64,
+    writable: bool,
+    deferred_end: Option<u64>,
+) -> Result<Scanned> {
     let path = segment_path(dir, first);
     let file = storage
         .open_file(&path, writable)
@@ -199,6 +204,7 @@ fn scan_segment(storage: &dyn Storage, dir: &Path, first: u64, writable: bool) -
         end_position: first,
         sealed: false,
         damage: None,
+        deferred: deferred_end.is_some(),
         view,
         file,
         writable,
@@ -208,7 +214,13 @@ fn scan_segment(storage: &dyn Storage, dir: &Path, first: u64, writable: bool) -
         .and_then(|h| check_header(&h, first, scanned.file.len_bytes()).map(|()| h));
     if let Ok(header) = &scanned.header {
         scanned.epoch = header.epoch;
-        scan_records(&mut scanned);
+        match deferred_end {
+            Some(end_position) => {
+                scanned.sealed = true;
+                scanned.end_position = end_position;
+            }
+            None => scan_all_records(&mut scanned),
+        }
     }
     Ok(scanned)
 }
@@ -229,54 +241,19 @@ fn check_header(header: &SegmentHeader, first: u64, len_bytes: u64) -> Result<()
     Ok(())
 }
 
-fn scan_records(scanned: &mut Scanned) {
-    let view = &scanned.view;
-    let mut offset = SEGMENT_HEADER_BYTES as u64;
-    let mut expected = scanned.first_position;
-    let mut last_indexed: Option<u64> = None;
-    loop {
-        let at = &view[offset as usize..];
-        let header = match decode_header(at, scanned.epoch) {
-            Ok(Frame::End) => break,
-            Ok(Frame::Record(header)) => header,
-            Err(e) => {
-                scanned.damage = Some(Damage {
-                    offset,
-                    reason: e.describe(),
-                    later_records_from: offset + ALIGNMENT_BYTES as u64,
-                });
-                break;
-            }
-        };
-        let damage_reason = if header.position != expected {
-            Some("record position out of sequence")
-        } else {
-            check_body(&header, body(&header, at))
-                .err()
-                .map(|e| e.describe())
-        };
-        if let Some(reason) = damage_reason {
-            scanned.damage = Some(Damage {
-                offset,
-                reason,
-                later_records_from: offset + header.record_bytes() as u64,
-            });
-            break;
-        }
-        if header.is_seal() {
-            offset += header.record_bytes() as u64;
-            scanned.sealed = true;
-            break;
-        }
-        if last_indexed.is_none_or(|last| offset >= last + INDEX_INTERVAL_BYTES) {
-            scanned.index.push((header.position, offset));
-            last_indexed = Some(offset);
-        }
-        offset += header.record_bytes() as u64;
-        expected = header.end_position();
-    }
-    scanned.end_offset = offset;
-    scanned.end_position = expected;
+fn scan_all_records(scanned: &mut Scanned) {
+    let mut index = Vec::new();
+    let end = scan_records(
+        &scanned.view,
+        scanned.epoch,
+        scanned.first_position,
+        |p, o| index.push((p, o)),
+    );
+    scanned.index = index;
+    scanned.end_offset = end.end_offset;
+    scanned.end_position = end.end_position;
+    scanned.sealed = end.sealed;
+    scanned.damage = end.damage;
 }
 
 fn find_problem(scans: &[Scanned], epoch: u64) -> Option<Problem> {
@@ -424,6 +401,16 @@ fn finish(
     let segments = scans
         .into_iter()
         .map(|scan| {
+            if scan.deferred {
+                let segment = Segment::deferred(
+                    scan.first_position,
+                    scan.path,
+                    scan.file,
+                    scan.epoch,
+                    scan.end_position,
+                );
+                return Arc::new(segment);
+            }
             let segment = Segment::new(scan.first_position, scan.path, scan.file, scan.end_offset);
             for (position, offset) in scan.index {
                 segment.index.push(position, offset);

@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use super::scan::scan_records;
 use crate::io::StorageFile;
+use crate::{Error, Result};
 
 /// One sparse-index entry is kept per this many bytes of records.
 pub(crate) const INDEX_INTERVAL_BYTES: u64 = 8 << 10;
@@ -19,6 +21,17 @@ pub(crate) struct Segment {
     written_bytes: AtomicU64,
     sealed: AtomicBool,
     pub(crate) index: SparseIndex,
+    /// For a sealed segment not scanned at open: what its scan must find, and its result.
+    deferred: Option<DeferredScan>,
+}
+
+/// A sealed segment's scan, put off from open to its first reader.
+struct DeferredScan {
+    epoch: u64,
+    /// The position its seal must carry (the next segment's first position).
+    end_position: u64,
+    /// The scan's outcome: `Err((offset, reason))` names the damage.
+    outcome: OnceLock<std::result::Result<(), (u64, String)>>,
 }
 
 impl Segment {
@@ -36,7 +49,61 @@ impl Segment {
             written_bytes: AtomicU64::new(written_bytes),
             sealed: AtomicBool::new(false),
             index: SparseIndex::with_capacity(capacity),
+            deferred: None,
         }
+    }
+
+    /// A sealed segment whose records are scanned (checksums, positions, sparse index) by
+    /// its first reader rather than at open; until then it publishes no bytes.
+    pub(crate) fn deferred(
+        first_position: u64,
+        path: PathBuf,
+        file: Arc<dyn StorageFile>,
+        epoch: u64,
+        end_position: u64,
+    ) -> Segment {
+        let mut segment = Segment::new(first_position, path, file, 0);
+        segment.sealed = AtomicBool::new(true);
+        segment.deferred = Some(DeferredScan {
+            epoch,
+            end_position,
+            outcome: OnceLock::new(),
+        });
+        segment
+    }
+
+    /// Scans a deferred segment once (concurrent callers wait for that one scan); a
+    /// damaged segment is reported to every caller.
+    pub(crate) fn ensure_scanned(&self) -> Result<()> {
+        let Some(deferred) = &self.deferred else {
+            return Ok(());
+        };
+        let outcome = deferred.outcome.get_or_init(|| {
+            let view = self
+                .file
+                .view()
+                .map_err(|e| (0, format!("cannot map segment: {e}")))?;
+            let end = scan_records(&view, deferred.epoch, self.first_position, |p, o| {
+                self.index.push(p, o)
+            });
+            if let Some(damage) = end.damage {
+                return Err((damage.offset, damage.reason.to_owned()));
+            }
+            if !end.sealed || end.end_position != deferred.end_position {
+                return Err((
+                    end.end_offset,
+                    format!(
+                        "sealed segment ends at position {} without the seal for {}",
+                        end.end_position, deferred.end_position
+                    ),
+                ));
+            }
+            self.publish(end.end_offset);
+            Ok(())
+        });
+        outcome
+            .clone()
+            .map_err(|(offset, reason)| Error::corrupt(self.path.clone(), offset, reason))
     }
 
     /// Bytes a reader may read: everything below is complete, published records.

@@ -69,11 +69,11 @@ impl LogReader {
             first: Position(shared.first.load(std::sync::atomic::Ordering::Acquire)),
             next: Position(shared.written.load(std::sync::atomic::Ordering::Acquire)),
         })?;
+        let view = view_of(&segment)?;
         let (next_record_position, offset) = segment
             .index
             .floor(start)
             .unwrap_or((segment.first_position, SEGMENT_HEADER_BYTES as u64));
-        let view = view_of(&segment)?;
         Ok(LogReader {
             shared,
             visibility,
@@ -216,7 +216,9 @@ impl LogReader {
     }
 }
 
+/// The segment's view, after scanning it if its scan was deferred at open.
 fn view_of(segment: &Segment) -> Result<Bytes> {
+    segment.ensure_scanned()?;
     segment
         .file
         .view()
