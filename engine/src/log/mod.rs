@@ -8,6 +8,7 @@ mod directory;
 mod group_commit;
 mod preparer;
 mod recovery;
+mod retention;
 mod scan;
 pub(crate) mod segment;
 
@@ -15,8 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+use crate::consumer::Registry;
 use crate::io::{DirLock, FileStorage, Storage};
 use crate::metrics::{Counters, Metrics};
+use crate::read::tail::Tail;
 use crate::read::{Event, LogReader, Visibility};
 use crate::{Durability, Error, Options, Position, Result};
 
@@ -43,7 +46,8 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) epoch: u64,
-    /// Segments in position order; the last is the active one. Changed only on a roll.
+    /// Segments in position order; the last is the active one. Changed on a roll, and by
+    /// retention (`truncate_before`) at the front.
     pub(crate) segments: RwLock<Vec<Arc<Segment>>>,
     /// The position after the last event published to readers.
     pub(crate) written: AtomicU64,
@@ -56,6 +60,12 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     writer: Mutex<Writer>,
     group_commit: GroupCommit,
+    /// Wakes subscriptions waiting at the tail; counts them (`read::tail`).
+    pub(crate) tail: Tail,
+    /// The log's durable consumers (`consumer`).
+    pub(crate) consumers: Registry,
+    /// Serializes `truncate_before` calls (`retention`).
+    retention: Mutex<()>,
 }
 
 impl Shared {
@@ -91,6 +101,8 @@ impl Shared {
 
     pub(crate) fn poison(&self) {
         self.poisoned.store(true, Ordering::Release);
+        // Nothing more will be published: waiting subscriptions must find out.
+        self.tail.wake_all();
     }
 }
 
@@ -167,7 +179,11 @@ impl Log {
             counters: Counters::default(),
             writer: Mutex::new(writer),
             group_commit: GroupCommit::default(),
+            tail: Tail::new(),
+            consumers: Registry::default(),
+            retention: Mutex::new(()),
         });
+        shared.consumers.recover(&shared)?;
         Ok(Log {
             shared,
             _lock: lock,
@@ -218,9 +234,11 @@ impl Log {
     /// Syncs and closes the log, reporting any error (dropping it syncs on a best-effort
     /// basis and ignores errors).
     pub fn close(self) -> Result<()> {
+        let flushed = self.flush_consumers();
         let result = self.sync();
         self.shared.closed.store(true, Ordering::Release);
-        result
+        self.shared.tail.wake_all();
+        flushed.and(result)
     }
 
     /// Reads the event at `position`.
@@ -319,6 +337,12 @@ impl Log {
     pub fn is_poisoned(&self) -> bool {
         self.shared.poisoned.load(Ordering::Acquire)
     }
+
+    /// The state shared with readers, for the layers built on the log (subscriptions,
+    /// consumers).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
 }
 
 impl Drop for Log {
@@ -329,6 +353,7 @@ impl Drop for Log {
             let written = self.shared.written.load(Ordering::Acquire);
             let _ = group_commit::wait_synced(&self.shared, written);
         }
+        self.shared.tail.wake_all();
         // Joins the preparer thread, so nothing touches the directory once the lock goes.
         drop(self.shared.writer().stop_preparer());
     }

@@ -163,7 +163,7 @@ impl EventStore {
         let (payloads, results) =
             append::encode_envelopes(&state.index, appends, &plans, first_position, timestamp);
         self.append_and_index(&mut state, payloads, first_position)?;
-        self.checkpoint_if_due(&mut state)?;
+        self.checkpoint_if_due(&mut state);
         drop(state);
         if durability == Durability::Synced {
             self.log.sync()?;
@@ -370,11 +370,13 @@ impl EventStore {
         self.write_checkpoint(&mut state)
     }
 
-    fn checkpoint_if_due(&self, state: &mut State) -> Result<()> {
+    /// Writes a checkpoint when one is due. Best effort: the append it follows has
+    /// succeeded and must be reported so; a failed checkpoint only means the next open
+    /// replays more, and `checkpoint()` / `close()` report the error.
+    fn checkpoint_if_due(&self, state: &mut State) {
         if state.index.events_indexed - state.events_at_checkpoint >= CHECKPOINT_EVERY_EVENTS {
-            self.write_checkpoint(state)?;
+            let _ = self.write_checkpoint(state);
         }
-        Ok(())
     }
 
     fn write_checkpoint(&self, state: &mut State) -> Result<()> {
