@@ -51,8 +51,11 @@ pub struct Options {
     pub segment_bytes: u64,
     /// What to do with damage found at open.
     pub recovery: RecoveryMode,
-    /// Check each record's body checksum when reading it (the header checksum is always
-    /// checked).
+    /// Check each record's body checksum on every read. Off by default: every record is
+    /// verified once per open before any reader sees it (by the scan at open, or by the
+    /// deferred scan under [`OpenChecks::LastSegment`]) or was written by this process,
+    /// and readers always check the header checksum. Turn it on for media that may rot
+    /// while the log is open.
     pub verify_reads: bool,
     /// How much of the log opening checks.
     pub open_checks: OpenChecks,
@@ -63,7 +66,7 @@ impl Default for Options {
         Options {
             segment_bytes: limits::SEGMENT_BYTES_DEFAULT,
             recovery: RecoveryMode::Strict,
-            verify_reads: true,
+            verify_reads: false,
             open_checks: OpenChecks::AllSegments,
         }
     }
@@ -73,6 +76,12 @@ impl Options {
     /// Sets the segment size.
     pub fn segment_bytes(mut self, segment_bytes: u64) -> Self {
         self.segment_bytes = segment_bytes;
+        self
+    }
+
+    /// Sets whether every read re-checks body checksums.
+    pub fn verify_reads(mut self, verify_reads: bool) -> Self {
+        self.verify_reads = verify_reads;
         self
     }
 

@@ -96,3 +96,35 @@ fn damage_in_a_deferred_segment_is_reported_to_its_reader() {
     let last = log.last_written().unwrap();
     assert!(log.read(last).is_ok(), "other segments still read");
 }
+
+#[test]
+fn verify_reads_catches_damage_made_after_open() {
+    // Proves verify_reads re-checks body checksums on every read, while the default trusts the open-time scan.
+    let storage = SimStorage::new();
+    write_log(&storage);
+    let first = segments(&storage)[0].clone();
+    let open = |verify: bool| {
+        Log::open_with_storage(
+            DIR,
+            options(OpenChecks::AllSegments).verify_reads(verify),
+            Arc::new(storage.clone()),
+        )
+        .unwrap()
+    };
+    let checked = open(true);
+    let mut bytes = storage.file_bytes(&first).unwrap();
+    bytes[64 + 40 + 4 + 10] ^= 0x08;
+    storage.corrupt_file(&first, 0, &bytes);
+    assert!(matches!(
+        checked.read(Position(0)),
+        Err(Error::Corrupt { .. })
+    ));
+    drop(checked);
+    bytes[64 + 40 + 4 + 10] ^= 0x08;
+    storage.corrupt_file(&first, 0, &bytes);
+    let trusting = open(false);
+    bytes[64 + 40 + 4 + 10] ^= 0x08;
+    storage.corrupt_file(&first, 0, &bytes);
+    let event = trusting.read(Position(0)).unwrap();
+    assert_ne!(event.payload[10], 0, "the flipped byte is read as is");
+}
