@@ -28,6 +28,7 @@ pub mod read;
 pub mod record;
 pub mod report;
 pub mod stats;
+pub mod streams;
 
 use std::time::Duration;
 

@@ -18,6 +18,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod consumer;
 pub mod error;
 pub mod format;
 pub mod io;
@@ -28,13 +29,23 @@ mod options;
 mod position;
 pub mod read;
 pub mod stream;
+mod sync;
 
+pub use consumer::{Consumer, ConsumerInfo};
 pub use error::{Error, ErrorCode, Limit, Result};
 pub use log::{Appended, Log};
 pub use metrics::Metrics;
 pub use options::{Durability, OpenChecks, Options, RecoveryMode};
 pub use position::Position;
-pub use read::{Event, LogReader, Visibility};
+pub use read::{
+    Event, EventPredicate, Filter, LogReader, Start, Subscription, SubscriptionOptions, Visibility,
+};
+
+/// The wake-up protocol's tail, exported only in `--cfg loom` builds for the loom models
+/// (`engine/tests/loom_wake.rs`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub use read::tail::Tail as LoomTail;
 pub use stream::{
     Direction, EventId, EventStore, ExpectedRevision, NewEvent, RecordedEvent, Revision,
     StreamAppend, StreamInfo, WriteResult,
@@ -47,4 +58,5 @@ const _: () = {
     assert_send_sync::<Log>();
     assert_send_sync::<EventStore>();
     assert_send::<LogReader>();
+    assert_send::<Subscription>();
 };

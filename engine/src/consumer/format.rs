@@ -87,8 +87,7 @@ impl Slot {
         if bytes.len() < SLOT_HEADER_BYTES || bytes[0..8] != MAGIC {
             return None;
         }
-        if read_u32(bytes, 8) != VERSION || read_u32(bytes, 12) != 0 || read_u16(bytes, 58) != 0
-        {
+        if read_u32(bytes, 8) != VERSION || read_u32(bytes, 12) != 0 || read_u16(bytes, 58) != 0 {
             return None;
         }
         let name_bytes = read_u16(bytes, 56) as usize;
@@ -112,8 +111,10 @@ impl Slot {
 
     /// The newest valid slot of a consumer file's bytes.
     pub(crate) fn newest(file: &[u8]) -> Option<Slot> {
+        // A view may end early (it need only cover the bytes written): a missing tail
+        // reads as an empty slot.
         let slot = |k: usize| {
-            file.get(k * SLOT_BYTES..(k + 1) * SLOT_BYTES)
+            file.get(k * SLOT_BYTES..file.len().min((k + 1) * SLOT_BYTES))
                 .and_then(Slot::decode)
                 // A slot holds only states of its parity: anything else is not ours.
                 .filter(|slot| slot.sequence % 2 == k as u64)
@@ -181,7 +182,7 @@ mod tests {
             incarnation: 77,
             sequence,
             position: 1000 + sequence,
-            replay_from: (sequence % 3 == 0).then_some(500),
+            replay_from: sequence.is_multiple_of(3).then_some(500),
             name: "orders-projection".into(),
         }
     }
@@ -206,6 +207,10 @@ mod tests {
         assert_eq!(Slot::newest(&file_with(&[slot(7), slot(6)])), Some(slot(7)));
         assert_eq!(Slot::newest(&file_with(&[slot(1)])), Some(slot(1)));
         assert_eq!(Slot::newest(&vec![0u8; FILE_BYTES as usize]), None);
+        let short = file_with(&[slot(1)]);
+        let written = SLOT_BYTES + slot(1).encode().len();
+        assert_eq!(Slot::newest(&short[..written]), Some(slot(1)), "short view");
+        assert_eq!(Slot::newest(&short[..written - 1]), None);
     }
 
     #[test]

@@ -38,8 +38,8 @@ use crate::read::{Start, Subscription, SubscriptionOptions};
 use crate::{Appended, Durability, Error, Log, Position, Result};
 
 use format::CheckpointEntry;
-use registry::{Entry, State};
 pub(crate) use registry::Registry;
+use registry::{Entry, State};
 
 /// A consumer as [`Log::consumers`] lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -320,7 +320,10 @@ fn load(shared: &Shared, dir: &Path, name: &str, next_position: u64) -> Result<E
         return Err(Error::corrupt(
             path,
             0,
-            format!("consumer file is {} bytes, not {FILE_BYTES}", file.len_bytes()),
+            format!(
+                "consumer file is {} bytes, not {FILE_BYTES}",
+                file.len_bytes()
+            ),
         ));
     }
     let Some(slot) = Slot::newest(&view) else {
@@ -371,7 +374,11 @@ fn replay(shared: &Shared, entries: &[Arc<Entry>]) -> Result<()> {
         .iter()
         .map(|entry| ((entry.name.as_str(), entry.incarnation), entry))
         .collect();
-    let Some(from) = entries.iter().filter_map(|e| e.lock().file_replay_from).min() else {
+    let Some(from) = entries
+        .iter()
+        .filter_map(|e| e.lock().file_replay_from)
+        .min()
+    else {
         return Ok(());
     };
     let first = shared.first.load(Ordering::Acquire);
@@ -395,16 +402,30 @@ fn replay(shared: &Shared, entries: &[Arc<Entry>]) -> Result<()> {
             .view()
             .map_err(|e| Error::io("map segment", Some(segment.path.clone()), e))?;
         let published = segment.written_bytes() as usize;
+        if view.len() < published {
+            return Err(Error::corrupt(
+                segment.path.clone(),
+                view.len() as u64,
+                "segment view shorter than its published length",
+            ));
+        }
         let mut offset = segment
             .index
             .floor(from)
-            .map_or(SEGMENT_HEADER_BYTES as u64, |(_, offset)| offset) as usize;
+            .map_or(SEGMENT_HEADER_BYTES as u64, |(_, offset)| offset)
+            as usize;
         while offset < published {
             let at = &view[offset..published];
             let header = match decode_header(at, shared.epoch) {
                 Ok(Frame::Record(header)) => header,
                 Ok(Frame::End) => break,
-                Err(e) => return Err(Error::corrupt(segment.path.clone(), offset as u64, e.describe())),
+                Err(e) => {
+                    return Err(Error::corrupt(
+                        segment.path.clone(),
+                        offset as u64,
+                        e.describe(),
+                    ))
+                }
             };
             if header.is_seal() {
                 break;

@@ -86,7 +86,9 @@ mod tests {
         put_entry(&mut out, KIND_CONSUMER_CHECKPOINT, b"first");
         put_entry(&mut out, 7, b"");
         put_entry(&mut out, 9, b"third");
-        let entries: Vec<_> = Entries::new(&out).collect::<Result<_, _>>().unwrap_or_default();
+        let entries: Vec<_> = Entries::new(&out)
+            .collect::<Result<_, _>>()
+            .unwrap_or_default();
         assert_eq!(
             entries,
             vec![

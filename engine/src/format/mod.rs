@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+pub mod extension;
 pub mod record;
 pub mod segment_header;
 

@@ -166,6 +166,8 @@ pub(crate) fn append<E: AsRef<[u8]>>(
     shared
         .written
         .store(writer.next_position, Ordering::Release);
+    // After the Release store: wakes waiting subscriptions (one swap when none sleeps).
+    shared.tail.publish();
     shared.counters.appended(
         events.len() as u64,
         record_bytes as u64,
@@ -209,6 +211,7 @@ fn roll(shared: &Shared, writer: &mut Writer) -> Result<()> {
         shared
             .synced
             .fetch_max(writer.next_position, Ordering::AcqRel);
+        shared.tail.publish();
     }
     let preparer = writer.preparer.as_ref().ok_or(Error::Closed)?;
     let file = preparer.take()?;

@@ -65,6 +65,8 @@ fn lead_sync(shared: &Shared) -> Result<()> {
     match segment.file.sync_data() {
         Ok(()) => {
             shared.synced.fetch_max(written, Ordering::AcqRel);
+            // Wakes subscriptions reading to the synced watermark.
+            shared.tail.publish();
             shared.counters.group_synced();
             Ok(())
         }

@@ -3,9 +3,12 @@
 
 mod event;
 mod reader;
+mod subscription;
+pub(crate) mod tail;
 
 pub use event::Event;
 pub use reader::LogReader;
+pub use subscription::{EventPredicate, Filter, Start, Subscription, SubscriptionOptions};
 
 /// Which watermark a reader stops at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

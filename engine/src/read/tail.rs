@@ -142,11 +142,6 @@ impl Tail {
     pub(crate) fn remove_subscription(&self) {
         self.subscriptions.fetch_sub(1, Ordering::AcqRel);
     }
-
-    /// Live subscriptions.
-    pub(crate) fn subscriptions(&self) -> usize {
-        self.subscriptions.load(Ordering::Acquire)
-    }
 }
 
 /// Where a waiting subscription checks its condition relative to arming the flag.

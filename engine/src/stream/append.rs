@@ -148,6 +148,8 @@ fn find_retry(
 ) -> Result<Option<WriteResult>> {
     let after_expected = match append.expected {
         ExpectedRevision::NoStream => Some(0),
+        // Nothing can follow revision u64::MAX: not a retry.
+        ExpectedRevision::Exact(u64::MAX) => return Ok(None),
         ExpectedRevision::Exact(revision) => Some(revision + 1),
         ExpectedRevision::Any | ExpectedRevision::StreamExists => None,
     };

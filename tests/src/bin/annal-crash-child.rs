@@ -17,6 +17,14 @@
 //! annal-crash-child open <dir> <segment_bytes>
 //!     Opens and closes the log, printing `opened`; on failure prints
 //!     `error code=<n>: <message>` to standard error and exits with the error's code.
+//! annal-crash-child consumers <dir> <segment_bytes> <seed>
+//!     Opens the log, creates the consumers `plain-0`, `plain-1`, `outbox-0` and
+//!     `outbox-1` if missing, prints `open <next_position>`, then until killed: one thread
+//!     appends input events; each consumer subscribes from its checkpoint and, after
+//!     each batch it reads, commits (`plain-*` with `Consumer::commit`, `outbox-*` with
+//!     `Consumer::append_and_commit` of one `out <name> <through>` event, `Synced` or
+//!     `Written`), printing `commit <name> <position>` once the commit returned; and a
+//!     thread truncates the log before the smallest checkpoint now and then.
 //! ```
 
 #![allow(clippy::print_stdout)]
@@ -27,7 +35,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use annal::{Durability, Log, Options, Position};
+use annal::{Durability, Log, Options, Position, Start, SubscriptionOptions, Visibility};
 use annal_tests::{fnv1a, payload, PayloadId, Rng};
 
 /// Exit code for a usage error or an unexpected failure (engine error codes are 1..=10).
@@ -84,6 +92,10 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             roll_after_open(Path::new(&dir), options(args)?, rounds, hogs)?;
             say("ok")?;
             Ok(ExitCode::SUCCESS)
+        }
+        "consumers" => {
+            let seed: u64 = arg(args, 3, "seed")?;
+            consumers(&dir, options(args)?, seed)
         }
         "open" => match Log::open(&dir, options(args)?) {
             Ok(log) => {
@@ -229,4 +241,107 @@ fn roll_once(dir: &Path, options: &Options) -> Result<(), String> {
     }
     drop(log);
     std::fs::remove_dir_all(dir).map_err(|e| format!("remove {}: {e}", dir.display()))
+}
+
+/// The consumers of the `consumers` mode: (name, commits with its appends).
+const CHILD_CONSUMERS: [(&str, bool); 4] = [
+    ("plain-0", false),
+    ("plain-1", false),
+    ("outbox-0", true),
+    ("outbox-1", true),
+];
+
+/// See the `consumers` mode in the module docs.
+fn consumers(dir: &str, options: Options, seed: u64) -> Result<ExitCode, String> {
+    let log = Arc::new(Log::open(dir, options).map_err(|e| format!("open: {e}"))?);
+    for (name, _) in CHILD_CONSUMERS {
+        if log.consumer(name).is_err() {
+            log.create_consumer(name, Start::Beginning)
+                .map_err(|e| format!("create consumer {name}: {e}"))?;
+        }
+    }
+    say(&format!("open {}", log.next_position()))?;
+    let mut threads = Vec::new();
+    {
+        let log = Arc::clone(&log);
+        let mut rng = Rng::new(seed);
+        threads.push(std::thread::spawn(move || -> Result<(), String> {
+            let mut n = 0u64;
+            loop {
+                let durability = if rng.chance(20) {
+                    Durability::Synced
+                } else {
+                    Durability::Written
+                };
+                log.append(format!("in {n}").as_bytes(), durability)
+                    .map_err(|e| format!("append: {e}"))?;
+                n += 1;
+                if rng.chance(5) {
+                    std::thread::sleep(std::time::Duration::from_micros(rng.range(0, 500)));
+                }
+            }
+        }));
+    }
+    for (k, (name, outbox)) in CHILD_CONSUMERS.into_iter().enumerate() {
+        let log = Arc::clone(&log);
+        let mut rng = Rng::new(seed ^ ((k as u64 + 1) << 48));
+        threads.push(std::thread::spawn(move || consume(&log, name, outbox, &mut rng)));
+    }
+    {
+        let log = Arc::clone(&log);
+        threads.push(std::thread::spawn(move || -> Result<(), String> {
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(15));
+                let oldest = log.consumers().iter().map(|c| c.checkpoint).min();
+                if let Some(oldest) = oldest {
+                    log.truncate_before(oldest)
+                        .map_err(|e| format!("truncate_before: {e}"))?;
+                }
+            }
+        }));
+    }
+    for thread in threads {
+        thread
+            .join()
+            .map_err(|_| "a thread panicked".to_string())??;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One consumer's loop: read a batch, commit after it, report the commit.
+fn consume(log: &Log, name: &str, outbox: bool, rng: &mut Rng) -> Result<(), String> {
+    let consumer = log
+        .consumer(name)
+        .map_err(|e| format!("consumer {name}: {e}"))?;
+    let mut subscription = consumer
+        .subscribe_with(SubscriptionOptions::default().visibility(Visibility::Written))
+        .map_err(|e| format!("subscribe {name}: {e}"))?;
+    let mut batch = Vec::new();
+    loop {
+        batch.clear();
+        let max = rng.range(1, 40) as usize;
+        subscription
+            .next_batch(max, &mut batch, std::time::Duration::from_millis(50))
+            .map_err(|e| format!("read {name}: {e}"))?;
+        if batch.is_empty() {
+            continue;
+        }
+        let through = subscription.position();
+        if outbox {
+            let durability = if rng.chance(50) {
+                Durability::Synced
+            } else {
+                Durability::Written
+            };
+            let output = format!("out {name} {through}");
+            consumer
+                .append_and_commit(&[output.as_bytes()], through, durability)
+                .map_err(|e| format!("append_and_commit {name}: {e}"))?;
+        } else {
+            consumer
+                .commit(through)
+                .map_err(|e| format!("commit {name}: {e}"))?;
+        }
+        say(&format!("commit {name} {through}"))?;
+    }
 }

@@ -1,0 +1,72 @@
+//! Retention: removing whole segments from the front of the log.
+//!
+//! Segments are removed oldest first, each file removal followed by a directory sync, so
+//! after any crash the segments left are still a gapless run and recovery accepts them.
+//! A segment leaves the in-memory list only once its file is gone; readers holding it
+//! (a reader, a subscription, an event's payload) keep its mapping, which lives as long
+//! as any of them refers to it: removal never pulls a page from under a reader.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::segment::Segment;
+use super::Log;
+use crate::{Error, Position, Result};
+
+impl Log {
+    /// Removes every segment whose events all lie before `position` and returns the
+    /// log's new first position (the first position of the oldest segment kept, at most
+    /// `position`: only whole segments go). The active segment always stays.
+    ///
+    /// Readers and subscriptions that already hold a removed segment finish reading it;
+    /// a read of a removed position from then on gets [`Error::PositionOutOfRange`], and
+    /// a subscription that needs one gets [`Error::BehindRetention`]. Consumers whose
+    /// newest checkpoints only records being removed hold are written to their files
+    /// first. On an I/O error the segments removed so far stay removed and the log stays
+    /// usable. A position past the next one to be written is
+    /// [`Error::PositionOutOfRange`].
+    pub fn truncate_before(&self, position: Position) -> Result<Position> {
+        let shared = &self.shared;
+        shared.check_usable()?;
+        let _serialized = shared.retention.lock().unwrap_or_else(|e| e.into_inner());
+        let next = shared.written.load(Ordering::Acquire);
+        if position.0 > next {
+            return Err(Error::PositionOutOfRange {
+                position,
+                first: self.first_position(),
+                next: Position(next),
+            });
+        }
+        let (doomed, new_first): (Vec<Arc<Segment>>, u64) = {
+            let segments = shared.segments.read().unwrap_or_else(|e| e.into_inner());
+            // The segment holding `position` (or the active one) and those after it stay.
+            let keep_from = segments
+                .partition_point(|s| s.first_position <= position.0)
+                .saturating_sub(1)
+                .min(segments.len() - 1);
+            (
+                segments[..keep_from].to_vec(),
+                segments[keep_from].first_position,
+            )
+        };
+        if doomed.is_empty() {
+            return Ok(self.first_position());
+        }
+        crate::consumer::flush_before(self, new_first)?;
+        let storage = shared.storage.as_ref();
+        for segment in &doomed {
+            storage
+                .remove_file(&segment.path)
+                .map_err(|e| Error::io("remove segment", Some(segment.path.clone()), e))?;
+            storage
+                .sync_dir(&shared.dir)
+                .map_err(|e| Error::io("fsync directory", Some(shared.dir.clone()), e))?;
+            let mut segments = shared.segments.write().unwrap_or_else(|e| e.into_inner());
+            segments.retain(|s| s.first_position != segment.first_position);
+            let first = segments[0].first_position;
+            drop(segments);
+            shared.first.fetch_max(first, Ordering::AcqRel);
+        }
+        Ok(self.first_position())
+    }
+}
