@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p annal-benches --example profile -- durable annal 5000 [threads]
 //! cargo run --release -p annal-benches --example profile -- buffered annal 1000000
-//! cargo run --release -p annal-benches --example profile -- read annal 10000000
+//! cargo run --release -p annal-benches --example profile -- read annal 10000000 [passes]
 //! ```
 //!
 //! Systems: durable: annal, okaywal, sqlite, fjall, raw-growing, raw-prealloc;
@@ -88,7 +88,7 @@ fn main() -> BenchResult<()> {
                     let log = Log::open(dir.path(), Options::default())?;
                     started = Instant::now();
                     let mut count = 0;
-                    for _ in 0..5 {
+                    for _ in 0..threads.max(1) {
                         count += read_annal(&log)?.0;
                     }
                     count

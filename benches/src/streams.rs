@@ -208,8 +208,8 @@ pub fn load_sqlite(dir: &Path, layout: &Layout, data: &[u8]) -> BenchResult<Dura
 
 /// An open store that reads whole streams by name.
 pub enum StreamReader {
-    /// Annal.
-    Annal(EventStore),
+    /// Annal (boxed: the store is much larger than the peers' handles).
+    Annal(Box<EventStore>),
     /// fjall (the database is kept open with its keyspace).
     Fjall(fjall::Database, fjall::Keyspace),
     /// SQLite.
@@ -220,7 +220,9 @@ impl StreamReader {
     /// Opens the store `system` loaded in `dir`.
     pub fn open(system: StreamSystem, dir: &Path) -> BenchResult<StreamReader> {
         Ok(match system {
-            StreamSystem::Annal => StreamReader::Annal(EventStore::open(dir, Options::default())?),
+            StreamSystem::Annal => {
+                StreamReader::Annal(Box::new(EventStore::open(dir, Options::default())?))
+            }
             StreamSystem::Fjall => {
                 let (db, events) = open_fjall(dir)?;
                 StreamReader::Fjall(db, events)

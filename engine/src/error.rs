@@ -27,6 +27,9 @@ pub enum Limit {
     SegmentBytes,
     /// [`crate::limits::EXTENSION_BYTES_MAX`].
     ExtensionBytes,
+    /// Positions are u64: a batch cannot take positions past `u64::MAX` (only a log whose
+    /// files claim positions near the end of the range gets there).
+    Positions,
 }
 
 impl Limit {
@@ -38,6 +41,7 @@ impl Limit {
             Limit::BatchBytes => "batch bytes",
             Limit::SegmentBytes => "segment bytes",
             Limit::ExtensionBytes => "record extension bytes",
+            Limit::Positions => "positions left in the log",
         }
     }
 }

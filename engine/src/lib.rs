@@ -21,6 +21,9 @@
 mod consumer;
 pub mod error;
 pub mod format;
+/// Fuzz target bodies shared by `fuzz/` and the replay test: not a stable API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod io;
 pub mod limits;
 mod log;

@@ -184,7 +184,10 @@ fn consumer_checkpoints_survive_repeated_kill_9() {
     println!("{ROUNDS} kills: checkpoints {verified:?}, first position {first_position}");
     // The test proves little unless the consumers really committed and retention ran.
     assert!(commits_seen >= CONSUMERS.len(), "too few commits");
-    assert!(verified.values().all(|&at| at > 0), "a consumer never committed");
+    assert!(
+        verified.values().all(|&at| at > 0),
+        "a consumer never committed"
+    );
     assert!(
         first_position > Position::ZERO.0,
         "retention never removed a segment"

@@ -9,20 +9,24 @@
 //! database).
 //!
 //! ```
-//! use annal::{Durability, Log, Options, Start};
+//! use annal::{Durability, Filter, Log, Options, Start, SubscriptionOptions};
 //! use std::time::Duration;
 //!
 //! let dir = tempfile::tempdir()?;
 //! let log = Log::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
 //! log.append(b"OrderCreated", Durability::Synced)?;
 //! let consumer = log.create_consumer("billing", Start::Beginning)?;
-//! let mut subscription = consumer.subscribe()?;
+//! // Orders only: billing does not bill its own invoices.
+//! let orders = Filter::predicate(|event| event.payload.starts_with(b"Order"));
+//! let mut subscription = consumer.subscribe_with(SubscriptionOptions::default().filter(orders))?;
 //! while let Some(event) = subscription.next(Duration::from_millis(10))? {
 //!     let invoice = [b"InvoiceIssued for ".as_slice(), &event.payload[..]].concat();
 //!     // The invoice and "billing handled everything before here" in one record.
 //!     consumer.append_and_commit(&[invoice], subscription.position(), Durability::Synced)?;
 //! }
-//! assert_eq!(consumer.checkpoint()?, subscription.position());
+//! // Nothing more matched; the subscription still scanned past the invoice.
+//! consumer.commit(subscription.position())?;
+//! assert_eq!(consumer.checkpoint()?, log.next_position());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

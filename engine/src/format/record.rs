@@ -15,7 +15,7 @@
 //!     padding            zeros up to the next multiple of 8
 //! ```
 
-use super::{align_up, crc32, crc32_salted, read_u16, read_u32, read_u64};
+use super::{align_up, crc32, crc32_salted, read_u16, read_u32, read_u64, ALIGNMENT_BYTES};
 
 /// Bytes of a record header.
 pub const RECORD_HEADER_BYTES: usize = 40;
@@ -273,25 +273,40 @@ pub fn encode_record<E: AsRef<[u8]>>(
     extension: &[u8],
 ) {
     out.clear();
-    out.resize(RECORD_HEADER_BYTES, 0);
+    append_record(out, epoch, position, synced_before, events, extension);
+}
+
+/// Like [`encode_record`], but appends the record to `out` (whose length must be a
+/// multiple of the alignment) instead of replacing its contents.
+pub fn append_record<E: AsRef<[u8]>>(
+    out: &mut Vec<u8>,
+    epoch: u64,
+    position: u64,
+    synced_before: u64,
+    events: &[E],
+    extension: &[u8],
+) {
+    let start = out.len();
+    debug_assert_eq!(start % ALIGNMENT_BYTES, 0);
+    out.resize(start + RECORD_HEADER_BYTES, 0);
     for event in events {
         let payload = event.as_ref();
         out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         out.extend_from_slice(payload);
     }
     out.extend_from_slice(extension);
-    let body_bytes = out.len() - RECORD_HEADER_BYTES;
+    let body_start = start + RECORD_HEADER_BYTES;
     let header = RecordHeader {
-        body_bytes: body_bytes as u32,
+        body_bytes: (out.len() - body_start) as u32,
         event_count: events.len() as u32,
         position,
         synced_before,
         flags: 0,
-        body_crc: crc32(&out[RECORD_HEADER_BYTES..]),
+        body_crc: crc32(&out[body_start..]),
         extension_bytes: extension.len() as u32,
     };
-    header.encode_into(epoch, &mut out[0..RECORD_HEADER_BYTES]);
-    out.resize(align_up(out.len()), 0);
+    header.encode_into(epoch, &mut out[start..body_start]);
+    out.resize(start + align_up(out.len() - start), 0);
 }
 
 /// Encodes the seal record that closes a segment whose next position is `position`.

@@ -9,11 +9,14 @@
 //! `docs/testing.md` says what each target proves.
 
 mod decoders;
+mod index;
+mod model;
 mod operations;
 mod recovery;
 mod seeds;
 
-pub use decoders::{consumer_checkpoint, index_checkpoint, record_decoder, stream_envelope};
+pub use decoders::{consumer_checkpoint, record_decoder, stream_envelope};
+pub use index::index_checkpoint;
 pub use operations::operations;
 pub use recovery::segment_recovery;
 pub use seeds::seed_corpus;

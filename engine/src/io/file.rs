@@ -1,16 +1,19 @@
-//! The real backend: files on the local file system, memory-mapped.
+//! The real backend: files on the local file system, read through memory maps.
 //!
 //! Segments are preallocated by writing zeros, so later writes never allocate blocks and
-//! an fdatasync has no metadata to flush. A writable file is written through its own
-//! shared mapping (a memcpy, no syscall); readers get a separate read-only mapping.
+//! an fdatasync has no metadata to flush. Writes are `pwrite`s; readers see them through
+//! a read-only shared mapping of the same page cache. (Writing through a writable mapping
+//! was measured 5–7× slower for durable appends: after each fdatasync the page is
+//! write-protected again, and the next write takes a fault into the file system.)
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use memmap2::{Mmap, MmapMut};
+use memmap2::Mmap;
 
 use super::{out_of_bounds, DirLock, Storage, StorageFile};
 
@@ -96,13 +99,12 @@ impl Storage for FileStorage {
     }
 }
 
-/// A file with a read-only mapping for readers and, when writable, a shared writable
-/// mapping for the writer.
+/// A file with a read-only mapping for readers; writable ones take `pwrite`s.
 struct MappedFile {
     file: File,
     len_bytes: u64,
     view: Bytes,
-    writer: Option<Mutex<MmapMut>>,
+    writable: bool,
     _path: PathBuf,
 }
 
@@ -110,16 +112,11 @@ impl MappedFile {
     fn new(file: File, path: PathBuf, writable: bool) -> io::Result<MappedFile> {
         let len_bytes = file.metadata()?.len();
         let read_map = map_read_only(&file)?;
-        let writer = if writable {
-            Some(Mutex::new(map_writable(&file)?))
-        } else {
-            None
-        };
         Ok(MappedFile {
             file,
             len_bytes,
             view: Bytes::from_owner(read_map),
-            writer,
+            writable,
             _path: path,
         })
     }
@@ -135,38 +132,26 @@ fn map_read_only(file: &File) -> io::Result<Mmap> {
     unsafe { Mmap::map(file) }
 }
 
-#[expect(unsafe_code, reason = "memory-mapping the active segment for writing")]
-fn map_writable(file: &File) -> io::Result<MmapMut> {
-    // SAFETY: as for `map_read_only`. This mapping is written only by the single writer
-    // (callers hold the log's writer mutex, and `write_at` the mapping's own mutex), and
-    // only at offsets above the published length, which no reader reads. The file was
-    // zero-filled when created, so writes through the mapping never allocate blocks.
-    unsafe { MmapMut::map_mut(file) }
-}
-
 impl StorageFile for MappedFile {
     fn len_bytes(&self) -> u64 {
         self.len_bytes
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        let Some(writer) = &self.writer else {
+        if !self.writable {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 "file was opened read-only",
             ));
-        };
-        let end = offset
+        }
+        offset
             .checked_add(data.len() as u64)
             .filter(|&end| end <= self.len_bytes)
             .ok_or_else(|| out_of_bounds(offset, data.len(), self.len_bytes))?;
-        let mut map = writer.lock().unwrap_or_else(|e| e.into_inner());
-        map[offset as usize..end as usize].copy_from_slice(data);
-        Ok(())
+        self.file.write_all_at(data, offset)
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        // fdatasync writes back pages dirtied through shared mappings of the file too.
         self.file.sync_data()
     }
 

@@ -1,5 +1,11 @@
-//! The append path: validate, encode once into the writer's scratch buffer, copy into the
-//! active segment, publish the watermark; roll to a new segment when the record won't fit.
+//! The append path: validate, encode once into the writer's buffer, write it to the
+//! active segment and publish the watermark; roll to a new segment when a record won't
+//! fit.
+//!
+//! `Buffered` appends stay in the buffer (no system call) until something needs them
+//! written: a `Written` or `Synced` append (which writes the whole buffer with its own
+//! record in one `pwrite`), a full buffer (`FLUSH_BYTES`), a roll, `Log::flush`,
+//! `Log::sync`, or a read of their positions. Only written records are published.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,21 +14,30 @@ use super::directory::install_segment;
 use super::preparer::Preparer;
 use super::segment::{Segment, INDEX_INTERVAL_BYTES};
 use super::{Appended, Shared};
-use crate::format::record::{encode_record, encode_seal, record_bytes_for, SEAL_RECORD_BYTES};
+use crate::format::record::{append_record, encode_seal, record_bytes_for, SEAL_RECORD_BYTES};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::limits::{BATCH_BYTES_MAX, BATCH_EVENTS_MAX, EVENT_BYTES_MAX, EXTENSION_BYTES_MAX};
-use crate::{Error, Limit, Position, Result};
+use crate::{Durability, Error, Limit, Position, Result};
+
+/// Buffered records are written once the buffer holds this many bytes.
+pub(crate) const FLUSH_BYTES: usize = 256 << 10;
 
 /// The single writer's state, guarded by the log's writer mutex.
 pub(crate) struct Writer {
     active: Arc<Segment>,
-    /// Where the next record goes in the active segment.
+    /// Where the next record goes in the active segment (after the buffered ones).
     offset: u64,
+    /// The position the next append gets.
     next_position: u64,
+    /// Where the buffered records start: everything before is written and published.
+    written_offset: u64,
+    /// The position after the last written (published) event.
+    written_position: u64,
+    /// Records encoded but not yet written, which belong at `written_offset`.
+    buffer: Vec<u8>,
     /// The active segment holds a seal: the next append must start a new segment.
     active_sealed: bool,
     last_indexed_offset: Option<u64>,
-    scratch: Vec<u8>,
     preparer: Option<Preparer>,
 }
 
@@ -38,17 +53,25 @@ impl Writer {
             active,
             offset,
             next_position,
+            written_offset: offset,
+            written_position: next_position,
+            buffer: Vec::new(),
             active_sealed,
             last_indexed_offset: None,
-            scratch: Vec::new(),
             preparer: Some(preparer),
         }
     }
 
     /// The active segment and the position after the last written event: what a group
-    /// commit leader must sync to cover everything written so far.
+    /// commit leader must sync to cover everything written so far (buffered records are
+    /// not written, so not covered).
     pub(crate) fn sync_target(&self) -> (Arc<Segment>, u64) {
-        (Arc::clone(&self.active), self.next_position)
+        (Arc::clone(&self.active), self.written_position)
+    }
+
+    /// Whether records are buffered, not yet written.
+    pub(crate) fn has_buffered(&self) -> bool {
+        !self.buffer.is_empty()
     }
 
     pub(crate) fn stop_preparer(&mut self) -> Option<Preparer> {
@@ -114,16 +137,64 @@ fn validate<E: AsRef<[u8]>>(
     Ok((payload_bytes, record_bytes))
 }
 
-/// Appends a batch (and its record extension) as one record and publishes it to readers.
-/// Durability beyond `Written` is the caller's (group commit's) business.
+/// Writes the buffered records in one `pwrite` and publishes them to readers.
+pub(crate) fn flush(shared: &Shared, writer: &mut Writer) -> Result<()> {
+    if writer.buffer.is_empty() {
+        return Ok(());
+    }
+    if let Err(e) = writer
+        .active
+        .file
+        .write_at(writer.written_offset, &writer.buffer)
+    {
+        // Nothing unwritten survives a poisoned log: the buffered appends (acknowledged
+        // as `Buffered`, which promises nothing) and the failed one give their positions
+        // back.
+        shared.poison();
+        writer.buffer.clear();
+        writer.offset = writer.written_offset;
+        writer.next_position = writer.written_position;
+        shared.next.store(writer.next_position, Ordering::Release);
+        return Err(Error::io(
+            "write record",
+            Some(writer.active.path.clone()),
+            e,
+        ));
+    }
+    writer.buffer.clear();
+    writer.written_offset = writer.offset;
+    writer.written_position = writer.next_position;
+    writer.active.publish(writer.written_offset);
+    shared
+        .written
+        .store(writer.written_position, Ordering::Release);
+    // After the Release store: wakes waiting subscriptions (one swap when none sleeps).
+    shared.tail.publish();
+    Ok(())
+}
+
+/// Appends a batch (and its record extension) as one record. Unless `durability` is
+/// `Buffered`, the record is written and published before this returns; waiting for
+/// `Synced` is the caller's (group commit's) business.
 pub(crate) fn append<E: AsRef<[u8]>>(
     shared: &Shared,
     events: &[E],
     extension: &[u8],
+    durability: Durability,
 ) -> Result<Appended> {
     let (payload_bytes, record_bytes) = validate(events, extension, shared.options.segment_bytes)?;
     let mut writer = shared.writer();
     shared.check_usable()?;
+    // A log whose files claim positions near u64::MAX (found by fuzzing recovery) must
+    // refuse the batch rather than overflow the position counter.
+    let positions_left = u64::MAX - writer.next_position;
+    if events.len() as u64 > positions_left {
+        return Err(Error::LimitExceeded {
+            limit: Limit::Positions,
+            value: events.len() as u64,
+            max: positions_left,
+        });
+    }
     // The active segment's own size, not the option: a log reopened with another
     // `segment_bytes` keeps its existing segments at the size they were created with.
     if writer.active_sealed
@@ -135,39 +206,32 @@ pub(crate) fn append<E: AsRef<[u8]>>(
     let writer = &mut *writer;
     let position = writer.next_position;
     let synced_before = shared.synced.load(Ordering::Acquire);
-    encode_record(
-        &mut writer.scratch,
+    let record_offset = writer.offset;
+    append_record(
+        &mut writer.buffer,
         shared.epoch,
         position,
         synced_before,
         events,
         extension,
     );
-    debug_assert_eq!(writer.scratch.len(), record_bytes);
-    if let Err(e) = writer.active.file.write_at(writer.offset, &writer.scratch) {
-        shared.poison();
-        return Err(Error::io(
-            "write record",
-            Some(writer.active.path.clone()),
-            e,
-        ));
-    }
+    debug_assert_eq!(
+        writer.written_offset + writer.buffer.len() as u64,
+        record_offset + record_bytes as u64
+    );
     let indexed_long_ago = writer
         .last_indexed_offset
-        .is_none_or(|last| writer.offset >= last + INDEX_INTERVAL_BYTES);
+        .is_none_or(|last| record_offset >= last + INDEX_INTERVAL_BYTES);
     if indexed_long_ago {
-        writer.active.index.push(position, writer.offset);
-        writer.last_indexed_offset = Some(writer.offset);
+        writer.active.index.push(position, record_offset);
+        writer.last_indexed_offset = Some(record_offset);
     }
-    let record_offset = writer.offset as u32;
     writer.offset += record_bytes as u64;
     writer.next_position += events.len() as u64;
-    writer.active.publish(writer.offset);
-    shared
-        .written
-        .store(writer.next_position, Ordering::Release);
-    // After the Release store: wakes waiting subscriptions (one swap when none sleeps).
-    shared.tail.publish();
+    shared.next.store(writer.next_position, Ordering::Release);
+    if durability != Durability::Buffered || writer.buffer.len() >= FLUSH_BYTES {
+        flush(shared, writer)?;
+    }
     shared.counters.appended(
         events.len() as u64,
         record_bytes as u64,
@@ -176,7 +240,7 @@ pub(crate) fn append<E: AsRef<[u8]>>(
     Ok(Appended {
         first: Position(position),
         last: Position(writer.next_position - 1),
-        record_offset,
+        record_offset: record_offset as u32,
     })
 }
 
@@ -184,6 +248,7 @@ pub(crate) fn append<E: AsRef<[u8]>>(
 /// failure to write or sync the seal poisons the log; a failure to create the next
 /// segment (a full disk) does not: the next append tries again.
 fn roll(shared: &Shared, writer: &mut Writer) -> Result<()> {
+    flush(shared, writer)?;
     if !writer.active_sealed {
         let seal = encode_seal(
             shared.epoch,
@@ -205,6 +270,7 @@ fn roll(shared: &Shared, writer: &mut Writer) -> Result<()> {
             return Err(e);
         }
         writer.offset += SEAL_RECORD_BYTES as u64;
+        writer.written_offset = writer.offset;
         writer.active.publish(writer.offset);
         writer.active.mark_sealed();
         writer.active_sealed = true;
@@ -235,6 +301,7 @@ fn roll(shared: &Shared, writer: &mut Writer) -> Result<()> {
         .push(Arc::clone(&segment));
     writer.active = segment;
     writer.offset = SEGMENT_HEADER_BYTES as u64;
+    writer.written_offset = writer.offset;
     writer.active_sealed = false;
     writer.last_indexed_offset = None;
     preparer.request();

@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     pub(crate) segments: RwLock<Vec<Arc<Segment>>>,
     /// The position after the last event published to readers.
     pub(crate) written: AtomicU64,
+    /// The position the next append gets (above `written` while appends are buffered).
+    pub(crate) next: AtomicU64,
     /// The position after the last event known durable.
     pub(crate) synced: AtomicU64,
     /// The first position the log holds.
@@ -99,10 +101,20 @@ impl Shared {
         Ok(())
     }
 
+    /// Writes and publishes buffered appends.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let mut writer = self.writer();
+        if !writer.has_buffered() {
+            return Ok(());
+        }
+        self.check_usable()?;
+        append::flush(self, &mut writer)
+    }
+
     pub(crate) fn poison(&self) {
         self.poisoned.store(true, Ordering::Release);
         // Nothing more will be published: waiting subscriptions must find out.
-        self.tail.wake_all();
+        self.tail.end();
     }
 }
 
@@ -172,6 +184,7 @@ impl Log {
             epoch: recovered.epoch,
             segments: RwLock::new(recovered.segments),
             written: AtomicU64::new(recovered.next_position),
+            next: AtomicU64::new(recovered.next_position),
             synced: AtomicU64::new(recovered.next_position),
             first: AtomicU64::new(recovered.first_position),
             poisoned: AtomicBool::new(false),
@@ -216,17 +229,24 @@ impl Log {
         extension: &[u8],
         durability: Durability,
     ) -> Result<Appended> {
-        let appended = append::append(&self.shared, events, extension)?;
+        let appended = append::append(&self.shared, events, extension, durability)?;
         if durability == Durability::Synced {
             group_commit::wait_synced(&self.shared, appended.last.0 + 1)?;
         }
         Ok(appended)
     }
 
-    /// Makes every event written so far durable (one fdatasync, shared with concurrent
+    /// Writes buffered appends (`Durability::Buffered`) and publishes them to readers,
+    /// without waiting for them to be durable.
+    pub fn flush(&self) -> Result<()> {
+        self.shared.check_usable()?;
+        self.shared.flush()
+    }
+
+    /// Makes every event appended so far durable (one fdatasync, shared with concurrent
     /// `Synced` appends).
     pub fn sync(&self) -> Result<()> {
-        self.shared.check_usable()?;
+        self.flush()?;
         let written = self.shared.written.load(Ordering::Acquire);
         group_commit::wait_synced(&self.shared, written)
     }
@@ -237,7 +257,7 @@ impl Log {
         let flushed = self.flush_consumers();
         let result = self.sync();
         self.shared.closed.store(true, Ordering::Release);
-        self.shared.tail.wake_all();
+        self.shared.tail.end();
         flushed.and(result)
     }
 
@@ -279,9 +299,13 @@ impl Log {
 
     fn reader_from(&self, position: Position, visibility: Visibility) -> Result<LogReader> {
         let first = self.shared.first.load(Ordering::Acquire);
-        let written = self.shared.written.load(Ordering::Acquire);
-        if position.0 < first || position.0 > written {
+        let next = self.shared.next.load(Ordering::Acquire);
+        if position.0 < first || position.0 > next {
             return Err(self.out_of_range(position));
+        }
+        if self.shared.written.load(Ordering::Acquire) < next && !self.is_poisoned() {
+            // Buffered appends become readable when something reads them.
+            self.shared.flush()?;
         }
         LogReader::new(Arc::clone(&self.shared), position.0, visibility)
     }
@@ -301,7 +325,7 @@ impl Log {
 
     /// The position the next append will get.
     pub fn next_position(&self) -> Position {
-        Position(self.shared.written.load(Ordering::Acquire))
+        Position(self.shared.next.load(Ordering::Acquire))
     }
 
     /// The last position written (visible to readers), if any.
@@ -347,13 +371,15 @@ impl Log {
 
 impl Drop for Log {
     fn drop(&mut self) {
-        if !self.shared.closed.swap(true, Ordering::AcqRel)
+        if !self.shared.closed.load(Ordering::Acquire)
             && !self.shared.poisoned.load(Ordering::Acquire)
+            && self.shared.flush().is_ok()
         {
             let written = self.shared.written.load(Ordering::Acquire);
             let _ = group_commit::wait_synced(&self.shared, written);
         }
-        self.shared.tail.wake_all();
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.tail.end();
         // Joins the preparer thread, so nothing touches the directory once the lock goes.
         drop(self.shared.writer().stop_preparer());
     }

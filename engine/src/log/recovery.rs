@@ -381,6 +381,14 @@ fn finish(
     }
     let last = scans.len() - 1;
     let scan = &mut scans[last];
+    // A segment whose scan was deferred (`OpenChecks::LastSegment`) that is last now, a
+    // later one having been dropped, takes the writer: its real end must be known, not
+    // assumed from the dropped segment's name (found by fuzzing recovery).
+    if scan.deferred {
+        scan_all_records(scan);
+        scan.deferred = false;
+        cut_offset = scan.damage.map(|damage| damage.offset);
+    }
     if let Some(offset) = cut_offset {
         scan.end_offset = offset;
         scan.sealed = false;

@@ -29,7 +29,8 @@ impl Log {
         let shared = &self.shared;
         shared.check_usable()?;
         let _serialized = shared.retention.lock().unwrap_or_else(|e| e.into_inner());
-        let next = shared.written.load(Ordering::Acquire);
+        // Buffered appends (above `written`) belong to the active segment, which stays.
+        let next = shared.next.load(Ordering::Acquire);
         if position.0 > next {
             return Err(Error::PositionOutOfRange {
                 position,

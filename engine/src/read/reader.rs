@@ -46,6 +46,18 @@ pub struct LogReader {
     record: Option<RecordCursor>,
     /// Events below this position are skipped (the start fell inside a record).
     start: u64,
+    /// The watermark as last loaded, and `segment`'s published length as last loaded
+    /// (0: not yet). Both only grow and were loaded with `Acquire`, so every byte below
+    /// them is readable; they are reloaded only once the reader gets there. The writer
+    /// stores both on every append: a reader loading them per record would pull their
+    /// cache lines away from the writer that often.
+    known_limit: u64,
+    known_published: u64,
+    /// Copies of the log's epoch and `verify_reads`, read per record: kept here so that
+    /// reading a record touches no cache line of the log's shared state, which holds
+    /// fields the writer stores on every append.
+    epoch: u64,
+    verify_reads: bool,
 }
 
 impl std::fmt::Debug for LogReader {
@@ -74,6 +86,7 @@ impl LogReader {
             .index
             .floor(start)
             .unwrap_or((segment.first_position, SEGMENT_HEADER_BYTES as u64));
+        let (epoch, verify_reads) = (shared.epoch, shared.options.verify_reads);
         Ok(LogReader {
             shared,
             visibility,
@@ -83,6 +96,10 @@ impl LogReader {
             next_record_position,
             record: None,
             start,
+            known_limit: 0,
+            known_published: 0,
+            epoch,
+            verify_reads,
         })
     }
 
@@ -142,13 +159,19 @@ impl LogReader {
     /// Decodes the next record into the cursor; `Ok(false)` when caught up.
     fn load_record(&mut self) -> Result<bool> {
         loop {
-            if self.next_record_position >= self.limit() {
-                return Ok(false);
+            if self.next_record_position >= self.known_limit {
+                self.known_limit = self.limit();
+                if self.next_record_position >= self.known_limit {
+                    return Ok(false);
+                }
             }
-            let published = self.segment.written_bytes();
-            if self.offset >= published {
-                return Ok(false);
+            if self.offset >= self.known_published {
+                self.known_published = self.segment.written_bytes();
+                if self.offset >= self.known_published {
+                    return Ok(false);
+                }
             }
+            let published = self.known_published;
             if (self.view.len() as u64) < published {
                 self.view = view_of(&self.segment)?;
                 if (self.view.len() as u64) < published {
@@ -156,7 +179,7 @@ impl LogReader {
                 }
             }
             let at = &self.view[self.offset as usize..published as usize];
-            let header: RecordHeader = match decode_header(at, self.shared.epoch) {
+            let header: RecordHeader = match decode_header(at, self.epoch) {
                 Ok(Frame::Record(header)) => header,
                 Ok(Frame::End) => return Err(self.corrupt("zeros inside published records")),
                 Err(e) => return Err(self.corrupt(e.describe())),
@@ -167,6 +190,7 @@ impl LogReader {
                         self.view = view_of(&next)?;
                         self.segment = next;
                         self.offset = SEGMENT_HEADER_BYTES as u64;
+                        self.known_published = 0;
                         continue;
                     }
                     None => return Ok(false),
@@ -175,7 +199,7 @@ impl LogReader {
             if header.position != self.next_record_position {
                 return Err(self.corrupt("record position out of sequence"));
             }
-            if self.shared.options.verify_reads {
+            if self.verify_reads {
                 check_body(&header, body(&header, at)).map_err(|e| self.corrupt(e.describe()))?;
             }
             let body_start = self.offset as usize + RECORD_HEADER_BYTES;

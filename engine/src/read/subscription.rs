@@ -225,9 +225,12 @@ impl Subscription {
             if let Some(event) = self.try_next()? {
                 return Ok(Some(event));
             }
-            self.shared.check_usable()?;
-            let published = || self.has_more() || self.shared.check_usable().is_err();
-            if !self.shared.tail.wait_until(published, deadline) {
+            let tail = &self.shared.tail;
+            if tail.has_ended() {
+                self.shared.check_usable()?;
+                return Err(Error::Closed);
+            }
+            if !tail.wait_until(|| self.has_more() || tail.has_ended(), deadline) {
                 return Ok(None);
             }
         }

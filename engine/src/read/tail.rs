@@ -25,23 +25,32 @@
 
 use std::time::Instant;
 
+use crossbeam::utils::CachePadded;
+
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{lock, Condvar, Mutex};
 
-/// Rounds of `spin_loop` a waiting subscription makes before yielding.
+/// Checks a waiting subscription makes while spinning, each after twice as many
+/// `spin_loop` hints as the one before (1, 2, 4, … 1024: about 2047 hints in all).
 #[cfg(not(loom))]
-const SPIN_ROUNDS: u32 = 128;
-/// Rounds of `yield_now` after spinning, before sleeping.
+const SPIN_CHECKS: u32 = 11;
+/// Checks after spinning, each after a `yield_now`, before sleeping.
 #[cfg(not(loom))]
-const YIELD_ROUNDS: u32 = 16;
+const YIELD_CHECKS: u32 = 8;
 
 /// The wake-up side of the reader protocol, and the count of live subscriptions.
 /// One per log.
 #[derive(Debug)]
 pub struct Tail {
     /// Armed (`true`) by a subscription about to sleep; cleared by the publisher that
-    /// wakes it. Changed only by swaps (see the module docs).
-    sleepers: AtomicBool,
+    /// wakes it. Changed only by swaps (see the module docs). On a cache line of its
+    /// own: the writer swaps it on every publish, and nothing a reader polls may share
+    /// that line.
+    sleepers: CachePadded<AtomicBool>,
+    /// Set once nothing more will be published (the log closed or was poisoned), so a
+    /// waiting subscription stops waiting. On its own cache line too: waiting readers
+    /// poll it, and the writer never stores it in normal operation.
+    ended: CachePadded<AtomicBool>,
     /// Held by a subscription from arming to waiting, and passed through by a waking
     /// publisher. Guards no data.
     sleep: Mutex<()>,
@@ -59,7 +68,8 @@ impl Tail {
     /// A tail nobody waits on.
     pub fn new() -> Tail {
         Tail {
-            sleepers: AtomicBool::new(false),
+            sleepers: CachePadded::new(AtomicBool::new(false)),
+            ended: CachePadded::new(AtomicBool::new(false)),
             sleep: Mutex::new(()),
             wake: Condvar::new(),
             subscriptions: AtomicUsize::new(0),
@@ -77,8 +87,19 @@ impl Tail {
         }
     }
 
-    /// Wakes every sleeping subscription unconditionally (the log was closed or poisoned:
-    /// they must notice).
+    /// Marks the tail ended (nothing more will be published: the log was closed or
+    /// poisoned) and wakes every sleeping subscription to notice.
+    pub fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.wake_all();
+    }
+
+    /// Whether [`Tail::end`] was called. Part of every waiting subscription's condition.
+    pub fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// Wakes every sleeping subscription unconditionally.
     pub fn wake_all(&self) {
         // Passing through the mutex orders this notify after every armed subscription
         // entered its wait: one that armed holds the mutex until the wait releases it.
@@ -155,16 +176,20 @@ enum Recheck {
 }
 
 /// Spins, then yields, while `ready` is false: most waits at a busy tail end here,
-/// without a mutex or a system call on either side.
+/// without a mutex or a system call on either side. The checks back off exponentially:
+/// each one reads the watermark, a cache line the writer stores on every append, and a
+/// reader polling it in a tight loop would pull it away from the writer each time.
 #[cfg(not(loom))]
 fn spin_until(ready: &mut impl FnMut() -> bool) -> bool {
-    for _ in 0..SPIN_ROUNDS {
+    for check in 0..SPIN_CHECKS {
         if ready() {
             return true;
         }
-        std::hint::spin_loop();
+        for _ in 0..1u32 << check {
+            std::hint::spin_loop();
+        }
     }
-    for _ in 0..YIELD_ROUNDS {
+    for _ in 0..YIELD_CHECKS {
         if ready() {
             return true;
         }

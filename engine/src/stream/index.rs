@@ -192,11 +192,18 @@ impl Index {
             .iter()
             .map(|s| s.name.len() + s.chain.heap_bytes())
             .sum();
+        let categories: usize = self
+            .categories
+            .iter()
+            .map(|c| c.name.len() + c.chain.heap_bytes())
+            .sum();
         let entry = std::mem::size_of::<StreamEntry>() + std::mem::size_of::<(Bytes, u32)>() + 8;
         streams
+            + categories
             + self.streams.capacity() * entry
             + self.time.capacity() * 16
             + self.recent_ids.capacity() * 48
-            + self.categories.len() * std::mem::size_of::<CategoryEntry>()
+            + self.recent_order.capacity() * std::mem::size_of::<EventId>()
+            + self.categories.capacity() * std::mem::size_of::<CategoryEntry>()
     }
 }

@@ -9,9 +9,9 @@
 
 mod append;
 mod chain;
-mod checkpoint;
-mod envelope;
-mod index;
+pub(crate) mod checkpoint;
+pub(crate) mod envelope;
+pub(crate) mod index;
 mod read;
 mod types;
 

@@ -285,7 +285,9 @@ fn consumers(dir: &str, options: Options, seed: u64) -> Result<ExitCode, String>
     for (k, (name, outbox)) in CHILD_CONSUMERS.into_iter().enumerate() {
         let log = Arc::clone(&log);
         let mut rng = Rng::new(seed ^ ((k as u64 + 1) << 48));
-        threads.push(std::thread::spawn(move || consume(&log, name, outbox, &mut rng)));
+        threads.push(std::thread::spawn(move || {
+            consume(&log, name, outbox, &mut rng)
+        }));
     }
     {
         let log = Arc::clone(&log);
