@@ -100,7 +100,7 @@ fn every_target_has_a_replay_test() {
 
 #[test]
 fn a_log_at_the_end_of_the_position_range_refuses_appends() {
-    // Proves an append that would take a position past u64::MAX is refused, not an overflow panic (found by fuzzing recovery).
+    // Proves an append past position u64::MAX is refused, not an overflow panic (found by fuzzing).
     use std::sync::Arc;
 
     use annal::format::record::encode_record;

@@ -524,6 +524,16 @@ impl Model {
                 actual: current,
             });
         }
+        // Not a retry: an id already stored anywhere makes it a conflict.
+        let map = self.id_map();
+        if append
+            .events
+            .iter()
+            .filter_map(|e| e.id.as_ref())
+            .any(|id| map.contains_key(id))
+        {
+            return Err(ModelErr::Conflict(name));
+        }
         Ok(Plan::Append(current))
     }
 
@@ -552,7 +562,12 @@ impl Model {
             return Ok(retries);
         }
         if !retries.is_empty() {
-            return Err(ModelErr::Conflict(appends[0].stream.to_vec()));
+            let retried = appends
+                .iter()
+                .zip(&plans)
+                .find(|(_, p)| matches!(p, Plan::Retry(_)))
+                .map_or(&appends[0], |(a, _)| a);
+            return Err(ModelErr::Conflict(retried.stream.to_vec()));
         }
         let mut results = Vec::new();
         let before = self.records.len();

@@ -278,11 +278,7 @@ impl Log {
         if position.0 < self.shared.first.load(Ordering::Acquire) || position.0 >= written {
             return Err(self.out_of_range(position));
         }
-        let mut reader = LogReader::at_record(Arc::clone(&self.shared), position.0, record_offset)?;
-        match reader.next() {
-            Some(event) => event,
-            None => Err(self.out_of_range(position)),
-        }
+        crate::read::read_in_record(&self.shared, position.0, record_offset)
     }
 
     /// A reader of every event from `position` up to the written watermark, in order.

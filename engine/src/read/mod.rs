@@ -7,6 +7,7 @@ mod subscription;
 pub(crate) mod tail;
 
 pub use event::Event;
+pub(crate) use reader::read_in_record;
 pub use reader::LogReader;
 pub use subscription::{EventPredicate, Filter, Start, Subscription, SubscriptionOptions};
 

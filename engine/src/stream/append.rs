@@ -123,6 +123,22 @@ pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Pl
             actual: current,
         });
     }
+    // Not a retry, and the expectation holds: none of its ids may be stored already (at
+    // an earlier revision, in another stream, or in a batch where only some carry ids).
+    if let Some(stored) = append
+        .events
+        .iter()
+        .filter_map(|e| e.id.as_ref())
+        .find_map(|id| index.recent_id(id))
+    {
+        return Err(conflict(
+            &append.stream,
+            &format!(
+                "an event id of this append is already stored, at position {}",
+                stored.position
+            ),
+        ));
+    }
     Ok(Plan::Append { current })
 }
 

@@ -144,7 +144,6 @@ impl Index {
                     self.time.push((envelope.timestamp_ns, link.position));
                 }
                 self.events_indexed += 1;
-                self.last_timestamp_ns = self.last_timestamp_ns.max(envelope.timestamp_ns);
                 self.remember_id(envelope, link.position);
             }
             Kind::TruncateBefore => {
@@ -153,6 +152,7 @@ impl Index {
             }
             Kind::Tombstone => self.stream_mut(&envelope.stream).deleted = true,
         }
+        self.last_timestamp_ns = self.last_timestamp_ns.max(envelope.timestamp_ns);
         self.through = link.position + 1;
         Ok(())
     }

@@ -153,9 +153,15 @@ impl EventStore {
                 .collect());
         }
         if retries > 0 {
+            let retried = appends
+                .iter()
+                .zip(&plans)
+                .find(|(_, plan)| matches!(plan, append::Plan::Retry(_)))
+                .map_or(&appends[0], |(append, _)| append);
             return Err(Error::IdempotencyConflict {
-                stream: appends[0].stream.to_vec(),
-                reason: "part of this multi-stream append was already written".into(),
+                stream: retried.stream.to_vec(),
+                reason: "this part of a multi-stream append was already written, the others not"
+                    .into(),
             });
         }
         let first_position = self.log.next_position().0;
@@ -327,6 +333,7 @@ impl EventStore {
 
     /// What the store knows about a stream.
     pub fn stream_info(&self, stream: &[u8]) -> Result<StreamInfo> {
+        append::check_stream_name(stream)?;
         let state = self.read_state();
         let entry = state
             .index
