@@ -106,6 +106,8 @@ fn fan_out(subscriptions: usize, n: u64, payload: &[u8]) -> BenchResult<FanOut> 
     for _ in 0..n {
         log.append(payload, Durability::Buffered)?;
     }
+    // Buffered appends reach readers when written: write the last ones.
+    log.flush()?;
     let writer = began.elapsed();
     let mut last = began + writer;
     for reader in readers {

@@ -1,7 +1,8 @@
 //! Shared harness for the Annal benchmarks: run settings (full or quick), scratch
 //! directories on the repository's disk, an fdatasync-latency probe, percentiles, the
 //! peer adapters behind one small trait, a closed-loop multi-thread driver and the
-//! report tables.
+//! report tables; and for the report command (`--bin report`), the standard workloads in
+//! one run ([`suite`]), its JSON history ([`history`]) and SVG charts ([`svg`]).
 //!
 //! The disk these benchmarks run on may switch between a fast and a slow fdatasync state
 //! for minutes at a time, so no absolute figure from one run means much on its own. Every
@@ -22,6 +23,7 @@
 pub mod buffered;
 pub mod closed_loop;
 pub mod dirs;
+pub mod history;
 pub mod peers;
 pub mod probe;
 pub mod read;
@@ -29,6 +31,8 @@ pub mod record;
 pub mod report;
 pub mod stats;
 pub mod streams;
+pub mod suite;
+pub mod svg;
 
 use std::time::Duration;
 

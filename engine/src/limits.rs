@@ -16,6 +16,10 @@ pub const STREAM_NAME_BYTES_MAX: usize = 255;
 pub const EVENT_TYPE_BYTES_MAX: usize = 255;
 /// Most live subscriptions of one log (each `Log::subscribe` until dropped).
 pub const SUBSCRIPTIONS_MAX: usize = 1024;
+/// Most events a subscription's filter skips in one `try_next` call before returning
+/// (its position moved past them), so that a call stays bounded while a writer keeps
+/// appending events the filter rejects.
+pub const FILTER_SKIPPED_EVENTS_PER_CALL_MAX: usize = 4096;
 /// Most consumers (named, durable checkpoints) one log holds.
 pub const CONSUMERS_MAX: usize = 1024;
 /// Longest consumer name, in bytes. Names are ASCII letters, digits, `-`, `_` and `.`,

@@ -2,6 +2,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crossbeam::utils::CachePadded;
+
+/// The page size [`Metrics::located_read_pages`] counts in.
+pub(crate) const PAGE_BYTES: u64 = 4096;
+
 /// A snapshot of a log's counters since it was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metrics {
@@ -17,6 +22,14 @@ pub struct Metrics {
     pub group_syncs: u64,
     /// Segment rolls.
     pub rolls: u64,
+    /// Events read by location ([`crate::Log::read_in_record`], how the stream layer
+    /// reads every event it returns): one record lookup and decode each.
+    pub located_reads: u64,
+    /// Bytes those reads spanned: from the start of each record to the end of the event
+    /// read (the record header, the events before it in the record, and the event).
+    pub located_read_bytes: u64,
+    /// 4 KiB pages of the segment those spans covered, added up read by read.
+    pub located_read_pages: u64,
 }
 
 #[derive(Debug, Default)]
@@ -27,6 +40,16 @@ pub(crate) struct Counters {
     payload_bytes: AtomicU64,
     group_syncs: AtomicU64,
     rolls: AtomicU64,
+    /// Readers add to these concurrently: a cache line of their own keeps them off the
+    /// writer's counters above.
+    located: CachePadded<LocatedReads>,
+}
+
+#[derive(Debug, Default)]
+struct LocatedReads {
+    reads: AtomicU64,
+    bytes: AtomicU64,
+    pages: AtomicU64,
 }
 
 impl Counters {
@@ -50,6 +73,15 @@ impl Counters {
         self.rolls.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one located read spanning `span_bytes` (at least 1) from `offset` in its
+    /// segment.
+    pub(crate) fn located_read(&self, offset: u64, span_bytes: u64) {
+        let pages = (offset + span_bytes - 1) / PAGE_BYTES - offset / PAGE_BYTES + 1;
+        self.located.reads.fetch_add(1, Ordering::Relaxed);
+        self.located.bytes.fetch_add(span_bytes, Ordering::Relaxed);
+        self.located.pages.fetch_add(pages, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> Metrics {
         Metrics {
             appends: self.appends.load(Ordering::Relaxed),
@@ -58,6 +90,9 @@ impl Counters {
             payload_bytes: self.payload_bytes.load(Ordering::Relaxed),
             group_syncs: self.group_syncs.load(Ordering::Relaxed),
             rolls: self.rolls.load(Ordering::Relaxed),
+            located_reads: self.located.reads.load(Ordering::Relaxed),
+            located_read_bytes: self.located.bytes.load(Ordering::Relaxed),
+            located_read_pages: self.located.pages.load(Ordering::Relaxed),
         }
     }
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use annal::io::{CrashMode, SimStorage, Storage};
-use annal::limits::SUBSCRIPTIONS_MAX;
+use annal::limits::{FILTER_SKIPPED_EVENTS_PER_CALL_MAX, SUBSCRIPTIONS_MAX};
 use annal::{
     Durability, Error, Event, Filter, Log, Options, Position, Start, Subscription,
     SubscriptionOptions, Visibility,
@@ -165,6 +165,25 @@ fn the_default_subscription_sees_only_synced_events() {
 }
 
 #[test]
+fn buffered_appends_reach_subscriptions_once_written() {
+    // Proves Buffered appends are delivered once written (flush, a later Written append or
+    // a sync) and not before: subscriptions see only published records.
+    let log = open();
+    let mut subscription = log.subscribe_with(Start::Beginning, written()).unwrap();
+    append_numbered(&log, 0, 2, Durability::Buffered);
+    assert_eq!(subscription.try_next().unwrap(), None);
+    log.flush().unwrap();
+    assert_eq!(number_of(&subscription.try_next().unwrap().unwrap()), 0);
+    assert_eq!(number_of(&subscription.try_next().unwrap().unwrap()), 1);
+    append_numbered(&log, 2, 1, Durability::Buffered);
+    append_numbered(&log, 3, 1, Durability::Written);
+    let delivered: Vec<u64> = std::iter::from_fn(|| subscription.try_next().unwrap())
+        .map(|e| number_of(&e))
+        .collect();
+    assert_eq!(delivered, vec![2, 3]);
+}
+
+#[test]
 fn a_blocked_next_is_woken_by_an_append() {
     // Proves a subscription asleep at the tail is woken by an append from another thread.
     let log = Arc::new(open());
@@ -244,6 +263,28 @@ fn a_filter_skips_events_and_its_position_still_advances() {
         .collect();
     assert_eq!(delivered, vec![1, 3]);
     assert_eq!(subscription.position(), Position(5));
+}
+
+#[test]
+fn a_filter_call_is_bounded_when_nothing_matches() {
+    // Proves one try_next skips at most FILTER_SKIPPED_EVENTS_PER_CALL_MAX rejected
+    // events, reporting how far it got, and the next calls go on from there.
+    let log = open();
+    let skipped = FILTER_SKIPPED_EVENTS_PER_CALL_MAX as u64;
+    let events: Vec<Vec<u8>> = (0..skipped + 10).map(|n| numbered(n, 8)).collect();
+    log.append_batch(&events, Durability::Synced).unwrap();
+    let last = skipped + 9;
+    let only_last = Filter::predicate(move |event| number_of(event) == last);
+    let mut subscription = log
+        .subscribe_with(
+            Start::Beginning,
+            SubscriptionOptions::default().filter(only_last),
+        )
+        .unwrap();
+    assert_eq!(subscription.try_next().unwrap(), None);
+    assert_eq!(subscription.position(), Position(skipped));
+    let event = subscription.next(HANG_GUARD).unwrap().unwrap();
+    assert_eq!(number_of(&event), last);
 }
 
 #[test]

@@ -253,6 +253,9 @@ pub(crate) fn read_in_record(shared: &Shared, position: u64, record_offset: u32)
         .nth(wanted)
         .ok_or_else(|| corrupt("event length runs past its record"))?;
     let body_start = offset + RECORD_HEADER_BYTES;
+    shared
+        .counters
+        .located_read(offset as u64, (RECORD_HEADER_BYTES + range.end) as u64);
     Ok(Event {
         position: Position(position),
         payload: view.slice(body_start + range.start..body_start + range.end),

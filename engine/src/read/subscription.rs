@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Event, LogReader, Visibility};
-use crate::limits::SUBSCRIPTIONS_MAX;
+use crate::limits::{FILTER_SKIPPED_EVENTS_PER_CALL_MAX, SUBSCRIPTIONS_MAX};
 use crate::log::Shared;
 use crate::{Error, Log, Position, Result};
 
@@ -119,7 +119,10 @@ impl Log {
     /// A subscription from `start`: it delivers every event from there on, in order,
     /// each once, first those already in the log (catch-up), then each new one as the
     /// writer publishes it. It never holds the writer back: a slow subscription only
-    /// falls behind. Errors: [`Error::PositionOutOfRange`] for a position before the
+    /// falls behind. `Durability::Buffered` appends are delivered once they are written
+    /// (by a later `Written` or `Synced` append, a full buffer, `flush` or `sync`): a
+    /// subscription never takes the writer's lock to write them.
+    /// Errors: [`Error::PositionOutOfRange`] for a position before the
     /// first or after the next to be written, [`Error::TooManySubscriptions`] when
     /// [`SUBSCRIPTIONS_MAX`] are live.
     pub fn subscribe_with(
@@ -199,13 +202,23 @@ impl Subscription {
         self.visibility
     }
 
-    /// The next event if one is already published; `Ok(None)` when caught up (after
-    /// scanning, and skipping, every published event the filter rejects).
+    /// The next event if one is already published; `Ok(None)` when caught up, or after
+    /// skipping [`FILTER_SKIPPED_EVENTS_PER_CALL_MAX`] events the filter rejects (so that one call is
+    /// bounded even while a writer keeps appending events nobody wants; [`position`]
+    /// tells how far it scanned).
+    ///
+    /// [`position`]: Subscription::position
     pub fn try_next(&mut self) -> Result<Option<Event>> {
+        let mut rejected = 0;
         loop {
             match self.reader.next() {
                 Some(Ok(event)) if self.filter.matches(&event) => return Ok(Some(event)),
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => {
+                    rejected += 1;
+                    if rejected == FILTER_SKIPPED_EVENTS_PER_CALL_MAX {
+                        return Ok(None);
+                    }
+                }
                 Some(Err(e)) => return Err(e),
                 None => {
                     self.check_retention()?;
@@ -226,9 +239,12 @@ impl Subscription {
                 return Ok(Some(event));
             }
             let tail = &self.shared.tail;
-            if tail.has_ended() {
+            if tail.has_ended() && !self.has_more() {
                 self.shared.check_usable()?;
                 return Err(Error::Closed);
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Ok(None);
             }
             if !tail.wait_until(|| self.has_more() || tail.has_ended(), deadline) {
                 return Ok(None);

@@ -120,7 +120,7 @@ impl Tail {
         deadline: Option<Instant>,
         recheck: Recheck,
     ) -> bool {
-        if spin_until(&mut ready) {
+        if spin_until(&mut ready, self.spinning_pays()) {
             return true;
         }
         let mut guard = lock(&self.sleep);
@@ -159,6 +159,22 @@ impl Tail {
             .is_ok()
     }
 
+    /// Whether a waiting subscription should spin before sleeping: only while there are
+    /// fewer live subscriptions than processors, so that spinners leave a processor to
+    /// the writer (with more, they would take its time slices to watch it work).
+    #[cfg(not(loom))]
+    fn spinning_pays(&self) -> bool {
+        static PROCESSORS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let processors =
+            *PROCESSORS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        self.subscriptions.load(Ordering::Relaxed) < processors
+    }
+
+    #[cfg(loom)]
+    fn spinning_pays(&self) -> bool {
+        false
+    }
+
     /// Uncounts a subscription that ended.
     pub(crate) fn remove_subscription(&self) {
         self.subscriptions.fetch_sub(1, Ordering::AcqRel);
@@ -175,13 +191,14 @@ enum Recheck {
     BeforeArmingOnly,
 }
 
-/// Spins, then yields, while `ready` is false: most waits at a busy tail end here,
-/// without a mutex or a system call on either side. The checks back off exponentially:
-/// each one reads the watermark, a cache line the writer stores on every append, and a
-/// reader polling it in a tight loop would pull it away from the writer each time.
+/// Spins (when `spin`), then yields, while `ready` is false: most waits at a busy tail
+/// end here, without a mutex or a system call on either side. The checks back off
+/// exponentially: each one reads the watermark, a cache line the writer stores on every
+/// publish, and a reader polling it in a tight loop would pull it away from the writer
+/// each time.
 #[cfg(not(loom))]
-fn spin_until(ready: &mut impl FnMut() -> bool) -> bool {
-    for check in 0..SPIN_CHECKS {
+fn spin_until(ready: &mut impl FnMut() -> bool, spin: bool) -> bool {
+    for check in 0..if spin { SPIN_CHECKS } else { 0 } {
         if ready() {
             return true;
         }
@@ -200,7 +217,7 @@ fn spin_until(ready: &mut impl FnMut() -> bool) -> bool {
 
 /// Under loom, spinning only multiplies interleavings: go straight to the protocol.
 #[cfg(loom)]
-fn spin_until(_ready: &mut impl FnMut() -> bool) -> bool {
+fn spin_until(_ready: &mut impl FnMut() -> bool, _spin: bool) -> bool {
     false
 }
 
@@ -217,6 +234,14 @@ impl Tail {
             self.sleepers.store(false, Ordering::Relaxed);
             self.wake_all();
         }
+    }
+
+    /// Broken end: notifies without passing through the sleep mutex, so a subscription
+    /// between its last check and its wait misses the notification.
+    #[doc(hidden)]
+    pub fn end_without_lock(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.wake.notify_all();
     }
 
     /// Broken wait: checks before arming but not after, so a publish landing between the

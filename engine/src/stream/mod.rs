@@ -165,6 +165,15 @@ impl EventStore {
             });
         }
         let first_position = self.log.next_position().0;
+        let events: u64 = appends.iter().map(|a| a.events.len() as u64).sum();
+        let positions_left = u64::MAX - first_position;
+        if events > positions_left {
+            return Err(Error::LimitExceeded {
+                limit: crate::Limit::Positions,
+                value: events,
+                max: positions_left,
+            });
+        }
         let timestamp = append::timestamp_ns(state.index.last_timestamp_ns);
         let (payloads, results) =
             append::encode_envelopes(&state.index, appends, &plans, first_position, timestamp);
@@ -356,6 +365,12 @@ impl EventStore {
             .stream(stream)
             .and_then(|e| e.chain.last())
             .map(|(seq, _)| seq)
+    }
+
+    /// The log's counters since open ([`Log::metrics`]): appends, bytes written, group
+    /// commits, and the located reads that stream and category reads make.
+    pub fn metrics(&self) -> crate::Metrics {
+        self.log.metrics()
     }
 
     /// Heap bytes the index holds, and the number of streams (for memory measurements).
