@@ -163,6 +163,8 @@ pub struct Previous {
     pub memcpy_gb_per_s: f64,
     /// Its ratios by id: median and noise.
     pub ratios: BTreeMap<String, Noisy>,
+    /// The median closed-loop ceiling of each durable workload, by workload id.
+    pub ceilings: BTreeMap<String, f64>,
 }
 
 fn number(value: &Value, path: &[&str]) -> f64 {
@@ -197,6 +199,27 @@ pub fn parse(text: &str) -> BenchResult<Previous> {
             },
         );
     }
+    let mut ceilings = BTreeMap::new();
+    for workload in value
+        .get("workloads")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let per_round: Vec<f64> = workload
+            .get("ceiling_events_per_s_per_round")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_f64)
+            .collect();
+        if let (Some(id), false) = (
+            workload.get("id").and_then(Value::as_str),
+            per_round.is_empty(),
+        ) {
+            ceilings.insert(id.to_owned(), Spread::of(&per_round).median);
+        }
+    }
     let text_of = |key: &str| {
         value
             .get(key)
@@ -210,6 +233,7 @@ pub fn parse(text: &str) -> BenchResult<Previous> {
         fdatasync_p50_us: number(&value, &["machine", "fdatasync_us", "p50"]),
         memcpy_gb_per_s: number(&value, &["machine", "memcpy_gb_per_s", "median"]),
         ratios,
+        ceilings,
     })
 }
 
@@ -256,10 +280,29 @@ pub struct Movement {
     pub noise: f64,
     /// The verdict.
     pub verdict: Verdict,
+    /// For durable workloads: the disk's median fdatasync latency during the workload now
+    /// ÷ before (from the closed-loop ceilings). Far from 1, a move says more about the
+    /// disk's state than about the code.
+    pub fdatasync_now_over_before: Option<f64>,
 }
 
 /// Compares this run's ratios with an earlier run's.
-pub fn compare(previous: &Previous, current: &[RatioResult]) -> Vec<Movement> {
+pub fn compare(
+    previous: &Previous,
+    current: &[RatioResult],
+    workloads: &[Workload],
+) -> Vec<Movement> {
+    let disk = |workload: &str| {
+        let now = workloads
+            .iter()
+            .find(|w| w.id == workload)?
+            .ceiling
+            .as_ref()
+            .map(|c| Spread::of(c).median)?;
+        let before = previous.ceilings.get(workload)?;
+        // Ceiling = threads ÷ fdatasync latency: latency now ÷ before = ceiling before ÷ now.
+        Some(before / now).filter(|f| f.is_finite())
+    };
     let mut out = Vec::new();
     for ratio in current {
         let now = Spread::of(&ratio.per_round);
@@ -285,6 +328,7 @@ pub fn compare(previous: &Previous, current: &[RatioResult]) -> Vec<Movement> {
                     change: factor - 1.0,
                     noise,
                     verdict,
+                    fdatasync_now_over_before: disk(&ratio.workload),
                 });
             }
             None => out.push(Movement {
@@ -294,6 +338,7 @@ pub fn compare(previous: &Previous, current: &[RatioResult]) -> Vec<Movement> {
                 change: f64::NAN,
                 noise: now.noise(),
                 verdict: Verdict::New,
+                fdatasync_now_over_before: None,
             }),
         }
     }
@@ -306,6 +351,7 @@ pub fn compare(previous: &Previous, current: &[RatioResult]) -> Vec<Movement> {
                 change: f64::NAN,
                 noise: before.noise,
                 verdict: Verdict::Gone,
+                fdatasync_now_over_before: None,
             });
         }
     }
@@ -342,13 +388,14 @@ mod tests {
             .into_iter()
             .map(|(id, s)| (id.to_owned(), Noisy::from(s)))
             .collect(),
+            ceilings: BTreeMap::new(),
         };
         let current = [
             ratio("w/steady", &[0.95, 1.05, 1.1]),
             ratio("w/jump", &[1.9, 2.0, 2.1]),
             ratio("w/fresh", &[3.0]),
         ];
-        let verdicts: Vec<(String, Verdict)> = compare(&previous, &current)
+        let verdicts: Vec<(String, Verdict)> = compare(&previous, &current, &[])
             .into_iter()
             .map(|m| (m.id, m.verdict))
             .collect();

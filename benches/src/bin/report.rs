@@ -394,22 +394,51 @@ fn workload_section(md: &mut String, w: &Workload, rounds: usize) {
     md.push('\n');
 }
 
-fn comparison_section(md: &mut String, previous: &Previous, movements: &[Movement], quick: bool) {
+/// A durable workload's fdatasync latency changed this much (either way) since the
+/// previous run: its moves are noted as the disk's.
+const DISK_CHANGE_NOTED: f64 = 1.5;
+
+fn disk_changed(factor: f64) -> bool {
+    !(1.0 / DISK_CHANGE_NOTED..DISK_CHANGE_NOTED).contains(&factor)
+}
+
+fn comparison_section(
+    md: &mut String,
+    previous: &Previous,
+    movements: &[Movement],
+    machine: &MachineProfile,
+    quick: bool,
+) {
     let mode = if quick { "quick" } else { "full" };
     let _ = writeln!(md, "## Compared with the previous run\n");
     let _ = writeln!(
         md,
-        "Previous: commit `{}`, {} mode; fdatasync p50 then {}, memcpy then {:.2} GB/s.{}\n",
+        "Previous: commit `{}`, {} mode. Machine profile then → now: fdatasync p50 {} → {}, \
+         memcpy {:.2} → {:.2} GB/s.{}\n",
         previous.commit,
         previous.mode,
         us(previous.fdatasync_p50_us),
+        us(Percentiles::of(&machine.fdatasync).p50_us),
         previous.memcpy_gb_per_s,
+        Spread::of(&machine.memcpy_gb_per_s).median,
         if previous.mode == mode {
             ""
         } else {
             " The modes differ: the workloads' sizes differ, so moves say little."
         }
     );
+    if movements
+        .iter()
+        .any(|m| m.fdatasync_now_over_before.is_some_and(disk_changed))
+    {
+        let _ = writeln!(
+            md,
+            "The disk's fdatasync latency during some durable workloads differed from last \
+             time by {DISK_CHANGE_NOTED}× or more (noted in the table, from the workloads' \
+             closed-loop ceilings): durable ratios move with the disk's state, since Annal \
+             shares each fdatasync and most peers do not.\n"
+        );
+    }
     let moved: Vec<&Movement> = movements
         .iter()
         .filter(|m| matches!(m.verdict, Verdict::Up | Verdict::Down))
@@ -437,9 +466,17 @@ fn comparison_section(md: &mut String, previous: &Previous, movements: &[Movemen
         "| ratio | before | now | change | noise | verdict |\n| --- | --- | --- | --- | --- | --- |"
     );
     for m in movements {
+        // A durable workload whose disk was much slower or faster than last time.
+        let disk = match m.fdatasync_now_over_before {
+            Some(f) if disk_changed(f) && f > 1.0 => {
+                format!(" (fdatasync {f:.1}× slower now)")
+            }
+            Some(f) if disk_changed(f) => format!(" (fdatasync {:.1}× faster now)", 1.0 / f),
+            _ => String::new(),
+        };
         let _ = writeln!(
             md,
-            "| `{}` | {} | {} | {} | ±{:.0} % | {} |",
+            "| `{}` | {} | {} | {} | ±{:.0} % | {}{disk} |",
             m.id,
             fmt_optional_ratio(m.before),
             fmt_optional_ratio(m.now),
@@ -540,9 +577,9 @@ fn run() -> BenchResult<()> {
         if args.quick { " -- --quick" } else { "" }
     );
     if let (Some(previous), Some(path)) = (&previous, &compare_with) {
-        let movements = history::compare(previous, &ratios);
+        let movements = history::compare(previous, &ratios, &workloads);
         let _ = writeln!(md, "Compared with `{}` (below).\n", path.display());
-        comparison_section(&mut md, previous, &movements, args.quick);
+        comparison_section(&mut md, previous, &movements, &machine, args.quick);
     }
     machine_section(&mut md, &machine);
     ratios_section(&mut md, &ratios, &workloads);

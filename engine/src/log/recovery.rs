@@ -402,6 +402,13 @@ fn finish(
         }
         zero_tail(scan)?;
     }
+    // The log opens with everything it holds counted as synced: after a process crash
+    // the tail may still be only in the page cache, so make that true before saying it.
+    // (Sealed segments were synced when they were sealed.)
+    scans[last]
+        .file
+        .sync_data()
+        .map_err(|e| Error::io("fdatasync segment", Some(scans[last].path.clone()), e))?;
     let first_position = scans[0].first_position;
     let active = &scans[last];
     let (write_offset, next_position, active_sealed) =
