@@ -51,7 +51,7 @@ pub use read::{
 pub use read::tail::Tail as LoomTail;
 pub use stream::{
     Direction, EventId, EventStore, ExpectedRevision, NewEvent, RecordedEvent, Revision,
-    StreamAppend, StreamInfo, WriteResult,
+    StoreSubscription, StreamAppend, StreamInfo, WriteResult,
 };
 
 /// `Log` and `LogReader` cross threads: checked at compile time.

@@ -11,6 +11,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use super::{Event, LogReader, Visibility};
 use crate::limits::{FILTER_SKIPPED_EVENTS_PER_CALL_MAX, SUBSCRIPTIONS_MAX};
 use crate::log::Shared;
@@ -48,6 +50,12 @@ pub enum Filter {
     All,
     /// The events for which the predicate returns true.
     Predicate(Arc<EventPredicate>),
+    /// Event-store events of the streams in a category (the stream-name prefix before
+    /// the first `-`: `order` for `order-42`). Events that are not event-store events
+    /// (no envelope) and the store's lifecycle records never match.
+    Category(Bytes),
+    /// Event-store events of one event type.
+    EventType(Bytes),
 }
 
 impl Filter {
@@ -61,6 +69,11 @@ impl Filter {
         match self {
             Filter::All => true,
             Filter::Predicate(predicate) => predicate(event),
+            Filter::Category(category) => crate::stream::envelope::peek(&event.payload)
+                .and_then(|(stream, _)| crate::stream::category_of(stream))
+                .is_some_and(|c| c == &category[..]),
+            Filter::EventType(event_type) => crate::stream::envelope::peek(&event.payload)
+                .is_some_and(|(_, t)| t == &event_type[..]),
         }
     }
 }
@@ -70,6 +83,8 @@ impl std::fmt::Debug for Filter {
         match self {
             Filter::All => f.write_str("All"),
             Filter::Predicate(_) => f.write_str("Predicate(..)"),
+            Filter::Category(c) => write!(f, "Category({:?})", String::from_utf8_lossy(c)),
+            Filter::EventType(t) => write!(f, "EventType({:?})", String::from_utf8_lossy(t)),
         }
     }
 }

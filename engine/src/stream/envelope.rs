@@ -138,6 +138,32 @@ fn link(position: u64, offset: u32) -> Option<Link> {
     })
 }
 
+/// The stream name and event type of an event envelope, read in place (no allocation,
+/// no reference counting): `None` for anything else, lifecycle records included. For
+/// subscription filters, which look at every event.
+pub(crate) fn peek(payload: &[u8]) -> Option<(&[u8], &[u8])> {
+    if payload.len() < FIXED_BYTES || payload[0] != VERSION || payload[1] != 0 {
+        return None;
+    }
+    let stream_bytes = read_u16(payload, 2) as usize;
+    let type_bytes = read_u16(payload, 4) as usize;
+    let id_bytes = if read_u16(payload, 6) & FLAG_HAS_ID != 0 {
+        ID_BYTES
+    } else {
+        0
+    };
+    let stream_start = FIXED_BYTES + id_bytes;
+    let type_start = stream_start + stream_bytes;
+    let type_end = type_start + type_bytes;
+    if payload.len() < type_end {
+        return None;
+    }
+    Some((
+        &payload[stream_start..type_start],
+        &payload[type_start..type_end],
+    ))
+}
+
 /// Decodes an envelope from a log event's payload. Never panics on bad input.
 pub(crate) fn decode(payload: &Bytes) -> Result<Envelope, EnvelopeError> {
     let bytes = &payload[..];

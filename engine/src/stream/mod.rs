@@ -13,6 +13,7 @@ pub(crate) mod checkpoint;
 pub(crate) mod envelope;
 pub(crate) mod index;
 mod read;
+mod subscription;
 mod types;
 
 use std::path::Path;
@@ -27,7 +28,9 @@ use envelope::{decode, Kind, Link};
 use index::Index;
 use read::not_an_envelope;
 
+pub(crate) use index::category_of;
 pub use index::IDEMPOTENCY_WINDOW_EVENTS;
+pub use subscription::StoreSubscription;
 pub use types::{
     Direction, EventId, ExpectedRevision, NewEvent, RecordedEvent, Revision, StreamAppend,
     StreamInfo, WriteResult,
@@ -338,6 +341,17 @@ impl EventStore {
             direction,
             max_count,
         )
+    }
+
+    /// Subscribes to the store's events from `start`: catch-up, then live. Use
+    /// [`crate::read::Filter::Category`] or [`crate::read::Filter::EventType`] in the
+    /// options to receive one category or one event type.
+    pub fn subscribe(
+        &self,
+        start: impl Into<crate::read::Start>,
+        options: crate::read::SubscriptionOptions,
+    ) -> Result<StoreSubscription<'_>> {
+        StoreSubscription::new(&self.log, start.into(), options)
     }
 
     /// What the store knows about a stream.
