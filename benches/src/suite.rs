@@ -399,12 +399,13 @@ pub fn durable_append(config: &SuiteConfig, probe: &mut Probe) -> BenchResult<Ve
                 }
             })
             .collect();
+        let slice_ms = config.durable_slice.as_millis();
         workloads.push(Workload {
             id: format!("durable_append_{threads}t"),
             title: format!("Durable append, {threads} thread{}", plural(threads)),
             description: format!(
                 "{} one {PAYLOAD_BYTES}-byte event and wait{} until it is durable, in a loop; \
-                 {} slices per round. Annal: Durability::Synced \
+                 {slice_ms} ms slices per round. Annal: Durability::Synced \
                  (group commit); okaywal: commit per event; SQLite: WAL, synchronous=FULL, \
                  one insert per transaction; fjall: persist(SyncData) per event; \
                  raw-prealloc: pwrite + fdatasync per event into a preallocated file, \
@@ -415,7 +416,6 @@ pub fn durable_append(config: &SuiteConfig, probe: &mut Probe) -> BenchResult<Ve
                     format!("{threads} threads each append")
                 },
                 if threads == 1 { "s" } else { "" },
-                crate::report::fmt_duration(config.durable_slice)
             ),
             threads: Some(threads),
             systems,

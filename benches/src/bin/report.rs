@@ -95,6 +95,34 @@ fn us(value_us: f64) -> String {
     fmt_duration(Duration::from_secs_f64(value_us.max(0.0) / 1e6))
 }
 
+/// A number with at most two decimals and no trailing zeros (chart ticks).
+fn trimmed(value: f64) -> String {
+    let text = format!("{value:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// A rate for a chart tick: `20 k/s`, `1.5 M/s`.
+fn rate_tick(per_sec: f64) -> String {
+    if per_sec >= 1e6 {
+        format!("{} M/s", trimmed(per_sec / 1e6))
+    } else if per_sec >= 1e3 {
+        format!("{} k/s", trimmed(per_sec / 1e3))
+    } else {
+        format!("{} /s", trimmed(per_sec))
+    }
+}
+
+/// A latency in µs for a chart tick: `50 µs`, `2 ms`, `1 s`.
+fn latency_tick(value_us: f64) -> String {
+    if value_us >= 1e6 {
+        format!("{} s", trimmed(value_us / 1e6))
+    } else if value_us >= 1e3 {
+        format!("{} ms", trimmed(value_us / 1e3))
+    } else {
+        format!("{} µs", trimmed(value_us))
+    }
+}
+
 fn fmt_change(change: f64) -> String {
     if change.is_finite() {
         format!("{:+.0} %", change * 100.0)
@@ -160,7 +188,7 @@ fn throughput_chart(workloads: &[Workload], quick: bool) -> String {
             .map(|w| w.threads.unwrap_or(0).to_string())
             .collect(),
         series,
-        y_format: fmt_rate,
+        y_format: rate_tick,
     })
 }
 
@@ -198,7 +226,7 @@ fn latency_chart(workload: &Workload, quick: bool) -> String {
             .map(str::to_owned)
             .collect(),
         series,
-        y_format: us,
+        y_format: latency_tick,
     })
 }
 
@@ -619,5 +647,7 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00 UTC");
         assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
         assert_eq!(utc(1_700_000_000), "2023-11-14 22:13 UTC");
+        assert_eq!(rate_tick(20_000.0), "20 k/s");
+        assert_eq!(latency_tick(1_500.0), "1.5 ms");
     }
 }
