@@ -259,16 +259,7 @@ impl EventStore {
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>> {
-        let state = self.read_state();
-        read::read_stream(
-            &self.log,
-            &state.index,
-            stream,
-            from,
-            direction,
-            max_count,
-            None,
-        )
+        self.read_stream_bounded(stream, None, from, direction, max_count)
     }
 
     /// Reads a stream as it was before `position`: only events at lower positions.
@@ -280,16 +271,21 @@ impl EventStore {
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>> {
+        self.read_stream_bounded(stream, Some(as_of), from, direction, max_count)
+    }
+
+    fn read_stream_bounded(
+        &self,
+        stream: &[u8],
+        as_of: Option<Position>,
+        from: Revision,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        append::check_stream_name(stream)?;
         let state = self.read_state();
-        read::read_stream(
-            &self.log,
-            &state.index,
-            stream,
-            from,
-            direction,
-            max_count,
-            Some(as_of),
-        )
+        let index = &state.index;
+        read::read_stream(&self.log, index, stream, from, direction, max_count, as_of)
     }
 
     /// Reads a stream as it was at `time_ns` (nanoseconds since the Unix epoch): "what
