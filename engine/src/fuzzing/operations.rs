@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::model::{event_id, Entry, Model, ModelEvent, Prediction, STREAMS};
 use crate::io::{CrashMode, SimStorage};
+use crate::read::{Filter, SubscriptionOptions, Visibility};
 use crate::{
     Direction, Durability, Error, EventStore, ExpectedRevision, NewEvent, Options, Position,
     RecordedEvent, StreamAppend, StreamInfo, WriteResult,
@@ -459,6 +460,43 @@ impl Run {
         check_result("read_category", actual, Ok(expected));
     }
 
+    /// Subscribes from a position (all events, or one category), drains what is there
+    /// and checks it against the model: every event once, in order, no lifecycle record.
+    fn subscribe(&mut self, input: &mut Input<'_>) {
+        let pick = input.byte();
+        let from = self.position_pick(pick).min(self.model.next_position());
+        let category = (pick & 0x80 != 0).then(|| CATEGORIES[usize::from(pick) % CATEGORIES.len()]);
+        let filter = category.map_or(Filter::All, |c| {
+            Filter::Category(c.as_bytes().to_vec().into())
+        });
+        let options = SubscriptionOptions::default()
+            .visibility(Visibility::Written)
+            .filter(filter);
+        let mut subscription = self
+            .store()
+            .subscribe(Position(from), options)
+            .unwrap_or_else(|e| panic!("subscribe from {from}: {e}"));
+        let mut actual = Vec::new();
+        while let Some(event) = subscription
+            .try_next()
+            .unwrap_or_else(|e| panic!("subscription from {from}: {e}"))
+        {
+            actual.push(event);
+        }
+        let expected = match category {
+            Some(c) => Model::read_positions(
+                self.model.category_events(c),
+                from,
+                Direction::Forwards,
+                usize::MAX,
+            ),
+            None => {
+                Model::read_positions(self.model.events(), from, Direction::Forwards, usize::MAX)
+            }
+        };
+        check_events("subscription", &actual, &expected);
+    }
+
     fn check_info(&self) {
         for (stream, name) in STREAMS.iter().enumerate() {
             let state = self.model.stream(stream);
@@ -589,7 +627,10 @@ pub fn operations(data: &[u8]) {
                     .unwrap_or_else(|e| panic!("checkpoint: {e}"));
                 run.all_durable();
             }
-            13 => run.check_info(),
+            13 => {
+                run.check_info();
+                run.subscribe(&mut input);
+            }
             14 | 15 if run.reopens < REOPENS_MAX => {
                 run.reopens += 1;
                 match (op % 16, input.byte()) {
