@@ -31,7 +31,7 @@ fn append(store: &EventStore, stream: &str, event_type: &str, data: &str) {
         .unwrap();
 }
 
-fn drain(subscription: &mut annal::StoreSubscription<'_>) -> Vec<String> {
+fn drain(subscription: &mut annal::StoreSubscription) -> Vec<String> {
     let mut out = Vec::new();
     while let Some(event) = subscription.try_next().unwrap() {
         out.push(String::from_utf8(event.data.to_vec()).unwrap());

@@ -346,7 +346,7 @@ impl EventStore {
         &self,
         start: impl Into<crate::read::Start>,
         options: crate::read::SubscriptionOptions,
-    ) -> Result<StoreSubscription<'_>> {
+    ) -> Result<StoreSubscription> {
         StoreSubscription::new(&self.log, start.into(), options)
     }
 

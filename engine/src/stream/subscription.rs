@@ -1,30 +1,32 @@
 //! Subscriptions to an event store: the log's subscriptions, delivering recorded events
 //! (envelopes decoded) and skipping the store's own lifecycle records.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::envelope::{decode, Kind};
-use super::read::{not_an_envelope, recorded};
+use super::read::recorded;
 use super::types::RecordedEvent;
 use crate::read::{Start, Subscription, SubscriptionOptions};
-use crate::{Event, Log, Position, Result};
+use crate::{Error, Event, Log, Position, Result};
 
 /// A subscription to an event store's events, in position order, catch-up then live.
-/// Filter by category or event type with [`crate::read::Filter`].
+/// Filter by category or event type with [`crate::read::Filter`]. It owns what it
+/// needs (no borrow of the store), so bindings can hand it out as a handle.
 #[derive(Debug)]
-pub struct StoreSubscription<'store> {
-    log: &'store Log,
+pub struct StoreSubscription {
+    dir: PathBuf,
     inner: Subscription,
 }
 
-impl<'store> StoreSubscription<'store> {
+impl StoreSubscription {
     pub(crate) fn new(
-        log: &'store Log,
+        log: &Log,
         start: Start,
         options: SubscriptionOptions,
-    ) -> Result<StoreSubscription<'store>> {
+    ) -> Result<StoreSubscription> {
         Ok(StoreSubscription {
-            log,
+            dir: log.dir().to_path_buf(),
             inner: log.subscribe_with(start, options)?,
         })
     }
@@ -36,9 +38,16 @@ impl<'store> StoreSubscription<'store> {
     }
 
     fn to_recorded(&self, event: Event) -> Result<Option<RecordedEvent>> {
-        let envelope =
-            decode(&event.payload).map_err(|e| not_an_envelope(self.log, event.position.0, e.0))?;
-        Ok((envelope.kind == Kind::Event).then(|| recorded(envelope, event.position.0)))
+        let position = event.position.0;
+        let envelope = decode(&event.payload).map_err(|e| Error::Corrupt {
+            path: self.dir.clone(),
+            offset: position,
+            reason: format!(
+                "event at position {position} is not a valid envelope: {}",
+                e.0
+            ),
+        })?;
+        Ok((envelope.kind == Kind::Event).then(|| recorded(envelope, position)))
     }
 
     /// The next event, if one is available now.
