@@ -156,16 +156,37 @@ impl<'a> Cursor<'a> {
         Ok(count)
     }
 
-    fn chain(&mut self) -> Result<Chain, Invalid> {
+    /// A chain whose entries could have been written by this log: each sequence
+    /// number is at most its event's position (every event takes a position of its
+    /// own), positions are below `through`, and entries increase up to the last one.
+    fn chain(&mut self, through: u64) -> Result<Chain, Invalid> {
+        let plausible = |(seq, link): (u64, Link)| seq <= link.position && link.position < through;
         let last = match self.u8()? {
             0 => None,
             1 => Some((self.u64()?, self.link()?)),
             _ => return Err(Invalid("checkpoint chain flag")),
         };
         let count = self.count(20)?;
-        let mut sparse = Vec::with_capacity(count);
+        let mut sparse: Vec<(u64, Link)> = Vec::with_capacity(count);
         for _ in 0..count {
-            sparse.push((self.u64()?, self.link()?));
+            let entry = (self.u64()?, self.link()?);
+            let increasing = sparse
+                .last()
+                .is_none_or(|&(seq, link)| seq < entry.0 && link.position < entry.1.position);
+            if !plausible(entry) || !increasing {
+                return Err(Invalid("checkpoint chain entry out of range or order"));
+            }
+            sparse.push(entry);
+        }
+        match (last, sparse.last()) {
+            (None, Some(_)) => return Err(Invalid("checkpoint chain without a last link")),
+            (Some(last), _) if !plausible(last) => {
+                return Err(Invalid("checkpoint chain's last link out of range"))
+            }
+            (Some(last), Some(&(seq, link))) if last.0 < seq || last.1.position < link.position => {
+                return Err(Invalid("checkpoint chain's last link before its entries"))
+            }
+            _ => {}
         }
         Ok(Chain::from_parts(last, sparse))
     }
@@ -194,14 +215,18 @@ pub(crate) fn decode(bytes: &[u8], epoch: u64) -> Result<Index, Invalid> {
         return Err(Invalid("checkpoint body checksum mismatch"));
     }
     let mut cursor = Cursor { bytes: body, at: 0 };
-    let mut index = Index::starting_at(read_u64(bytes, 24));
+    let through = read_u64(bytes, 24);
+    let mut index = Index::starting_at(through);
     index.events_indexed = cursor.u64()?;
+    if index.events_indexed > through {
+        return Err(Invalid("checkpoint counts more events than positions"));
+    }
     index.last_timestamp_ns = cursor.u64()?;
     for id in 0..cursor.count(15)? {
         let name = cursor.name()?;
         let truncate_before = cursor.u64()?;
         let deleted = cursor.u8()? != 0;
-        let chain = cursor.chain()?;
+        let chain = cursor.chain(through)?;
         if index.stream_ids.insert(name.clone(), id as u32).is_some() {
             return Err(Invalid("checkpoint names a stream twice"));
         }
@@ -214,14 +239,18 @@ pub(crate) fn decode(bytes: &[u8], epoch: u64) -> Result<Index, Invalid> {
     }
     for id in 0..cursor.count(7)? {
         let name = cursor.name()?;
-        let chain = cursor.chain()?;
+        let chain = cursor.chain(through)?;
         if index.category_ids.insert(name.clone(), id as u32).is_some() {
             return Err(Invalid("checkpoint names a category twice"));
         }
         index.categories.push(CategoryEntry { name, chain });
     }
     for _ in 0..cursor.count(16)? {
-        index.time.push((cursor.u64()?, cursor.u64()?));
+        let (timestamp, position) = (cursor.u64()?, cursor.u64()?);
+        if position >= through {
+            return Err(Invalid("checkpoint time entry past its position"));
+        }
+        index.time.push((timestamp, position));
     }
     if cursor.at != body.len() {
         return Err(Invalid("checkpoint has trailing bytes"));

@@ -143,7 +143,7 @@ impl Index {
                 if self.events_indexed.is_multiple_of(TIME_INDEX_EVERY) {
                     self.time.push((envelope.timestamp_ns, link.position));
                 }
-                self.events_indexed += 1;
+                self.events_indexed = self.events_indexed.saturating_add(1);
                 self.remember_id(envelope, link.position);
             }
             Kind::TruncateBefore => {
