@@ -142,14 +142,5 @@ fn criterion_groups(settings: &Settings) {
 }
 
 fn main() {
-    let settings = Settings::from_env();
-    if settings.compare {
-        if let Err(e) = compare(&settings) {
-            eprintln!("append_buffered comparison failed: {e}");
-            std::process::exit(1);
-        }
-    }
-    if settings.criterion {
-        criterion_groups(&settings);
-    }
+    annal_benches::run_bench("append_buffered", compare, criterion_groups);
 }

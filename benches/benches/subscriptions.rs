@@ -410,14 +410,5 @@ fn criterion_groups(settings: &Settings) {
 }
 
 fn main() {
-    let settings = Settings::from_env();
-    if settings.compare {
-        if let Err(e) = compare(&settings) {
-            eprintln!("subscriptions benchmark failed: {e}");
-            std::process::exit(1);
-        }
-    }
-    if settings.criterion {
-        criterion_groups(&settings);
-    }
+    annal_benches::run_bench("subscriptions", compare, criterion_groups);
 }

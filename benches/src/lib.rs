@@ -63,6 +63,25 @@ fn env_flag(name: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The `main` of a bench binary: the interleaved comparison (exiting non-zero if it
+/// fails), then the criterion groups, each when the settings ask for it.
+pub fn run_bench(
+    name: &str,
+    compare: impl FnOnce(&Settings) -> BenchResult<()>,
+    criterion_groups: impl FnOnce(&Settings),
+) {
+    let settings = Settings::from_env();
+    if settings.compare {
+        if let Err(e) = compare(&settings) {
+            eprintln!("{name} comparison failed: {e}");
+            std::process::exit(1);
+        }
+    }
+    if settings.criterion {
+        criterion_groups(&settings);
+    }
+}
+
 impl Settings {
     /// Reads `ANNAL_BENCH_QUICK`, `ANNAL_BENCH_SKIP_COMPARE` and `ANNAL_BENCH_SKIP_CRITERION`;
     /// `--test` among the arguments implies quick mode. `--list` skips the comparison.

@@ -204,7 +204,7 @@ impl EventStore {
         for (i, payload) in payloads.into_iter().enumerate() {
             let position = first_position + i as u64;
             let envelope = decode(&Bytes::from(payload))
-                .map_err(|e| not_an_envelope(&self.log, position, e.0))?;
+                .map_err(|e| not_an_envelope(self.log.dir(), position, e.0))?;
             let link = Link {
                 position,
                 record_offset: appended.record_offset,
@@ -212,7 +212,7 @@ impl EventStore {
             state
                 .index
                 .apply(&envelope, link)
-                .map_err(|e| not_an_envelope(&self.log, position, e.0))?;
+                .map_err(|e| not_an_envelope(self.log.dir(), position, e.0))?;
         }
         Ok(())
     }
@@ -500,22 +500,23 @@ fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, IndexRecovery)
     while reader.position().0 < index.through {
         let Some(event) = reader.next() else { break };
         let event = event?;
-        let envelope =
-            decode(&event.payload).map_err(|e| not_an_envelope(log, event.position.0, e.0))?;
+        let envelope = decode(&event.payload)
+            .map_err(|e| not_an_envelope(log.dir(), event.position.0, e.0))?;
         index.remember_id(&envelope, event.position.0);
     }
     let mut reader = log.read_from(Position(index.through))?;
     while let Some(event) = reader.next() {
         let event = event?;
         let position = event.position.0;
-        let envelope = decode(&event.payload).map_err(|e| not_an_envelope(log, position, e.0))?;
+        let envelope =
+            decode(&event.payload).map_err(|e| not_an_envelope(log.dir(), position, e.0))?;
         let link = Link {
             position,
             record_offset: reader.record_offset(),
         };
         index
             .apply(&envelope, link)
-            .map_err(|e| not_an_envelope(log, position, e.0))?;
+            .map_err(|e| not_an_envelope(log.dir(), position, e.0))?;
     }
     Ok((index, recovery))
 }

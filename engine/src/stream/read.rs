@@ -1,6 +1,8 @@
 //! Reading streams and categories by walking their chains, reading the whole log, and
 //! finding the position at a time.
 
+use std::path::Path;
+
 use super::chain::Chain;
 use super::envelope::{decode, Envelope, Kind, Link, SAME_RECORD};
 use super::index::Index;
@@ -17,12 +19,13 @@ pub(crate) enum Follow {
 /// Reads and decodes the envelope at `link`.
 pub(crate) fn fetch(log: &Log, link: Link) -> Result<Envelope> {
     let event = log.read_in_record(Position(link.position), link.record_offset)?;
-    decode(&event.payload).map_err(|e| not_an_envelope(log, link.position, e.0))
+    decode(&event.payload).map_err(|e| not_an_envelope(log.dir(), link.position, e.0))
 }
 
-pub(crate) fn not_an_envelope(log: &Log, position: u64, reason: &str) -> Error {
+/// The error for a log event that should be an envelope and is not; `dir` is the log's.
+pub(crate) fn not_an_envelope(dir: &Path, position: u64, reason: &str) -> Error {
     Error::Corrupt {
-        path: log.dir().to_path_buf(),
+        path: dir.to_path_buf(),
         offset: position,
         reason: format!("event at position {position} is not a valid envelope: {reason}"),
     }
@@ -82,7 +85,13 @@ fn walk_back(
                 link = next;
                 seq -= 1;
             }
-            _ => return Err(not_an_envelope(log, link.position, "broken back-link")),
+            _ => {
+                return Err(not_an_envelope(
+                    log.dir(),
+                    link.position,
+                    "broken back-link",
+                ))
+            }
         }
     }
 }
@@ -159,7 +168,7 @@ fn read_chain(
     };
     let anchor = chain
         .anchor_at_or_after(high)
-        .ok_or_else(|| not_an_envelope(log, 0, "empty chain"))?;
+        .ok_or_else(|| not_an_envelope(log.dir(), 0, "empty chain"))?;
     let mut events = walk_back(log, anchor, low, high, follow)?;
     if direction == Direction::Forwards {
         events.reverse();
@@ -260,7 +269,7 @@ pub(crate) fn read_all(
                 }
                 let event = event?;
                 let envelope = decode(&event.payload)
-                    .map_err(|e| not_an_envelope(log, event.position.0, e.0))?;
+                    .map_err(|e| not_an_envelope(log.dir(), event.position.0, e.0))?;
                 if envelope.kind == Kind::Event {
                     out.push(recorded(envelope, event.position.0));
                 }
@@ -274,8 +283,8 @@ pub(crate) fn read_all(
             let first = log.first_position().0;
             while out.len() < max && position >= first {
                 let event = log.read(Position(position))?;
-                let envelope =
-                    decode(&event.payload).map_err(|e| not_an_envelope(log, position, e.0))?;
+                let envelope = decode(&event.payload)
+                    .map_err(|e| not_an_envelope(log.dir(), position, e.0))?;
                 if envelope.kind == Kind::Event {
                     out.push(recorded(envelope, position));
                 }
@@ -299,8 +308,8 @@ pub(crate) fn position_after_time(log: &Log, index: &Index, time_ns: u64) -> Res
     };
     for event in log.read_from(start)? {
         let event = event?;
-        let envelope =
-            decode(&event.payload).map_err(|e| not_an_envelope(log, event.position.0, e.0))?;
+        let envelope = decode(&event.payload)
+            .map_err(|e| not_an_envelope(log.dir(), event.position.0, e.0))?;
         if envelope.timestamp_ns > time_ns {
             return Ok(event.position);
         }

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::envelope::{decode, Kind};
-use super::read::recorded;
+use super::read::{not_an_envelope, recorded};
 use super::types::RecordedEvent;
 use crate::read::{Start, Subscription, SubscriptionOptions};
-use crate::{Error, Event, Log, Position, Result};
+use crate::{Event, Log, Position, Result};
 
 /// A subscription to an event store's events, in position order, catch-up then live.
 /// Filter by category or event type with [`crate::read::Filter`]. It owns what it
@@ -39,14 +39,8 @@ impl StoreSubscription {
 
     fn to_recorded(&self, event: Event) -> Result<Option<RecordedEvent>> {
         let position = event.position.0;
-        let envelope = decode(&event.payload).map_err(|e| Error::Corrupt {
-            path: self.dir.clone(),
-            offset: position,
-            reason: format!(
-                "event at position {position} is not a valid envelope: {}",
-                e.0
-            ),
-        })?;
+        let envelope =
+            decode(&event.payload).map_err(|e| not_an_envelope(&self.dir, position, e.0))?;
         Ok((envelope.kind == Kind::Event).then(|| recorded(envelope, position)))
     }
 
