@@ -4,10 +4,13 @@
 //! cargo run --release -p annal-benches --example profile -- durable annal 5000 [threads]
 //! cargo run --release -p annal-benches --example profile -- buffered annal 1000000
 //! cargo run --release -p annal-benches --example profile -- read annal 10000000 [passes]
+//! cargo run --release -p annal-benches --example profile -- streams annal 10000 [passes]
 //! ```
 //!
 //! Systems: durable: annal, okaywal, sqlite, fjall, raw-growing, raw-prealloc;
-//! buffered: annal, okaywal, raw; read: annal, annal-batch100, raw.
+//! buffered: annal, okaywal, raw; read: annal, annal-batch100, raw; streams (n streams of
+//! 100 events interleaved, then 1 000 random streams read whole per pass): annal, fjall,
+//! sqlite.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
@@ -20,6 +23,10 @@ use annal_benches::peers::System;
 use annal_benches::read::{read_annal, read_raw, write_annal, write_raw, BATCH_EVENTS};
 use annal_benches::report::{fmt_duration, fmt_rate};
 use annal_benches::stats::rate;
+use annal_benches::streams::{
+    load_annal, load_fjall, load_sqlite, random_streams, read_streams, stream_name, Layout,
+    StreamReader, StreamSystem,
+};
 use annal_benches::{dirs, payload, BenchResult, PAYLOAD_BYTES};
 
 fn main() -> BenchResult<()> {
@@ -101,7 +108,37 @@ fn main() -> BenchResult<()> {
                 fmt_rate(rate(count, elapsed))
             );
         }
-        _ => return Err("workload: durable, buffered or read".into()),
+        "streams" => {
+            let system = [
+                StreamSystem::Annal,
+                StreamSystem::Fjall,
+                StreamSystem::Sqlite,
+            ]
+            .into_iter()
+            .find(|s| s.name() == system)
+            .ok_or("unknown stream system")?;
+            let layout = Layout::uniform(n as usize, 100);
+            match system {
+                StreamSystem::Annal => load_annal(dir.path(), &layout, &payload, |_, _| {})?,
+                StreamSystem::Fjall => load_fjall(dir.path(), &layout, &payload)?,
+                StreamSystem::Sqlite => load_sqlite(dir.path(), &layout, &payload)?,
+            };
+            let reader = StreamReader::open(system, dir.path())?;
+            for pass in 0..threads.max(1) {
+                let names: Vec<String> = random_streams(layout.long, 1_000, pass as u64 + 1)
+                    .into_iter()
+                    .map(stream_name)
+                    .collect();
+                let run = read_streams(&reader, &names, layout.rounds)?;
+                println!(
+                    "{} pass {pass}: {}",
+                    system.name(),
+                    fmt_rate(rate(run.events, run.elapsed))
+                );
+            }
+            reader.close()?;
+        }
+        _ => return Err("workload: durable, buffered, read or streams".into()),
     }
     Ok(())
 }

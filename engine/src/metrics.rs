@@ -32,6 +32,25 @@ pub struct Metrics {
     pub located_read_pages: u64,
 }
 
+/// Located reads added up over one call, so the shared counters are updated once per
+/// call rather than once per event.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LocatedSpans {
+    reads: u64,
+    bytes: u64,
+    pages: u64,
+}
+
+impl LocatedSpans {
+    /// Counts one located read spanning `span_bytes` (at least 1) from `offset` in its
+    /// segment.
+    pub(crate) fn add(&mut self, offset: u64, span_bytes: u64) {
+        self.reads += 1;
+        self.bytes += span_bytes;
+        self.pages += (offset + span_bytes - 1) / PAGE_BYTES - offset / PAGE_BYTES + 1;
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     appends: AtomicU64,
@@ -73,13 +92,11 @@ impl Counters {
         self.rolls.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts one located read spanning `span_bytes` (at least 1) from `offset` in its
-    /// segment.
-    pub(crate) fn located_read(&self, offset: u64, span_bytes: u64) {
-        let pages = (offset + span_bytes - 1) / PAGE_BYTES - offset / PAGE_BYTES + 1;
-        self.located.reads.fetch_add(1, Ordering::Relaxed);
-        self.located.bytes.fetch_add(span_bytes, Ordering::Relaxed);
-        self.located.pages.fetch_add(pages, Ordering::Relaxed);
+    /// Adds the located reads of one call.
+    pub(crate) fn located_reads(&self, spans: &LocatedSpans) {
+        self.located.reads.fetch_add(spans.reads, Ordering::Relaxed);
+        self.located.bytes.fetch_add(spans.bytes, Ordering::Relaxed);
+        self.located.pages.fetch_add(spans.pages, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> Metrics {

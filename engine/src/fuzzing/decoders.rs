@@ -139,6 +139,7 @@ pub fn stream_envelope(data: &[u8]) {
     let Ok(decoded) = envelope::decode(&payload) else {
         return;
     };
+    let block: Vec<Link> = decoded.block_links().collect();
     let mut encoded = Vec::new();
     envelope::encode(
         &EnvelopeParts {
@@ -150,6 +151,7 @@ pub fn stream_envelope(data: &[u8]) {
             previous_in_stream: decoded.previous_in_stream,
             previous_in_category: decoded.previous_in_category,
             id: decoded.id,
+            link_block: &block,
             metadata: &decoded.metadata,
             data: &decoded.data,
         },
@@ -165,6 +167,7 @@ pub fn stream_envelope(data: &[u8]) {
             decoded.stream.len(),
             decoded.event_type.len(),
             decoded.id.is_some(),
+            block.len(),
             decoded.metadata.len(),
             decoded.data.len()
         ),

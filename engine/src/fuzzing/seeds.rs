@@ -196,6 +196,11 @@ fn envelope(kind: Kind, id: bool, links: bool, data: &[u8]) -> Vec<u8> {
             record_offset: if position % 2 == 0 { 4096 } else { SAME_RECORD },
         })
     };
+    let block: Vec<Link> = if links && kind == Kind::Event {
+        (0..8).filter_map(|i| link(i * 2)).collect()
+    } else {
+        Vec::new()
+    };
     encode(
         &EnvelopeParts {
             kind,
@@ -206,6 +211,7 @@ fn envelope(kind: Kind, id: bool, links: bool, data: &[u8]) -> Vec<u8> {
             previous_in_stream: link(8),
             previous_in_category: link(9),
             id: id.then_some([7; 16]),
+            link_block: &block,
             metadata: b"{\"by\":1}",
             data,
         },

@@ -281,6 +281,42 @@ impl Log {
         crate::read::read_in_record(&self.shared, position.0, record_offset)
     }
 
+    /// Reads the events at `locations` (each a position and its record's offset, as for
+    /// [`Log::read_in_record`]) and appends them to `out` in the order given. Scattered
+    /// events cost much less this way than one by one: every record is touched before
+    /// any is decoded, so their cache misses overlap. Stops at the first location that
+    /// is out of range or does not hold its position; `out` then holds the events
+    /// before it.
+    pub fn read_located(&self, locations: &[(Position, u32)], out: &mut Vec<Event>) -> Result<()> {
+        let raw: Vec<(u64, u32)> = locations.iter().map(|&(p, o)| (p.0, o)).collect();
+        self.visit_located(&raw, |i, view, range| {
+            out.push(Event {
+                position: locations[i].0,
+                payload: view.slice(range),
+            });
+            Ok(())
+        })
+    }
+
+    /// [`Log::read_located`] for the crate: `visit(i, view, range)` gets the payload of
+    /// the `i`-th location as `view[range]`.
+    pub(crate) fn visit_located(
+        &self,
+        locations: &[(u64, u32)],
+        mut visit: impl FnMut(usize, &bytes::Bytes, std::ops::Range<usize>) -> Result<()>,
+    ) -> Result<()> {
+        let first = self.shared.first.load(Ordering::Acquire);
+        let written = self.shared.written.load(Ordering::Acquire);
+        for (i, &(position, _)) in locations.iter().enumerate() {
+            if position < first || position >= written {
+                // The locations before it are still read, as documented.
+                crate::read::visit_located(&self.shared, &locations[..i], &mut visit)?;
+                return Err(self.out_of_range(Position(position)));
+            }
+        }
+        crate::read::visit_located(&self.shared, locations, visit)
+    }
+
     /// A reader of every event from `position` up to the written watermark, in order.
     /// The reader keeps going as the log grows: after it returns `None`, calling
     /// `next` again returns events appended since.

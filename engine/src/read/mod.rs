@@ -2,12 +2,13 @@
 //! past the watermark the writer published.
 
 mod event;
+mod located;
 mod reader;
 mod subscription;
 pub(crate) mod tail;
 
 pub use event::Event;
-pub(crate) use reader::read_in_record;
+pub(crate) use located::{read_in_record, visit_located};
 pub use reader::LogReader;
 pub use subscription::{EventPredicate, Filter, Start, Subscription, SubscriptionOptions};
 

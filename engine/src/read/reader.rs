@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::located::view_of;
 use super::{Event, Visibility};
 use crate::format::record::{
     body, check_body, decode_header, EventRanges, Frame, RecordHeader, RECORD_HEADER_BYTES,
@@ -212,63 +213,6 @@ impl LogReader {
         }
         Ok(out.len() - before)
     }
-}
-
-/// Reads the event at `position` from the record at `record_offset` of the segment
-/// holding it: one segment lookup and one record decode, no index and no scan. The
-/// caller checked that `position` is below the written watermark.
-pub(crate) fn read_in_record(shared: &Shared, position: u64, record_offset: u32) -> Result<Event> {
-    let segment = shared
-        .segment_for(position)
-        .ok_or_else(|| Error::PositionOutOfRange {
-            position: Position(position),
-            first: Position(shared.first.load(std::sync::atomic::Ordering::Acquire)),
-            next: Position(shared.next.load(std::sync::atomic::Ordering::Acquire)),
-        })?;
-    let view = view_of(&segment)?;
-    let corrupt =
-        |reason: &str| Error::corrupt(segment.path.clone(), u64::from(record_offset), reason);
-    let published = segment.written_bytes().min(view.len() as u64) as usize;
-    let offset = record_offset as usize;
-    if offset < SEGMENT_HEADER_BYTES || offset >= published {
-        return Err(corrupt("record offset outside the segment's records"));
-    }
-    let at = &view[offset..published];
-    let header = match decode_header(at, shared.epoch) {
-        Ok(Frame::Record(header)) if !header.is_seal() => header,
-        _ => return Err(corrupt("no record at the given offset")),
-    };
-    if !(header.position..header.end_position()).contains(&position) {
-        return Err(corrupt(
-            "the record at the given offset does not hold the position",
-        ));
-    }
-    let body = body(&header, at);
-    if shared.options.verify_reads {
-        check_body(&header, body).map_err(|e| corrupt(e.describe()))?;
-    }
-    let events = &body[..header.events_bytes()];
-    let wanted = (position - header.position) as usize;
-    let range = EventRanges::new(events, header.event_count)
-        .nth(wanted)
-        .ok_or_else(|| corrupt("event length runs past its record"))?;
-    let body_start = offset + RECORD_HEADER_BYTES;
-    shared
-        .counters
-        .located_read(offset as u64, (RECORD_HEADER_BYTES + range.end) as u64);
-    Ok(Event {
-        position: Position(position),
-        payload: view.slice(body_start + range.start..body_start + range.end),
-    })
-}
-
-/// The segment's view, after scanning it if its scan was deferred at open.
-fn view_of(segment: &Segment) -> Result<Bytes> {
-    segment.ensure_scanned()?;
-    segment
-        .file
-        .view()
-        .map_err(|e| Error::io("map segment", Some(segment.path.clone()), e))
 }
 
 impl Iterator for LogReader {

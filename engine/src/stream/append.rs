@@ -261,6 +261,10 @@ pub(crate) fn encode_envelopes(
         let Plan::Append { current } = plan else {
             continue;
         };
+        let mut tail = index
+            .stream(&append.stream)
+            .map(|s| s.chain.tail())
+            .unwrap_or_default();
         let mut previous_in_stream = index
             .stream(&append.stream)
             .and_then(|s| s.chain.last())
@@ -276,10 +280,13 @@ pub(crate) fn encode_envelopes(
                         .map(|(_, l)| l)
                 })
             });
+            let block = tail.block_for_next();
+            let link_block = block.as_ref().map_or(&[][..], |b| &b[..]);
             let mut payload = Vec::with_capacity(envelope_bytes(
                 append.stream.len(),
                 event.event_type.len(),
                 event.id.is_some(),
+                link_block.len(),
                 event.metadata.len(),
                 event.data.len(),
             ));
@@ -293,6 +300,7 @@ pub(crate) fn encode_envelopes(
                     previous_in_stream,
                     previous_in_category,
                     id: event.id,
+                    link_block,
                     metadata: &event.metadata,
                     data: &event.data,
                 },
@@ -304,6 +312,7 @@ pub(crate) fn encode_envelopes(
                 record_offset: SAME_RECORD,
             };
             previous_in_stream = Some(here);
+            tail.push(here);
             if let Some(category) = category {
                 categories_in_batch.insert(category, here);
             }
@@ -325,7 +334,7 @@ pub(crate) fn encode_lifecycle(
     revision: u64,
     timestamp_ns: u64,
 ) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(envelope_bytes(stream.len(), 0, false, 0, 0));
+    let mut payload = Vec::with_capacity(envelope_bytes(stream.len(), 0, false, 0, 0, 0));
     encode(
         &EnvelopeParts {
             kind,
@@ -336,6 +345,7 @@ pub(crate) fn encode_lifecycle(
             previous_in_stream: None,
             previous_in_category: None,
             id: None,
+            link_block: &[],
             metadata: b"",
             data: b"",
         },

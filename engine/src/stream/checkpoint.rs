@@ -4,7 +4,7 @@
 //! ```text
 //! header (48 bytes)
 //! 0   [u8; 8] magic "ANNALIDX"
-//! 8   u32     version (1)
+//! 8   u32     version (2)
 //! 12  u32     reserved, zero
 //! 16  u64     epoch of the log it indexes
 //! 24  u64     through: the position after the last event it covers
@@ -17,19 +17,20 @@
 //!         u8 deleted, chain
 //!     u32 categories, then per category: u16 name_bytes, name, chain
 //!     u32 time entries, then per entry: u64 timestamp_ns, u64 position
-//! chain: u8 has_last, [u64 seq, link], u32 sparse entries, then per entry: u64 seq, link
+//! chain: u64 events, u32 heads, then per head: link; u32 open links, then per link: link
+//!     (the link of every `LINK_GROUP`-th event, then those of the open group: chain.rs)
 //! link: u64 position, u32 record_offset
 //! ```
 
 use bytes::Bytes;
 
-use super::chain::Chain;
+use super::chain::{Chain, LINK_GROUP};
 use super::envelope::Link;
 use super::index::{CategoryEntry, Index, StreamEntry};
 use crate::format::{crc32, read_u32, read_u64};
 
 const MAGIC: [u8; 8] = *b"ANNALIDX";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const HEADER_BYTES: usize = 48;
 
 /// The checkpoint file's name in the log directory.
@@ -41,19 +42,13 @@ fn put_link(out: &mut Vec<u8>, link: Link) {
 }
 
 fn put_chain(out: &mut Vec<u8>, chain: &Chain) {
-    let (last, sparse) = chain.parts();
-    match last {
-        Some((seq, link)) => {
-            out.push(1);
-            out.extend_from_slice(&seq.to_le_bytes());
+    let (len, heads, open) = chain.parts();
+    out.extend_from_slice(&len.to_le_bytes());
+    for links in [heads, open] {
+        out.extend_from_slice(&(links.len() as u32).to_le_bytes());
+        for link in links {
             put_link(out, link);
         }
-        None => out.push(0),
-    }
-    out.extend_from_slice(&(sparse.len() as u32).to_le_bytes());
-    for &(seq, link) in sparse {
-        out.extend_from_slice(&seq.to_le_bytes());
-        put_link(out, link);
     }
 }
 
@@ -156,39 +151,32 @@ impl<'a> Cursor<'a> {
         Ok(count)
     }
 
-    /// A chain whose entries could have been written by this log: each sequence
-    /// number is at most its event's position (every event takes a position of its
-    /// own), positions are below `through`, and entries increase up to the last one.
+    /// `count` links, each at or above the position of the sequence number
+    /// `first_seq + i × seq_step` (every event takes a position of its own), below
+    /// `through`, and increasing.
+    fn links(&mut self, first_seq: u64, seq_step: u64, through: u64) -> Result<Vec<Link>, Invalid> {
+        let count = self.count(12)?;
+        let mut links: Vec<Link> = Vec::with_capacity(count);
+        for i in 0..count as u64 {
+            let link = self.link()?;
+            let seq = (i.saturating_mul(seq_step)).saturating_add(first_seq);
+            let increasing = links.last().is_none_or(|l| l.position < link.position);
+            if seq > link.position || link.position >= through || !increasing {
+                return Err(Invalid("checkpoint chain link out of range or order"));
+            }
+            links.push(link);
+        }
+        Ok(links)
+    }
+
+    /// A chain whose links could have been written by this log (see `links`), with one
+    /// head per group and the open group's links after the last head.
     fn chain(&mut self, through: u64) -> Result<Chain, Invalid> {
-        let plausible = |(seq, link): (u64, Link)| seq <= link.position && link.position < through;
-        let last = match self.u8()? {
-            0 => None,
-            1 => Some((self.u64()?, self.link()?)),
-            _ => return Err(Invalid("checkpoint chain flag")),
-        };
-        let count = self.count(20)?;
-        let mut sparse: Vec<(u64, Link)> = Vec::with_capacity(count);
-        for _ in 0..count {
-            let entry = (self.u64()?, self.link()?);
-            let increasing = sparse
-                .last()
-                .is_none_or(|&(seq, link)| seq < entry.0 && link.position < entry.1.position);
-            if !plausible(entry) || !increasing {
-                return Err(Invalid("checkpoint chain entry out of range or order"));
-            }
-            sparse.push(entry);
-        }
-        match (last, sparse.last()) {
-            (None, Some(_)) => return Err(Invalid("checkpoint chain without a last link")),
-            (Some(last), _) if !plausible(last) => {
-                return Err(Invalid("checkpoint chain's last link out of range"))
-            }
-            (Some(last), Some(&(seq, link))) if last.0 < seq || last.1.position < link.position => {
-                return Err(Invalid("checkpoint chain's last link before its entries"))
-            }
-            _ => {}
-        }
-        Ok(Chain::from_parts(last, sparse))
+        let len = self.u64()?;
+        let heads = self.links(0, LINK_GROUP, through)?;
+        let open_start = heads.len().saturating_sub(1) as u64 * LINK_GROUP;
+        let open = self.links(open_start, 1, through)?;
+        Chain::from_parts(len, &heads, &open).ok_or(Invalid("checkpoint chain inconsistent"))
     }
 }
 
@@ -279,6 +267,7 @@ mod tests {
                 previous_in_stream: None,
                 previous_in_category: None,
                 id: None,
+                link_block: Bytes::new(),
                 metadata: Bytes::new(),
                 data: Bytes::new(),
             };

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::chain::Chain;
-use super::envelope::{decode, Envelope, Kind, Link, SAME_RECORD};
+use super::chain::{Chain, LINK_GROUP};
+use super::envelope::{decode, decode_in, Envelope, Kind, Link, SAME_RECORD};
 use super::index::Index;
 use super::types::{Direction, RecordedEvent, Revision};
 use crate::{Error, Log, Position, Result};
@@ -50,74 +50,171 @@ fn previous(envelope: &Envelope, at: Link, follow: Follow) -> Option<Link> {
         Follow::Stream => envelope.previous_in_stream,
         Follow::Category => envelope.previous_in_category,
     }?;
-    Some(Link {
+    Some(resolve(link, at))
+}
+
+/// `link` as stored in the envelope at `at`: "same record" means `at`'s record.
+fn resolve(link: Link, at: Link) -> Link {
+    Link {
         position: link.position,
         record_offset: if link.record_offset == SAME_RECORD {
             at.record_offset
         } else {
             link.record_offset
         },
-    })
+    }
 }
 
-/// Walks back from `anchor` and returns the events with sequence numbers in
-/// `low..=high`, highest first.
-fn walk_back(
+fn locations(links: &[Link]) -> Vec<(u64, u32)> {
+    links
+        .iter()
+        .map(|l| (l.position, l.record_offset))
+        .collect()
+}
+
+/// The links of the closed groups `groups` of a stream chain, in sequence order: read
+/// from the link blocks of the groups' successors' heads, all at once.
+fn stream_group_links(
     log: &Log,
-    anchor: (u64, Link),
-    low: u64,
-    high: u64,
-    follow: Follow,
-) -> Result<Vec<RecordedEvent>> {
-    let (mut seq, mut link) = anchor;
-    let mut out = Vec::with_capacity((high.saturating_sub(low) + 1).min(1 << 16) as usize);
-    loop {
-        let envelope = fetch(log, link)?;
-        let back = previous(&envelope, link, follow);
-        if seq <= high {
-            out.push(recorded(envelope, link.position));
+    chain: &Chain,
+    groups: std::ops::RangeInclusive<u64>,
+) -> Result<Vec<Link>> {
+    let first_group = *groups.start();
+    let heads = groups
+        .map(|group| {
+            chain
+                .head(group + 1)
+                .ok_or_else(|| not_an_envelope(log.dir(), 0, "a closed group without a successor"))
+        })
+        .collect::<Result<Vec<Link>>>()?;
+    let mut links = Vec::with_capacity(heads.len() * LINK_GROUP as usize);
+    log.visit_located(&locations(&heads), |i, view, range| {
+        let head = heads[i];
+        let envelope =
+            decode_in(view, range).map_err(|e| not_an_envelope(log.dir(), head.position, e.0))?;
+        let expected_revision = (first_group + 1 + i as u64) * LINK_GROUP;
+        let before = links.len();
+        links.extend(envelope.block_links().map(|link| resolve(link, head)));
+        let count = links.len() - before;
+        if envelope.kind != Kind::Event
+            || envelope.revision != expected_revision
+            || count != LINK_GROUP as usize
+        {
+            return Err(not_an_envelope(
+                log.dir(),
+                head.position,
+                "a group head without its link block",
+            ));
         }
-        if seq == low {
-            return Ok(out);
-        }
-        match back {
-            Some(next) if next.position < link.position => {
-                link = next;
-                seq -= 1;
+        Ok(())
+    })?;
+    Ok(links)
+}
+
+/// The links of the closed groups `groups` of a category chain, in sequence order:
+/// category envelopes carry no link blocks, so each group is a back-link walk from the
+/// next group's head.
+fn category_group_links(
+    log: &Log,
+    chain: &Chain,
+    groups: std::ops::RangeInclusive<u64>,
+) -> Result<Vec<Link>> {
+    let mut links = Vec::new();
+    for group in groups {
+        let (Some(head), Some(next_head)) = (chain.head(group), chain.head(group + 1)) else {
+            return Err(not_an_envelope(
+                log.dir(),
+                0,
+                "a closed group without a successor",
+            ));
+        };
+        let mut walked = Vec::with_capacity(LINK_GROUP as usize);
+        let mut at = next_head;
+        for _ in 1..LINK_GROUP {
+            let envelope = fetch(log, at)?;
+            match previous(&envelope, at, Follow::Category) {
+                Some(back) if back.position < at.position && back.position > head.position => {
+                    walked.push(back);
+                    at = back;
+                }
+                _ => return Err(not_an_envelope(log.dir(), at.position, "broken back-link")),
             }
-            _ => {
-                return Err(not_an_envelope(
-                    log.dir(),
-                    link.position,
-                    "broken back-link",
-                ))
-            }
         }
+        let envelope = fetch(log, at)?;
+        if previous(&envelope, at, Follow::Category) != Some(head) {
+            return Err(not_an_envelope(log.dir(), at.position, "broken back-link"));
+        }
+        links.push(head);
+        links.extend(walked.into_iter().rev());
     }
+    Ok(links)
+}
+
+/// The links of the chain's events with sequence numbers `low..=high` (all below the
+/// chain's length), in sequence order.
+fn chain_links(log: &Log, chain: &Chain, low: u64, high: u64, follow: Follow) -> Result<Vec<Link>> {
+    let open_start = chain.open_start();
+    let mut links = Vec::with_capacity((high - low + 1).min(1 << 16) as usize);
+    if low < open_start {
+        let groups = low / LINK_GROUP..=high.min(open_start - 1) / LINK_GROUP;
+        let first_seq = groups.start() * LINK_GROUP;
+        let closed = match follow {
+            Follow::Stream => stream_group_links(log, chain, groups)?,
+            Follow::Category => category_group_links(log, chain, groups)?,
+        };
+        let skip = (low - first_seq) as usize;
+        let take = (high.min(open_start - 1) - low + 1) as usize;
+        links.extend(closed.into_iter().skip(skip).take(take));
+    }
+    if high >= open_start {
+        let skip = low.saturating_sub(open_start) as usize;
+        let take = (high - low.max(open_start) + 1) as usize;
+        links.extend(chain.open_links().skip(skip).take(take));
+    }
+    Ok(links)
+}
+
+/// Reads the events at `links` (sequence numbers `low` on), checking that each is an
+/// event of the chain: for a stream, of that stream at the expected revision.
+fn read_links(
+    log: &Log,
+    links: &[Link],
+    low: u64,
+    stream: Option<&[u8]>,
+) -> Result<Vec<RecordedEvent>> {
+    let mut out = Vec::with_capacity(links.len());
+    log.visit_located(&locations(links), |i, view, range| {
+        let position = links[i].position;
+        let envelope =
+            decode_in(view, range).map_err(|e| not_an_envelope(log.dir(), position, e.0))?;
+        let belongs = envelope.kind == Kind::Event
+            && stream.is_none_or(|name| {
+                envelope.revision == low + i as u64 && envelope.stream[..] == *name
+            });
+        if !belongs {
+            return Err(not_an_envelope(
+                log.dir(),
+                position,
+                "the index points at another event",
+            ));
+        }
+        out.push(recorded(envelope, position));
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// The highest sequence number of the chain whose event is at a position below
 /// `position`, or `None` if none is.
 fn last_seq_before(log: &Log, chain: &Chain, position: u64, follow: Follow) -> Result<Option<u64>> {
-    let Some(((mut seq, mut link), floor)) = chain.anchor_at_or_after_position(position) else {
+    let Some(group) = chain.group_before(position) else {
         return Ok(None);
     };
-    loop {
-        if link.position < position {
-            return Ok(Some(seq));
-        }
-        if seq == 0 || seq < floor {
-            return Ok(None);
-        }
-        let envelope = fetch(log, link)?;
-        match previous(&envelope, link, follow) {
-            Some(next) => {
-                link = next;
-                seq -= 1;
-            }
-            None => return Ok(None),
-        }
-    }
+    let low = group * LINK_GROUP;
+    let high = (low + LINK_GROUP - 1).min(chain.next_seq() - 1);
+    let links = chain_links(log, chain, low, high, follow)?;
+    let below = links.iter().take_while(|l| l.position < position).count() as u64;
+    Ok(below.checked_sub(1).map(|last| low + last))
 }
 
 /// Which events of a chain a read wants: at most `max` from sequence number `from` in
@@ -137,6 +234,7 @@ fn read_chain(
     window: Window,
     lowest: u64,
     highest: Option<u64>,
+    stream: Option<&[u8]>,
 ) -> Result<Vec<RecordedEvent>> {
     let Window {
         from,
@@ -166,11 +264,9 @@ fn read_chain(
             (high.saturating_sub(span).max(lowest), high)
         }
     };
-    let anchor = chain
-        .anchor_at_or_after(high)
-        .ok_or_else(|| not_an_envelope(log.dir(), 0, "empty chain"))?;
-    let mut events = walk_back(log, anchor, low, high, follow)?;
-    if direction == Direction::Forwards {
+    let links = chain_links(log, chain, low, high, follow)?;
+    let mut events = read_links(log, &links, low, stream)?;
+    if direction == Direction::Backwards {
         events.reverse();
     }
     Ok(events)
@@ -209,6 +305,7 @@ pub(crate) fn read_stream(
         },
         entry.truncate_before,
         highest,
+        Some(stream),
     )
 }
 
@@ -249,6 +346,7 @@ pub(crate) fn read_category(
         },
         0,
         highest,
+        None,
     )
 }
 
