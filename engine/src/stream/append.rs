@@ -261,14 +261,9 @@ pub(crate) fn encode_envelopes(
         let Plan::Append { current } = plan else {
             continue;
         };
-        let mut tail = index
-            .stream(&append.stream)
-            .map(|s| s.chain.tail())
-            .unwrap_or_default();
-        let mut previous_in_stream = index
-            .stream(&append.stream)
-            .and_then(|s| s.chain.last())
-            .map(|(_, link)| link);
+        let chain = index.stream(&append.stream).map(|s| &s.chain);
+        let mut tail = chain.map(|c| c.tail()).unwrap_or_default();
+        let mut previous_in_stream = chain.and_then(|c| c.last()).map(|(_, link)| link);
         let first_revision = current.map_or(0, |r| r + 1);
         let category = category_of(&append.stream);
         for (i, event) in append.events.iter().enumerate() {
