@@ -16,6 +16,8 @@
 //!    a checkpoint.
 //!
 //! `ANNAL_BENCH_QUICK=1` (or `--test`) shrinks every size so the whole run takes seconds.
+//! `ANNAL_BENCH_PARTS` picks some of `reads` (parts 1 and 2), `appends`, `open`;
+//! `ANNAL_BENCH_LARGE=1` adds a 42 M-event (about 10 GB) log to part 4.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
@@ -30,7 +32,9 @@ use annal_benches::streams::{
     load_annal, load_fjall, load_sqlite, random_streams, read_streams, resident_bytes, stream_name,
     Layout, ReadRun, StreamReader, StreamSystem, EVENT_TYPE,
 };
-use annal_benches::{dirs, payload, rotated, BenchResult, Settings, PAYLOAD_BYTES};
+use annal_benches::{
+    dirs, env_flag, part_selected, payload, rotated, BenchResult, Settings, PAYLOAD_BYTES,
+};
 use criterion::{Criterion, SamplingMode, Throughput};
 use tempfile::TempDir;
 
@@ -537,10 +541,14 @@ fn append_until(store: &EventStore, target: u64, data: &[u8], names: &[String]) 
 }
 
 fn open_after_crash(settings: &Settings, report: &mut Report) -> BenchResult<()> {
-    let sizes: Vec<u64> = settings.pick(
+    let mut sizes: Vec<u64> = settings.pick(
         vec![1_000_000, 2_000_000, 4_000_000, 8_000_000],
         vec![10_000, 20_000, 40_000],
     );
+    if !settings.quick && env_flag("ANNAL_BENCH_LARGE") {
+        // The 10 GB log: about 240 bytes per event.
+        sizes.push(42_000_000);
+    }
     let tail = settings.pick(100_000, 5_000);
     let repeats = settings.pick(5, 1);
     let data = payload(PAYLOAD_BYTES, 14);
@@ -649,37 +657,43 @@ fn criterion_groups(settings: &Settings, data: &PeerDatasets) {
 
 fn run(settings: &Settings) -> BenchResult<()> {
     let mut report = Report::new("streams", settings.quick);
-    report.line("## 1. Stream reads against fjall and SQLite");
-    report.line("");
-    let data = peer_datasets(settings, &mut report)?;
-    if settings.compare {
-        stream_reads(settings, &mut report, &data)?;
-    }
-    if settings.criterion {
-        criterion_groups(settings, &data);
-    }
-    if settings.compare {
-        report.line("## 2. Stream reads and index memory at 1 M streams");
+    if part_selected("reads") {
+        report.line("## 1. Stream reads against fjall and SQLite");
         report.line("");
-        let (_, annal) = data
-            .readers
-            .iter()
-            .find(|(system, _)| *system == StreamSystem::Annal)
-            .expect("annal is measured");
-        at_scale(settings, &mut report, (annal, &data.layout))?;
-    }
-    for (_, reader) in data.readers {
-        reader.close()?;
+        let data = peer_datasets(settings, &mut report)?;
+        if settings.compare {
+            stream_reads(settings, &mut report, &data)?;
+        }
+        if settings.criterion {
+            criterion_groups(settings, &data);
+        }
+        if settings.compare {
+            report.line("## 2. Stream reads and index memory at 1 M streams");
+            report.line("");
+            let (_, annal) = data
+                .readers
+                .iter()
+                .find(|(system, _)| *system == StreamSystem::Annal)
+                .expect("annal is measured");
+            at_scale(settings, &mut report, (annal, &data.layout))?;
+        }
+        for (_, reader) in data.readers {
+            reader.close()?;
+        }
     }
     if !settings.compare {
         return Ok(());
     }
-    report.line("## 3. Conditional (Exact) against unconditional (Any) appends");
-    report.line("");
-    conditional_appends(settings, &mut report)?;
-    report.line("## 4. Open time after a crash");
-    report.line("");
-    open_after_crash(settings, &mut report)?;
+    if part_selected("appends") {
+        report.line("## 3. Conditional (Exact) against unconditional (Any) appends");
+        report.line("");
+        conditional_appends(settings, &mut report)?;
+    }
+    if part_selected("open") {
+        report.line("## 4. Open time after a crash");
+        report.line("");
+        open_after_crash(settings, &mut report)?;
+    }
     report.save()?;
     Ok(())
 }

@@ -32,7 +32,7 @@ use annal::{limits, Durability, Log, Options, Position, Start, SubscriptionOptio
 use annal_benches::record::touch;
 use annal_benches::report::{fmt_duration, fmt_rate, fmt_ratio, verdict, Report, Table};
 use annal_benches::stats::{median, percentile, rate};
-use annal_benches::{dirs, payload, rotated, BenchResult, Settings, PAYLOAD_BYTES};
+use annal_benches::{dirs, part_selected, payload, rotated, BenchResult, Settings, PAYLOAD_BYTES};
 use criterion::{Criterion, SamplingMode, Throughput};
 
 const SUBSCRIPTION_COUNTS: [usize; 5] = [0, 1, 2, 4, 8];
@@ -351,24 +351,17 @@ fn catch_up(settings: &Settings, report: &mut Report) -> BenchResult<()> {
     Ok(())
 }
 
-/// Whether `ANNAL_BENCH_PARTS` (comma-separated `throughput`, `latency`, `catch-up`;
-/// default: all) selects `part`.
-fn selected(part: &str) -> bool {
-    std::env::var("ANNAL_BENCH_PARTS")
-        .map_or(true, |parts| parts.split(',').any(|p| p.trim() == part))
-}
-
 fn compare(settings: &Settings) -> BenchResult<()> {
     let mut report = Report::new("subscriptions", settings.quick);
-    let one_vs_alone = if selected("throughput") {
+    let one_vs_alone = if part_selected("throughput") {
         Some(throughput(settings, &mut report)?)
     } else {
         None
     };
-    if selected("latency") {
+    if part_selected("latency") {
         latency(settings, &mut report)?;
     }
-    if selected("catch-up") {
+    if part_selected("catch-up") {
         catch_up(settings, &mut report)?;
     }
     if let Some(one_vs_alone) = one_vs_alone {

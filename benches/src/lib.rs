@@ -57,10 +57,17 @@ pub struct Settings {
     pub list: bool,
 }
 
-fn env_flag(name: &str) -> bool {
+/// Whether the environment variable `name` is set to 1, true, yes or on.
+pub fn env_flag(name: &str) -> bool {
     std::env::var(name)
         .map(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
         .unwrap_or(false)
+}
+
+/// Whether `ANNAL_BENCH_PARTS` (comma-separated part names; default: all) selects `part`.
+pub fn part_selected(part: &str) -> bool {
+    std::env::var("ANNAL_BENCH_PARTS")
+        .map_or(true, |parts| parts.split(',').any(|p| p.trim() == part))
 }
 
 /// The `main` of a bench binary: the interleaved comparison (exiting non-zero if it
