@@ -47,6 +47,13 @@ pub trait StorageFile: Send + Sync {
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
     /// Makes every completed write durable (fdatasync).
     fn sync_data(&self) -> io::Result<()>;
+    /// Starts writing `len_bytes` from `offset` to the device without waiting for it, so a
+    /// later [`StorageFile::sync_data`] finds less to do. Only a hint: it makes nothing
+    /// durable, and a write error it meets is reported by the next `sync_data`. The
+    /// default does nothing.
+    fn start_writeback(&self, offset: u64, len_bytes: u64) {
+        let _ = (offset, len_bytes);
+    }
     /// A read-only view of the file from offset 0. It covers at least every byte written
     /// before the call; a reader needing bytes past its end asks again.
     fn view(&self) -> io::Result<Bytes>;

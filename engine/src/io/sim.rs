@@ -46,7 +46,7 @@ pub struct SimCounters {
     pub dir_syncs: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct SimFile {
     live: Vec<u8>,
     durable: Vec<u8>,
@@ -62,7 +62,7 @@ struct Faults {
     creates_fail_no_space: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct SimState {
     crashed: bool,
     files: HashMap<u64, SimFile>,
@@ -149,6 +149,18 @@ impl SimStorage {
         let file = state.files.get_mut(&id).expect("named file exists");
         file.live[offset..offset + bytes.len()].copy_from_slice(bytes);
         file.durable[offset..offset + bytes.len()].copy_from_slice(bytes);
+    }
+
+    /// A separate storage starting from a copy of this one's state (live and durable
+    /// bytes, names, planned faults, counters), holding no directory lock: for tests that
+    /// replay one state many times, since a log's background threads make a workload's
+    /// end state vary from run to run.
+    pub fn fork(&self) -> SimStorage {
+        let mut state = self.lock_any().clone();
+        state.locks.clear();
+        SimStorage {
+            state: Arc::new(Mutex::new(state)),
+        }
     }
 
     /// The names of every live file, sorted.

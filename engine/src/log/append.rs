@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::directory::install_segment;
+use super::flusher::{Flusher, WRITE_BEHIND_BYTES};
 use super::preparer::Preparer;
 use super::segment::{Segment, INDEX_INTERVAL_BYTES};
 use super::{Appended, Shared};
@@ -39,6 +40,9 @@ pub(crate) struct Writer {
     active_sealed: bool,
     last_indexed_offset: Option<u64>,
     preparer: Option<Preparer>,
+    /// Syncs sealed segments and writes behind in the background (`None`: rolls sync
+    /// sealed segments themselves).
+    flusher: Option<Flusher>,
 }
 
 impl Writer {
@@ -59,6 +63,7 @@ impl Writer {
             active_sealed,
             last_indexed_offset: None,
             preparer: Some(preparer),
+            flusher: None,
         }
     }
 
@@ -74,8 +79,14 @@ impl Writer {
         !self.buffer.is_empty()
     }
 
-    pub(crate) fn stop_preparer(&mut self) -> Option<Preparer> {
-        self.preparer.take()
+    /// Hands the writer the thread that syncs sealed segments and writes behind.
+    pub(crate) fn set_flusher(&mut self, flusher: Option<Flusher>) {
+        self.flusher = flusher;
+    }
+
+    /// Takes the background threads, to stop them (by dropping them).
+    pub(crate) fn stop_threads(&mut self) -> (Option<Preparer>, Option<Flusher>) {
+        (self.preparer.take(), self.flusher.take())
     }
 }
 
@@ -162,9 +173,15 @@ pub(crate) fn flush(shared: &Shared, writer: &mut Writer) -> Result<()> {
         ));
     }
     writer.buffer.clear();
+    let crossed = writer.offset / WRITE_BEHIND_BYTES > writer.written_offset / WRITE_BEHIND_BYTES;
     writer.written_offset = writer.offset;
     writer.written_position = writer.next_position;
     writer.active.publish(writer.written_offset);
+    if crossed {
+        if let Some(flusher) = &writer.flusher {
+            flusher.request();
+        }
+    }
     shared
         .written
         .store(writer.written_position, Ordering::Release);
@@ -244,41 +261,56 @@ pub(crate) fn append<E: AsRef<[u8]>>(
     })
 }
 
-/// Seals the active segment (once) and starts the next one at the next position. A
-/// failure to write or sync the seal poisons the log; a failure to create the next
-/// segment (a full disk) does not: the next append tries again.
+/// Seals the active segment (once) and starts the next one at the next position. The
+/// sealed segment's fdatasync is left to the flusher thread (`flusher`): a roll only
+/// waits for the previous one, so at most one sealed segment is ever not durable. A
+/// failure to write the seal (or to sync the previous one) poisons the log; a failure to
+/// create the next segment (a full disk) does not: the next append tries again.
 fn roll(shared: &Shared, writer: &mut Writer) -> Result<()> {
     flush(shared, writer)?;
-    if !writer.active_sealed {
-        let seal = encode_seal(
-            shared.epoch,
-            writer.next_position,
-            shared.synced.load(Ordering::Acquire),
-        );
-        let sealed = writer
-            .active
-            .file
-            .write_at(writer.offset, &seal)
-            .map_err(|e| Error::io("write seal", Some(writer.active.path.clone()), e))
-            .and_then(|()| {
-                writer.active.file.sync_data().map_err(|e| {
-                    Error::io("fdatasync segment", Some(writer.active.path.clone()), e)
-                })
-            });
-        if let Err(e) = sealed {
-            shared.poison();
-            return Err(e);
-        }
-        writer.offset += SEAL_RECORD_BYTES as u64;
-        writer.written_offset = writer.offset;
-        writer.active.publish(writer.offset);
-        writer.active.mark_sealed();
-        writer.active_sealed = true;
-        shared
-            .synced
-            .fetch_max(writer.next_position, Ordering::AcqRel);
-        shared.tail.publish();
+    let sealed_now = !writer.active_sealed;
+    if sealed_now {
+        seal(shared, writer)?;
     }
+    let installed = start_next_segment(shared, writer);
+    if sealed_now {
+        // Only now: a seal's fdatasync in flight (tens of MB for a segment of `Buffered`
+        // appends) would hold up the new segment's one-sector header sync, as a sync
+        // waits for the device's queue.
+        match &writer.flusher {
+            Some(flusher) => flusher.request(),
+            None => shared.seals.make_durable(shared)?,
+        }
+    }
+    installed
+}
+
+/// Writes the seal into the active segment and leaves the segment pending (`flusher`),
+/// after making the previous pending one durable.
+fn seal(shared: &Shared, writer: &mut Writer) -> Result<()> {
+    shared.seals.make_durable(shared)?;
+    let seal = encode_seal(
+        shared.epoch,
+        writer.next_position,
+        shared.synced.load(Ordering::Acquire),
+    );
+    if let Err(e) = writer.active.file.write_at(writer.offset, &seal) {
+        shared.poison();
+        return Err(Error::io("write seal", Some(writer.active.path.clone()), e));
+    }
+    writer.offset += SEAL_RECORD_BYTES as u64;
+    writer.written_offset = writer.offset;
+    writer.active.publish(writer.offset);
+    writer.active.mark_sealed();
+    writer.active_sealed = true;
+    shared
+        .seals
+        .set_pending(Arc::clone(&writer.active), writer.next_position);
+    Ok(())
+}
+
+/// Takes the prepared file and installs it as the active segment at the next position.
+fn start_next_segment(shared: &Shared, writer: &mut Writer) -> Result<()> {
     let preparer = writer.preparer.as_ref().ok_or(Error::Closed)?;
     let file = preparer.take()?;
     let path = install_segment(

@@ -79,10 +79,12 @@ pub(crate) fn wait_synced(shared: &Shared, target: u64) -> Result<()> {
     }
 }
 
-/// Syncs the active segment, covering every record written before the call. Earlier
-/// segments were synced when they were sealed.
+/// Syncs the active segment, covering every record written before the call. Every
+/// earlier segment is durable first: the one sealed last may still be waiting for its
+/// fdatasync on the flusher thread, so this waits for it or runs it (`flusher`).
 fn lead_sync(shared: &Shared) -> Result<()> {
     let (segment, written) = shared.writer().sync_target();
+    shared.seals.make_durable(shared)?;
     match segment.file.sync_data() {
         Ok(()) => {
             shared.synced.fetch_max(written, Ordering::AcqRel);

@@ -5,6 +5,7 @@
 
 mod append;
 mod directory;
+mod flusher;
 mod group_commit;
 mod preparer;
 mod recovery;
@@ -24,6 +25,7 @@ use crate::read::{Event, LogReader, Visibility};
 use crate::{Durability, Error, Options, Position, Result};
 
 use append::Writer;
+use flusher::{Flusher, SealSync};
 use group_commit::GroupCommit;
 use preparer::Preparer;
 use segment::Segment;
@@ -62,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     writer: Mutex<Writer>,
     group_commit: GroupCommit,
+    /// The sealed segment whose fdatasync may still be running (`flusher`).
+    seals: SealSync,
     /// Wakes subscriptions waiting at the tail; counts them (`read::tail`).
     pub(crate) tail: Tail,
     /// The log's durable consumers (`consumer`).
@@ -192,11 +196,20 @@ impl Log {
             counters: Counters::default(),
             writer: Mutex::new(writer),
             group_commit: GroupCommit::default(),
+            seals: SealSync::default(),
             tail: Tail::new(),
             consumers: Registry::default(),
             retention: Mutex::new(()),
         });
-        shared.consumers.recover(&shared)?;
+        let flusher = Flusher::start(Arc::downgrade(&shared));
+        shared.writer().set_flusher(flusher);
+        if let Err(e) = shared.consumers.recover(&shared) {
+            // Joined here, so the flusher (which may hold the state for a moment) never
+            // drops the last reference on its own thread.
+            let threads = shared.writer().stop_threads();
+            drop(threads);
+            return Err(e);
+        }
         Ok(Log {
             shared,
             _lock: lock,
@@ -412,7 +425,9 @@ impl Drop for Log {
         }
         self.shared.closed.store(true, Ordering::Release);
         self.shared.tail.end();
-        // Joins the preparer thread, so nothing touches the directory once the lock goes.
-        drop(self.shared.writer().stop_preparer());
+        // Joins the background threads, so nothing touches the directory once the lock
+        // goes.
+        let threads = self.shared.writer().stop_threads();
+        drop(threads);
     }
 }

@@ -6,15 +6,19 @@
 //! | --- | --- | --- |
 //! | clean end (zeros) in the last segment | no | resume there; zero any debris after it |
 //! | clean end (zeros) in the last segment | yes | corrupt (a synced record was zeroed) |
-//! | bad record (checksum, length, sequence) | no | torn tail: cut there, drop later segments |
-//! | bad record | yes | corrupt, or cut there under `TruncateAtDamage` |
-//! | unsealed segment followed by another | always (the next segment's header) | corrupt, or cut |
+//! | bad record (checksum, length, sequence) in the last segment | no | torn tail: cut there |
+//! | bad record, or no seal, in the segment before the last | no | torn tail: cut there, drop the last segment |
+//! | bad record, or no seal, anywhere | yes | corrupt, or cut there under `TruncateAtDamage` |
+//! | bad record, or no seal, further back than the segment before the last | always | corrupt, or cut |
 //! | bad segment header, wrong epoch, position gap | never a torn write | corrupt, or cut |
 //!
-//! "Proves it was synced": a record past the damage, with valid checksums, whose
-//! `synced_before` exceeds the damaged position; or any later segment file, since a
-//! segment is created only after its predecessor's seal was synced (a later file whose
-//! header is damaged proves it too: it is named only after its header was synced).
+//! "Proves it was synced": a record past the damage (in its segment or the last one),
+//! with valid checksums, whose `synced_before` exceeds the damaged position; or a last
+//! segment whose header is damaged or of another log (headers are synced before a
+//! segment is named, so that is damage, never a torn write). A roll leaves the sealed
+//! segment's fdatasync to a background thread but first waits for the previous one
+//! (`flusher`): only the segment before the last can ever be torn, and the records
+//! after it never claim it synced unless it was.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -100,14 +104,17 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, options: &Options) -> R
     let last = firsts.len() - 1;
     let mut scans = Vec::with_capacity(firsts.len());
     for (k, &first) in firsts.iter().enumerate() {
+        // The segment before the last may be torn (its seal's fdatasync runs in the
+        // background), so the last two are always scanned.
         let deferred_end = match options.open_checks {
             OpenChecks::AllSegments => None,
-            OpenChecks::LastSegment => firsts.get(k + 1).copied(),
+            OpenChecks::LastSegment if k + 2 < firsts.len() => firsts.get(k + 1).copied(),
+            OpenChecks::LastSegment => None,
         };
         scans.push(scan_segment(storage, dir, first, k == last, deferred_end)?);
     }
     let epoch = scans[0].epoch;
-    match find_problem(&scans, epoch) {
+    match find_problem_keeping_last_two_scanned(&mut scans, epoch) {
         None => finish(storage, dir, scans, epoch, None),
         Some(problem) => {
             let proven_synced = problem.kind == ProblemKind::NeverTorn
@@ -256,6 +263,34 @@ fn scan_all_records(scanned: &mut Scanned) {
     scanned.damage = end.damage;
 }
 
+/// [`find_problem`], after scanning (under `OpenChecks::LastSegment`) whichever segments
+/// will be the last two once the problem is cut off: the next open scans those fully, so
+/// this one must have checked them by the same rules, or the two would disagree.
+fn find_problem_keeping_last_two_scanned(scans: &mut [Scanned], epoch: u64) -> Option<Problem> {
+    loop {
+        let problem = find_problem(scans, epoch);
+        let kept_last = match &problem {
+            None => Some(scans.len() - 1),
+            Some(problem) if problem.offset == 0 => problem.segment.checked_sub(1),
+            Some(problem) => Some(problem.segment),
+        };
+        let Some(kept_last) = kept_last else {
+            return problem;
+        };
+        let mut scanned_more = false;
+        for scan in &mut scans[kept_last.saturating_sub(1)..=kept_last] {
+            if scan.deferred && scan.header.is_ok() {
+                scan_all_records(scan);
+                scan.deferred = false;
+                scanned_more = true;
+            }
+        }
+        if !scanned_more {
+            return problem;
+        }
+    }
+}
+
 fn find_problem(scans: &[Scanned], epoch: u64) -> Option<Problem> {
     let mut expected = scans[0].first_position;
     let last = scans.len() - 1;
@@ -302,7 +337,15 @@ fn find_problem(scans: &[Scanned], epoch: u64) -> Option<Problem> {
             });
         }
         let later_records_from = scan.end_offset + ALIGNMENT_BYTES as u64;
-        if !scan.sealed && k == last && has_durable_record_after(scan, later_records_from) {
+        if !scan.sealed
+            && k == last
+            && has_durable_record_after(
+                &scan.view,
+                scan.epoch,
+                later_records_from,
+                scan.end_position,
+            )
+        {
             return Some(Problem {
                 segment: k,
                 offset: scan.end_offset,
@@ -320,22 +363,43 @@ fn find_problem(scans: &[Scanned], epoch: u64) -> Option<Problem> {
 /// Whether anything after the problem proves the damaged position had been synced.
 fn later_record_proves_synced(scans: &[Scanned], problem: &Problem) -> bool {
     let scan = &scans[problem.segment];
-    // Any later segment file, even one with a damaged header: cutting here would delete
-    // it, and no crash leaves a named segment after an unsealed or torn one.
-    let later_segment = problem.segment + 1 < scans.len();
-    later_segment || has_durable_record_after(scan, problem.later_records_from)
+    let damaged_position = scan.end_position;
+    let last = scans.len() - 1;
+    if problem.segment + 1 < last {
+        // A roll makes the previous sealed segment durable before it seals the next: no
+        // crash leaves a torn segment with two segments after it.
+        return true;
+    }
+    if problem.segment + 1 == last {
+        let later = &scans[last];
+        match &later.header {
+            // Named only after its header was synced: damage, never a torn write.
+            Err(_) => return true,
+            Ok(header) if header.epoch != scan.epoch => return true,
+            Ok(_) => {}
+        }
+        let from = SEGMENT_HEADER_BYTES as u64;
+        if has_durable_record_after(&later.view, scan.epoch, from, damaged_position) {
+            return true;
+        }
+    }
+    has_durable_record_after(
+        &scan.view,
+        scan.epoch,
+        problem.later_records_from,
+        damaged_position,
+    )
 }
 
-/// Looks at every aligned offset from `from` on for a valid record of this log whose
-/// `synced_before` exceeds the scan's end position: proof that the records up to there
-/// were durable.
-fn has_durable_record_after(scan: &Scanned, from: u64) -> bool {
-    let view = &scan.view[..];
+/// Looks at every aligned offset of a segment's `view` from `from` on for a valid record
+/// of the log `epoch` whose `synced_before` exceeds `damaged_position`: proof that the
+/// records up to there were durable.
+fn has_durable_record_after(view: &[u8], epoch: u64, from: u64, damaged_position: u64) -> bool {
     let mut offset = from as usize;
     while offset + ALIGNMENT_BYTES <= view.len() {
         if read_u64(view, offset) != 0 {
-            if let Ok(Frame::Record(header)) = decode_header(&view[offset..], scan.epoch) {
-                if header.synced_before > scan.end_position
+            if let Ok(Frame::Record(header)) = decode_header(&view[offset..], epoch) {
+                if header.synced_before > damaged_position
                     && check_body(&header, body(&header, &view[offset..])).is_ok()
                 {
                     return true;
@@ -404,11 +468,13 @@ fn finish(
     }
     // The log opens with everything it holds counted as synced: after a process crash
     // the tail may still be only in the page cache, so make that true before saying it.
-    // (Sealed segments were synced when they were sealed.)
-    scans[last]
-        .file
-        .sync_data()
-        .map_err(|e| Error::io("fdatasync segment", Some(scans[last].path.clone()), e))?;
+    // That holds for the segment before the last too, whose seal's fdatasync may not have
+    // run (`flusher`); every earlier one was durable before the last was sealed.
+    for scan in &scans[last.saturating_sub(1)..] {
+        scan.file
+            .sync_data()
+            .map_err(|e| Error::io("fdatasync segment", Some(scan.path.clone()), e))?;
+    }
     let first_position = scans[0].first_position;
     let active = &scans[last];
     let (write_offset, next_position, active_sealed) =
@@ -470,4 +536,233 @@ fn zero_tail(scan: &Scanned) -> Result<()> {
             .map_err(|e| Error::io("fdatasync segment", Some(scan.path.clone()), e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The recovery branch for a torn segment before the last one, on hand-made segment
+    //! files: when it is a torn tail, and every input that must still be refused.
+
+    use super::*;
+    use crate::format::record::encode_record;
+    use crate::io::SimStorage;
+
+    const EPOCH: u64 = 0x00ab_cdef_1234_5679;
+    const SEGMENT_BYTES: u64 = 64 << 10;
+
+    fn dir() -> &'static Path {
+        Path::new("/recovery/unit")
+    }
+
+    /// One record of one event, at `position`, claiming `synced_before`.
+    fn record(position: u64, synced_before: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        let payload = position.to_le_bytes();
+        encode_record(
+            &mut out,
+            EPOCH,
+            position,
+            synced_before,
+            &[&payload[..]],
+            &[],
+        );
+        out
+    }
+
+    /// A segment file from its header's fields and its records' bytes, synced and named.
+    fn write_segment(storage: &SimStorage, first: u64, epoch: u64, records: &[Vec<u8>]) {
+        let path = segment_path(dir(), first);
+        let file = storage
+            .create_file(&path, SEGMENT_BYTES)
+            .expect("sim create");
+        let header = SegmentHeader {
+            first_position: first,
+            epoch,
+            segment_bytes: SEGMENT_BYTES,
+        };
+        file.write_at(0, &header.encode()).expect("sim write");
+        let mut offset = SEGMENT_HEADER_BYTES as u64;
+        for record in records {
+            file.write_at(offset, record).expect("sim write");
+            offset += record.len() as u64;
+        }
+        file.sync_data().expect("sim sync");
+        storage.sync_dir(dir()).expect("sim dir sync");
+    }
+
+    fn segment_count(storage: &SimStorage) -> usize {
+        storage
+            .file_names()
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .count()
+    }
+
+    fn open(storage: &SimStorage, recovery: RecoveryMode, checks: OpenChecks) -> Result<Recovered> {
+        let options = Options::default()
+            .segment_bytes(SEGMENT_BYTES)
+            .recovery(recovery)
+            .open_checks(checks);
+        recover(storage, dir(), &options)
+    }
+
+    fn strict(storage: &SimStorage) -> Result<Recovered> {
+        open(storage, RecoveryMode::Strict, OpenChecks::AllSegments)
+    }
+
+    /// Segment 0: events 0..3 and no seal (its seal's fdatasync never ran); segment 1
+    /// starts at 3 with the given records.
+    fn unsealed_then(storage: &SimStorage, later: &[Vec<u8>]) {
+        write_segment(
+            storage,
+            0,
+            EPOCH,
+            &[record(0, 0), record(1, 0), record(2, 1)],
+        );
+        write_segment(storage, 3, EPOCH, later);
+    }
+
+    fn assert_corrupt_at_segment_0(result: Result<Recovered>) {
+        match result {
+            Err(Error::Corrupt { path, .. }) => assert_eq!(path, segment_path(dir(), 0)),
+            Err(other) => panic!("expected Corrupt, got {other:?}"),
+            Ok(recovered) => panic!("expected Corrupt, opened at {}", recovered.next_position),
+        }
+    }
+
+    #[test]
+    fn an_unsealed_segment_before_the_last_is_a_torn_tail_when_nothing_claims_it() {
+        // Proves a segment before the last without its seal, whose later records claim nothing of it synced, is cut at its valid end and the last segment is removed.
+        let storage = SimStorage::new();
+        unsealed_then(&storage, &[record(3, 2), record(4, 3)]);
+        let recovered = strict(&storage).expect("opens");
+        assert_eq!(recovered.next_position, 3);
+        assert_eq!(recovered.segments.len(), 1);
+        assert!(!recovered.active_sealed);
+        assert_eq!(segment_count(&storage), 1, "the later segment is removed");
+        // And that is what a second open finds, with nothing left to cut.
+        let again = strict(&storage).expect("opens");
+        assert_eq!(again.next_position, 3);
+        assert_eq!(again.write_offset, recovered.write_offset);
+    }
+
+    #[test]
+    fn an_empty_last_segment_after_an_unsealed_one_is_removed() {
+        // Proves a crash right after the next segment was named (no records in it yet) recovers into the unsealed segment.
+        let storage = SimStorage::new();
+        unsealed_then(&storage, &[]);
+        let recovered = strict(&storage).expect("opens");
+        assert_eq!(recovered.next_position, 3);
+        assert_eq!(segment_count(&storage), 1);
+    }
+
+    #[test]
+    fn a_torn_record_before_the_last_segment_is_cut_there() {
+        // Proves a bad record in the segment before the last is a torn tail when no later record claims it synced: the log ends before it.
+        let storage = SimStorage::new();
+        let mut torn = record(2, 1);
+        let last = torn.len() - 1;
+        torn[last - 4] ^= 0x40;
+        write_segment(&storage, 0, EPOCH, &[record(0, 0), record(1, 0), torn]);
+        write_segment(&storage, 3, EPOCH, &[record(3, 2)]);
+        let recovered = strict(&storage).expect("opens");
+        assert_eq!(recovered.next_position, 2);
+        assert_eq!(segment_count(&storage), 1);
+    }
+
+    #[test]
+    fn a_later_record_claiming_the_unsealed_range_synced_is_corruption() {
+        // Proves an unsealed segment before the last is refused when a valid record of the last segment says positions past its end were synced, and cut under TruncateAtDamage.
+        let storage = SimStorage::new();
+        unsealed_then(&storage, &[record(3, 3), record(4, 4)]);
+        assert_corrupt_at_segment_0(strict(&storage));
+        assert_eq!(segment_count(&storage), 2, "a refused open changes nothing");
+        let recovered = open(
+            &storage,
+            RecoveryMode::TruncateAtDamage,
+            OpenChecks::AllSegments,
+        )
+        .expect("opens");
+        assert_eq!(recovered.next_position, 3);
+        assert_eq!(segment_count(&storage), 1);
+    }
+
+    #[test]
+    fn a_claim_inside_the_torn_segment_itself_is_corruption_too() {
+        // Proves a valid record after a bad one in the segment before the last, claiming the bad one synced, refuses the open.
+        let storage = SimStorage::new();
+        let mut damaged = record(1, 0);
+        damaged[45] ^= 1;
+        write_segment(&storage, 0, EPOCH, &[record(0, 0), damaged, record(2, 2)]);
+        write_segment(&storage, 3, EPOCH, &[record(3, 0)]);
+        assert_corrupt_at_segment_0(strict(&storage));
+    }
+
+    #[test]
+    fn damage_two_segments_before_the_last_is_corruption() {
+        // Proves an unsealed segment followed by two more is refused even when no record claims it: a roll syncs the previous seal before sealing again, so no crash leaves that.
+        let storage = SimStorage::new();
+        write_segment(
+            &storage,
+            0,
+            EPOCH,
+            &[record(0, 0), record(1, 0), record(2, 0)],
+        );
+        let seal = crate::format::record::encode_seal(EPOCH, 4, 0);
+        write_segment(&storage, 3, EPOCH, &[record(3, 0), seal.to_vec()]);
+        write_segment(&storage, 4, EPOCH, &[record(4, 0)]);
+        assert_corrupt_at_segment_0(strict(&storage));
+        assert_eq!(segment_count(&storage), 3);
+    }
+
+    #[test]
+    fn a_torn_segment_before_a_damaged_or_foreign_last_header_is_corruption() {
+        // Proves the torn-tail branch never deletes a last segment whose header is damaged or of another log: headers are synced before naming, so that is damage.
+        for damage in ["bit flip", "other epoch"] {
+            let storage = SimStorage::new();
+            match damage {
+                "bit flip" => {
+                    unsealed_then(&storage, &[record(3, 2)]);
+                    storage.corrupt_file(&segment_path(dir(), 3), 20, &[0xff]);
+                }
+                _ => {
+                    write_segment(
+                        &storage,
+                        0,
+                        EPOCH,
+                        &[record(0, 0), record(1, 0), record(2, 1)],
+                    );
+                    write_segment(&storage, 3, EPOCH ^ 2, &[]);
+                }
+            }
+            assert_corrupt_at_segment_0(strict(&storage));
+            assert_eq!(segment_count(&storage), 2, "{damage}: nothing removed");
+        }
+    }
+
+    #[test]
+    fn last_segment_checks_scan_the_segment_that_will_precede_the_new_last() {
+        // Proves OpenChecks::LastSegment, about to cut a torn segment before the last, first scans the one before it (its scan was deferred) and refuses its damage rather than leave it unchecked next to the new last segment.
+        let storage = SimStorage::new();
+        write_segment(&storage, 0, EPOCH, &[record(0, 0), record(1, 0)]);
+        write_segment(&storage, 2, EPOCH, &[record(2, 1)]);
+        write_segment(&storage, 3, EPOCH, &[record(3, 1)]);
+        let result = open(&storage, RecoveryMode::Strict, OpenChecks::LastSegment);
+        assert_corrupt_at_segment_0(result);
+        // With segment 0 sealed, the same layout is the ordinary torn case.
+        let storage = SimStorage::new();
+        let seal = crate::format::record::encode_seal(EPOCH, 2, 0);
+        write_segment(
+            &storage,
+            0,
+            EPOCH,
+            &[record(0, 0), record(1, 0), seal.to_vec()],
+        );
+        write_segment(&storage, 2, EPOCH, &[record(2, 1)]);
+        write_segment(&storage, 3, EPOCH, &[record(3, 1)]);
+        let recovered =
+            open(&storage, RecoveryMode::Strict, OpenChecks::LastSegment).expect("opens");
+        assert_eq!(recovered.next_position, 3);
+        assert_eq!(segment_count(&storage), 2);
+    }
 }
