@@ -38,9 +38,10 @@ pub enum OpenChecks {
     /// anywhere refuses the open. Opening reads the whole log.
     #[default]
     AllSegments,
-    /// Scan only the last segment; check the others' headers and names, and scan each
-    /// one when a reader first needs it (damage is then reported to that reader as
-    /// `Corrupt`). Opening costs the last segment, whatever the log's size.
+    /// Scan only the last two segments (the one before the last may be torn: its seal's
+    /// fdatasync runs in the background); check the others' headers and names, and scan
+    /// each one when a reader first needs it (damage is then reported to that reader as
+    /// `Corrupt`). Opening costs two segments, whatever the log's size.
     LastSegment,
 }
 

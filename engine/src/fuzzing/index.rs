@@ -4,6 +4,8 @@
 //! still yield errors, never a panic, in everything that uses it.
 
 use std::path::Path;
+
+use bytes::Bytes;
 use std::sync::{Arc, OnceLock};
 
 use super::FUZZ_EPOCH;
@@ -107,7 +109,8 @@ fn check_round_trip(index: &Index, input_len: usize, epoch: u64) {
         input_len,
         "a checkpoint re-encodes to another length"
     );
-    let again = checkpoint::decode(&encoded, epoch).expect("a re-encoded checkpoint decodes");
+    let again = checkpoint::decode(&Bytes::from(encoded.clone()), epoch)
+        .expect("a re-encoded checkpoint decodes");
     assert_eq!(again.streams, index.streams);
     assert_eq!(again.categories, index.categories);
     assert_eq!(again.time, index.time);
@@ -129,7 +132,7 @@ pub fn index_checkpoint(data: &[u8]) {
         if mode & FIX_HEADER != 0 {
             fix_checkpoint_header(&mut bytes, FUZZ_EPOCH);
         }
-        if let Ok(index) = checkpoint::decode(&bytes, FUZZ_EPOCH) {
+        if let Ok(index) = checkpoint::decode(&Bytes::from(bytes.clone()), FUZZ_EPOCH) {
             check_round_trip(&index, bytes.len(), FUZZ_EPOCH);
         }
         return;
@@ -138,7 +141,7 @@ pub fn index_checkpoint(data: &[u8]) {
     if mode & FIX_HEADER != 0 {
         fix_checkpoint_header(&mut bytes, template.epoch);
     }
-    let decoded = checkpoint::decode(&bytes, template.epoch);
+    let decoded = checkpoint::decode(&Bytes::from(bytes.clone()), template.epoch);
     if let Ok(index) = &decoded {
         check_round_trip(index, bytes.len(), template.epoch);
     }

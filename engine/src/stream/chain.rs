@@ -9,7 +9,10 @@
 //! therefore costs the `n` events plus one envelope per group, and the envelopes of
 //! different groups can be read at once, not one after another.
 
+use bytes::Bytes;
+
 use super::envelope::Link;
+use crate::format::{read_u32, read_u64};
 
 /// Events per group; every group's head is indexed in memory.
 pub(crate) const LINK_GROUP: u64 = 8;
@@ -74,29 +77,88 @@ impl Tail {
     }
 }
 
+/// Bytes one link takes where heads are persisted (the index checkpoint): u64 position,
+/// u32 record offset, little-endian.
+pub(crate) const PERSISTED_LINK_BYTES: usize = 12;
+
+/// The link of every group's head: those loaded from the index checkpoint are read in
+/// place from its mapping (opening does not copy them), those added since are in memory.
+#[derive(Debug, Clone, Default)]
+struct Heads {
+    /// Persisted links (`PERSISTED_LINK_BYTES` each), checked when they were loaded.
+    persisted: Bytes,
+    added: Vec<Packed>,
+}
+
+impl Heads {
+    fn len(&self) -> usize {
+        self.persisted.len() / PERSISTED_LINK_BYTES + self.added.len()
+    }
+
+    fn get(&self, at: usize) -> Option<Link> {
+        (at < self.len()).then(|| self.at(at))
+    }
+
+    /// The head `at`, which must be below `len()`.
+    fn at(&self, at: usize) -> Link {
+        let persisted = self.persisted.len() / PERSISTED_LINK_BYTES;
+        if at < persisted {
+            let bytes = &self.persisted[at * PERSISTED_LINK_BYTES..];
+            return Link {
+                position: read_u64(bytes, 0),
+                record_offset: read_u32(bytes, 8),
+            };
+        }
+        Link::from(self.added[at - persisted])
+    }
+
+    fn last(&self) -> Option<Link> {
+        self.len().checked_sub(1).map(|at| self.at(at))
+    }
+
+    fn iter(&self) -> impl ExactSizeIterator<Item = Link> + '_ {
+        (0..self.len()).map(|at| self.at(at))
+    }
+}
+
+impl PartialEq for Heads {
+    /// Equal when they hold the same links, wherever those are kept.
+    fn eq(&self, other: &Heads) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Heads {}
+
 /// The sparse index of one chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Chain {
     /// The link of event `k × LINK_GROUP`, for every group `k`.
-    heads: Vec<Packed>,
+    heads: Heads,
     tail: Tail,
 }
 
 impl Chain {
     /// Rebuilds a chain from its persisted parts, if they are consistent: one head per
-    /// group, the open group's links starting at the last head and ending at the last
+    /// group (`heads`: `PERSISTED_LINK_BYTES` each, already checked for range and
+    /// order), the open group's links starting at the last head and ending at the last
     /// event.
-    pub(crate) fn from_parts(len: u64, heads: &[Link], open: &[Link]) -> Option<Chain> {
+    pub(crate) fn from_parts(len: u64, heads: Bytes, open: &[Link]) -> Option<Chain> {
         let groups = len.div_ceil(LINK_GROUP);
         let open_len = len - groups.saturating_sub(1) * LINK_GROUP;
-        if heads.len() as u64 != groups
+        let heads = Heads {
+            persisted: heads,
+            added: Vec::new(),
+        };
+        if !heads.persisted.len().is_multiple_of(PERSISTED_LINK_BYTES)
+            || heads.len() as u64 != groups
             || open.len() as u64 != open_len
-            || open.first() != heads.last()
+            || open.first().copied() != heads.last()
         {
             return None;
         }
         let mut chain = Chain {
-            heads: heads.iter().map(|&l| Packed::from(l)).collect(),
+            heads,
             tail: Tail {
                 len,
                 open: [Packed::default(); GROUP],
@@ -109,16 +171,18 @@ impl Chain {
     }
 
     /// The persisted parts: the number of events, the heads and the open group's links.
-    pub(crate) fn parts(&self) -> (u64, Vec<Link>, Vec<Link>) {
-        let heads = self.heads.iter().map(|&p| Link::from(p)).collect();
-        let open = self.open_links().collect();
-        (self.tail.len, heads, open)
+    pub(crate) fn parts(&self) -> (u64, impl ExactSizeIterator<Item = Link> + '_, Vec<Link>) {
+        (
+            self.tail.len,
+            self.heads.iter(),
+            self.open_links().collect(),
+        )
     }
 
     /// Adds the link of the chain's next event and returns its sequence number.
     pub(crate) fn push(&mut self, link: Link) -> u64 {
         if self.tail.len.is_multiple_of(LINK_GROUP) {
-            self.heads.push(Packed::from(link));
+            self.heads.added.push(Packed::from(link));
         }
         self.tail.push(link)
     }
@@ -152,21 +216,26 @@ impl Chain {
 
     /// The link of group `group`'s head, if the chain has that group.
     pub(crate) fn head(&self, group: u64) -> Option<Link> {
-        let at = usize::try_from(group).ok()?;
-        self.heads.get(at).map(|&p| Link::from(p))
+        self.heads.get(usize::try_from(group).ok()?)
     }
 
     /// The group holding the last event at a position below `position`, if any event is.
     pub(crate) fn group_before(&self, position: u64) -> Option<u64> {
-        let after = self
-            .heads
-            .partition_point(|&p| Link::from(p).position < position);
-        after.checked_sub(1).map(|group| group as u64)
+        // The first head at or after `position` (heads' positions increase).
+        let (mut low, mut high) = (0usize, self.heads.len());
+        while low < high {
+            let mid = low + (high - low) / 2;
+            match self.heads.get(mid) {
+                Some(head) if head.position < position => low = mid + 1,
+                _ => high = mid,
+            }
+        }
+        low.checked_sub(1).map(|group| group as u64)
     }
 
     /// Heap bytes this chain holds (for the memory measurements in docs/design.md).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.heads.capacity() * std::mem::size_of::<Packed>()
+        self.heads.added.capacity() * std::mem::size_of::<Packed>()
     }
 }
 
@@ -229,11 +298,31 @@ mod tests {
             });
         }
         let (len, heads, open) = chain.parts();
-        assert_eq!(Chain::from_parts(len, &heads, &open), Some(chain.clone()));
-        assert_eq!(Chain::from_parts(0, &[], &[]), Some(Chain::default()));
-        assert!(Chain::from_parts(len + 1, &heads, &open).is_none());
-        assert!(Chain::from_parts(len, &heads[..1], &open).is_none());
-        assert!(Chain::from_parts(len, &heads, &open[1..]).is_none());
-        assert!(Chain::from_parts(len, &heads, &heads).is_none());
+        let mut persisted = Vec::new();
+        for head in heads {
+            persisted.extend_from_slice(&head.position.to_le_bytes());
+            persisted.extend_from_slice(&head.record_offset.to_le_bytes());
+        }
+        let persisted = Bytes::from(persisted);
+        let rebuilt = Chain::from_parts(len, persisted.clone(), &open).expect("consistent");
+        assert_eq!(rebuilt, chain);
+        assert_eq!(rebuilt.group_before(u64::MAX), chain.group_before(u64::MAX));
+        assert_eq!(rebuilt.head(1), chain.head(1));
+        let mut grown = rebuilt.clone();
+        grown.push(Link {
+            position: 1 << 40,
+            record_offset: 9,
+        });
+        assert_eq!(grown.head(1), chain.head(1));
+        assert_eq!(grown.last().map(|(seq, _)| seq), Some(len));
+        assert_eq!(
+            Chain::from_parts(0, Bytes::new(), &[]),
+            Some(Chain::default())
+        );
+        assert!(Chain::from_parts(len + 1, persisted.clone(), &open).is_none());
+        assert!(Chain::from_parts(len, persisted.slice(..12), &open).is_none());
+        assert!(Chain::from_parts(len, persisted.slice(..13), &open).is_none());
+        assert!(Chain::from_parts(len, persisted.clone(), &open[1..]).is_none());
+        assert!(Chain::from_parts(len, persisted, &open[..1]).is_none());
     }
 }

@@ -24,7 +24,7 @@
 
 use bytes::Bytes;
 
-use super::chain::{Chain, LINK_GROUP};
+use super::chain::{Chain, LINK_GROUP, PERSISTED_LINK_BYTES};
 use super::envelope::Link;
 use super::index::{CategoryEntry, Index, StreamEntry};
 use crate::format::{crc32, read_u32, read_u64};
@@ -44,11 +44,13 @@ fn put_link(out: &mut Vec<u8>, link: Link) {
 fn put_chain(out: &mut Vec<u8>, chain: &Chain) {
     let (len, heads, open) = chain.parts();
     out.extend_from_slice(&len.to_le_bytes());
-    for links in [heads, open] {
-        out.extend_from_slice(&(links.len() as u32).to_le_bytes());
-        for link in links {
-            put_link(out, link);
-        }
+    out.extend_from_slice(&(heads.len() as u32).to_le_bytes());
+    for link in heads {
+        put_link(out, link);
+    }
+    out.extend_from_slice(&(open.len() as u32).to_le_bytes());
+    for link in open {
+        put_link(out, link);
     }
 }
 
@@ -99,6 +101,9 @@ pub(crate) struct Invalid(pub(crate) &'static str);
 
 /// A bounds-checked cursor over the body; every read fails rather than panics.
 struct Cursor<'a> {
+    /// The whole checkpoint (heads are kept as slices of it).
+    file: &'a Bytes,
+    /// The body: `file[HEADER_BYTES..]`.
     bytes: &'a [u8],
     at: usize,
 }
@@ -135,13 +140,6 @@ impl<'a> Cursor<'a> {
         Ok(Bytes::copy_from_slice(self.take(len)?))
     }
 
-    fn link(&mut self) -> Result<Link, Invalid> {
-        Ok(Link {
-            position: self.u64()?,
-            record_offset: self.u32()?,
-        })
-    }
-
     /// A count of items each at least `item_bytes` long, checked against what is left.
     fn count(&mut self, item_bytes: usize) -> Result<usize, Invalid> {
         let count = self.u32()? as usize;
@@ -153,35 +151,54 @@ impl<'a> Cursor<'a> {
 
     /// `count` links, each at or above the position of the sequence number
     /// `first_seq + i × seq_step` (every event takes a position of its own), below
-    /// `through`, and increasing.
-    fn links(&mut self, first_seq: u64, seq_step: u64, through: u64) -> Result<Vec<Link>, Invalid> {
-        let count = self.count(12)?;
-        let mut links: Vec<Link> = Vec::with_capacity(count);
-        for i in 0..count as u64 {
-            let link = self.link()?;
-            let seq = (i.saturating_mul(seq_step)).saturating_add(first_seq);
-            let increasing = links.last().is_none_or(|l| l.position < link.position);
-            if seq > link.position || link.position >= through || !increasing {
+    /// `through`, and increasing; returned as their bytes in the checkpoint.
+    fn link_bytes(
+        &mut self,
+        first_seq: u64,
+        seq_step: u64,
+        through: u64,
+    ) -> Result<Bytes, Invalid> {
+        let count = self.count(PERSISTED_LINK_BYTES)?;
+        let start = self.at;
+        let bytes = self.take(count * PERSISTED_LINK_BYTES)?;
+        let mut previous: Option<u64> = None;
+        for (i, link) in bytes.chunks_exact(PERSISTED_LINK_BYTES).enumerate() {
+            let position = read_u64(link, 0);
+            let seq = (i as u64)
+                .saturating_mul(seq_step)
+                .saturating_add(first_seq);
+            let increasing = previous.is_none_or(|p| p < position);
+            if seq > position || position >= through || !increasing {
                 return Err(Invalid("checkpoint chain link out of range or order"));
             }
-            links.push(link);
+            previous = Some(position);
         }
-        Ok(links)
+        let start = HEADER_BYTES + start;
+        Ok(self.file.slice(start..start + bytes.len()))
     }
 
-    /// A chain whose links could have been written by this log (see `links`), with one
-    /// head per group and the open group's links after the last head.
+    /// A chain whose links could have been written by this log (see `link_bytes`), with
+    /// one head per group and the open group's links after the last head. The heads stay
+    /// in the checkpoint's bytes (not copied); the open group's are decoded.
     fn chain(&mut self, through: u64) -> Result<Chain, Invalid> {
         let len = self.u64()?;
-        let heads = self.links(0, LINK_GROUP, through)?;
-        let open_start = heads.len().saturating_sub(1) as u64 * LINK_GROUP;
-        let open = self.links(open_start, 1, through)?;
-        Chain::from_parts(len, &heads, &open).ok_or(Invalid("checkpoint chain inconsistent"))
+        let heads = self.link_bytes(0, LINK_GROUP, through)?;
+        let open_start = (heads.len() / PERSISTED_LINK_BYTES).saturating_sub(1) as u64 * LINK_GROUP;
+        let open_bytes = self.link_bytes(open_start, 1, through)?;
+        let open: Vec<Link> = open_bytes
+            .chunks_exact(PERSISTED_LINK_BYTES)
+            .map(|link| Link {
+                position: read_u64(link, 0),
+                record_offset: read_u32(link, 8),
+            })
+            .collect();
+        Chain::from_parts(len, heads, &open).ok_or(Invalid("checkpoint chain inconsistent"))
     }
 }
 
 /// Decodes a checkpoint of the log `epoch`. Never panics on bad input.
-pub(crate) fn decode(bytes: &[u8], epoch: u64) -> Result<Index, Invalid> {
+pub(crate) fn decode(file: &Bytes, epoch: u64) -> Result<Index, Invalid> {
+    let bytes = &file[..];
     if bytes.len() < HEADER_BYTES || bytes[0..8] != MAGIC {
         return Err(Invalid("not a checkpoint"));
     }
@@ -202,7 +219,11 @@ pub(crate) fn decode(bytes: &[u8], epoch: u64) -> Result<Index, Invalid> {
     if crc32(body) != read_u32(bytes, 40) {
         return Err(Invalid("checkpoint body checksum mismatch"));
     }
-    let mut cursor = Cursor { bytes: body, at: 0 };
+    let mut cursor = Cursor {
+        file,
+        bytes: body,
+        at: 0,
+    };
     let through = read_u64(bytes, 24);
     let mut index = Index::starting_at(through);
     index.events_indexed = cursor.u64()?;
@@ -284,7 +305,7 @@ mod tests {
     fn checkpoint_round_trips() {
         // Proves a decoded checkpoint holds the same streams, categories and time index.
         let index = sample_index();
-        let bytes = encode(&index, 77);
+        let bytes = Bytes::from(encode(&index, 77));
         let decoded = decode(&bytes, 77).expect("valid checkpoint");
         assert_eq!(decoded.streams, index.streams);
         assert_eq!(decoded.categories, index.categories);
@@ -300,14 +321,14 @@ mod tests {
     #[test]
     fn every_truncation_and_bit_flip_is_rejected() {
         // Proves a damaged checkpoint is refused (and rebuilt by the caller), never half-loaded.
-        let bytes = encode(&sample_index(), 1);
+        let bytes = Bytes::from(encode(&sample_index(), 1));
         for len in 0..bytes.len() {
-            assert!(decode(&bytes[..len], 1).is_err(), "length {len}");
+            assert!(decode(&bytes.slice(..len), 1).is_err(), "length {len}");
         }
         for bit in (0..bytes.len() * 8).step_by(7) {
-            let mut damaged = bytes.clone();
+            let mut damaged = bytes.to_vec();
             damaged[bit / 8] ^= 1 << (bit % 8);
-            assert!(decode(&damaged, 1).is_err(), "bit {bit}");
+            assert!(decode(&Bytes::from(damaged), 1).is_err(), "bit {bit}");
         }
     }
 }
