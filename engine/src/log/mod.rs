@@ -242,11 +242,13 @@ impl Log {
         extension: &[u8],
         durability: Durability,
     ) -> Result<Appended> {
-        let appended = append::append(&self.shared, events, extension, durability)?;
         if durability == Durability::Synced {
+            let _appending = self.shared.group_commit.appending();
+            let appended = append::append(&self.shared, events, extension, durability)?;
             group_commit::wait_synced(&self.shared, appended.last.0 + 1)?;
+            return Ok(appended);
         }
-        Ok(appended)
+        append::append(&self.shared, events, extension, durability)
     }
 
     /// Writes buffered appends (`Durability::Buffered`) and publishes them to readers,
