@@ -438,7 +438,7 @@ fn a_lost_or_damaged_checkpoint_is_rebuilt_with_identical_answers() {
 
 #[test]
 fn bad_input_gets_a_clear_error_and_writes_nothing() {
-    // Proves empty and oversized names, NUL bytes, duplicate streams and empty batches are refused.
+    // Proves empty and oversized names, NUL bytes, duplicate streams, an event id twice in one append (one stream or two) and empty batches are refused.
     let storage = SimStorage::new();
     let store = open(&storage);
     let before = store.log_next_position();
@@ -472,6 +472,27 @@ fn bad_input_gets_a_clear_error_and_writes_nothing() {
     ];
     assert!(matches!(
         store.append_multi(&twice, Durability::Synced),
+        Err(Error::InvalidArgument { .. })
+    ));
+    let same_id = vec![event("a").with_id([5; 16]), event("b").with_id([5; 16])];
+    assert!(matches!(
+        store.append("s-1", ExpectedRevision::Any, same_id, Durability::Synced),
+        Err(Error::InvalidArgument { .. })
+    ));
+    let same_id_two_streams = vec![
+        StreamAppend {
+            stream: Bytes::from_static(b"s-1"),
+            expected: ExpectedRevision::Any,
+            events: vec![event("a").with_id([6; 16])],
+        },
+        StreamAppend {
+            stream: Bytes::from_static(b"s-2"),
+            expected: ExpectedRevision::Any,
+            events: vec![event("b").with_id([6; 16])],
+        },
+    ];
+    assert!(matches!(
+        store.append_multi(&same_id_two_streams, Durability::Synced),
         Err(Error::InvalidArgument { .. })
     ));
     let huge = NewEvent::new("Big", vec![0u8; annal::limits::EVENT_BYTES_MAX + 1]);

@@ -42,11 +42,18 @@ pub(crate) fn check_input(appends: &[StreamAppend]) -> Result<()> {
     if appends.is_empty() {
         return Err(Error::EmptyBatch);
     }
+    // The duplicate checks allocate only when there can be a duplicate.
     let mut streams = HashSet::new();
     let mut ids = HashSet::new();
+    let ids_to_check = appends
+        .iter()
+        .flat_map(|a| &a.events)
+        .filter(|e| e.id.is_some())
+        .count()
+        > 1;
     for append in appends {
         check_stream_name(&append.stream)?;
-        if !streams.insert(&append.stream[..]) {
+        if appends.len() > 1 && !streams.insert(&append.stream[..]) {
             return Err(Error::InvalidArgument {
                 reason: format!(
                     "stream {} is named twice in one append",
@@ -66,7 +73,7 @@ pub(crate) fn check_input(appends: &[StreamAppend]) -> Result<()> {
                     ),
                 });
             }
-            if let Some(id) = event.id {
+            if let Some(id) = event.id.filter(|_| ids_to_check) {
                 if !ids.insert(id) {
                     return Err(Error::InvalidArgument {
                         reason: "an event id appears twice in one append".into(),
@@ -256,6 +263,8 @@ pub(crate) fn encode_envelopes(
     let mut payloads = Vec::new();
     let mut results = Vec::with_capacity(appends.len());
     let mut categories_in_batch: HashMap<&[u8], Link> = HashMap::new();
+    // Only a later event of the same append needs to find an earlier one's category link.
+    let events_in_batch: usize = appends.iter().map(|a| a.events.len()).sum();
     let mut position = first_position;
     for (append, plan) in appends.iter().zip(plans) {
         let Plan::Append { current } = plan else {
@@ -309,7 +318,9 @@ pub(crate) fn encode_envelopes(
             previous_in_stream = Some(here);
             tail.push(here);
             if let Some(category) = category {
-                categories_in_batch.insert(category, here);
+                if events_in_batch > 1 {
+                    categories_in_batch.insert(category, here);
+                }
             }
             position += 1;
         }
