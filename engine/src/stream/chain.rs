@@ -11,8 +11,7 @@
 
 use bytes::Bytes;
 
-use super::envelope::Link;
-use crate::format::{read_u32, read_u64};
+use super::envelope::{Link, LINK_BYTES};
 
 /// Events per group; every group's head is indexed in memory.
 pub(crate) const LINK_GROUP: u64 = 8;
@@ -77,22 +76,18 @@ impl Tail {
     }
 }
 
-/// Bytes one link takes where heads are persisted (the index checkpoint): u64 position,
-/// u32 record offset, little-endian.
-pub(crate) const PERSISTED_LINK_BYTES: usize = 12;
-
 /// The link of every group's head: those loaded from the index checkpoint are read in
 /// place from its mapping (opening does not copy them), those added since are in memory.
 #[derive(Debug, Clone, Default)]
 struct Heads {
-    /// Persisted links (`PERSISTED_LINK_BYTES` each), checked when they were loaded.
+    /// Persisted links (`LINK_BYTES` each), checked when they were loaded.
     persisted: Bytes,
     added: Vec<Packed>,
 }
 
 impl Heads {
     fn len(&self) -> usize {
-        self.persisted.len() / PERSISTED_LINK_BYTES + self.added.len()
+        self.persisted.len() / LINK_BYTES + self.added.len()
     }
 
     fn get(&self, at: usize) -> Option<Link> {
@@ -101,13 +96,9 @@ impl Heads {
 
     /// The head `at`, which must be below `len()`.
     fn at(&self, at: usize) -> Link {
-        let persisted = self.persisted.len() / PERSISTED_LINK_BYTES;
+        let persisted = self.persisted.len() / LINK_BYTES;
         if at < persisted {
-            let bytes = &self.persisted[at * PERSISTED_LINK_BYTES..];
-            return Link {
-                position: read_u64(bytes, 0),
-                record_offset: read_u32(bytes, 8),
-            };
+            return Link::read(&self.persisted[at * LINK_BYTES..]);
         }
         Link::from(self.added[at - persisted])
     }
@@ -140,20 +131,21 @@ pub(crate) struct Chain {
 
 impl Chain {
     /// Rebuilds a chain from its persisted parts, if they are consistent: one head per
-    /// group (`heads`: `PERSISTED_LINK_BYTES` each, already checked for range and
-    /// order), the open group's links starting at the last head and ending at the last
-    /// event.
-    pub(crate) fn from_parts(len: u64, heads: Bytes, open: &[Link]) -> Option<Chain> {
+    /// group, the open group's links starting at the last head and ending at the last
+    /// event (`LINK_BYTES` each, both already checked for range and order).
+    pub(crate) fn from_parts(len: u64, heads: Bytes, open: &[u8]) -> Option<Chain> {
+        let open_links = open.chunks_exact(LINK_BYTES).map(Link::read);
         let groups = len.div_ceil(LINK_GROUP);
         let open_len = len - groups.saturating_sub(1) * LINK_GROUP;
         let heads = Heads {
             persisted: heads,
             added: Vec::new(),
         };
-        if !heads.persisted.len().is_multiple_of(PERSISTED_LINK_BYTES)
+        if !heads.persisted.len().is_multiple_of(LINK_BYTES)
+            || !open.len().is_multiple_of(LINK_BYTES)
             || heads.len() as u64 != groups
-            || open.len() as u64 != open_len
-            || open.first().copied() != heads.last()
+            || open_links.len() as u64 != open_len
+            || open_links.clone().next() != heads.last()
         {
             return None;
         }
@@ -164,7 +156,7 @@ impl Chain {
                 open: [Packed::default(); GROUP],
             },
         };
-        for (slot, &link) in chain.tail.open.iter_mut().zip(open) {
+        for (slot, link) in chain.tail.open.iter_mut().zip(open_links) {
             *slot = Packed::from(link);
         }
         Some(chain)
@@ -297,13 +289,16 @@ mod tests {
                 record_offset: seq as u32,
             });
         }
-        let (len, heads, open) = chain.parts();
+        let (len, heads, open_links) = chain.parts();
         let mut persisted = Vec::new();
         for head in heads {
-            persisted.extend_from_slice(&head.position.to_le_bytes());
-            persisted.extend_from_slice(&head.record_offset.to_le_bytes());
+            head.put(&mut persisted);
         }
         let persisted = Bytes::from(persisted);
+        let mut open = Vec::new();
+        for link in open_links {
+            link.put(&mut open);
+        }
         let rebuilt = Chain::from_parts(len, persisted.clone(), &open).expect("consistent");
         assert_eq!(rebuilt, chain);
         assert_eq!(rebuilt.group_before(u64::MAX), chain.group_before(u64::MAX));
@@ -322,7 +317,8 @@ mod tests {
         assert!(Chain::from_parts(len + 1, persisted.clone(), &open).is_none());
         assert!(Chain::from_parts(len, persisted.slice(..12), &open).is_none());
         assert!(Chain::from_parts(len, persisted.slice(..13), &open).is_none());
-        assert!(Chain::from_parts(len, persisted.clone(), &open[1..]).is_none());
-        assert!(Chain::from_parts(len, persisted, &open[..1]).is_none());
+        assert!(Chain::from_parts(len, persisted.clone(), &open[LINK_BYTES..]).is_none());
+        assert!(Chain::from_parts(len, persisted.clone(), &open[..LINK_BYTES]).is_none());
+        assert!(Chain::from_parts(len, persisted, &open[1..]).is_none());
     }
 }

@@ -24,8 +24,8 @@
 
 use bytes::Bytes;
 
-use super::chain::{Chain, LINK_GROUP, PERSISTED_LINK_BYTES};
-use super::envelope::Link;
+use super::chain::{Chain, LINK_GROUP};
+use super::envelope::{Link, LINK_BYTES};
 use super::index::{CategoryEntry, Index, StreamEntry};
 use crate::format::{crc32, read_u32, read_u64};
 
@@ -36,21 +36,16 @@ const HEADER_BYTES: usize = 48;
 /// The checkpoint file's name in the log directory.
 pub(crate) const CHECKPOINT_FILE_NAME: &str = "streams.idx";
 
-fn put_link(out: &mut Vec<u8>, link: Link) {
-    out.extend_from_slice(&link.position.to_le_bytes());
-    out.extend_from_slice(&link.record_offset.to_le_bytes());
-}
-
 fn put_chain(out: &mut Vec<u8>, chain: &Chain) {
     let (len, heads, open) = chain.parts();
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&(heads.len() as u32).to_le_bytes());
     for link in heads {
-        put_link(out, link);
+        link.put(out);
     }
     out.extend_from_slice(&(open.len() as u32).to_le_bytes());
     for link in open {
-        put_link(out, link);
+        link.put(out);
     }
 }
 
@@ -158,12 +153,12 @@ impl<'a> Cursor<'a> {
         seq_step: u64,
         through: u64,
     ) -> Result<Bytes, Invalid> {
-        let count = self.count(PERSISTED_LINK_BYTES)?;
+        let count = self.count(LINK_BYTES)?;
         let start = self.at;
-        let bytes = self.take(count * PERSISTED_LINK_BYTES)?;
+        let bytes = self.take(count * LINK_BYTES)?;
         let mut previous: Option<u64> = None;
-        for (i, link) in bytes.chunks_exact(PERSISTED_LINK_BYTES).enumerate() {
-            let position = read_u64(link, 0);
+        for (i, link) in bytes.chunks_exact(LINK_BYTES).enumerate() {
+            let position = Link::read(link).position;
             let seq = (i as u64)
                 .saturating_mul(seq_step)
                 .saturating_add(first_seq);
@@ -183,15 +178,8 @@ impl<'a> Cursor<'a> {
     fn chain(&mut self, through: u64) -> Result<Chain, Invalid> {
         let len = self.u64()?;
         let heads = self.link_bytes(0, LINK_GROUP, through)?;
-        let open_start = (heads.len() / PERSISTED_LINK_BYTES).saturating_sub(1) as u64 * LINK_GROUP;
-        let open_bytes = self.link_bytes(open_start, 1, through)?;
-        let open: Vec<Link> = open_bytes
-            .chunks_exact(PERSISTED_LINK_BYTES)
-            .map(|link| Link {
-                position: read_u64(link, 0),
-                record_offset: read_u32(link, 8),
-            })
-            .collect();
+        let open_start = (heads.len() / LINK_BYTES).saturating_sub(1) as u64 * LINK_GROUP;
+        let open = self.link_bytes(open_start, 1, through)?;
         Chain::from_parts(len, heads, &open).ok_or(Invalid("checkpoint chain inconsistent"))
     }
 }

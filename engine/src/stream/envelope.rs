@@ -34,7 +34,9 @@ const FIXED_BYTES: usize = 56;
 const ID_BYTES: usize = 16;
 const FLAG_HAS_ID: u16 = 1;
 const FLAG_HAS_LINKS: u16 = 2;
-const LINK_BYTES: usize = 12;
+/// Bytes a link takes in a link block and in the index checkpoint: u64 position, u32
+/// record offset, little-endian.
+pub(crate) const LINK_BYTES: usize = 12;
 /// The most links a link block may hold (a decoder bound; writers use `LINK_GROUP`).
 pub(crate) const LINK_BLOCK_MAX: usize = 64;
 const NO_POSITION: u64 = u64::MAX;
@@ -48,6 +50,22 @@ pub(crate) const SAME_RECORD: u32 = u32::MAX;
 pub(crate) struct Link {
     pub(crate) position: u64,
     pub(crate) record_offset: u32,
+}
+
+impl Link {
+    /// The link in the first `LINK_BYTES` of `bytes` (the caller checked the length).
+    pub(crate) fn read(bytes: &[u8]) -> Link {
+        Link {
+            position: read_u64(bytes, 0),
+            record_offset: read_u32(bytes, 8),
+        }
+    }
+
+    /// Appends the link's `LINK_BYTES`.
+    pub(crate) fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.position.to_le_bytes());
+        out.extend_from_slice(&self.record_offset.to_le_bytes());
+    }
 }
 
 /// What an envelope records.
@@ -82,10 +100,7 @@ impl Envelope {
     /// The links of the envelope's link block, oldest first. A record offset of
     /// `SAME_RECORD` means the record this envelope is in.
     pub(crate) fn block_links(&self) -> impl Iterator<Item = Link> + '_ {
-        self.link_block.chunks_exact(LINK_BYTES).map(|link| Link {
-            position: read_u64(link, 0),
-            record_offset: read_u32(link, 8),
-        })
+        self.link_block.chunks_exact(LINK_BYTES).map(Link::read)
     }
 }
 
@@ -157,8 +172,7 @@ pub(crate) fn encode(parts: &EnvelopeParts<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(&id);
     }
     for link in parts.link_block {
-        out.extend_from_slice(&link.position.to_le_bytes());
-        out.extend_from_slice(&link.record_offset.to_le_bytes());
+        link.put(out);
     }
     out.extend_from_slice(parts.stream);
     out.extend_from_slice(parts.event_type);
