@@ -15,21 +15,23 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::fmt::Write as _;
-use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::time::Duration;
 
 use annal::format::record::record_bytes_for;
-use annal::io::{DirLock, SimStorage, Storage, StorageFile};
+use annal::io::{SimStorage, Storage};
 use annal::{
     Direction, Durability, EventStore, ExpectedRevision, Log, Metrics, NewEvent, Options, Position,
 };
 use bytes::Bytes;
+use support::{FileOrigin, HookedStorage, StorageHooks};
 
 /// Payload bytes of every event, as in the benchmarks.
 const PAYLOAD_BYTES: usize = 100;
@@ -228,6 +230,7 @@ fn count_allocations<R>(f: impl FnOnce() -> R) -> (R, u64) {
 // ---------------------------------------------------------------------------------------
 // A storage backend wrapper that counts calls.
 
+/// The hooks of [`Counting`]: every storage call counted; fdatasyncs take `sync_delay`.
 #[derive(Debug, Default)]
 struct Calls {
     writes: AtomicU64,
@@ -238,6 +241,46 @@ struct Calls {
     renames: AtomicU64,
     removes: AtomicU64,
     dir_syncs: AtomicU64,
+    sync_delay: Duration,
+}
+
+impl StorageHooks for Calls {
+    type FileState = ();
+
+    fn new_file(&self, _origin: FileOrigin) {}
+
+    fn before_create_file(&self, _path: &Path, _len_bytes: u64) {
+        self.creates.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn before_rename(&self, _from: &Path, _to: &Path) {
+        self.renames.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn before_remove_file(&self, _path: &Path) {
+        self.removes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn before_sync_dir(&self, _dir: &Path) {
+        self.dir_syncs.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn before_write(&self, _file: &(), _offset: u64, data: &[u8]) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.bytes_written
+            .fetch_add(data.len() as u64, Ordering::SeqCst);
+    }
+
+    fn before_sync_data(&self, _file: &()) {
+        self.syncs.fetch_add(1, Ordering::SeqCst);
+        if !self.sync_delay.is_zero() {
+            std::thread::sleep(self.sync_delay);
+        }
+    }
+
+    fn before_view(&self, _file: &()) {
+        self.views.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// Counts of storage calls, and differences between two counts.
@@ -272,21 +315,16 @@ impl CallCounts {
     }
 }
 
-/// A backend that counts every call into `inner`; its fdatasyncs take `sync_delay`.
-#[derive(Debug, Clone)]
-struct Counting {
-    inner: Arc<dyn Storage>,
-    calls: Arc<Calls>,
-    sync_delay: Duration,
-}
+/// A backend that counts every call into its inner one; its fdatasyncs take a delay.
+type Counting = HookedStorage<Calls>;
 
 impl Counting {
     fn new(inner: Arc<dyn Storage>, sync_delay: Duration) -> Counting {
-        Counting {
-            inner,
-            calls: Arc::new(Calls::default()),
+        let calls = Calls {
             sync_delay,
-        }
+            ..Calls::default()
+        };
+        HookedStorage::with_hooks(inner, calls)
     }
 
     fn sim() -> Counting {
@@ -294,7 +332,7 @@ impl Counting {
     }
 
     fn counts(&self) -> CallCounts {
-        let c = &self.calls;
+        let c = self.hooks();
         let load = |a: &AtomicU64| a.load(Ordering::SeqCst);
         CallCounts {
             writes: load(&c.writes),
@@ -304,85 +342,6 @@ impl Counting {
             creates: load(&c.creates),
             directory_ops: load(&c.renames) + load(&c.removes) + load(&c.dir_syncs),
         }
-    }
-
-    fn wrap(&self, file: Arc<dyn StorageFile>) -> Arc<dyn StorageFile> {
-        Arc::new(CountingFile {
-            inner: file,
-            calls: Arc::clone(&self.calls),
-            sync_delay: self.sync_delay,
-        })
-    }
-}
-
-struct CountingFile {
-    inner: Arc<dyn StorageFile>,
-    calls: Arc<Calls>,
-    sync_delay: Duration,
-}
-
-impl StorageFile for CountingFile {
-    fn len_bytes(&self) -> u64 {
-        self.inner.len_bytes()
-    }
-
-    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.calls.writes.fetch_add(1, Ordering::SeqCst);
-        self.calls
-            .bytes_written
-            .fetch_add(data.len() as u64, Ordering::SeqCst);
-        self.inner.write_at(offset, data)
-    }
-
-    fn sync_data(&self) -> io::Result<()> {
-        self.calls.syncs.fetch_add(1, Ordering::SeqCst);
-        if !self.sync_delay.is_zero() {
-            std::thread::sleep(self.sync_delay);
-        }
-        self.inner.sync_data()
-    }
-
-    fn view(&self) -> io::Result<Bytes> {
-        self.calls.views.fetch_add(1, Ordering::SeqCst);
-        self.inner.view()
-    }
-}
-
-impl Storage for Counting {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(dir)
-    }
-
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.inner.list_dir(dir)
-    }
-
-    fn open_file(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn StorageFile>> {
-        Ok(self.wrap(self.inner.open_file(path, writable)?))
-    }
-
-    fn create_file(&self, path: &Path, len_bytes: u64) -> io::Result<Arc<dyn StorageFile>> {
-        self.calls.creates.fetch_add(1, Ordering::SeqCst);
-        Ok(self.wrap(self.inner.create_file(path, len_bytes)?))
-    }
-
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.calls.renames.fetch_add(1, Ordering::SeqCst);
-        self.inner.rename(from, to)
-    }
-
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.calls.removes.fetch_add(1, Ordering::SeqCst);
-        self.inner.remove_file(path)
-    }
-
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.calls.dir_syncs.fetch_add(1, Ordering::SeqCst);
-        self.inner.sync_dir(dir)
-    }
-
-    fn lock_dir(&self, dir: &Path) -> io::Result<DirLock> {
-        self.inner.lock_dir(dir)
     }
 }
 

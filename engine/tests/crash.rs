@@ -8,15 +8,16 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::HashMap;
-use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use annal::io::{CrashMode, DirLock, SimStorage, Storage, StorageFile};
+use annal::io::{CrashMode, SimStorage, Storage};
 use annal::{Appended, Durability, Error, Log, Options, Position};
-use bytes::Bytes;
+use support::{is_seal_write, CrashingStorage, FileOrigin, HookedStorage, StorageHooks};
 
 const SEGMENT_BYTES: u64 = 64 << 10;
 const HEADER_BYTES: usize = 16;
@@ -309,143 +310,6 @@ fn concurrent_appends_survive_a_crash_in_flight() {
     assert!(lost_something > 0, "no crash lost an unsynced append");
 }
 
-/// Shared state of a storage that crashes itself before its `n`-th mutating call.
-#[derive(Debug)]
-struct Countdown {
-    /// Mutating calls left before the crash; `None` once crashed.
-    left: Option<u64>,
-    survivor: Option<SimStorage>,
-    /// The call the crash preempted.
-    crashed_at: Option<&'static str>,
-    mode: CrashMode,
-}
-
-/// A `Storage` over `SimStorage` that crashes it just before a chosen mutating call.
-#[derive(Debug, Clone)]
-struct CrashingStorage {
-    inner: SimStorage,
-    countdown: Arc<Mutex<Countdown>>,
-}
-
-impl CrashingStorage {
-    fn new(inner: SimStorage, calls_before_crash: u64, mode: CrashMode) -> CrashingStorage {
-        CrashingStorage {
-            inner,
-            countdown: Arc::new(Mutex::new(Countdown {
-                left: Some(calls_before_crash),
-                survivor: None,
-                crashed_at: None,
-                mode,
-            })),
-        }
-    }
-
-    /// Counts a mutating call, crashing the storage first if its turn has come.
-    fn step(&self, call: &'static str) {
-        let mut countdown = self.countdown.lock().unwrap();
-        let Some(left) = countdown.left else { return };
-        if left == 0 {
-            countdown.survivor = Some(self.inner.crash(countdown.mode));
-            countdown.crashed_at = Some(call);
-            countdown.left = None;
-        } else {
-            countdown.left = Some(left - 1);
-        }
-    }
-
-    /// What survived, crashing now if the countdown never ran out.
-    fn survivor(&self) -> (SimStorage, Option<&'static str>) {
-        let mut countdown = self.countdown.lock().unwrap();
-        if countdown.survivor.is_none() {
-            countdown.survivor = Some(self.inner.crash(countdown.mode));
-            countdown.left = None;
-        }
-        (countdown.survivor.clone().unwrap(), countdown.crashed_at)
-    }
-
-    fn wrap(&self, file: Arc<dyn StorageFile>, write_is_header: bool) -> Arc<dyn StorageFile> {
-        Arc::new(CrashingFile {
-            storage: self.clone(),
-            file,
-            write_is_header,
-        })
-    }
-}
-
-struct CrashingFile {
-    storage: CrashingStorage,
-    file: Arc<dyn StorageFile>,
-    /// A new file's first write is its segment header.
-    write_is_header: bool,
-}
-
-impl StorageFile for CrashingFile {
-    fn len_bytes(&self) -> u64 {
-        self.file.len_bytes()
-    }
-
-    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        let call = if offset == 0 && self.write_is_header {
-            "write segment header"
-        } else if data.len() == annal::format::record::SEAL_RECORD_BYTES
-            && data[24] & annal::format::record::FLAG_SEAL as u8 != 0
-        {
-            "write seal"
-        } else {
-            "write record"
-        };
-        self.storage.step(call);
-        self.file.write_at(offset, data)
-    }
-
-    fn sync_data(&self) -> io::Result<()> {
-        self.storage.step("sync data");
-        self.file.sync_data()
-    }
-
-    fn view(&self) -> io::Result<Bytes> {
-        self.file.view()
-    }
-}
-
-impl Storage for CrashingStorage {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(dir)
-    }
-
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.inner.list_dir(dir)
-    }
-
-    fn open_file(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn StorageFile>> {
-        Ok(self.wrap(self.inner.open_file(path, writable)?, false))
-    }
-
-    fn create_file(&self, path: &Path, len_bytes: u64) -> io::Result<Arc<dyn StorageFile>> {
-        self.step("create file");
-        Ok(self.wrap(self.inner.create_file(path, len_bytes)?, true))
-    }
-
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.step("rename");
-        self.inner.rename(from, to)
-    }
-
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.step("remove file");
-        self.inner.remove_file(path)
-    }
-
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.step("sync dir");
-        self.inner.sync_dir(dir)
-    }
-
-    fn lock_dir(&self, dir: &Path) -> io::Result<DirLock> {
-        self.inner.lock_dir(dir)
-    }
-}
-
 /// The single-writer workload of the sweep: events of about 1/7 of a segment, so a roll
 /// comes every few appends; every third append is Synced.
 fn sweep_workload(log: &Log, attempts: &mut Vec<Attempt>) {
@@ -487,7 +351,8 @@ fn a_crash_before_any_storage_call_recovers_including_mid_roll() {
         } else {
             CrashMode::DropUnsynced
         };
-        let storage = CrashingStorage::new(SimStorage::new(), calls, mode);
+        let storage = CrashingStorage::new(SimStorage::new(), mode);
+        storage.arm(calls);
         let mut attempts = Vec::new();
         match Log::open_with_storage(
             dir(),
@@ -496,7 +361,7 @@ fn a_crash_before_any_storage_call_recovers_including_mid_roll() {
         ) {
             Ok(log) => {
                 sweep_workload(&log, &mut attempts);
-                let (survivor, at) = storage.survivor();
+                let (survivor, at) = (storage.survivor(), storage.crashed_at());
                 drop(log);
                 let context = format!("crash before call {calls} ({at:?}, {mode:?})");
                 reopen_and_check(&survivor, &attempts, &context);
@@ -507,7 +372,7 @@ fn a_crash_before_any_storage_call_recovers_including_mid_roll() {
                 }
             }
             Err(Error::Io { .. }) => {
-                let (survivor, at) = storage.survivor();
+                let (survivor, at) = (storage.survivor(), storage.crashed_at());
                 let call = at.expect("open failed without a crash");
                 *crashed_at.entry(call).or_default() += 1;
                 reopen_and_check(&survivor, &[], &format!("crash in open, call {calls}"));
@@ -604,15 +469,15 @@ fn a_crash_during_recovery_recovers_the_same_log() {
         let mut calls = 0u64;
         loop {
             let torn = clean.fork();
-            let storage =
-                CrashingStorage::new(torn, calls, CrashMode::TearUnsynced { seed: calls });
+            let storage = CrashingStorage::new(torn, CrashMode::TearUnsynced { seed: calls });
+            storage.arm(calls);
             let opened = Log::open_with_storage(
                 dir(),
                 Options::default().segment_bytes(SEGMENT_BYTES),
                 Arc::new(storage.clone()),
             );
             let context = format!("seed {seed}, crash before recovery call {calls}");
-            let (survivor, at) = storage.survivor();
+            let (survivor, at) = (storage.survivor(), storage.crashed_at());
             match opened {
                 Ok(log) => {
                     drop(log);
@@ -684,103 +549,55 @@ fn torn_event_whose_payload_holds_a_record_still_recovers() {
     );
 }
 
-/// A `Storage` over `SimStorage` in which fdatasyncs of a file holding a seal wait while
-/// the gate is closed: a sealed segment's sync is held pending, whoever runs it.
-#[derive(Debug, Clone)]
-struct GatedStorage {
-    inner: SimStorage,
-    gate: Arc<(Mutex<bool>, Condvar)>,
+/// The hooks of a [`GatedStorage`]: fdatasyncs of a file holding a seal wait while the
+/// gate is closed.
+#[derive(Debug)]
+struct SealSyncGate {
+    /// Whether the gate is closed, and the signal that it opened.
+    closed: (Mutex<bool>, Condvar),
 }
 
-impl GatedStorage {
-    fn closed(inner: SimStorage) -> GatedStorage {
-        GatedStorage {
-            inner,
-            gate: Arc::new((Mutex::new(true), Condvar::new())),
+impl StorageHooks for SealSyncGate {
+    /// Whether the file holds a seal.
+    type FileState = AtomicBool;
+
+    fn new_file(&self, _origin: FileOrigin) -> AtomicBool {
+        AtomicBool::new(false)
+    }
+
+    fn before_write(&self, sealed: &AtomicBool, _offset: u64, data: &[u8]) {
+        if is_seal_write(data) {
+            sealed.store(true, Ordering::SeqCst);
         }
     }
 
-    fn open_gate(&self) {
-        *self.gate.0.lock().unwrap() = false;
-        self.gate.1.notify_all();
-    }
-
-    fn wrap(&self, file: Arc<dyn StorageFile>) -> Arc<dyn StorageFile> {
-        Arc::new(GatedFile {
-            file,
-            gate: Arc::clone(&self.gate),
-            sealed: AtomicBool::new(false),
-        })
-    }
-}
-
-struct GatedFile {
-    file: Arc<dyn StorageFile>,
-    gate: Arc<(Mutex<bool>, Condvar)>,
-    sealed: AtomicBool,
-}
-
-impl StorageFile for GatedFile {
-    fn len_bytes(&self) -> u64 {
-        self.file.len_bytes()
-    }
-
-    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        if data.len() == annal::format::record::SEAL_RECORD_BYTES
-            && data[24] & annal::format::record::FLAG_SEAL as u8 != 0
-        {
-            self.sealed.store(true, Ordering::SeqCst);
-        }
-        self.file.write_at(offset, data)
-    }
-
-    fn sync_data(&self) -> io::Result<()> {
-        if self.sealed.load(Ordering::SeqCst) {
-            let (closed, opened) = &*self.gate;
+    fn before_sync_data(&self, sealed: &AtomicBool) {
+        if sealed.load(Ordering::SeqCst) {
+            let (closed, opened) = &self.closed;
             let mut closed = closed.lock().unwrap();
             while *closed {
                 closed = opened.wait(closed).unwrap();
             }
         }
-        self.file.sync_data()
-    }
-
-    fn view(&self) -> io::Result<Bytes> {
-        self.file.view()
     }
 }
 
-impl Storage for GatedStorage {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(dir)
+/// A `Storage` over `SimStorage` in which fdatasyncs of a file holding a seal wait while
+/// the gate is closed: a sealed segment's sync is held pending, whoever runs it.
+type GatedStorage = HookedStorage<SealSyncGate>;
+
+impl GatedStorage {
+    fn closed(inner: SimStorage) -> GatedStorage {
+        let gate = SealSyncGate {
+            closed: (Mutex::new(true), Condvar::new()),
+        };
+        HookedStorage::with_hooks(Arc::new(inner), gate)
     }
 
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.inner.list_dir(dir)
-    }
-
-    fn open_file(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn StorageFile>> {
-        Ok(self.wrap(self.inner.open_file(path, writable)?))
-    }
-
-    fn create_file(&self, path: &Path, len_bytes: u64) -> io::Result<Arc<dyn StorageFile>> {
-        Ok(self.wrap(self.inner.create_file(path, len_bytes)?))
-    }
-
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.inner.rename(from, to)
-    }
-
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove_file(path)
-    }
-
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.inner.sync_dir(dir)
-    }
-
-    fn lock_dir(&self, dir: &Path) -> io::Result<DirLock> {
-        self.inner.lock_dir(dir)
+    fn open_gate(&self) {
+        let (closed, opened) = &self.hooks().closed;
+        *closed.lock().unwrap() = false;
+        opened.notify_all();
     }
 }
 
