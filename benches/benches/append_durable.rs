@@ -6,7 +6,8 @@
 //! write).
 //!
 //! Closed loop: 8, 64 and 256 threads each append and wait, again and again (Annal,
-//! okaywal, SQLite). Reported: events/s, p50/p99 latency, fdatasyncs/s (Annal's
+//! okaywal, SQLite, and raw-group: `pwrite` into a zero-filled file plus a textbook group
+//! commit, what the machine gives a group commit with nothing else in the way). Reported: events/s, p50/p99 latency, fdatasyncs/s (Annal's
 //! `metrics().group_syncs`), and the closed-loop ceiling `threads ÷ fdatasync latency`,
 //! with the fdatasync latency of a 100-byte pwrite on a preallocated file probed right
 //! before and right after each cell.
@@ -41,7 +42,12 @@ const ONE_WRITER: [System; 6] = [
     System::Fjall,
 ];
 const PEERS: [System; 3] = [System::OkayWal, System::Sqlite, System::Fjall];
-const CLOSED_LOOP: [System; 3] = [System::Annal, System::OkayWal, System::Sqlite];
+const CLOSED_LOOP: [System; 4] = [
+    System::Annal,
+    System::OkayWal,
+    System::Sqlite,
+    System::RawGroup,
+];
 const THREADS: [usize; 3] = [8, 64, 256];
 
 /// A store kept open for a whole section, so its slices interleave with the others'.
@@ -207,7 +213,9 @@ fn closed_loops(settings: &Settings, report: &mut Report, probe: &mut Probe) -> 
     report.line("");
     report.line(&format!(
         "Each thread appends one {PAYLOAD_BYTES}-byte event durably and waits, in a loop. \
-         Per thread count, the three stores stay open; {rounds} rounds each give every store \
+         Per thread count, the four stores stay open (raw-group: `pwrite` into a zero-filled \
+         file and a textbook leader/condition-variable group commit, nothing else); \
+         {rounds} rounds each give every store \
          a {} slice (order rotated) with an fdatasync probe before and after every slice. \
          A slice's ceiling = threads ÷ the median fdatasync latency of the probes right \
          before and after it; a system's ceiling is the time-weighted mean of its slices' \

@@ -7,7 +7,7 @@
 //! cargo run --release -p annal-benches --example profile -- streams annal 10000 [passes]
 //! ```
 //!
-//! Systems: durable: annal, okaywal, sqlite, fjall, raw-growing, raw-prealloc;
+//! Systems: durable: annal, okaywal, sqlite, fjall, raw-growing, raw-prealloc, raw-group;
 //! buffered: annal, okaywal, raw; read: annal, annal-batch100, raw; streams (n streams of
 //! 100 events interleaved, then 1 000 random streams read whole per pass): annal, fjall,
 //! sqlite.
@@ -46,6 +46,7 @@ fn main() -> BenchResult<()> {
                 System::Fjall,
                 System::RawGrowing,
                 System::RawPreallocated,
+                System::RawGroup,
             ]
             .into_iter()
             .find(|s| s.name() == system)

@@ -26,6 +26,7 @@ pub mod dirs;
 pub mod history;
 pub mod peers;
 pub mod probe;
+pub mod raw_group;
 pub mod read;
 pub mod record;
 pub mod report;

@@ -10,6 +10,8 @@
 //! - fjall: `insert` then `persist(PersistMode::SyncData)` per event.
 //! - raw (growing): `pwrite` of a record-sized buffer at the end of a file + `fdatasync`.
 //! - raw (preallocated): the same into a zero-filled, synced file.
+//! - raw (group commit): the closed loops' reference, `pwrite` into a zero-filled file
+//!   and a textbook group commit (`raw_group`).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -20,6 +22,7 @@ use std::sync::Mutex;
 
 use annal::{Durability, Log, Options};
 
+use crate::raw_group::RawGroupLog;
 use crate::record::{encode_raw, raw_record_bytes};
 use crate::BenchResult;
 
@@ -52,6 +55,8 @@ pub enum System {
     RawGrowing,
     /// pwrite + fdatasync into a preallocated file.
     RawPreallocated,
+    /// pwrite into a preallocated file + a textbook group commit.
+    RawGroup,
 }
 
 impl System {
@@ -64,12 +69,16 @@ impl System {
             System::Fjall => "fjall",
             System::RawGrowing => "raw-growing",
             System::RawPreallocated => "raw-prealloc",
+            System::RawGroup => "raw-group",
         }
     }
 
     /// Whether this is a raw-file reference rather than a peer.
     pub fn is_raw(self) -> bool {
-        matches!(self, System::RawGrowing | System::RawPreallocated)
+        matches!(
+            self,
+            System::RawGrowing | System::RawPreallocated | System::RawGroup
+        )
     }
 
     /// Opens a fresh store of this system in the (empty) directory `dir`.
@@ -81,6 +90,7 @@ impl System {
             System::Fjall => Box::new(FjallLog::open(dir)?),
             System::RawGrowing => Box::new(RawLog::open(dir, None)?),
             System::RawPreallocated => Box::new(RawLog::open(dir, Some(RAW_PREALLOCATED_BYTES))?),
+            System::RawGroup => Box::new(RawGroupLog::open(dir)?),
         })
     }
 }
@@ -216,6 +226,32 @@ impl DurableLog for FjallLog {
 /// Size of the raw preallocated file; writes wrap around at its end.
 pub const RAW_PREALLOCATED_BYTES: u64 = 64 << 20;
 
+/// Creates (or empties) `raw.log` in `dir`.
+fn create_raw_file(dir: &Path) -> BenchResult<File> {
+    Ok(OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dir.join("raw.log"))?)
+}
+
+/// Creates `raw.log` in `dir` holding `bytes` zeros, synced with its directory: a file
+/// whose fdatasyncs have no metadata to commit.
+pub fn zero_filled_file(dir: &Path, bytes: u64) -> BenchResult<File> {
+    let mut file = create_raw_file(dir)?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()?;
+    File::open(dir)?.sync_all()?;
+    Ok(file)
+}
+
 /// The raw reference: one record-sized pwrite and one fdatasync per event, serialized.
 pub struct RawLog {
     state: Mutex<RawState>,
@@ -233,23 +269,14 @@ impl RawLog {
     /// Creates `raw.log` in `dir`, zero-filled to `preallocate` bytes (and synced) when
     /// given, empty (growing with every write) otherwise.
     pub fn open(dir: &Path, preallocate: Option<u64>) -> BenchResult<RawLog> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(dir.join("raw.log"))?;
-        if let Some(bytes) = preallocate {
-            let zeros = vec![0u8; 1 << 20];
-            let mut left = bytes;
-            while left > 0 {
-                let n = left.min(zeros.len() as u64) as usize;
-                file.write_all(&zeros[..n])?;
-                left -= n as u64;
+        let file = match preallocate {
+            Some(bytes) => zero_filled_file(dir, bytes)?,
+            None => {
+                let file = create_raw_file(dir)?;
+                File::open(dir)?.sync_all()?;
+                file
             }
-            file.sync_all()?;
-        }
-        File::open(dir)?.sync_all()?;
+        };
         Ok(RawLog {
             state: Mutex::new(RawState {
                 file,

@@ -3,12 +3,12 @@
 //! yardstick the closed-loop ceiling is computed from.
 
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::peers::zero_filled_file;
 use crate::stats::percentile;
 use crate::{dirs, BenchResult};
 
@@ -42,18 +42,7 @@ impl Probe {
     /// measurement (at least 5 syncs).
     pub fn new(max_syncs: usize, budget: Duration) -> BenchResult<Probe> {
         let dir = dirs::scratch("probe-")?;
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(dir.path().join("probe"))?;
-        let zeros = vec![0u8; 1 << 20];
-        for _ in 0..PROBE_FILE_BYTES / (1 << 20) {
-            file.write_all(&zeros)?;
-        }
-        file.sync_all()?;
-        File::open(dir.path())?.sync_all()?;
+        let file = zero_filled_file(dir.path(), PROBE_FILE_BYTES)?;
         Ok(Probe {
             _dir: dir,
             file,
