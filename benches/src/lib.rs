@@ -34,6 +34,7 @@ pub mod stats;
 pub mod streams;
 pub mod suite;
 pub mod svg;
+pub mod wake_probe;
 
 use std::time::Duration;
 
