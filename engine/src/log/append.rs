@@ -2,10 +2,11 @@
 //! active segment and publish the watermark; roll to a new segment when a record won't
 //! fit.
 //!
-//! `Buffered` appends stay in the buffer (no system call) until something needs them
-//! written: a `Written` or `Synced` append (which writes the whole buffer with its own
-//! record in one `pwrite`), a full buffer (`FLUSH_BYTES`), a roll, `Log::flush`,
-//! `Log::sync`, or a read of their positions. Only written records are published.
+//! `Buffered` and `Synced` appends stay in the buffer (no system call) until something
+//! needs them written: a `Written` append (which writes the whole buffer with its own
+//! record in one `pwrite`), the group-commit leader about to sync (`group_commit`), a
+//! full buffer (`FLUSH_BYTES`), a roll, `Log::flush`, `Log::sync`, or a read of their
+//! positions. Only written records are published.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -68,8 +69,8 @@ impl Writer {
     }
 
     /// The active segment and the position after the last written event: what a group
-    /// commit leader must sync to cover everything written so far (buffered records are
-    /// not written, so not covered).
+    /// commit leader must sync to cover everything written so far (the leader writes
+    /// the buffered records first).
     pub(crate) fn sync_target(&self) -> (Arc<Segment>, u64) {
         (Arc::clone(&self.active), self.written_position)
     }
@@ -190,9 +191,9 @@ pub(crate) fn flush(shared: &Shared, writer: &mut Writer) -> Result<()> {
     Ok(())
 }
 
-/// Appends a batch (and its record extension) as one record. Unless `durability` is
-/// `Buffered`, the record is written and published before this returns; waiting for
-/// `Synced` is the caller's (group commit's) business.
+/// Appends a batch (and its record extension) as one record. A `Written` record is
+/// written and published before this returns; a `Synced` one is left for the group
+/// commit leader to write and sync (the caller waits for it in `group_commit`).
 pub(crate) fn append<E: AsRef<[u8]>>(
     shared: &Shared,
     events: &[E],
@@ -246,7 +247,10 @@ pub(crate) fn append<E: AsRef<[u8]>>(
     writer.offset += record_bytes as u64;
     writer.next_position += events.len() as u64;
     shared.next.store(writer.next_position, Ordering::Release);
-    if durability != Durability::Buffered || writer.buffer.len() >= FLUSH_BYTES {
+    // A `Synced` record stays in the buffer too: the group-commit leader writes every
+    // record waiting for its sync in one `pwrite` just before the fdatasync, so
+    // concurrent durable appends share the write as well as the sync.
+    if durability == Durability::Written || writer.buffer.len() >= FLUSH_BYTES {
         flush(shared, writer)?;
     }
     shared.counters.appended(

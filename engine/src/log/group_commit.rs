@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
-use super::Shared;
+use super::{append, Shared};
 use crate::{Error, Result};
 
 /// Whether a sync is in flight, and the condition its followers wait on.
@@ -110,11 +110,20 @@ pub(crate) fn wait_synced(shared: &Shared, target: u64) -> Result<()> {
     }
 }
 
-/// Syncs the active segment, covering every record written before the call. Every
+/// Writes the buffered records and syncs the active segment, covering every record
+/// appended before the call. Every
 /// earlier segment is durable first: the one sealed last may still be waiting for its
 /// fdatasync on the flusher thread, so this waits for it or runs it (`flusher`).
 fn lead_sync(shared: &Shared) -> Result<()> {
-    let (segment, written) = shared.writer().sync_target();
+    let (segment, written) = {
+        let mut writer = shared.writer();
+        // Nothing more is written once the log is poisoned (or closed).
+        shared.check_usable()?;
+        // The records of the `Synced` appends waiting for this sync (and any buffered
+        // before them), in one `pwrite`.
+        append::flush(shared, &mut writer)?;
+        writer.sync_target()
+    };
     shared.seals.make_durable(shared)?;
     match segment.file.sync_data() {
         Ok(()) => {
