@@ -44,6 +44,11 @@ pub use read::{
     Event, EventPredicate, Filter, LogReader, Start, Subscription, SubscriptionOptions, Visibility,
 };
 
+/// Group commit's protocol, exported only in `--cfg loom` builds for the loom models
+/// (`engine/tests/loom_group_commit.rs`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub use log::group_commit::{GroupCommit as LoomGroupCommit, Syncable as LoomSyncable};
 /// The wake-up protocol's tail, exported only in `--cfg loom` builds for the loom models
 /// (`engine/tests/loom_wake.rs`).
 #[cfg(loom)]

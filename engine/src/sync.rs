@@ -1,8 +1,9 @@
-//! The synchronization primitives of the wake-up protocol ([`crate::read::tail`]): the
-//! standard library's, or `loom`'s model-checked ones when built with `--cfg loom`, so the
-//! same code runs under the model checker (`engine/tests/loom_*.rs`, run by `.ci/run`).
+//! The synchronization primitives of the wake-up protocol ([`crate::read::tail`]) and of
+//! group commit ([`crate::log::group_commit`]): the standard library's, or `loom`'s
+//! model-checked ones when built with `--cfg loom`, so the same code runs under the model
+//! checker (`engine/tests/loom_*.rs`, run by `.ci/run`).
 //!
-//! Only the protocol's own module uses this facade. The rest of the engine keeps the
+//! Only those protocols' own modules use this facade. The rest of the engine keeps the
 //! standard types, so a loom build still compiles it but never runs it.
 
 #[cfg(loom)]

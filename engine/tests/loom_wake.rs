@@ -23,10 +23,13 @@
 
 #![cfg(loom)]
 
+mod loom_twins;
+
 use annal::LoomTail as Tail;
 use loom::sync::atomic::{AtomicU64, Ordering};
 use loom::sync::Arc;
 use loom::thread;
+use loom_twins::fails_in_child;
 
 /// Events the writer publishes, one at a time.
 const EVENTS: u64 = 2;
@@ -174,32 +177,6 @@ fn broken_twin_end_without_lock_is_caught() {
 fn twin_end_without_lock() {
     // Proves nothing alone: the model of an end that notifies without the mutex.
     run_end(Tail::end_without_lock);
-}
-
-/// Runs the ignored test `twin` in a child process of this test binary and panics with
-/// loom's report when the model fails there, as a broken twin must. A deadlock report
-/// unwinds threads blocked on loom's mutex, whose destructors then abort the process:
-/// a child keeps that abort out of this test run.
-fn fails_in_child(twin: &str) {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let output = std::process::Command::new(exe)
-        .args(["--ignored", "--exact", twin, "--test-threads=1"])
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("run the test binary");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("running 1 test"),
-        "the child ran no test {twin}: {stdout}"
-    );
-    if !output.status.success() {
-        let report = stderr
-            .lines()
-            .find(|line| line.contains("deadlock"))
-            .unwrap_or("the model failed without reporting a deadlock");
-        panic!("loom failed {twin}: {report}");
-    }
 }
 
 #[test]

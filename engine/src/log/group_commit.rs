@@ -13,25 +13,42 @@
 //! fdatasync in a closed loop). A leader that is the only `Synced` appender in progress
 //! does not yield at all: a yield is a system call, about 2 % of a lone durable append.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::Ordering as StdOrdering;
 
 use super::{append, Shared};
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::{Error, Result};
+
+/// What group commit needs of a log: its durable watermark, whether it failed, and a
+/// sync. Implemented by the log's shared state, and by the loom models
+/// (`engine/tests/loom_group_commit.rs`).
+pub trait Syncable {
+    /// The position after the last durable event (an `Acquire` load).
+    fn synced(&self) -> u64;
+    /// Whether the log is poisoned: nothing more will become durable.
+    fn poisoned(&self) -> bool;
+    /// Writes what is buffered and syncs it, raising the synced watermark over every
+    /// record appended before the call. An I/O failure poisons the log.
+    fn lead_sync(&self) -> Result<()>;
+}
 
 /// Whether a sync is in flight, and the condition its followers wait on.
 #[derive(Default)]
-pub(crate) struct GroupCommit {
+pub struct GroupCommit {
     leader_active: Mutex<bool>,
     finished: Condvar,
     /// Appenders waiting for a sync to cover them.
     followers: AtomicUsize,
     /// `Synced` appends in progress (writing, or waiting for their sync).
     appending: AtomicUsize,
+    /// Loom models only: step down in the broken twin's order ([`Self::step_down`]).
+    #[cfg(loom)]
+    notify_before_stepping_down: crate::sync::atomic::AtomicBool,
 }
 
 /// A `Synced` append in progress, counted until dropped.
-pub(crate) struct Appending<'a>(&'a AtomicUsize);
+pub struct Appending<'a>(&'a AtomicUsize);
 
 impl Drop for Appending<'_> {
     fn drop(&mut self) {
@@ -39,9 +56,12 @@ impl Drop for Appending<'_> {
     }
 }
 
+/// Most yields a leader makes while followers keep arriving.
+const LEADER_YIELDS_MAX: usize = 16;
+
 impl GroupCommit {
     /// Counts a `Synced` append from before its write until the guard is dropped.
-    pub(crate) fn appending(&self) -> Appending<'_> {
+    pub fn appending(&self) -> Appending<'_> {
         self.appending.fetch_add(1, Ordering::AcqRel);
         Appending(&self.appending)
     }
@@ -51,68 +71,120 @@ impl GroupCommit {
     fn others_appending(&self) -> bool {
         self.appending.load(Ordering::Acquire) > 1
     }
-}
 
-/// Most yields a leader makes while followers keep arriving.
-const LEADER_YIELDS_MAX: usize = 16;
+    fn leader_active(&self) -> MutexGuard<'_, bool> {
+        self.leader_active.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
-/// Returns once every position below `target` is durable, leading a sync if needed.
-pub(crate) fn wait_synced(shared: &Shared, target: u64) -> Result<()> {
-    let group = &shared.group_commit;
-    loop {
-        if shared.synced.load(Ordering::Acquire) >= target {
-            return Ok(());
+    /// Returns once every position below `target` is durable in `log`, leading a sync
+    /// if none is in flight.
+    pub fn wait_synced(&self, log: &impl Syncable, target: u64) -> Result<()> {
+        loop {
+            if log.synced() >= target {
+                return Ok(());
+            }
+            if log.poisoned() {
+                return Err(Error::Poisoned);
+            }
+            let mut leader_active = self.leader_active();
+            // Under the mutex: a leader raises the watermark before it takes the mutex to
+            // step down, so a follower that waits below was either covered by the value
+            // read here or will be notified.
+            if log.synced() >= target {
+                return Ok(());
+            }
+            if *leader_active {
+                self.followers.fetch_add(1, Ordering::AcqRel);
+                drop(
+                    self.finished
+                        .wait(leader_active)
+                        .unwrap_or_else(|e| e.into_inner()),
+                );
+                self.followers.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+            *leader_active = true;
+            drop(leader_active);
+            self.gather_followers();
+            let result = log.lead_sync();
+            self.step_down();
+            result?;
         }
-        if shared.poisoned.load(Ordering::Acquire) {
-            return Err(Error::Poisoned);
+    }
+
+    /// Ends a leader's term and wakes its followers: those its sync covered return, and
+    /// one of the rest leads next. The flag is cleared first, so a woken follower never
+    /// finds a leader that is gone.
+    fn step_down(&self) {
+        #[cfg(loom)]
+        if self.notify_before_stepping_down.load(Ordering::Relaxed) {
+            self.finished.notify_all();
+            *self.leader_active() = false;
+            return;
         }
-        let mut leader_active = group
-            .leader_active
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if shared.synced.load(Ordering::Acquire) >= target {
-            return Ok(());
+        *self.leader_active() = false;
+        self.finished.notify_all();
+    }
+
+    /// Loom models only: makes leaders notify before clearing their flag, the broken
+    /// twin that strands a follower (`engine/tests/loom_group_commit.rs`).
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn break_step_down_order(&self) {
+        self.notify_before_stepping_down
+            .store(true, Ordering::Relaxed);
+    }
+
+    /// Yields while followers keep arriving, so the appenders the previous sync woke join
+    /// this one rather than forming a second cohort; not at all when the caller is the
+    /// only `Synced` append in progress.
+    fn gather_followers(&self) {
+        let mut followers = self.followers.load(Ordering::Acquire);
+        if !self.others_appending() && followers == 0 {
+            return;
         }
-        if *leader_active {
-            group.followers.fetch_add(1, Ordering::AcqRel);
-            drop(
-                group
-                    .finished
-                    .wait(leader_active)
-                    .unwrap_or_else(|e| e.into_inner()),
-            );
-            group.followers.fetch_sub(1, Ordering::AcqRel);
-            continue;
-        }
-        *leader_active = true;
-        drop(leader_active);
-        let mut followers = group.followers.load(Ordering::Acquire);
-        let yields = if group.others_appending() || followers > 0 {
-            LEADER_YIELDS_MAX
-        } else {
-            0
-        };
-        for _ in 0..yields {
-            std::thread::yield_now();
-            let now = group.followers.load(Ordering::Acquire);
+        for _ in 0..LEADER_YIELDS_MAX {
+            yield_now();
+            let now = self.followers.load(Ordering::Acquire);
             if now <= followers {
                 break;
             }
             followers = now;
         }
-        let result = lead_sync(shared);
-        *group
-            .leader_active
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = false;
-        group.finished.notify_all();
-        result?;
+    }
+}
+
+#[cfg(not(loom))]
+fn yield_now() {
+    std::thread::yield_now();
+}
+
+#[cfg(loom)]
+fn yield_now() {
+    loom::thread::yield_now();
+}
+
+/// Returns once every position below `target` is durable, leading a sync if needed.
+pub(crate) fn wait_synced(shared: &Shared, target: u64) -> Result<()> {
+    shared.group_commit.wait_synced(shared, target)
+}
+
+impl Syncable for Shared {
+    fn synced(&self) -> u64 {
+        self.synced.load(StdOrdering::Acquire)
+    }
+
+    fn poisoned(&self) -> bool {
+        self.poisoned.load(StdOrdering::Acquire)
+    }
+
+    fn lead_sync(&self) -> Result<()> {
+        lead_sync(self)
     }
 }
 
 /// Writes the buffered records and syncs the active segment, covering every record
-/// appended before the call. Every
-/// earlier segment is durable first: the one sealed last may still be waiting for its
+/// appended before the call. Every earlier segment is durable first: the one sealed last may still be waiting for its
 /// fdatasync on the flusher thread, so this waits for it or runs it (`flusher`).
 fn lead_sync(shared: &Shared) -> Result<()> {
     let (segment, written) = {
@@ -127,7 +199,7 @@ fn lead_sync(shared: &Shared) -> Result<()> {
     shared.seals.make_durable(shared)?;
     match segment.file.sync_data() {
         Ok(()) => {
-            shared.synced.fetch_max(written, Ordering::AcqRel);
+            shared.synced.fetch_max(written, StdOrdering::AcqRel);
             // Wakes subscriptions reading to the synced watermark.
             shared.tail.publish();
             shared.counters.group_synced();

@@ -6,7 +6,7 @@
 mod append;
 mod directory;
 mod flusher;
-mod group_commit;
+pub(crate) mod group_commit;
 mod preparer;
 mod recovery;
 mod retention;
