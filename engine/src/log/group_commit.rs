@@ -1,17 +1,22 @@
-//! Group commit: many `Synced` appenders share each fdatasync.
+//! Group commit: many `Synced` appenders share each write and each fdatasync.
 //!
-//! The first appender to find no sync in flight becomes the leader: it notes what has
-//! been written so far, syncs outside every lock, publishes the new synced watermark and
-//! wakes the followers. Appenders that arrive meanwhile wait; when the leader finishes,
-//! those it covered return and one of the rest leads the next sync, covering everything
-//! written while the previous one ran. No timer forms a batch: the batch is whatever
-//! arrived during the previous fdatasync.
+//! A `Synced` append leaves its record in the writer's buffer. The first appender to find
+//! no sync in flight becomes the leader: it writes every buffered record in one `pwrite`
+//! (its own and its followers'), notes what is written, syncs outside every lock,
+//! publishes the new synced watermark and wakes the followers. Appenders that arrive
+//! meanwhile wait; when the leader finishes, those it covered return and one of the rest
+//! leads the next sync, covering everything appended while the previous one ran. No timer
+//! forms a batch: the batch is whatever arrived during the previous fdatasync.
 //!
 //! Before syncing, a new leader yields the processor while more followers keep arriving:
 //! the appenders the previous sync just woke get to append and join this sync, instead
 //! of forming a second cohort that waits for the next one (which halved the appends per
 //! fdatasync in a closed loop). A leader that is the only `Synced` appender in progress
 //! does not yield at all: a yield is a system call, about 2 % of a lone durable append.
+//!
+//! The protocol ([`GroupCommit::wait_synced`]) runs over any [`Syncable`] log and on the
+//! `crate::sync` facade, so the loom models (`engine/tests/loom_group_commit.rs`) check
+//! the same code.
 
 use std::sync::atomic::Ordering as StdOrdering;
 
