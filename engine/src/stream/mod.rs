@@ -3,9 +3,9 @@
 //! revisions atomically, recognise retries by event id, and may span several streams.
 //!
 //! Every event is stored as one log event whose payload is an envelope
-//! ([`envelope`]) carrying back-links to the previous event of its stream and of its
-//! category; the in-memory [`index`] keeps a sparse set of those links per stream and
-//! is checkpointed ([`checkpoint`]) so that opening replays only the log's tail.
+//! (`envelope`) carrying back-links to the previous event of its stream and of its
+//! category; the in-memory `index` keeps a sparse set of those links per stream and
+//! is checkpointed (`checkpoint`) so that opening replays only the log's tail.
 
 mod append;
 mod chain;
