@@ -9,6 +9,8 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use annal_benches::probe::Probe;
 use annal_benches::report::{fmt_duration, fmt_rate, fmt_ratio, verdict, Report, Table};
 use annal_benches::stats::{median, rate};
 use annal_benches::{dirs, payload, rotated, BenchResult, Settings, PAYLOAD_BYTES};
-use criterion::{Criterion, SamplingMode, Throughput};
+use criterion::{SamplingMode, Throughput};
 
 const SYSTEMS: [BufferedSystem; 3] = [
     BufferedSystem::Annal,
@@ -117,12 +119,7 @@ fn compare(settings: &Settings) -> BenchResult<()> {
 }
 
 fn criterion_groups(settings: &Settings) {
-    let cfg = settings.criterion();
-    let mut c = Criterion::default()
-        .sample_size(cfg.sample_size)
-        .warm_up_time(cfg.warm_up)
-        .measurement_time(cfg.measurement)
-        .configure_from_args();
+    let mut c = common::criterion(settings);
     let n = events(settings);
     let payload = payload(PAYLOAD_BYTES, 1);
     let mut group = c.benchmark_group("append_buffered");

@@ -21,6 +21,8 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -31,7 +33,7 @@ use annal_benches::report::{fmt_duration, fmt_rate, fmt_ratio, verdict, Report, 
 use annal_benches::stats::{percentile, rate};
 use annal_benches::wake_probe;
 use annal_benches::{dirs, payload, rotated, BenchResult, Settings, PAYLOAD_BYTES};
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{BenchmarkId, SamplingMode, Throughput};
 use tempfile::TempDir;
 
 const ONE_WRITER: [System; 6] = [
@@ -396,12 +398,7 @@ fn open_store(system: System) -> (tempfile::TempDir, Box<dyn DurableLog>) {
 }
 
 fn criterion_groups(settings: &Settings) {
-    let cfg = settings.criterion();
-    let mut c = Criterion::default()
-        .sample_size(cfg.sample_size)
-        .warm_up_time(cfg.warm_up)
-        .measurement_time(cfg.measurement)
-        .configure_from_args();
+    let mut c = common::criterion(settings);
     let payload = payload(PAYLOAD_BYTES, 4);
 
     let mut group = c.benchmark_group("append_durable_1t");

@@ -9,6 +9,8 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,7 +20,7 @@ use annal_benches::read::{read_annal, read_raw, write_annal, write_raw, ReadSyst
 use annal_benches::report::{fmt_duration, fmt_rate, fmt_ratio, verdict, Report, Table};
 use annal_benches::stats::{median, rate};
 use annal_benches::{dirs, payload, rotated, BenchResult, Settings, PAYLOAD_BYTES};
-use criterion::{Criterion, SamplingMode, Throughput};
+use criterion::{SamplingMode, Throughput};
 use tempfile::TempDir;
 
 const READERS: [ReadSystem; 3] = [ReadSystem::Annal, ReadSystem::AnnalBatched, ReadSystem::Raw];
@@ -163,12 +165,7 @@ fn compare(settings: &Settings, data: &Datasets) -> BenchResult<()> {
 }
 
 fn criterion_groups(settings: &Settings, data: &Datasets) {
-    let cfg = settings.criterion();
-    let mut c = Criterion::default()
-        .sample_size(cfg.sample_size)
-        .warm_up_time(cfg.warm_up)
-        .measurement_time(cfg.measurement)
-        .configure_from_args();
+    let mut c = common::criterion(settings);
     let mut group = c.benchmark_group("read_sequential");
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(data.n));

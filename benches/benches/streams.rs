@@ -21,6 +21,8 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -35,7 +37,7 @@ use annal_benches::streams::{
 use annal_benches::{
     dirs, env_flag, part_selected, payload, rotated, BenchResult, Settings, PAYLOAD_BYTES,
 };
-use criterion::{Criterion, SamplingMode, Throughput};
+use criterion::{SamplingMode, Throughput};
 use tempfile::TempDir;
 
 const SYSTEMS: [StreamSystem; 3] = [
@@ -629,12 +631,7 @@ fn open_after_crash(settings: &Settings, report: &mut Report) -> BenchResult<()>
 // ---------------------------------------------------------------------------------------
 
 fn criterion_groups(settings: &Settings, data: &PeerDatasets) {
-    let cfg = settings.criterion();
-    let mut c = Criterion::default()
-        .sample_size(cfg.sample_size)
-        .warm_up_time(cfg.warm_up)
-        .measurement_time(cfg.measurement)
-        .configure_from_args();
+    let mut c = common::criterion(settings);
     let mut group = c.benchmark_group("streams/read_one_stream");
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(data.layout.rounds));

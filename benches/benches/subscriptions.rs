@@ -24,6 +24,8 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -33,7 +35,7 @@ use annal_benches::record::touch;
 use annal_benches::report::{fmt_duration, fmt_rate, fmt_ratio, verdict, Report, Table};
 use annal_benches::stats::{median, percentile, rate};
 use annal_benches::{dirs, part_selected, payload, rotated, BenchResult, Settings, PAYLOAD_BYTES};
-use criterion::{Criterion, SamplingMode, Throughput};
+use criterion::{SamplingMode, Throughput};
 
 const SUBSCRIPTION_COUNTS: [usize; 5] = [0, 1, 2, 4, 8];
 /// Most events one `next_batch` call returns.
@@ -378,12 +380,7 @@ fn compare(settings: &Settings) -> BenchResult<()> {
 }
 
 fn criterion_groups(settings: &Settings) {
-    let cfg = settings.criterion();
-    let mut c = Criterion::default()
-        .sample_size(cfg.sample_size)
-        .warm_up_time(cfg.warm_up)
-        .measurement_time(cfg.measurement)
-        .configure_from_args();
+    let mut c = common::criterion(settings);
     let n = settings.pick(200_000, 20_000);
     let payload = payload(PAYLOAD_BYTES, 1);
     let mut group = c.benchmark_group("subscriptions_writer");
