@@ -45,6 +45,9 @@ pub enum OpenChecks {
     LastSegment,
 }
 
+/// Events an event store indexes between checkpoints of its index, by default.
+pub const INDEX_CHECKPOINT_EVENTS_DEFAULT: u64 = 1_000_000;
+
 /// Settings for [`crate::Log::open`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -60,6 +63,10 @@ pub struct Options {
     pub verify_reads: bool,
     /// How much of the log opening checks.
     pub open_checks: OpenChecks,
+    /// Event stores only: the stream index is checkpointed after this many events since
+    /// the last checkpoint (and at close), which bounds what an open replays. The index
+    /// is encoded under the store's lock and written on a background thread.
+    pub index_checkpoint_events: u64,
 }
 
 impl Default for Options {
@@ -69,6 +76,7 @@ impl Default for Options {
             recovery: RecoveryMode::Strict,
             verify_reads: false,
             open_checks: OpenChecks::AllSegments,
+            index_checkpoint_events: INDEX_CHECKPOINT_EVENTS_DEFAULT,
         }
     }
 }
@@ -98,6 +106,12 @@ impl Options {
         self
     }
 
+    /// Sets how many events an event store indexes between checkpoints of its index.
+    pub fn index_checkpoint_events(mut self, events: u64) -> Self {
+        self.index_checkpoint_events = events;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         if self.segment_bytes < limits::SEGMENT_BYTES_MIN {
             return Err(Error::InvalidOptions {
@@ -113,6 +127,11 @@ impl Options {
                 limit: Limit::SegmentBytes,
                 value: self.segment_bytes,
                 max: limits::SEGMENT_BYTES_MAX,
+            });
+        }
+        if self.index_checkpoint_events == 0 {
+            return Err(Error::InvalidOptions {
+                reason: "index_checkpoint_events must be at least 1".to_owned(),
             });
         }
         if !self.segment_bytes.is_multiple_of(4096) {

@@ -463,6 +463,59 @@ fn crash_without_close_replays_the_tail_after_the_checkpoint() {
     assert_same(&answers(&store), &after, "rebuilt from the whole log");
 }
 
+#[test]
+fn a_checkpoint_that_falls_due_is_written_in_the_background() {
+    // Proves appends alone write a checkpoint every index_checkpoint_events events (no close, no checkpoint()), finished before a dropped store lets the log go.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(CHECKPOINT);
+    let every = 100;
+    let store = EventStore::open(dir.path(), options().index_checkpoint_events(every)).unwrap();
+    for n in 0..every - 1 {
+        store
+            .append(
+                "order-1",
+                ExpectedRevision::Any,
+                vec![event(n)],
+                Durability::Written,
+            )
+            .unwrap();
+    }
+    assert!(!path.exists(), "no checkpoint before {every} events");
+    for n in every - 1..every + 50 {
+        store
+            .append(
+                "order-2",
+                ExpectedRevision::Any,
+                vec![event(n)],
+                Durability::Written,
+            )
+            .unwrap();
+    }
+    let streams = |store: &EventStore| {
+        ["order-1", "order-2"].map(|name| {
+            store
+                .read_stream(name.as_bytes(), 0, Direction::Forwards, usize::MAX)
+                .unwrap()
+        })
+    };
+    let live = streams(&store);
+    assert_eq!(live.each_ref().map(|events| events.len()), [99, 51]);
+    drop(store);
+    assert!(path.exists(), "the due checkpoint was written");
+    let store = open(dir.path());
+    assert!(path.exists(), "and it is valid: open keeps it");
+    assert_eq!(streams(&store), live, "due checkpoint plus replayed tail");
+    store.close().unwrap();
+}
+
+#[test]
+fn an_index_checkpoint_interval_of_zero_is_refused() {
+    // Proves index_checkpoint_events = 0 is a clear InvalidOptions error, not a checkpoint per append or a panic.
+    let dir = tempfile::tempdir().unwrap();
+    let err = EventStore::open(dir.path(), options().index_checkpoint_events(0)).unwrap_err();
+    assert!(matches!(err, Error::InvalidOptions { .. }), "got {err:?}");
+}
+
 // ---------------------------------------------------------------------------------------
 // Bad input.
 // ---------------------------------------------------------------------------------------

@@ -399,6 +399,11 @@ impl Log {
         &self.shared.dir
     }
 
+    /// The options the log was opened with.
+    pub fn options(&self) -> &Options {
+        &self.shared.options
+    }
+
     /// Counters since open.
     pub fn metrics(&self) -> Metrics {
         self.shared.counters.snapshot()

@@ -10,6 +10,7 @@
 mod append;
 mod chain;
 pub(crate) mod checkpoint;
+mod checkpointer;
 pub(crate) mod envelope;
 pub(crate) mod index;
 mod read;
@@ -24,6 +25,7 @@ use bytes::Bytes;
 use crate::io::{FileStorage, Storage};
 use crate::{Durability, Error, Log, Options, Position, Result};
 
+use checkpointer::{Checkpointer, Snapshot};
 use envelope::{decode, Kind, Link};
 use index::Index;
 use read::not_an_envelope;
@@ -36,10 +38,6 @@ pub use types::{
     StreamInfo, WriteResult,
 };
 
-/// The index is checkpointed after this many events since the last checkpoint (and at
-/// close), bounding what an open replays.
-pub const CHECKPOINT_EVERY_EVENTS: u64 = 1_000_000;
-
 struct State {
     index: Index,
     events_at_checkpoint: u64,
@@ -47,8 +45,10 @@ struct State {
 
 /// An event store: streams on a log. `Send + Sync`; share it in an `Arc`.
 pub struct EventStore {
+    /// First, so a store dropped without `close()` finishes its background checkpoint
+    /// before the log and its directory lock go.
+    checkpointer: Checkpointer,
     log: Log,
-    storage: Arc<dyn Storage>,
     state: RwLock<State>,
 }
 
@@ -91,8 +91,8 @@ impl EventStore {
         let (index, _) = load_index(&log, storage.as_ref())?;
         let events_at_checkpoint = index.events_indexed;
         Ok(EventStore {
+            checkpointer: Checkpointer::new(storage, log.dir(), events_at_checkpoint),
             log,
-            storage,
             state: RwLock::new(State {
                 index,
                 events_at_checkpoint,
@@ -181,8 +181,11 @@ impl EventStore {
         let (payloads, results) =
             append::encode_envelopes(&state.index, appends, &plans, first_position, timestamp);
         self.append_and_index(&mut state, payloads, first_position)?;
-        self.checkpoint_if_due(&mut state);
+        let due = self.checkpoint_if_due(&mut state);
         drop(state);
+        if let Some(snapshot) = due {
+            self.checkpointer.write_in_background(snapshot);
+        }
         if durability == Durability::Synced {
             self.log.sync()?;
         }
@@ -396,56 +399,50 @@ impl EventStore {
     }
 
     /// Writes the index checkpoint now (after syncing the log, so it covers only durable
-    /// events).
+    /// events), once any checkpoint being written in the background is done.
     pub fn checkpoint(&self) -> Result<()> {
-        let mut state = self.write_state();
-        self.write_checkpoint(&mut state)
+        let snapshot = self.snapshot(&mut self.write_state())?;
+        self.checkpointer.write_now(&snapshot)
     }
 
-    /// Writes a checkpoint when one is due. Best effort: the append it follows has
-    /// succeeded and must be reported so; a failed checkpoint only means the next open
-    /// replays more, and `checkpoint()` / `close()` report the error.
-    fn checkpoint_if_due(&self, state: &mut State) {
-        if state.index.events_indexed - state.events_at_checkpoint >= CHECKPOINT_EVERY_EVENTS {
-            let _ = self.write_checkpoint(state);
+    /// A snapshot to write in the background when one is due
+    /// ([`Options::index_checkpoint_events`] events since the last) and the previous one
+    /// is written. Best effort: the append it follows has succeeded and must be reported
+    /// so; a checkpoint not taken only means the next open replays more.
+    fn checkpoint_if_due(&self, state: &mut State) -> Option<Snapshot> {
+        let every = self.log.options().index_checkpoint_events;
+        let since = state.index.events_indexed - state.events_at_checkpoint;
+        if since < every || self.checkpointer.is_busy() {
+            return None;
         }
+        self.snapshot(state).ok()
     }
 
-    fn write_checkpoint(&self, state: &mut State) -> Result<()> {
+    /// Syncs the log and encodes the index: the only part of a checkpoint that holds the
+    /// store's lock (appends and reads wait for it; the file is written outside).
+    fn snapshot(&self, state: &mut State) -> Result<Snapshot> {
         self.log.sync()?;
         let bytes = checkpoint::encode(&state.index, self.log.epoch());
-        let dir = self.log.dir();
-        let temporary = dir.join(format!("{}.tmp", checkpoint::CHECKPOINT_FILE_NAME));
-        let path = dir.join(checkpoint::CHECKPOINT_FILE_NAME);
-        let io = |op, path: &Path| {
-            let path = path.to_path_buf();
-            move |e| Error::io(op, Some(path), e)
-        };
-        let file = self
-            .storage
-            .create_file(&temporary, bytes.len() as u64)
-            .map_err(io("create index checkpoint", &temporary))?;
-        file.write_at(0, &bytes)
-            .map_err(io("write index checkpoint", &temporary))?;
-        file.sync_data()
-            .map_err(io("fdatasync index checkpoint", &temporary))?;
-        self.storage
-            .rename(&temporary, &path)
-            .map_err(io("rename index checkpoint", &path))?;
-        self.storage
-            .sync_dir(dir)
-            .map_err(io("fsync directory", dir))?;
         state.events_at_checkpoint = state.index.events_indexed;
-        Ok(())
+        Ok(Snapshot {
+            bytes,
+            events_indexed: state.index.events_indexed,
+        })
     }
 
     /// Checkpoints the index and closes the log, reporting errors.
     pub fn close(self) -> Result<()> {
-        {
+        let snapshot = {
             let mut state = self.write_state();
-            if !self.log.is_poisoned() {
-                self.write_checkpoint(&mut state)?;
+            if self.log.is_poisoned() {
+                None
+            } else {
+                Some(self.snapshot(&mut state)?)
             }
+        };
+        match snapshot {
+            Some(snapshot) => self.checkpointer.write_now(&snapshot)?,
+            None => self.checkpointer.wait(),
         }
         self.log.close()
     }
