@@ -151,8 +151,8 @@ mod tests {
     fn on_disk(storage: &SimStorage, dir: &Path) -> Vec<u8> {
         let file = storage
             .open_file(&dir.join(CHECKPOINT_FILE_NAME), false)
-            .unwrap();
-        file.view().unwrap().to_vec()
+            .expect("a checkpoint on disk");
+        file.view().expect("its bytes").to_vec()
     }
 
     #[test]
@@ -160,10 +160,12 @@ mod tests {
         // Proves a checkpoint finishing late (an older snapshot) leaves the newer one on disk.
         let storage = SimStorage::new();
         let dir = Path::new("/store");
-        storage.create_dir_all(dir).unwrap();
+        storage.create_dir_all(dir).expect("the store's directory");
         let checkpointer = Checkpointer::new(Arc::new(storage.clone()), dir, 0);
-        checkpointer.write_now(&snapshot(20)).unwrap();
-        checkpointer.write_now(&snapshot(10)).unwrap();
+        checkpointer.write_now(&snapshot(20)).expect("first write");
+        checkpointer
+            .write_now(&snapshot(10))
+            .expect("an older snapshot is skipped, not an error");
         assert_eq!(on_disk(&storage, dir), 20u64.to_le_bytes());
         checkpointer.write_in_background(snapshot(30));
         checkpointer.wait();
@@ -175,11 +177,13 @@ mod tests {
         // Proves a checkpoint whose fdatasync fails returns an I/O error and leaves the previous checkpoint in place.
         let storage = SimStorage::new();
         let dir = Path::new("/store");
-        storage.create_dir_all(dir).unwrap();
+        storage.create_dir_all(dir).expect("the store's directory");
         let checkpointer = Checkpointer::new(Arc::new(storage.clone()), dir, 0);
-        checkpointer.write_now(&snapshot(5)).unwrap();
+        checkpointer.write_now(&snapshot(5)).expect("first write");
         storage.fail_syncs_after(0);
-        let err = checkpointer.write_now(&snapshot(6)).unwrap_err();
+        let err = checkpointer
+            .write_now(&snapshot(6))
+            .expect_err("the sync fails");
         assert!(matches!(err, Error::Io { .. }), "got {err:?}");
         storage.clear_faults();
         assert_eq!(on_disk(&storage, dir), 5u64.to_le_bytes());
