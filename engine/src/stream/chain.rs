@@ -162,13 +162,30 @@ impl Chain {
         Some(chain)
     }
 
-    /// The persisted parts: the number of events, the heads and the open group's links.
-    pub(crate) fn parts(&self) -> (u64, impl ExactSizeIterator<Item = Link> + '_, Vec<Link>) {
-        (
-            self.tail.len,
-            self.heads.iter(),
-            self.open_links().collect(),
-        )
+    /// Bytes [`Chain::put`] writes.
+    pub(crate) fn encoded_bytes(&self) -> usize {
+        8 + 4 + self.heads.len() * LINK_BYTES + 4 + self.open_count() * LINK_BYTES
+    }
+
+    /// Writes the chain's persisted parts (the index checkpoint's `chain`): the number of
+    /// events, the heads and the open group's links. Heads loaded from a checkpoint are
+    /// copied as they are, already in this encoding.
+    pub(crate) fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.tail.len.to_le_bytes());
+        out.extend_from_slice(&(self.heads.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.heads.persisted);
+        for &head in &self.heads.added {
+            Link::from(head).put(out);
+        }
+        out.extend_from_slice(&(self.open_count() as u32).to_le_bytes());
+        for link in self.open_links() {
+            link.put(out);
+        }
+    }
+
+    /// How many links the open group has.
+    fn open_count(&self) -> usize {
+        (self.tail.len - self.open_start()) as usize
     }
 
     /// Adds the link of the chain's next event and returns its sequence number.
@@ -202,8 +219,9 @@ impl Chain {
 
     /// The open group's links, head first.
     pub(crate) fn open_links(&self) -> impl Iterator<Item = Link> + '_ {
-        let count = (self.tail.len - self.open_start()) as usize;
-        self.tail.open[..count].iter().map(|&p| Link::from(p))
+        self.tail.open[..self.open_count()]
+            .iter()
+            .map(|&p| Link::from(p))
     }
 
     /// The link of group `group`'s head, if the chain has that group.
@@ -277,6 +295,18 @@ mod tests {
         assert_eq!(chain.group_before(u64::MAX), Some(2));
     }
 
+    /// `Chain::put`'s output split into the parts `Chain::from_parts` takes.
+    fn encoded_parts(chain: &Chain) -> (u64, Bytes, Vec<u8>) {
+        let mut encoded = Vec::new();
+        chain.put(&mut encoded);
+        assert_eq!(encoded.len(), chain.encoded_bytes());
+        let len = u64::from_le_bytes(encoded[..8].try_into().expect("8 bytes"));
+        let heads = u32::from_le_bytes(encoded[8..12].try_into().expect("4 bytes")) as usize;
+        let heads_end = 12 + heads * LINK_BYTES;
+        let persisted = Bytes::copy_from_slice(&encoded[12..heads_end]);
+        (len, persisted, encoded[heads_end + 4..].to_vec())
+    }
+
     #[test]
     fn parts_round_trip_and_inconsistent_parts_are_refused() {
         // Proves a chain rebuilt from its parts is identical, and parts that could not
@@ -289,16 +319,7 @@ mod tests {
                 record_offset: seq as u32,
             });
         }
-        let (len, heads, open_links) = chain.parts();
-        let mut persisted = Vec::new();
-        for head in heads {
-            head.put(&mut persisted);
-        }
-        let persisted = Bytes::from(persisted);
-        let mut open = Vec::new();
-        for link in open_links {
-            link.put(&mut open);
-        }
+        let (len, persisted, open) = encoded_parts(&chain);
         let rebuilt = Chain::from_parts(len, persisted.clone(), &open).expect("consistent");
         assert_eq!(rebuilt, chain);
         assert_eq!(rebuilt.group_before(u64::MAX), chain.group_before(u64::MAX));
@@ -320,5 +341,23 @@ mod tests {
         assert!(Chain::from_parts(len, persisted.clone(), &open[LINK_BYTES..]).is_none());
         assert!(Chain::from_parts(len, persisted.clone(), &open[..LINK_BYTES]).is_none());
         assert!(Chain::from_parts(len, persisted, &open[1..]).is_none());
+        // A chain with heads both loaded (persisted) and added encodes as one that has
+        // them all in memory.
+        let mut mixed = rebuilt.clone();
+        let mut in_memory = chain.clone();
+        for seq in 11..30u64 {
+            let link = Link {
+                position: (seq << 33) | seq,
+                record_offset: seq as u32,
+            };
+            mixed.push(link);
+            in_memory.push(link);
+        }
+        let (len, persisted, open) = encoded_parts(&mixed);
+        assert_eq!(
+            encoded_parts(&in_memory),
+            (len, persisted.clone(), open.clone())
+        );
+        assert_eq!(Chain::from_parts(len, persisted, &open), Some(in_memory));
     }
 }

@@ -36,58 +36,66 @@ const HEADER_BYTES: usize = 48;
 /// The checkpoint file's name in the log directory.
 pub(crate) const CHECKPOINT_FILE_NAME: &str = "streams.idx";
 
-fn put_chain(out: &mut Vec<u8>, chain: &Chain) {
-    let (len, heads, open) = chain.parts();
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&(heads.len() as u32).to_le_bytes());
-    for link in heads {
-        link.put(out);
-    }
-    out.extend_from_slice(&(open.len() as u32).to_le_bytes());
-    for link in open {
-        link.put(out);
-    }
-}
-
 fn put_name(out: &mut Vec<u8>, name: &[u8]) {
     out.extend_from_slice(&(name.len() as u16).to_le_bytes());
     out.extend_from_slice(name);
 }
 
-/// Serializes the index of the log `epoch`.
+/// Serializes the index of the log `epoch`. The store holds its lock meanwhile, so this
+/// sizes the file first and writes it into one buffer, the header last.
 pub(crate) fn encode(index: &Index, epoch: u64) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&index.events_indexed.to_le_bytes());
-    body.extend_from_slice(&index.last_timestamp_ns.to_le_bytes());
-    body.extend_from_slice(&(index.streams.len() as u32).to_le_bytes());
+    let mut out = Vec::with_capacity(HEADER_BYTES + body_bytes(index));
+    out.resize(HEADER_BYTES, 0);
+    out.extend_from_slice(&index.events_indexed.to_le_bytes());
+    out.extend_from_slice(&index.last_timestamp_ns.to_le_bytes());
+    out.extend_from_slice(&(index.streams.len() as u32).to_le_bytes());
     for stream in &index.streams {
-        put_name(&mut body, &stream.name);
-        body.extend_from_slice(&stream.truncate_before.to_le_bytes());
-        body.push(u8::from(stream.deleted));
-        put_chain(&mut body, &stream.chain);
+        put_name(&mut out, &stream.name);
+        out.extend_from_slice(&stream.truncate_before.to_le_bytes());
+        out.push(u8::from(stream.deleted));
+        stream.chain.put(&mut out);
     }
-    body.extend_from_slice(&(index.categories.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(index.categories.len() as u32).to_le_bytes());
     for category in &index.categories {
-        put_name(&mut body, &category.name);
-        put_chain(&mut body, &category.chain);
+        put_name(&mut out, &category.name);
+        category.chain.put(&mut out);
     }
-    body.extend_from_slice(&(index.time.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(index.time.len() as u32).to_le_bytes());
     for &(timestamp, position) in &index.time {
-        body.extend_from_slice(&timestamp.to_le_bytes());
-        body.extend_from_slice(&position.to_le_bytes());
+        out.extend_from_slice(&timestamp.to_le_bytes());
+        out.extend_from_slice(&position.to_le_bytes());
     }
-    let mut out = Vec::with_capacity(HEADER_BYTES + body.len());
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&epoch.to_le_bytes());
-    out.extend_from_slice(&index.through.to_le_bytes());
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&crc32(&body).to_le_bytes());
-    let header_crc = crc32(&out[0..44]);
-    out.extend_from_slice(&header_crc.to_le_bytes());
-    out.extend_from_slice(&body);
+    debug_assert_eq!(out.len(), HEADER_BYTES + body_bytes(index));
+    let body_len = (out.len() - HEADER_BYTES) as u64;
+    let body_crc = crc32(&out[HEADER_BYTES..]);
+    let mut header = Vec::with_capacity(HEADER_BYTES);
+    header.extend_from_slice(&MAGIC);
+    header.extend_from_slice(&VERSION.to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    header.extend_from_slice(&epoch.to_le_bytes());
+    header.extend_from_slice(&index.through.to_le_bytes());
+    header.extend_from_slice(&body_len.to_le_bytes());
+    header.extend_from_slice(&body_crc.to_le_bytes());
+    let header_crc = crc32(&header);
+    header.extend_from_slice(&header_crc.to_le_bytes());
+    out[..HEADER_BYTES].copy_from_slice(&header);
     out
+}
+
+/// Bytes of the body [`encode`] writes.
+fn body_bytes(index: &Index) -> usize {
+    let name = |name: &[u8]| 2 + name.len();
+    let streams: usize = index
+        .streams
+        .iter()
+        .map(|s| name(&s.name) + 8 + 1 + s.chain.encoded_bytes())
+        .sum();
+    let categories: usize = index
+        .categories
+        .iter()
+        .map(|c| name(&c.name) + c.chain.encoded_bytes())
+        .sum();
+    8 + 8 + 4 + streams + 4 + categories + 4 + index.time.len() * 16
 }
 
 /// Why a checkpoint was not loaded (it is then rebuilt from the log).
