@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::chain::Chain;
 use super::envelope::{Envelope, Kind, Link};
+use super::names::NameIds;
 use super::types::{EventId, Revision};
 
 /// One time-index entry is kept per this many events.
@@ -44,7 +45,7 @@ pub(crate) struct IdEntry {
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     pub(crate) streams: Vec<StreamEntry>,
-    pub(crate) stream_ids: HashMap<Bytes, u32>,
+    pub(crate) stream_ids: NameIds,
     pub(crate) categories: Vec<CategoryEntry>,
     pub(crate) category_ids: HashMap<Bytes, u32>,
     /// (timestamp, position) of every `TIME_INDEX_EVERY`-th event.
@@ -77,7 +78,7 @@ impl Index {
     }
 
     pub(crate) fn stream_id(&self, name: &[u8]) -> Option<u32> {
-        self.stream_ids.get(name).copied()
+        self.stream_ids.get(name)
     }
 
     pub(crate) fn stream(&self, name: &[u8]) -> Option<&StreamEntry> {
@@ -94,7 +95,7 @@ impl Index {
     /// payload would keep the whole payload alive.
     fn stream_mut(&mut self, name: &[u8]) -> &mut StreamEntry {
         let id = match self.stream_ids.get(name) {
-            Some(&id) => id,
+            Some(id) => id,
             None => {
                 let id = self.streams.len() as u32;
                 let key = Bytes::copy_from_slice(name);
@@ -197,10 +198,12 @@ impl Index {
             .iter()
             .map(|c| c.name.len() + c.chain.heap_bytes())
             .sum();
-        let entry = std::mem::size_of::<StreamEntry>() + std::mem::size_of::<(Bytes, u32)>() + 8;
+        // A hash map slot is its entry plus one control byte.
+        let name_slot = std::mem::size_of::<(Bytes, u32)>() + 1;
         streams
             + categories
-            + self.streams.capacity() * entry
+            + self.streams.capacity() * std::mem::size_of::<StreamEntry>()
+            + self.stream_ids.capacity() * name_slot
             + self.time.capacity() * 16
             + self.recent_ids.capacity() * 48
             + self.recent_order.capacity() * std::mem::size_of::<EventId>()

@@ -13,6 +13,7 @@ pub(crate) mod checkpoint;
 mod checkpointer;
 pub(crate) mod envelope;
 pub(crate) mod index;
+mod names;
 mod read;
 mod subscription;
 mod types;
