@@ -103,7 +103,7 @@ pub(super) fn fix_checkpoint_header(bytes: &mut [u8], epoch: u64) {
 
 /// Checks that a decoded index re-encodes to a checkpoint that decodes to it again.
 fn check_round_trip(index: &Index, input_len: usize, epoch: u64) {
-    let encoded = checkpoint::encode(index, epoch);
+    let encoded = checkpoint::encode(index, epoch, 0);
     assert_eq!(
         encoded.len(),
         input_len,
@@ -117,7 +117,7 @@ fn check_round_trip(index: &Index, input_len: usize, epoch: u64) {
     assert_eq!(again.through, index.through);
     assert_eq!(again.events_indexed, index.events_indexed);
     assert_eq!(again.last_timestamp_ns, index.last_timestamp_ns);
-    assert_eq!(checkpoint::encode(&again, epoch), encoded);
+    assert_eq!(checkpoint::encode(&again, epoch, 0), encoded);
 }
 
 /// The index checkpoint loader. Input: a mode byte (bit 0: fix the header; bit 1: open

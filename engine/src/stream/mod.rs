@@ -42,7 +42,12 @@ pub use types::{
 struct State {
     index: Index,
     events_at_checkpoint: u64,
+    /// The last checkpoint's size: the next one is encoded into a buffer that big.
+    checkpoint_bytes: usize,
 }
+
+/// A first guess at a checkpoint's bytes per stream, before one has been written.
+const ENCODED_BYTES_PER_STREAM_GUESS: usize = 64;
 
 /// An event store: streams on a log. `Send + Sync`; share it in an `Arc`.
 pub struct EventStore {
@@ -95,6 +100,7 @@ impl EventStore {
             checkpointer: Checkpointer::new(storage, log.dir(), events_at_checkpoint),
             log,
             state: RwLock::new(State {
+                checkpoint_bytes: index.streams.len() * ENCODED_BYTES_PER_STREAM_GUESS,
                 index,
                 events_at_checkpoint,
             }),
@@ -184,8 +190,12 @@ impl EventStore {
         self.append_and_index(&mut state, payloads, first_position)?;
         let due = self.checkpoint_if_due(&mut state);
         drop(state);
+        // The snapshot covers only events already written; once a sync makes them
+        // durable it may be written (the sync outside the lock, as the write).
         if let Some(snapshot) = due {
-            self.checkpointer.write_in_background(snapshot);
+            if self.log.sync().is_ok() {
+                self.checkpointer.write_in_background(snapshot);
+            }
         }
         if durability == Durability::Synced {
             self.log.sync()?;
@@ -402,7 +412,8 @@ impl EventStore {
     /// Writes the index checkpoint now (after syncing the log, so it covers only durable
     /// events), once any checkpoint being written in the background is done.
     pub fn checkpoint(&self) -> Result<()> {
-        let snapshot = self.snapshot(&mut self.write_state())?;
+        let snapshot = self.snapshot(&mut self.write_state());
+        self.log.sync()?;
         self.checkpointer.write_now(&snapshot)
     }
 
@@ -416,19 +427,21 @@ impl EventStore {
         if since < every || self.checkpointer.is_busy() {
             return None;
         }
-        self.snapshot(state).ok()
+        Some(self.snapshot(state))
     }
 
-    /// Syncs the log and encodes the index: the only part of a checkpoint that holds the
-    /// store's lock (appends and reads wait for it; the file is written outside).
-    fn snapshot(&self, state: &mut State) -> Result<Snapshot> {
-        self.log.sync()?;
-        let bytes = checkpoint::encode(&state.index, self.log.epoch());
+    /// Encodes the index: the only part of a checkpoint that holds the store's lock
+    /// (appends and reads wait for it). The caller syncs the log, so that every event
+    /// the snapshot covers is durable, and then writes the file, both outside the lock.
+    fn snapshot(&self, state: &mut State) -> Snapshot {
+        let hint = state.checkpoint_bytes + state.checkpoint_bytes / 8;
+        let bytes = checkpoint::encode(&state.index, self.log.epoch(), hint);
+        state.checkpoint_bytes = bytes.len();
         state.events_at_checkpoint = state.index.events_indexed;
-        Ok(Snapshot {
+        Snapshot {
             bytes,
             events_indexed: state.index.events_indexed,
-        })
+        }
     }
 
     /// Checkpoints the index and closes the log, reporting errors.
@@ -438,11 +451,14 @@ impl EventStore {
             if self.log.is_poisoned() {
                 None
             } else {
-                Some(self.snapshot(&mut state)?)
+                Some(self.snapshot(&mut state))
             }
         };
         match snapshot {
-            Some(snapshot) => self.checkpointer.write_now(&snapshot)?,
+            Some(snapshot) => {
+                self.log.sync()?;
+                self.checkpointer.write_now(&snapshot)?;
+            }
             None => self.checkpointer.wait(),
         }
         self.log.close()
