@@ -190,8 +190,8 @@ impl EventStore {
         self.append_and_index(&mut state, payloads, first_position)?;
         let due = self.checkpoint_if_due(&mut state);
         drop(state);
-        // The snapshot covers only events already written; once a sync makes them
-        // durable it may be written (the sync outside the lock, as the write).
+        // The snapshot covers events already written. The sync that makes them durable
+        // comes before the file is written, and both run outside the lock.
         if let Some(snapshot) = due {
             if self.log.sync().is_ok() {
                 self.checkpointer.write_in_background(snapshot);
