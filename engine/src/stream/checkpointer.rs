@@ -1,9 +1,10 @@
 //! Writing index checkpoints to disk, outside the store's lock.
 //!
 //! The store encodes a checkpoint under its write lock (a consistent snapshot of the
-//! index, taken after a log sync) and hands the bytes here. A checkpoint that fell due
-//! during an append is written on a background thread, so neither that append nor any
-//! other waits for the file's write and fdatasync. `checkpoint()` and `close()` write in
+//! index), syncs the log outside the lock so that every event it covers is durable, and
+//! hands the bytes here. A checkpoint that fell due during an append is written on a
+//! background thread, so neither that append nor any other waits for the file's write
+//! and fdatasync. `checkpoint()` and `close()` write in
 //! the caller and report errors. Writes are serialized, and an older snapshot never
 //! replaces a newer one.
 
