@@ -199,6 +199,56 @@ fn concurrent_synced_appends_all_fail_when_fsync_fails() {
 }
 
 #[test]
+fn a_failed_shared_write_fails_its_waiters_and_loses_no_acknowledged_append() {
+    // Proves that when the group-commit leader's one write for every waiting Synced record fails, no waiter is acknowledged, none hangs, and after a power loss every acknowledged append is present.
+    let storage = SimStorage::new();
+    let log = Arc::new(open(&storage));
+    let threads = 6;
+    let barrier = Arc::new(Barrier::new(threads));
+    storage.fail_writes_after(40, false);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (log, barrier) = (Arc::clone(&log), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut acknowledged = Vec::new();
+                for i in 0..200 {
+                    let bytes = format!("thread {t} event {i};").into_bytes();
+                    match log.append(&bytes, Durability::Synced) {
+                        Ok(_) => acknowledged.push(bytes),
+                        Err(Error::Io { .. }) | Err(Error::Poisoned) => return acknowledged,
+                        Err(e) => panic!("unexpected {e:?}"),
+                    }
+                }
+                panic!("thread {t}: 200 appends succeeded although writes fail after 40");
+            })
+        })
+        .collect();
+    let acknowledged: Vec<Vec<u8>> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    assert_poisoned(&log);
+    let survivor = storage.crash(CrashMode::DropUnsynced);
+    drop(log);
+    let log = open(&survivor);
+    let present = read_all(&log);
+    for bytes in &acknowledged {
+        assert!(
+            present.contains(bytes),
+            "acknowledged {:?} is gone",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+    for bytes in &present {
+        assert!(
+            bytes.starts_with(b"thread ") && bytes.ends_with(b";"),
+            "a torn or foreign event: {bytes:?}"
+        );
+    }
+}
+
+#[test]
 fn failed_write_poisons_and_reopen_recovers_synced_events() {
     // Proves a failed record write fails its append, poisons the log, and a reopen holds exactly the earlier events.
     let storage = SimStorage::new();
