@@ -73,14 +73,6 @@ impl System {
         }
     }
 
-    /// Whether this is a raw-file reference rather than a peer.
-    pub fn is_raw(self) -> bool {
-        matches!(
-            self,
-            System::RawGrowing | System::RawPreallocated | System::RawGroup
-        )
-    }
-
     /// Opens a fresh store of this system in the (empty) directory `dir`.
     pub fn open(self, dir: &Path) -> BenchResult<Box<dyn DurableLog>> {
         Ok(match self {

@@ -46,7 +46,7 @@ pub enum OpenChecks {
 }
 
 /// Events an event store indexes between checkpoints of its index, by default.
-pub const INDEX_CHECKPOINT_EVENTS_DEFAULT: u64 = 1_000_000;
+pub(crate) const INDEX_CHECKPOINT_EVENTS_DEFAULT: u64 = 1_000_000;
 
 /// Settings for [`crate::Log::open`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 //! that took an append 160–330 ms (the `append_stalls` example). So the names are split
 //! by a CRC of the name over `SHARDS` maps, and a growth moves one shard's entries only.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -39,11 +40,10 @@ impl NameIds {
 
     /// Gives `name` the id `id`; returns the id it had, if any (which it keeps).
     pub(crate) fn insert(&mut self, name: Bytes, id: u32) -> Option<u32> {
-        let shard = &mut self.shards[Self::shard(&name)];
-        match shard.get(&name) {
-            Some(&old) => Some(old),
-            None => {
-                shard.insert(name, id);
+        match self.shards[Self::shard(&name)].entry(name) {
+            Entry::Occupied(existing) => Some(*existing.get()),
+            Entry::Vacant(slot) => {
+                slot.insert(id);
                 None
             }
         }
