@@ -62,7 +62,11 @@ fn main() -> BenchResult<()> {
     let seconds: f64 = args.get(2).map_or(Ok(2.0), |s| s.parse())?;
     let payload = payload(PAYLOAD_BYTES, 9);
     let mut rows = vec![Row::new(format!("bulk load {bulk} buffered"))];
-    rows.extend(THREADS.iter().map(|t| Row::new(format!("durable, {t} threads"))));
+    rows.extend(
+        THREADS
+            .iter()
+            .map(|t| Row::new(format!("durable, {t} threads"))),
+    );
     for round in 0..rounds {
         eprintln!("round {} of {rounds}", round + 1);
         let mut bulk_rates = [0.0; 2];
