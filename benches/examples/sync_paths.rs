@@ -11,7 +11,7 @@
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
-use annal::io::{FileStorage, Storage};
+use annal::{FileStorage, Storage};
 use annal_benches::report::fmt_duration;
 use annal_benches::stats::percentile;
 use annal_benches::{dirs, BenchResult};

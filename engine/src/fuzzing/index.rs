@@ -11,8 +11,8 @@ use std::sync::{Arc, OnceLock};
 use super::FUZZ_EPOCH;
 use crate::format::{crc32, read_u64};
 use crate::io::{CrashMode, SimStorage, Storage};
-use crate::stream::checkpoint::{self, CHECKPOINT_FILE_NAME};
-use crate::stream::index::Index;
+use crate::index::checkpoint::{self, CHECKPOINT_FILE_NAME};
+use crate::index::Index;
 use crate::{Direction, Durability, EventStore, ExpectedRevision, NewEvent, Options, Position};
 
 /// The directory of the store the target opens.

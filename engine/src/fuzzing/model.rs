@@ -2,7 +2,7 @@
 //! against: the log as a list of entries (appends, truncations, tombstones), every
 //! stream, category and retry fact derived from it.
 
-use crate::stream::index::category_of;
+use crate::index::category_of;
 use crate::{Direction, Error, EventId, ExpectedRevision, NewEvent, Position, WriteResult};
 
 /// The streams the target writes (two categories and a name without one).

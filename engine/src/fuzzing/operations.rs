@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use super::model::{event_id, Entry, Model, ModelEvent, Prediction, STREAMS};
 use crate::io::{CrashMode, SimStorage};
-use crate::read::{Filter, SubscriptionOptions, Visibility};
+use crate::stream::{StoreFilter, StoreSubscriptionOptions};
+use crate::log::Visibility;
 use crate::{
     Direction, Durability, Error, EventStore, ExpectedRevision, NewEvent, Options, Position,
     RecordedEvent, StreamAppend, StreamInfo, WriteResult,
@@ -466,10 +467,10 @@ impl Run {
         let pick = input.byte();
         let from = self.position_pick(pick).min(self.model.next_position());
         let category = (pick & 0x80 != 0).then(|| CATEGORIES[usize::from(pick) % CATEGORIES.len()]);
-        let filter = category.map_or(Filter::All, |c| {
-            Filter::Category(c.as_bytes().to_vec().into())
+        let filter = category.map_or(StoreFilter::All, |c| {
+            StoreFilter::Category(c.as_bytes().to_vec().into())
         });
-        let options = SubscriptionOptions::default()
+        let options = StoreSubscriptionOptions::default()
             .visibility(Visibility::Written)
             .filter(filter);
         let mut subscription = self

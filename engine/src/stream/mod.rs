@@ -8,12 +8,6 @@
 //! is checkpointed (`checkpoint`) so that opening replays only the log's tail.
 
 mod append;
-mod chain;
-pub(crate) mod checkpoint;
-mod checkpointer;
-pub(crate) mod envelope;
-pub(crate) mod index;
-mod names;
 mod read;
 mod subscription;
 mod types;
@@ -23,20 +17,19 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 
+use crate::error::{Error, Result};
+use crate::format::envelope::{decode, Kind};
+use crate::handle::Log;
+use crate::index::checkpointer::{Checkpointer, Snapshot};
+use crate::index::{checkpoint, Index, IDEMPOTENCY_WINDOW_EVENTS};
 use crate::io::{FileStorage, Storage};
-use crate::{Durability, Error, Log, Options, Position, Result};
-
-use checkpointer::{Checkpointer, Snapshot};
-use envelope::{decode, Kind, Link};
-use index::Index;
+use crate::options::{Durability, Options};
+use crate::position::{Location, Position, Revision};
 use read::not_an_envelope;
 
-pub(crate) use index::category_of;
-pub use index::IDEMPOTENCY_WINDOW_EVENTS;
-pub use subscription::StoreSubscription;
+pub use subscription::{StoreFilter, StoreSubscription, StoreSubscriptionOptions};
 pub use types::{
-    Direction, EventId, ExpectedRevision, NewEvent, RecordedEvent, Revision, StreamAppend,
-    StreamInfo, WriteResult,
+    Direction, ExpectedRevision, NewEvent, RecordedEvent, StreamAppend, StreamInfo, WriteResult,
 };
 
 struct State {
@@ -216,10 +209,7 @@ impl EventStore {
             };
             let first_revision = current.map_or(0, |r| r + 1);
             for (i, event) in part.events.iter().enumerate() {
-                let link = Link {
-                    position,
-                    record_offset: appended.record_offset,
-                };
+                let link = Location::new(Position(position), appended.record_offset);
                 state
                     .index
                     .apply_event(
@@ -264,10 +254,7 @@ impl EventStore {
         let payload = append::encode_lifecycle(stream, kind, revision, timestamp);
         let pending = self.log.begin_append(&[payload], &[], Durability::Synced)?;
         let appended = pending.appended();
-        let link = Link {
-            position: appended.first.0,
-            record_offset: appended.record_offset,
-        };
+        let link = Location::new(Position(appended.first.0), appended.record_offset);
         state
             .index
             .apply_lifecycle(kind, stream, revision, timestamp, link);
@@ -379,12 +366,12 @@ impl EventStore {
     }
 
     /// Subscribes to the store's events from `start`: catch-up, then live. Use
-    /// [`crate::read::Filter::Category`] or [`crate::read::Filter::EventType`] in the
-    /// options to receive one category or one event type.
+    /// [`StoreFilter`] in the options to receive one category, one event type or the
+    /// streams of a name prefix.
     pub fn subscribe(
         &self,
         start: impl Into<crate::read::Start>,
-        options: crate::read::SubscriptionOptions,
+        options: StoreSubscriptionOptions,
     ) -> Result<StoreSubscription> {
         StoreSubscription::new(&self.log, start.into(), options)
     }
@@ -550,10 +537,7 @@ fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, IndexRecovery)
         let position = event.position.0;
         let envelope =
             decode(&event.payload).map_err(|e| not_an_envelope(log.dir(), position, e.0))?;
-        let link = Link {
-            position,
-            record_offset: reader.record_offset(),
-        };
+        let link = Location::new(Position(position), reader.record_offset());
         index
             .apply(&envelope, link)
             .map_err(|e| not_an_envelope(log.dir(), position, e.0))?;

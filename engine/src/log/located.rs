@@ -15,10 +15,11 @@ use crate::format::record::{
     body, check_body, decode_header, EventRanges, Frame, RECORD_HEADER_BYTES,
 };
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
-use crate::log::segment::Segment;
-use crate::log::Shared;
+use super::segment::Segment;
+use super::{Event, Shared};
+use crate::error::{Error, Result};
 use crate::metrics::LocatedSpans;
-use crate::{Error, Position, Result};
+use crate::position::{Location, Position};
 
 /// Bytes of each record touched ahead of decoding: the record header, an envelope and a
 /// small payload (four cache lines).
@@ -104,14 +105,6 @@ impl MappedSegment {
     }
 }
 
-fn out_of_range(shared: &Shared, position: u64) -> Error {
-    Error::PositionOutOfRange {
-        position: Position(position),
-        first: Position(shared.first.load(std::sync::atomic::Ordering::Acquire)),
-        next: Position(shared.next.load(std::sync::atomic::Ordering::Acquire)),
-    }
-}
-
 /// The segment's view, after scanning it if its scan was deferred at open.
 pub(crate) fn view_of(segment: &Segment) -> Result<Bytes> {
     segment.ensure_scanned()?;
@@ -123,34 +116,31 @@ pub(crate) fn view_of(segment: &Segment) -> Result<Bytes> {
 
 /// Reads the event at `position` in the record at `record_offset`. The caller checked
 /// that the position is below the watermark.
-pub(crate) fn read_in_record(
-    shared: &Shared,
-    position: u64,
-    record_offset: u32,
-) -> Result<crate::read::Event> {
+pub(crate) fn read_in_record(shared: &Shared, location: Location) -> Result<Event> {
+    let (position, record_offset) = (location.position.0, location.record_offset);
     let segment = shared
         .segment_for(position)
-        .ok_or_else(|| out_of_range(shared, position))?;
+        .ok_or_else(|| shared.out_of_range(position))?;
     let mapped = MappedSegment::new(segment)?;
     let verify = shared.options.verify_reads;
     let (range, span) = mapped.locate(shared.epoch, verify, position, record_offset)?;
     let mut spans = LocatedSpans::default();
     spans.add(u64::from(record_offset), span);
     shared.counters.located_reads(&spans);
-    Ok(crate::read::Event {
+    Ok(Event {
         position: Position(position),
         payload: mapped.view.slice(range),
     })
 }
 
-/// Finds the events at `locations` (position, record offset), in the order given, and
+/// Finds the events at `locations`, in the order given, and
 /// calls `visit(i, view, range)` for the `i`-th: its payload is `view[range]`. The caller
 /// checked that every position is below the watermark. Stops at the first error.
 /// Locations are taken `TOUCH_BATCH` at a time, so the records touched ahead are still in
 /// the cache when they are decoded, however many are asked for.
 pub(crate) fn visit_located(
     shared: &Shared,
-    locations: &[(u64, u32)],
+    locations: &[Location],
     mut visit: impl FnMut(usize, &Bytes, Range<usize>) -> Result<()>,
 ) -> Result<()> {
     for (batch, chunk) in locations.chunks(TOUCH_BATCH).enumerate() {
@@ -164,7 +154,7 @@ pub(crate) fn visit_located(
 
 fn visit_batch(
     shared: &Shared,
-    locations: &[(u64, u32)],
+    locations: &[Location],
     mut visit: impl FnMut(usize, &Bytes, Range<usize>) -> Result<()>,
 ) -> Result<()> {
     // Which segment each location is in, taking the segment list's lock once.
@@ -173,7 +163,8 @@ fn visit_batch(
     {
         let list = shared.segments.read().unwrap_or_else(|e| e.into_inner());
         let mut current: Option<usize> = None;
-        for &(position, _) in locations {
+        for location in locations {
+            let position = location.position.0;
             let holds = |i: usize| {
                 list[i].first_position <= position
                     && list
@@ -185,7 +176,7 @@ fn visit_batch(
                 _ => list
                     .partition_point(|s| s.first_position <= position)
                     .checked_sub(1)
-                    .ok_or_else(|| out_of_range(shared, position))?,
+                    .ok_or_else(|| shared.out_of_range(position))?,
             };
             if current != Some(at) {
                 segments.push(Arc::clone(&list[at]));
@@ -201,14 +192,15 @@ fn visit_batch(
     // Touch every record first: these loads do not depend on each other, so the CPU
     // has many misses in flight at once.
     let mut fold = 0u8;
-    for (&(_, record_offset), &slot) in locations.iter().zip(&slots) {
-        fold ^= mapped[slot as usize].touch(record_offset);
+    for (location, &slot) in locations.iter().zip(&slots) {
+        fold ^= mapped[slot as usize].touch(location.record_offset);
     }
     std::hint::black_box(fold);
     let verify = shared.options.verify_reads;
     let mut spans = LocatedSpans::default();
     let mut result = Ok(());
-    for (i, (&(position, record_offset), &slot)) in locations.iter().zip(&slots).enumerate() {
+    for (i, (location, &slot)) in locations.iter().zip(&slots).enumerate() {
+        let (position, record_offset) = (location.position.0, location.record_offset);
         let segment = &mapped[slot as usize];
         let step = segment
             .locate(shared.epoch, verify, position, record_offset)

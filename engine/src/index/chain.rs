@@ -11,34 +11,32 @@
 
 use bytes::Bytes;
 
-use super::envelope::{Link, LINK_BYTES};
+use crate::format::envelope::{put_link, read_link, LINK_BYTES};
+use crate::position::{Location, Position};
 
 /// Events per group; every group's head is indexed in memory.
 pub(crate) const LINK_GROUP: u64 = 8;
 const GROUP: usize = LINK_GROUP as usize;
 
-/// A link packed into 12 bytes (a `Link` takes 16 with its padding): position low and
+/// A link packed into 12 bytes (a `Location` takes 16 with its padding): position low and
 /// high halves, record offset.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Packed([u32; 3]);
 
-impl From<Link> for Packed {
-    fn from(link: Link) -> Packed {
+impl From<Location> for Packed {
+    fn from(link: Location) -> Packed {
         Packed([
-            link.position as u32,
-            (link.position >> 32) as u32,
+            link.position.0 as u32,
+            (link.position.0 >> 32) as u32,
             link.record_offset,
         ])
     }
 }
 
-impl From<Packed> for Link {
-    fn from(packed: Packed) -> Link {
+impl From<Packed> for Location {
+    fn from(packed: Packed) -> Location {
         let [low, high, record_offset] = packed.0;
-        Link {
-            position: u64::from(low) | (u64::from(high) << 32),
-            record_offset,
-        }
+        Location::new(Position(u64::from(low) | (u64::from(high) << 32)), record_offset)
     }
 }
 
@@ -54,7 +52,7 @@ pub(crate) struct Tail {
 
 impl Tail {
     /// Adds the link of the chain's next event and returns its sequence number.
-    pub(crate) fn push(&mut self, link: Link) -> u64 {
+    pub(crate) fn push(&mut self, link: Location) -> u64 {
         let seq = self.len;
         let slot = (seq % LINK_GROUP) as usize;
         if slot == 0 {
@@ -68,11 +66,11 @@ impl Tail {
 
     /// The links the next event must carry in its link block: the whole previous group,
     /// when the next event starts a new group (none for the first group).
-    pub(crate) fn block_for_next(&self) -> Option<[Link; GROUP]> {
+    pub(crate) fn block_for_next(&self) -> Option<[Location; GROUP]> {
         if self.len == 0 || !self.len.is_multiple_of(LINK_GROUP) {
             return None;
         }
-        Some(self.open.map(Link::from))
+        Some(self.open.map(Location::from))
     }
 }
 
@@ -90,24 +88,24 @@ impl Heads {
         self.persisted.len() / LINK_BYTES + self.added.len()
     }
 
-    fn get(&self, at: usize) -> Option<Link> {
+    fn get(&self, at: usize) -> Option<Location> {
         (at < self.len()).then(|| self.at(at))
     }
 
     /// The head `at`, which must be below `len()`.
-    fn at(&self, at: usize) -> Link {
+    fn at(&self, at: usize) -> Location {
         let persisted = self.persisted.len() / LINK_BYTES;
         if at < persisted {
-            return Link::read(&self.persisted[at * LINK_BYTES..]);
+            return read_link(&self.persisted[at * LINK_BYTES..]);
         }
-        Link::from(self.added[at - persisted])
+        Location::from(self.added[at - persisted])
     }
 
-    fn last(&self) -> Option<Link> {
+    fn last(&self) -> Option<Location> {
         self.len().checked_sub(1).map(|at| self.at(at))
     }
 
-    fn iter(&self) -> impl ExactSizeIterator<Item = Link> + '_ {
+    fn iter(&self) -> impl ExactSizeIterator<Item = Location> + '_ {
         (0..self.len()).map(|at| self.at(at))
     }
 }
@@ -134,7 +132,7 @@ impl Chain {
     /// group, the open group's links starting at the last head and ending at the last
     /// event (`LINK_BYTES` each, both already checked for range and order).
     pub(crate) fn from_parts(len: u64, heads: Bytes, open: &[u8]) -> Option<Chain> {
-        let open_links = open.chunks_exact(LINK_BYTES).map(Link::read);
+        let open_links = open.chunks_exact(LINK_BYTES).map(read_link);
         let groups = len.div_ceil(LINK_GROUP);
         let open_len = len - groups.saturating_sub(1) * LINK_GROUP;
         let heads = Heads {
@@ -170,11 +168,11 @@ impl Chain {
         out.extend_from_slice(&(self.heads.len() as u32).to_le_bytes());
         out.extend_from_slice(&self.heads.persisted);
         for &head in &self.heads.added {
-            Link::from(head).put(out);
+            put_link(Location::from(head), out);
         }
         out.extend_from_slice(&(self.open_count() as u32).to_le_bytes());
         for link in self.open_links() {
-            link.put(out);
+            put_link(link, out);
         }
     }
 
@@ -184,7 +182,7 @@ impl Chain {
     }
 
     /// Adds the link of the chain's next event and returns its sequence number.
-    pub(crate) fn push(&mut self, link: Link) -> u64 {
+    pub(crate) fn push(&mut self, link: Location) -> u64 {
         if self.tail.len.is_multiple_of(LINK_GROUP) {
             self.heads.added.push(Packed::from(link));
         }
@@ -202,9 +200,9 @@ impl Chain {
     }
 
     /// The last event's sequence number and link.
-    pub(crate) fn last(&self) -> Option<(u64, Link)> {
+    pub(crate) fn last(&self) -> Option<(u64, Location)> {
         let seq = self.tail.len.checked_sub(1)?;
-        Some((seq, Link::from(self.tail.open[(seq % LINK_GROUP) as usize])))
+        Some((seq, Location::from(self.tail.open[(seq % LINK_GROUP) as usize])))
     }
 
     /// The sequence number of the open group's head (0 for an empty chain).
@@ -213,14 +211,14 @@ impl Chain {
     }
 
     /// The open group's links, head first.
-    pub(crate) fn open_links(&self) -> impl Iterator<Item = Link> + '_ {
+    pub(crate) fn open_links(&self) -> impl Iterator<Item = Location> + '_ {
         self.tail.open[..self.open_count()]
             .iter()
-            .map(|&p| Link::from(p))
+            .map(|&p| Location::from(p))
     }
 
     /// The link of group `group`'s head, if the chain has that group.
-    pub(crate) fn head(&self, group: u64) -> Option<Link> {
+    pub(crate) fn head(&self, group: u64) -> Option<Location> {
         self.heads.get(usize::try_from(group).ok()?)
     }
 
@@ -231,7 +229,7 @@ impl Chain {
         while low < high {
             let mid = low + (high - low) / 2;
             match self.heads.get(mid) {
-                Some(head) if head.position < position => low = mid + 1,
+                Some(head) if head.position.0 < position => low = mid + 1,
                 _ => high = mid,
             }
         }
@@ -248,11 +246,8 @@ impl Chain {
 mod tests {
     use super::*;
 
-    fn link(position: u64) -> Link {
-        Link {
-            position,
-            record_offset: 64 + position as u32,
-        }
+    fn link(position: u64) -> Location {
+        Location::new(Position(position), 64 + position as u32)
     }
 
     #[test]
@@ -270,7 +265,7 @@ mod tests {
                 "seq {seq}"
             );
             if let Some(block) = block {
-                let expected: Vec<Link> = (seq - LINK_GROUP..seq).map(|s| link(s * 10)).collect();
+                let expected: Vec<Location> = (seq - LINK_GROUP..seq).map(|s| link(s * 10)).collect();
                 assert_eq!(block.to_vec(), expected);
             }
             assert_eq!(chain.push(link(seq * 10)), seq);
@@ -308,10 +303,7 @@ mod tests {
         // are refused rather than trusted.
         let mut chain = Chain::default();
         for seq in 0..11u64 {
-            chain.push(Link {
-                position: (seq << 33) | seq,
-                record_offset: seq as u32,
-            });
+            chain.push(Location::new(Position((seq << 33) | seq), seq as u32));
         }
         let (len, persisted, open) = encoded_parts(&chain);
         let rebuilt = Chain::from_parts(len, persisted.clone(), &open).expect("consistent");
@@ -319,10 +311,7 @@ mod tests {
         assert_eq!(rebuilt.group_before(u64::MAX), chain.group_before(u64::MAX));
         assert_eq!(rebuilt.head(1), chain.head(1));
         let mut grown = rebuilt.clone();
-        grown.push(Link {
-            position: 1 << 40,
-            record_offset: 9,
-        });
+        grown.push(Location::new(Position(1 << 40), 9));
         assert_eq!(grown.head(1), chain.head(1));
         assert_eq!(grown.last().map(|(seq, _)| seq), Some(len));
         assert_eq!(
@@ -340,10 +329,7 @@ mod tests {
         let mut mixed = rebuilt.clone();
         let mut in_memory = chain.clone();
         for seq in 11..30u64 {
-            let link = Link {
-                position: (seq << 33) | seq,
-                record_offset: seq as u32,
-            };
+            let link = Location::new(Position((seq << 33) | seq), seq as u32);
             mixed.push(link);
             in_memory.push(link);
         }

@@ -27,7 +27,8 @@
 
 use bytes::Bytes;
 
-use crate::format::{read_u16, read_u32, read_u64};
+use super::{read_u16, read_u32, read_u64};
+use crate::position::{Location, Position};
 
 const VERSION: u8 = 1;
 const FIXED_BYTES: usize = 56;
@@ -44,28 +45,15 @@ const NO_POSITION: u64 = u64::MAX;
 /// cannot know its own record's offset before the log places it.
 pub(crate) const SAME_RECORD: u32 = u32::MAX;
 
-/// Where an event is: its position and the offset of its record in its segment, enough
-/// to read it without scanning anything else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Link {
-    pub(crate) position: u64,
-    pub(crate) record_offset: u32,
+/// The location in the first `LINK_BYTES` of `bytes` (the caller checked the length).
+pub(crate) fn read_link(bytes: &[u8]) -> Location {
+    Location::new(Position(read_u64(bytes, 0)), read_u32(bytes, 8))
 }
 
-impl Link {
-    /// The link in the first `LINK_BYTES` of `bytes` (the caller checked the length).
-    pub(crate) fn read(bytes: &[u8]) -> Link {
-        Link {
-            position: read_u64(bytes, 0),
-            record_offset: read_u32(bytes, 8),
-        }
-    }
-
-    /// Appends the link's `LINK_BYTES`.
-    pub(crate) fn put(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.position.to_le_bytes());
-        out.extend_from_slice(&self.record_offset.to_le_bytes());
-    }
+/// Appends a location's `LINK_BYTES`.
+pub(crate) fn put_link(link: Location, out: &mut Vec<u8>) {
+    out.extend_from_slice(&link.position.0.to_le_bytes());
+    out.extend_from_slice(&link.record_offset.to_le_bytes());
 }
 
 /// What an envelope records.
@@ -87,8 +75,8 @@ pub(crate) struct Envelope {
     pub(crate) event_type: Bytes,
     pub(crate) revision: u64,
     pub(crate) timestamp_ns: u64,
-    pub(crate) previous_in_stream: Option<Link>,
-    pub(crate) previous_in_category: Option<Link>,
+    pub(crate) previous_in_stream: Option<Location>,
+    pub(crate) previous_in_category: Option<Location>,
     pub(crate) id: Option<[u8; 16]>,
     /// The link block's bytes (empty without one); see [`Envelope::block_links`].
     pub(crate) link_block: Bytes,
@@ -99,8 +87,8 @@ pub(crate) struct Envelope {
 impl Envelope {
     /// The links of the envelope's link block, oldest first. A record offset of
     /// `SAME_RECORD` means the record this envelope is in.
-    pub(crate) fn block_links(&self) -> impl Iterator<Item = Link> + '_ {
-        self.link_block.chunks_exact(LINK_BYTES).map(Link::read)
+    pub(crate) fn block_links(&self) -> impl Iterator<Item = Location> + '_ {
+        self.link_block.chunks_exact(LINK_BYTES).map(read_link)
     }
 }
 
@@ -111,11 +99,11 @@ pub(crate) struct EnvelopeParts<'a> {
     pub(crate) event_type: &'a [u8],
     pub(crate) revision: u64,
     pub(crate) timestamp_ns: u64,
-    pub(crate) previous_in_stream: Option<Link>,
-    pub(crate) previous_in_category: Option<Link>,
+    pub(crate) previous_in_stream: Option<Location>,
+    pub(crate) previous_in_category: Option<Location>,
     pub(crate) id: Option<[u8; 16]>,
     /// The link block (empty: none); at most `LINK_BLOCK_MAX` links.
-    pub(crate) link_block: &'a [Link],
+    pub(crate) link_block: &'a [Location],
     pub(crate) metadata: &'a [u8],
     pub(crate) data: &'a [u8],
 }
@@ -138,8 +126,8 @@ pub(crate) fn envelope_bytes(
         + data
 }
 
-fn link_fields(link: Option<Link>) -> (u64, u32) {
-    link.map_or((NO_POSITION, 0), |l| (l.position, l.record_offset))
+fn link_fields(link: Option<Location>) -> (u64, u32) {
+    link.map_or((NO_POSITION, 0), |l| (l.position.0, l.record_offset))
 }
 
 /// Appends the encoding of `parts` to `out`. Lengths were checked against the limits.
@@ -172,7 +160,7 @@ pub(crate) fn encode(parts: &EnvelopeParts<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(&id);
     }
     for link in parts.link_block {
-        link.put(out);
+        put_link(*link, out);
     }
     out.extend_from_slice(parts.stream);
     out.extend_from_slice(parts.event_type);
@@ -184,11 +172,8 @@ pub(crate) fn encode(parts: &EnvelopeParts<'_>, out: &mut Vec<u8>) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EnvelopeError(pub(crate) &'static str);
 
-fn link(position: u64, offset: u32) -> Option<Link> {
-    (position != NO_POSITION).then_some(Link {
-        position,
-        record_offset: offset,
-    })
+fn link(position: u64, offset: u32) -> Option<Location> {
+    (position != NO_POSITION).then_some(Location::new(Position(position), offset))
 }
 
 /// The stream name and event type of an event envelope, read in place (no allocation,
@@ -323,21 +308,12 @@ mod tests {
                 event_type: b"OrderCreated",
                 revision: 3,
                 timestamp_ns: 1_700_000_000_000,
-                previous_in_stream: Some(Link {
-                    position: 9,
-                    record_offset: 4096,
-                }),
+                previous_in_stream: Some(Location::new(Position(9), 4096)),
                 previous_in_category: None,
                 id: Some([7; 16]),
                 link_block: &[
-                    Link {
-                        position: 1,
-                        record_offset: 64,
-                    },
-                    Link {
-                        position: 9,
-                        record_offset: SAME_RECORD,
-                    },
+                    Location::new(Position(1), 64),
+                    Location::new(Position(9), SAME_RECORD),
                 ],
                 metadata: b"{}",
                 data: b"{\"total\":10}",
@@ -360,20 +336,14 @@ mod tests {
         assert_eq!(envelope.timestamp_ns, 1_700_000_000_000);
         assert_eq!(
             envelope.previous_in_stream,
-            Some(Link {
-                position: 9,
-                record_offset: 4096
-            })
+            Some(Location::new(Position(9), 4096))
         );
         assert_eq!(envelope.previous_in_category, None);
         assert_eq!(envelope.id, Some([7; 16]));
         let links: Vec<_> = envelope.block_links().collect();
         assert_eq!(links.len(), 2);
-        assert_eq!((links[0].position, links[0].record_offset), (1, 64));
-        assert_eq!(
-            (links[1].position, links[1].record_offset),
-            (9, SAME_RECORD)
-        );
+        assert_eq!(links[0], Location::new(Position(1), 64));
+        assert_eq!(links[1], Location::new(Position(9), SAME_RECORD));
         assert_eq!(peek(&bytes), Some((&b"order-42"[..], &b"OrderCreated"[..])));
         assert_eq!(&envelope.metadata[..], b"{}");
         assert_eq!(&envelope.data[..], b"{\"total\":10}");

@@ -25,8 +25,8 @@
 use bytes::Bytes;
 
 use super::chain::{Chain, LINK_GROUP};
-use super::envelope::{Link, LINK_BYTES};
-use super::index::{CategoryEntry, Index, StreamEntry};
+use super::{CategoryEntry, Index, StreamEntry};
+use crate::format::envelope::{read_link, LINK_BYTES};
 use crate::format::{crc32, read_u32, read_u64};
 
 const MAGIC: [u8; 8] = *b"ANNALIDX";
@@ -150,7 +150,7 @@ impl<'a> Cursor<'a> {
         let bytes = self.take(count * LINK_BYTES)?;
         let mut previous: Option<u64> = None;
         for (i, link) in bytes.chunks_exact(LINK_BYTES).enumerate() {
-            let position = Link::read(link).position;
+            let position = read_link(link).position.0;
             let seq = (i as u64)
                 .saturating_mul(seq_step)
                 .saturating_add(first_seq);
@@ -250,7 +250,8 @@ pub(crate) fn decode(file: &Bytes, epoch: u64) -> Result<Index, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::envelope::{Envelope, Kind};
+    use crate::format::envelope::{Envelope, Kind};
+    use crate::position::{Location, Position};
 
     fn sample_index() -> Index {
         let mut index = Index::starting_at(0);
@@ -272,10 +273,7 @@ mod tests {
                 metadata: Bytes::new(),
                 data: Bytes::new(),
             };
-            let link = Link {
-                position,
-                record_offset: 64 + position as u32 * 8,
-            };
+            let link = Location::new(Position(position), 64 + position as u32 * 8);
             index.apply(&envelope, link).expect("in sequence");
         }
         index

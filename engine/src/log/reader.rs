@@ -11,13 +11,13 @@ use bytes::Bytes;
 
 use super::located::view_of;
 use super::{Event, Visibility};
-use crate::format::record::{
-    body, check_body, decode_header, EventRanges, Frame, RecordHeader, RECORD_HEADER_BYTES,
-};
+use super::walker::{RecordWalker, Step};
+use crate::format::record::{EventRanges, RECORD_HEADER_BYTES};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
-use crate::log::segment::Segment;
-use crate::log::Shared;
-use crate::{Error, Position, Result};
+use super::segment::Segment;
+use super::Shared;
+use crate::error::{Error, Result};
+use crate::position::{Location, Position};
 
 /// The events of one record not yet returned, as offsets into the reader's view (payloads
 /// are sliced straight from the view: one reference-count increment per event).
@@ -77,11 +77,9 @@ impl LogReader {
         start: u64,
         visibility: Visibility,
     ) -> Result<LogReader> {
-        let segment = shared.segment_for(start).ok_or(Error::PositionOutOfRange {
-            position: Position(start),
-            first: Position(shared.first.load(std::sync::atomic::Ordering::Acquire)),
-            next: Position(shared.written.load(std::sync::atomic::Ordering::Acquire)),
-        })?;
+        let segment = shared
+            .segment_for(start)
+            .ok_or_else(|| shared.out_of_range(start))?;
         let view = view_of(&segment)?;
         let (next_record_position, offset) = segment
             .index
@@ -104,6 +102,13 @@ impl LogReader {
         })
     }
 
+    /// The location of the last returned event (its position and its record's offset),
+    /// for [`crate::Log::read_in_record`].
+    pub fn location(&self) -> Location {
+        let position = self.record.as_ref().map_or(self.next_record_position, |c| c.position);
+        Location::new(Position(position.saturating_sub(1)), self.record_offset())
+    }
+
     /// Byte offset, in its segment, of the record the last returned event belongs to.
     pub fn record_offset(&self) -> u32 {
         self.record
@@ -120,11 +125,7 @@ impl LogReader {
     }
 
     fn limit(&self) -> u64 {
-        let watermark = match self.visibility {
-            Visibility::Written => &self.shared.written,
-            Visibility::Synced => &self.shared.synced,
-        };
-        watermark.load(std::sync::atomic::Ordering::Acquire)
+        self.shared.watermark(self.visibility)
     }
 
     fn corrupt(&self, reason: &str) -> Error {
@@ -153,12 +154,13 @@ impl LogReader {
                     return Err(self.corrupt("segment view shorter than its published length"));
                 }
             }
-            let at = &self.view[self.offset as usize..published as usize];
-            let header: RecordHeader = match decode_header(at, self.epoch) {
-                Ok(Frame::Record(header)) => header,
-                Ok(Frame::End) => return Err(self.corrupt("zeros inside published records")),
-                Err(e) => return Err(self.corrupt(e.describe())),
+            let mut walker = RecordWalker::new(&self.view[..published as usize], self.offset, self.epoch);
+            let record = match walker.step() {
+                Step::Record(record) => record,
+                Step::End => return Err(self.corrupt("zeros inside published records")),
+                Step::Damaged { error, .. } => return Err(self.corrupt(error.describe())),
             };
+            let header = record.header;
             if header.is_seal() {
                 match self.shared.segment_starting_at(header.position) {
                     Some(next) => {
@@ -175,7 +177,9 @@ impl LogReader {
                 return Err(self.corrupt("record position out of sequence"));
             }
             if self.verify_reads {
-                check_body(&header, body(&header, at)).map_err(|e| self.corrupt(e.describe()))?;
+                record
+                    .check_body()
+                    .map_err(|e| self.corrupt(e.describe()))?;
             }
             let body_start = self.offset as usize + RECORD_HEADER_BYTES;
             self.record = Some(RecordCursor {
@@ -186,7 +190,7 @@ impl LogReader {
                 position: header.position,
                 remaining: header.event_count,
             });
-            self.offset += header.record_bytes() as u64;
+            self.offset = record.end_offset();
             self.next_record_position = header.end_position();
             return Ok(true);
         }

@@ -7,10 +7,15 @@ use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 
-use super::chain::Chain;
-use super::envelope::{Envelope, Kind, Link};
-use super::names::NameIds;
-use super::types::{EventId, Revision};
+use crate::format::envelope::{Envelope, Kind};
+use crate::position::{EventId, Location, Revision};
+use chain::Chain;
+use names::NameIds;
+
+pub(crate) mod chain;
+pub(crate) mod checkpoint;
+pub(crate) mod checkpointer;
+mod names;
 
 /// One time-index entry is kept per this many events.
 pub(crate) const TIME_INDEX_EVERY: u64 = 1024;
@@ -130,7 +135,7 @@ impl Index {
     }
 
     /// Applies the envelope of the event at `link` (events must come in position order).
-    pub(crate) fn apply(&mut self, envelope: &Envelope, link: Link) -> Result<(), Inconsistent> {
+    pub(crate) fn apply(&mut self, envelope: &Envelope, link: Location) -> Result<(), Inconsistent> {
         match envelope.kind {
             Kind::Event => self.apply_event(
                 &envelope.stream,
@@ -160,7 +165,7 @@ impl Index {
         revision: Revision,
         timestamp_ns: u64,
         id: Option<EventId>,
-        link: Link,
+        link: Location,
     ) -> Result<(), Inconsistent> {
         let stream = self.stream_mut(stream_name);
         if stream.chain.next_seq() != revision {
@@ -171,13 +176,13 @@ impl Index {
             self.category_mut(category).chain.push(link);
         }
         if self.events_indexed.is_multiple_of(TIME_INDEX_EVERY) {
-            self.time.push((timestamp_ns, link.position));
+            self.time.push((timestamp_ns, link.position.0));
         }
         self.events_indexed = self.events_indexed.saturating_add(1);
         if let Some(id) = id {
-            self.remember_id(id, stream_name, revision, link.position);
+            self.remember_id(id, stream_name, revision, link.position.0);
         }
-        self.advance(timestamp_ns, link.position);
+        self.advance(timestamp_ns, link.position.0);
         Ok(())
     }
 
@@ -188,7 +193,7 @@ impl Index {
         stream_name: &[u8],
         revision: Revision,
         timestamp_ns: u64,
-        link: Link,
+        link: Location,
     ) {
         let stream = self.stream_mut(stream_name);
         match kind {
@@ -198,7 +203,7 @@ impl Index {
             Kind::Tombstone => stream.deleted = true,
             Kind::Event => unreachable!("events are applied by apply_event"),
         }
-        self.advance(timestamp_ns, link.position);
+        self.advance(timestamp_ns, link.position.0);
     }
 
     fn advance(&mut self, timestamp_ns: u64, position: u64) {

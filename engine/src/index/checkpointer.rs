@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 
 use super::checkpoint::CHECKPOINT_FILE_NAME;
 use crate::io::Storage;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// An encoded checkpoint and how many events it indexes.
 pub(crate) struct Snapshot {
