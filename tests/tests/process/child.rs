@@ -1,19 +1,30 @@
 //! The one harness of the process tests: start the `annal-crash-child` binary in a mode,
 //! read its standard output line by line on a thread (a line the kill cut short, with no
 //! newline, was never reported and is dropped), wait for its readiness line, kill it with
-//! SIGKILL, and collect what it printed.
+//! SIGKILL, and collect what it printed. The tests take turns ([`one_at_a_time`]).
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Guards a wait for the child's readiness line against a hung child; never a timing
 /// assertion.
 pub const READY_WAIT: Duration = Duration::from_secs(60);
+
+/// Runs the process tests one at a time; each takes this first. The directory lock is an
+/// `flock` on `LOCK`, and a child being spawned holds a copy of each of this process's
+/// descriptors until it execs: a log this process has just closed stays locked for that
+/// instant, so with other tests spawning children in parallel a reopen, here or in a
+/// child, could find it `Locked`.
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// `annal-crash-child <mode> <dir> <segment_bytes>`, for the caller to add the mode's
 /// other arguments to and run (see the binary's docs for the modes).

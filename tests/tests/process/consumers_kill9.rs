@@ -99,6 +99,7 @@ fn verify(dir: &Path, round: u32) -> (HashMap<String, u64>, u64) {
 fn consumer_checkpoints_survive_repeated_kill_9() {
     // Proves no consumer checkpoint is lost or goes backwards across 20 SIGKILLs of a
     // process committing in a loop, and outbox output commits with its checkpoint.
+    let _turn = child::one_at_a_time();
     let seed = std::env::var("ANNAL_KILL9_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -206,6 +206,7 @@ fn verify(dir: &Path, acks: &[Ack], opens: &HashMap<u16, u64>) -> u64 {
 fn acknowledged_appends_survive_repeated_kill_9() {
     // Proves every Synced and Written acknowledgement survives SIGKILL, byte for byte,
     // with gapless positions and whole batches, across 30 crashes and recoveries of one log.
+    let _turn = child::one_at_a_time();
     let seed = std::env::var("ANNAL_KILL9_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

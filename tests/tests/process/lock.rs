@@ -58,6 +58,7 @@ fn hold_in_child(dir: &Path) -> Running {
 fn second_process_gets_locked_until_the_first_closes() {
     // Proves a process opening a log this process holds fails with Locked (exit code 5,
     // message naming the lock file), and succeeds after this process closes the log.
+    let _turn = child::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), options()).unwrap();
     log.append(b"held by the parent", Durability::Synced)
@@ -87,6 +88,7 @@ fn second_process_gets_locked_until_the_first_closes() {
 fn this_process_gets_locked_while_a_child_holds_the_log() {
     // Proves Log::open returns Error::Locked naming dir/LOCK while another process holds
     // the log, and opens once that process has closed it.
+    let _turn = child::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut holder = hold_in_child(dir.path());
     match Log::open(dir.path(), options()) {
@@ -106,6 +108,7 @@ fn this_process_gets_locked_while_a_child_holds_the_log() {
 #[test]
 fn a_killed_owner_leaves_no_stale_lock() {
     // Proves the lock dies with its process: after the holder is SIGKILLed, the log opens.
+    let _turn = child::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let holder = hold_in_child(dir.path());
     assert!(matches!(
@@ -122,6 +125,7 @@ fn a_killed_owner_leaves_no_stale_lock() {
 #[test]
 fn a_second_log_in_the_same_process_gets_locked() {
     // Proves the lock also excludes a second Log on the same directory within one process.
+    let _turn = child::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), options()).unwrap();
     let second = Log::open(dir.path(), options());

@@ -16,6 +16,7 @@ const ROUNDS: u32 = 100;
 fn rolling_right_after_open_never_clobbers_the_prepared_segment() {
     // Proves that 100 reopen-then-roll rounds (under spinning threads that perturb the
     // scheduler) neither crash the process nor lose or damage an event.
+    let _turn = child::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let output = child::command("roll-after-open", dir.path(), 64 << 10)
         .arg(ROUNDS.to_string())
