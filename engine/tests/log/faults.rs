@@ -3,8 +3,6 @@
 //! retryable `NoSpace`; bit rot in a sealed segment is refused with the file and offset
 //! (or cut under `TruncateAtDamage`); a second open of a locked directory is refused.
 
-#![allow(clippy::unwrap_used)]
-
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 

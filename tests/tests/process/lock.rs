@@ -2,13 +2,12 @@
 //! opens a log already open elsewhere gets `Error::Locked` (code 5, a message naming the
 //! lock file), and the log opens again once the first owner closes it or dies.
 
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
-
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use annal::{Durability, Error, ErrorCode, Log, Options, Position};
+
+use crate::child::{self, Running, READY_WAIT};
 
 const SEGMENT_BYTES: u64 = 64 << 10;
 
@@ -16,15 +15,12 @@ fn options() -> Options {
     Options::default().segment_bytes(SEGMENT_BYTES)
 }
 
-fn child(mode: &str, dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_annal-crash-child"));
-    command.arg(mode).arg(dir).arg(SEGMENT_BYTES.to_string());
-    command
-}
-
 /// Runs `annal-crash-child open` on `dir` to completion.
 fn open_in_child(dir: &Path) -> Output {
-    child("open", dir).stdin(Stdio::null()).output().unwrap()
+    child::command("open", dir, SEGMENT_BYTES)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -51,24 +47,18 @@ fn assert_locked_in_child(output: &Output, dir: &Path) {
 }
 
 /// Starts a child holding the log open, returning once it has opened it.
-fn hold_in_child(dir: &Path) -> (Child, BufReader<ChildStdout>) {
-    let mut holder = child("hold", dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(holder.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    assert_eq!(line, "held\n", "holder child did not open the log");
-    (holder, stdout)
+fn hold_in_child(dir: &Path) -> Running {
+    let mut holder = Running::spawn(child::command("hold", dir, SEGMENT_BYTES), Stdio::piped());
+    let line = holder.wait_ready("holder");
+    assert_eq!(line, "held", "holder child did not open the log");
+    holder
 }
 
 #[test]
 fn second_process_gets_locked_until_the_first_closes() {
     // Proves a process opening a log this process holds fails with Locked (exit code 5,
     // message naming the lock file), and succeeds after this process closes the log.
+    let _turn = child::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), options()).unwrap();
     log.append(b"held by the parent", Durability::Synced)
@@ -98,19 +88,18 @@ fn second_process_gets_locked_until_the_first_closes() {
 fn this_process_gets_locked_while_a_child_holds_the_log() {
     // Proves Log::open returns Error::Locked naming dir/LOCK while another process holds
     // the log, and opens once that process has closed it.
+    let _turn = child::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let (mut holder, mut holder_stdout) = hold_in_child(dir.path());
+    let mut holder = hold_in_child(dir.path());
     match Log::open(dir.path(), options()) {
         Err(Error::Locked { path }) => assert_eq!(path, dir.path().join("LOCK")),
         other => panic!("expected Error::Locked, got {other:?}"),
     }
     // A second child is refused too.
     assert_locked_in_child(&open_in_child(dir.path()), dir.path());
-    drop(holder.stdin.take());
-    let mut line = String::new();
-    holder_stdout.read_line(&mut line).unwrap();
-    assert_eq!(line, "closed\n");
-    assert!(holder.wait().unwrap().success());
+    drop(holder.stdin());
+    assert_eq!(holder.next_line(READY_WAIT).unwrap(), "closed");
+    assert!(holder.wait().status.success());
     let log = Log::open(dir.path(), options()).unwrap();
     assert_eq!(log.next_position(), Position(0));
     log.close().unwrap();
@@ -119,14 +108,14 @@ fn this_process_gets_locked_while_a_child_holds_the_log() {
 #[test]
 fn a_killed_owner_leaves_no_stale_lock() {
     // Proves the lock dies with its process: after the holder is SIGKILLed, the log opens.
+    let _turn = child::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let (mut holder, _stdout) = hold_in_child(dir.path());
+    let holder = hold_in_child(dir.path());
     assert!(matches!(
         Log::open(dir.path(), options()),
         Err(Error::Locked { .. })
     ));
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+    holder.kill();
     let log = Log::open(dir.path(), options()).unwrap();
     log.append(b"after the owner died", Durability::Synced)
         .unwrap();
@@ -136,6 +125,7 @@ fn a_killed_owner_leaves_no_stale_lock() {
 #[test]
 fn a_second_log_in_the_same_process_gets_locked() {
     // Proves the lock also excludes a second Log on the same directory within one process.
+    let _turn = child::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), options()).unwrap();
     let second = Log::open(dir.path(), options());

@@ -1,8 +1,6 @@
 //! The stream layer end to end on the simulated backend: appends with expectations,
 //! retries, multi-stream appends, every kind of read, lifecycle, and reopening.
 
-#![allow(clippy::unwrap_used)]
-
 use std::sync::Arc;
 
 use annal::io::{CrashMode, SimStorage};

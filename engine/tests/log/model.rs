@@ -7,17 +7,15 @@
 //! prefix of the later (unsynced) batches, whole batches only; the model then adopts what
 //! was recovered.
 
-#![allow(clippy::unwrap_used)]
-
-use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use annal::io::{CrashMode, DirLock, SimStorage, Storage, StorageFile};
+use annal::io::{CrashMode, SimStorage};
 use annal::{Durability, Error, Log, Options, Position};
-use bytes::Bytes;
 use proptest::prelude::*;
+
+use crate::support::{FileOrigin, HookedStorage, StorageHooks};
 
 const SEGMENT_BYTES: u64 = 64 << 10;
 const PAYLOAD_BYTES_MAX: usize = 3000;
@@ -433,67 +431,21 @@ fn regression_reopen_then_back_to_back_rolls() {
     ]);
 }
 
-/// `SimStorage` whose segment-header writes are slow, which widens the window between a
-/// roll preparing a segment file and renaming it (the window of the race below).
-#[derive(Debug, Clone)]
-struct SlowHeaders(SimStorage);
+/// Hooks making `SimStorage`'s segment-header writes (at offset 0) slow, which widens the
+/// window between a roll preparing a segment file and renaming it (the window of the race
+/// below).
+#[derive(Debug)]
+struct SlowHeaders;
 
-struct SlowHeaderFile(Arc<dyn StorageFile>);
+impl StorageHooks for SlowHeaders {
+    type FileState = ();
 
-impl StorageFile for SlowHeaderFile {
-    fn len_bytes(&self) -> u64 {
-        self.0.len_bytes()
-    }
+    fn new_file(&self, _origin: FileOrigin) {}
 
-    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+    fn before_write(&self, _file: &(), offset: u64, _data: &[u8]) {
         if offset == 0 {
             std::thread::sleep(Duration::from_millis(2));
         }
-        self.0.write_at(offset, data)
-    }
-
-    fn sync_data(&self) -> io::Result<()> {
-        self.0.sync_data()
-    }
-
-    fn view(&self) -> io::Result<Bytes> {
-        self.0.view()
-    }
-}
-
-impl Storage for SlowHeaders {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.0.create_dir_all(dir)
-    }
-
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.0.list_dir(dir)
-    }
-
-    fn open_file(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn StorageFile>> {
-        Ok(Arc::new(SlowHeaderFile(self.0.open_file(path, writable)?)))
-    }
-
-    fn create_file(&self, path: &Path, len_bytes: u64) -> io::Result<Arc<dyn StorageFile>> {
-        Ok(Arc::new(SlowHeaderFile(
-            self.0.create_file(path, len_bytes)?,
-        )))
-    }
-
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.0.rename(from, to)
-    }
-
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.0.remove_file(path)
-    }
-
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.0.sync_dir(dir)
-    }
-
-    fn lock_dir(&self, dir: &Path) -> io::Result<DirLock> {
-        self.0.lock_dir(dir)
     }
 }
 
@@ -505,7 +457,10 @@ fn regression_roll_right_after_open_installs_the_file_it_prepared() {
         Log::open_with_storage(
             dir(),
             Options::default().segment_bytes(SEGMENT_BYTES),
-            Arc::new(SlowHeaders(storage.clone())),
+            Arc::new(HookedStorage::with_hooks(
+                Arc::new(storage.clone()),
+                SlowHeaders,
+            )),
         )
     };
     let mut expected: Vec<Vec<u8>> = Vec::new();

@@ -2,8 +2,6 @@
 //! with: the segments already on disk keep their size, new segments get the new one, and
 //! appends, rolls and reads work across the change.
 
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
-
 use std::path::Path;
 
 use annal::{Durability, Log, Options, Position};

@@ -5,8 +5,6 @@
 //! reading back (per stream and the whole log, before and after reopening) gives each
 //! event once. Every scenario runs on real files and on `SimStorage`.
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Barrier, Mutex};

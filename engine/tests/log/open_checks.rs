@@ -1,8 +1,6 @@
 //! `OpenChecks::LastSegment`: opening scans only the last segment; sealed segments are
 //! scanned by their first reader, which gets any damage as a clear error.
 
-#![allow(clippy::unwrap_used)]
-
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -5,10 +5,9 @@
 //! being installed: SIGBUS in the writer, or a segment whose header reads as zeros).
 //! Runs in a child process, so a SIGBUS is reported as a failure of this test.
 
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
-
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
+
+use crate::child;
 
 /// Rounds of open, roll, reopen; each takes a few milliseconds.
 const ROUNDS: u32 = 100;
@@ -17,11 +16,9 @@ const ROUNDS: u32 = 100;
 fn rolling_right_after_open_never_clobbers_the_prepared_segment() {
     // Proves that 100 reopen-then-roll rounds (under spinning threads that perturb the
     // scheduler) neither crash the process nor lose or damage an event.
+    let _turn = child::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_annal-crash-child"))
-        .arg("roll-after-open")
-        .arg(dir.path())
-        .arg((64u64 << 10).to_string())
+    let output = child::command("roll-after-open", dir.path(), 64 << 10)
         .arg(ROUNDS.to_string())
         .arg("2")
         .output()

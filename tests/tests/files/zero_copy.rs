@@ -2,8 +2,6 @@
 //! files' mappings, and they (and readers) stay valid after the `Log` is dropped and even
 //! after the log's files are deleted.
 
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
-
 use std::path::{Path, PathBuf};
 
 use annal::{Durability, Event, Log, Options, Position};

@@ -3,17 +3,15 @@
 //! readers tailing the log while writers append (and roll segments) see every event
 //! whole and in position order, and synced readers never see past the synced watermark.
 
-#![allow(clippy::unwrap_used)]
-
-use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use annal::io::{DirLock, SimStorage, Storage, StorageFile};
+use annal::io::{SimStorage, Storage};
 use annal::{Appended, Durability, Log, LogReader, Options, Position};
-use bytes::Bytes;
+
+use crate::support::{FileOrigin, HookedStorage, Rng, StorageHooks};
 
 const HEADER_BYTES: usize = 12;
 
@@ -30,78 +28,29 @@ fn open_on(segment_bytes: u64, storage: Arc<dyn Storage>) -> Log {
     .unwrap()
 }
 
-/// `SimStorage` whose fdatasync takes a while, as a real device's does. `SimStorage`
-/// syncs in about a microsecond, so few appends ever arrive during one and group commit
-/// has nothing to batch; with a device-like sync the test is about batching, not luck.
-#[derive(Debug, Clone)]
-struct SlowSync(SimStorage);
+/// Hooks giving `SimStorage` an fdatasync that takes a while, as a real device's does.
+/// `SimStorage` syncs in about a microsecond, so few appends ever arrive during one and
+/// group commit has nothing to batch; with a device-like sync the test is about batching,
+/// not luck.
+#[derive(Debug)]
+struct SlowSync;
 
-struct SlowSyncFile(Arc<dyn StorageFile>);
+impl StorageHooks for SlowSync {
+    type FileState = ();
 
-impl StorageFile for SlowSyncFile {
-    fn len_bytes(&self) -> u64 {
-        self.0.len_bytes()
-    }
+    fn new_file(&self, _origin: FileOrigin) {}
 
-    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.0.write_at(offset, data)
-    }
-
-    fn sync_data(&self) -> io::Result<()> {
+    fn before_sync_data(&self, _file: &()) {
         std::thread::sleep(Duration::from_micros(200));
-        self.0.sync_data()
-    }
-
-    fn view(&self) -> io::Result<Bytes> {
-        self.0.view()
     }
 }
 
-impl Storage for SlowSync {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.0.create_dir_all(dir)
-    }
-
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.0.list_dir(dir)
-    }
-
-    fn open_file(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn StorageFile>> {
-        Ok(Arc::new(SlowSyncFile(self.0.open_file(path, writable)?)))
-    }
-
-    fn create_file(&self, path: &Path, len_bytes: u64) -> io::Result<Arc<dyn StorageFile>> {
-        Ok(Arc::new(SlowSyncFile(self.0.create_file(path, len_bytes)?)))
-    }
-
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.0.rename(from, to)
-    }
-
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.0.remove_file(path)
-    }
-
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.0.sync_dir(dir)
-    }
-
-    fn lock_dir(&self, dir: &Path) -> io::Result<DirLock> {
-        self.0.lock_dir(dir)
-    }
-}
-
-/// SplitMix64, so each thread's workload is reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n
-    }
+/// A fresh `SimStorage` behind [`SlowSync`].
+fn slow_sync_storage() -> Arc<dyn Storage> {
+    Arc::new(HookedStorage::with_hooks(
+        Arc::new(SimStorage::new()),
+        SlowSync,
+    ))
 }
 
 /// A payload naming (thread, append, event), with every byte predictable from that.
@@ -156,7 +105,7 @@ fn run_appenders(
         .map(|thread| {
             let (log, barrier) = (Arc::clone(log), Arc::clone(&barrier));
             std::thread::spawn(move || {
-                let mut rng = Rng(u64::from(thread) + 1);
+                let mut rng = Rng::new(u64::from(thread) + 1);
                 let mut done: Appends = Vec::new();
                 barrier.wait();
                 for seq in 0..appends {
@@ -218,7 +167,7 @@ fn check_appends(log: &Log, per_thread: &[Appends]) -> u64 {
 #[test]
 fn eight_threads_of_synced_appends_are_gapless_and_share_fsyncs() {
     // Proves 8 concurrent Synced appenders get unique gapless positions, read back their own bytes, and group commit makes fewer fsyncs than appends.
-    let log = Arc::new(open_on(1 << 20, Arc::new(SlowSync(SimStorage::new()))));
+    let log = Arc::new(open_on(1 << 20, slow_sync_storage()));
     let per_thread = run_appenders(&log, 8, 150, 1, |_| Durability::Synced);
     let total = check_appends(&log, &per_thread);
     assert_eq!(total, 8 * 150);
@@ -237,7 +186,7 @@ fn eight_threads_of_synced_appends_are_gapless_and_share_fsyncs() {
 #[test]
 fn eight_threads_of_synced_batches_across_segment_rolls() {
     // Proves concurrent Synced batches stay atomic and contiguous, and share fsyncs, while small segments roll under them.
-    let log = Arc::new(open_on(64 << 10, Arc::new(SlowSync(SimStorage::new()))));
+    let log = Arc::new(open_on(64 << 10, slow_sync_storage()));
     let per_thread = run_appenders(&log, 8, 100, 8, |_| Durability::Synced);
     let total = check_appends(&log, &per_thread);
     let metrics = log.metrics();
@@ -296,7 +245,7 @@ fn readers_tailing_concurrent_writers_see_whole_events_in_order() {
     // Every thread's total event count is fixed by its seeded generator; count it first.
     let total: u64 = (0..threads)
         .map(|thread| {
-            let mut rng = Rng(u64::from(thread) + 1);
+            let mut rng = Rng::new(u64::from(thread) + 1);
             (0..appends)
                 .map(|_| {
                     let count = 1 + rng.below(max_batch);
@@ -327,7 +276,7 @@ fn readers_tailing_concurrent_writers_see_whole_events_in_order() {
     let point_reader = {
         let (log, stop) = (Arc::clone(&log), Arc::clone(&stop));
         std::thread::spawn(move || {
-            let mut rng = Rng(42);
+            let mut rng = Rng::new(42);
             let mut reads = 0u64;
             while !stop.load(Ordering::Acquire) {
                 if let Some(last) = log.last_written() {

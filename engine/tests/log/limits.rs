@@ -2,8 +2,6 @@
 //! nothing is written when an input is refused, and the log keeps working afterwards.
 //! Also checks that every error's `Display` is a lowercase sentence.
 
-#![allow(clippy::unwrap_used)]
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

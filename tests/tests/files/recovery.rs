@@ -5,8 +5,6 @@
 //! can be a torn tail, refuse with `Error::Corrupt` naming the file and offset when it
 //! cannot, and never panic or return altered payload bytes.
 
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
-
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};

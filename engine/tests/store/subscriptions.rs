@@ -1,8 +1,6 @@
 //! Event-store subscriptions: category and event-type filters, catch-up then live, and
 //! the store's lifecycle records never delivered.
 
-#![allow(clippy::unwrap_used)]
-
 use std::sync::Arc;
 use std::time::Duration;
 

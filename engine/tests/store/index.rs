@@ -6,8 +6,6 @@
 //! deleted streams under every expectation, reads of unknown streams, oversized names,
 //! types, events and batches — gets a clear error and writes nothing.
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::hash_map::DefaultHasher;
 use std::fs;
 use std::hash::{Hash, Hasher};

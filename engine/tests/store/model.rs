@@ -11,8 +11,6 @@
 //! after a power loss the store must hold the durable records plus a prefix of the later
 //! appends, whole appends only, and the model adopts what survived.
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -8,23 +8,18 @@
 //!
 //! Set `ANNAL_KILL9_SEED` to replay a failing run (the seed is printed).
 
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
-
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 use std::time::Duration;
 
 use annal::{Log, Options, Position};
 use annal_tests::{check_payload, clock_seed, fnv1a, PayloadId, Rng};
 
+use crate::child::{self, Running};
+
 const SEGMENT_BYTES: u64 = 256 << 10;
 const ROUNDS: u16 = 30;
-/// Guards against a hung child; not a timing assertion.
-const OPEN_LINE_WAIT: Duration = Duration::from_secs(60);
 
 /// One acknowledged append as the child reported it.
 #[derive(Debug, Clone)]
@@ -68,65 +63,21 @@ struct Round {
 /// returns the complete lines it printed.
 fn run_child_and_kill(dir: &Path, run: u16, rng: &mut Rng) -> Round {
     let threads = rng.range(1, 3);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_annal-crash-child"))
-        .arg("append")
-        .arg(dir)
-        .arg(SEGMENT_BYTES.to_string())
+    let mut command = child::command("append", dir, SEGMENT_BYTES);
+    command
         .arg(run.to_string())
         .arg(rng.next_u64().to_string())
-        .arg(threads.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let (lines_tx, lines_rx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut stdout = BufReader::new(stdout);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match stdout.read_until(b'\n', &mut line) {
-                // A line cut by the kill has no newline: it was never fully reported.
-                Ok(0) => break,
-                Ok(_) if line.last() == Some(&b'\n') => {
-                    let text = String::from_utf8(line[..line.len() - 1].to_vec()).unwrap();
-                    if lines_tx.send(text).is_err() {
-                        break;
-                    }
-                }
-                Ok(_) | Err(_) => break,
-            }
-        }
-    });
+        .arg(threads.to_string());
+    let mut child = Running::spawn(command, Stdio::null());
     let mut lines = Vec::new();
     if rng.chance(15) {
         // Sometimes kill the child while it is still opening (recovering) the log.
         std::thread::sleep(Duration::from_millis(rng.range(0, 3)));
     } else {
-        match lines_rx.recv_timeout(OPEN_LINE_WAIT) {
-            Ok(line) => lines.push(line),
-            Err(e) => {
-                let _ = child.kill();
-                let mut message = String::new();
-                let _ = stderr.read_to_string(&mut message);
-                panic!("round {run}: child printed no open line ({e}); stderr: {message}");
-            }
-        }
+        lines.push(child.wait_ready(&format!("round {run}")));
         std::thread::sleep(Duration::from_millis(rng.range(1, 120)));
     }
-    let killed = child.kill();
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
-    lines.extend(lines_rx.try_iter());
-    let mut message = String::new();
-    stderr.read_to_string(&mut message).unwrap();
-    assert!(
-        killed.is_ok() && status.signal() == Some(libc::SIGKILL),
-        "round {run}: child was not killed by SIGKILL but ended with {status:?}; stderr: {message}"
-    );
+    lines.extend(child.kill_9(&format!("round {run}")).lines);
     let mut round = Round {
         open_position: None,
         acks: Vec::new(),
@@ -255,6 +206,7 @@ fn verify(dir: &Path, acks: &[Ack], opens: &HashMap<u16, u64>) -> u64 {
 fn acknowledged_appends_survive_repeated_kill_9() {
     // Proves every Synced and Written acknowledgement survives SIGKILL, byte for byte,
     // with gapless positions and whole batches, across 30 crashes and recoveries of one log.
+    let _turn = child::one_at_a_time();
     let seed = std::env::var("ANNAL_KILL9_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

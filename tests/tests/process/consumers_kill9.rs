@@ -9,80 +9,32 @@
 //!
 //! Set `ANNAL_KILL9_SEED` to replay a failing run (the seed is printed).
 
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
-
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 use std::time::Duration;
 
 use annal::{Log, Options, Position};
 use annal_tests::{clock_seed, Rng};
 
+use crate::child::{self, Running};
+
 const SEGMENT_BYTES: u64 = 64 << 10;
 const ROUNDS: u32 = 20;
 const CONSUMERS: [&str; 4] = ["plain-0", "plain-1", "outbox-0", "outbox-1"];
-/// Guards against a hung child; not a timing assertion.
-const OPEN_LINE_WAIT: Duration = Duration::from_secs(60);
 
 /// Runs the child until a random moment after it opened the log, kills it with SIGKILL
 /// and returns the highest checkpoint it reported committed for each consumer.
 fn run_child_and_kill(dir: &Path, round: u32, rng: &mut Rng) -> HashMap<String, u64> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_annal-crash-child"))
-        .arg("consumers")
-        .arg(dir)
-        .arg(SEGMENT_BYTES.to_string())
-        .arg(rng.next_u64().to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let (lines_tx, lines_rx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut stdout = BufReader::new(stdout);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match stdout.read_until(b'\n', &mut line) {
-                // A line cut by the kill has no newline: that commit was never reported.
-                Ok(0) => break,
-                Ok(_) if line.last() == Some(&b'\n') => {
-                    let text = String::from_utf8(line[..line.len() - 1].to_vec()).unwrap();
-                    if lines_tx.send(text).is_err() {
-                        break;
-                    }
-                }
-                Ok(_) | Err(_) => break,
-            }
-        }
-    });
-    match lines_rx.recv_timeout(OPEN_LINE_WAIT) {
-        Ok(line) => assert!(line.starts_with("open "), "round {round}: {line:?}"),
-        Err(e) => {
-            let _ = child.kill();
-            let mut message = String::new();
-            let _ = stderr.read_to_string(&mut message);
-            panic!("round {round}: child printed no open line ({e}); stderr: {message}");
-        }
-    }
+    let mut command = child::command("consumers", dir, SEGMENT_BYTES);
+    command.arg(rng.next_u64().to_string());
+    let mut child = Running::spawn(command, Stdio::null());
+    let line = child.wait_ready(&format!("round {round}"));
+    assert!(line.starts_with("open "), "round {round}: {line:?}");
     std::thread::sleep(Duration::from_millis(rng.range(20, 200)));
-    let killed = child.kill();
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
-    let mut message = String::new();
-    stderr.read_to_string(&mut message).unwrap();
-    assert!(
-        killed.is_ok() && status.signal() == Some(libc::SIGKILL),
-        "round {round}: child was not killed by SIGKILL but ended with {status:?}; stderr: {message}"
-    );
+    let ended = child.kill_9(&format!("round {round}"));
     let mut acked: HashMap<String, u64> = HashMap::new();
-    for line in lines_rx.try_iter() {
+    for line in ended.lines {
         let fields: Vec<&str> = line.split(' ').collect();
         assert!(
             fields.len() == 3 && fields[0] == "commit",
@@ -147,6 +99,7 @@ fn verify(dir: &Path, round: u32) -> (HashMap<String, u64>, u64) {
 fn consumer_checkpoints_survive_repeated_kill_9() {
     // Proves no consumer checkpoint is lost or goes backwards across 20 SIGKILLs of a
     // process committing in a loop, and outbox output commits with its checkpoint.
+    let _turn = child::one_at_a_time();
     let seed = std::env::var("ANNAL_KILL9_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
