@@ -15,7 +15,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use annal::io::{CrashMode, SimStorage, Storage};
+use annal::testing::{CrashMode, SimStorage};
+use annal::Storage;
 use annal::{Appended, Durability, Error, Log, Options, Position};
 use support::{is_seal_write, CrashingStorage, FileOrigin, HookedStorage, Rng, StorageHooks};
 
@@ -498,14 +499,7 @@ fn torn_event_whose_payload_holds_a_record_still_recovers() {
         // log's records would append; the record sits at an 8-aligned segment offset.
         let mut inner = Vec::new();
         // Encoded with another log's epoch, as a record carried from another log would be.
-        annal::format::record::encode_record(
-            &mut inner,
-            7,
-            1_000,
-            1_000,
-            &[b"carried".as_slice()],
-            &[],
-        );
+        annal::testing::encode_record(&mut inner, 7, 1_000, 1_000, &[b"carried".as_slice()], &[]);
         let mut carrier = vec![0xAA; 4 + 8 * 200];
         carrier.extend_from_slice(&inner);
         carrier.extend_from_slice(&[0xBB; 700]);

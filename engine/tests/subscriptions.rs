@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use annal::io::{SimStorage, Storage};
 use annal::limits::{FILTER_SKIPPED_EVENTS_PER_CALL_MAX, SUBSCRIPTIONS_MAX};
+use annal::testing::SimStorage;
+use annal::Storage;
 use annal::{
     Durability, Error, Filter, Log, Options, Position, Start, Subscription, SubscriptionOptions,
     Visibility,

@@ -2,8 +2,8 @@
 //! a small deterministic random generator, self-describing event payloads, and a walker
 //! over the records of a segment file.
 
-use annal::format::record::{decode_header, Frame, RecordHeader};
-use annal::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
+use annal::testing::{decode_header, Frame, RecordHeader};
+use annal::testing::{SegmentHeader, SEGMENT_HEADER_BYTES};
 
 // The engine's tests and these share one generator, so a seed replays the same workload
 // in both.
@@ -131,7 +131,7 @@ pub struct RecordAt {
 impl RecordAt {
     /// Bytes of header and body (the part the checksums cover).
     pub fn covered_bytes(&self) -> usize {
-        annal::format::record::RECORD_HEADER_BYTES + self.header.body_bytes as usize
+        annal::testing::RECORD_HEADER_BYTES + self.header.body_bytes as usize
     }
 
     /// Bytes of the whole record, padding included.

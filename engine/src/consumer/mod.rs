@@ -30,7 +30,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-
 pub(crate) mod registry;
 
 use std::sync::{Arc, MutexGuard};
@@ -147,7 +146,11 @@ pub(crate) fn delete(shared: &Shared, registry: &Registry, name: &str) -> Result
 
 impl Registry {
     /// Flushes every consumer whose state `needs` says must reach its file.
-    pub(crate) fn flush_where(&self, shared: &Shared, needs: impl Fn(&State) -> bool) -> Result<()> {
+    pub(crate) fn flush_where(
+        &self,
+        shared: &Shared,
+        needs: impl Fn(&State) -> bool,
+    ) -> Result<()> {
         for entry in self.all() {
             let mut state = entry.lock();
             if !state.deleted && needs(&state) {

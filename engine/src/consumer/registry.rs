@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::format::consumer_checkpoint::{CheckpointEntry, Slot, FILE_BYTES};
 use crate::error::{Error, Result};
+use crate::format::consumer_checkpoint::{CheckpointEntry, Slot, FILE_BYTES};
 use crate::format::extension::{Entries, KIND_CONSUMER_CHECKPOINT};
 use crate::io::{Storage, StorageFile};
 use crate::log::Shared;
@@ -377,8 +377,9 @@ fn replay(shared: &Shared, entries: &[Arc<Entry>]) -> Result<()> {
             if kind != KIND_CONSUMER_CHECKPOINT {
                 continue;
             }
-            let checkpoint = CheckpointEntry::decode(entry_body)
-                .ok_or_else(|| record.corrupt("malformed consumer checkpoint in record extension"))?;
+            let checkpoint = CheckpointEntry::decode(entry_body).ok_or_else(|| {
+                record.corrupt("malformed consumer checkpoint in record extension")
+            })?;
             let Some(consumer) = by_name.get(&(checkpoint.name, checkpoint.incarnation)) else {
                 // A deleted consumer (or an earlier one of the same name).
                 continue;

@@ -7,13 +7,13 @@ use bytes::Bytes;
 
 use super::FUZZ_EPOCH;
 use crate::format::consumer_checkpoint::{CheckpointEntry, Slot, FILE_BYTES, SLOT_BYTES};
+use crate::format::envelope::{self, EnvelopeParts};
 use crate::format::extension::Entries;
 use crate::format::record::{
     body, check_body, decode_header, encode_record, encode_seal, events_part, extension_part,
     EventRanges, Frame, RECORD_HEADER_BYTES, SEAL_RECORD_BYTES,
 };
 use crate::format::{crc32, crc32_salted, read_u32};
-use crate::format::envelope::{self, EnvelopeParts};
 use crate::index::Index;
 use crate::position::{Location, Position};
 

@@ -10,9 +10,9 @@ use std::sync::{Arc, OnceLock};
 
 use super::FUZZ_EPOCH;
 use crate::format::{crc32, read_u64};
-use crate::io::{CrashMode, SimStorage, Storage};
 use crate::index::checkpoint::{self, CHECKPOINT_FILE_NAME};
 use crate::index::Index;
+use crate::io::{CrashMode, SimStorage, Storage};
 use crate::{Direction, Durability, EventStore, ExpectedRevision, NewEvent, Options, Position};
 
 /// The directory of the store the target opens.

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::model::{event_id, Entry, Model, ModelEvent, Prediction, STREAMS};
 use crate::io::{CrashMode, SimStorage};
-use crate::stream::{StoreFilter, StoreSubscriptionOptions};
 use crate::log::Visibility;
+use crate::stream::{StoreFilter, StoreSubscriptionOptions};
 use crate::{
     Direction, Durability, Error, EventStore, ExpectedRevision, NewEvent, Options, Position,
     RecordedEvent, StreamAppend, StreamInfo, WriteResult,

@@ -9,11 +9,11 @@ use super::recovery::{
 };
 use super::FUZZ_EPOCH;
 use crate::format::consumer_checkpoint::{CheckpointEntry, Slot, SLOT_BYTES};
+use crate::format::envelope::{encode, EnvelopeParts, Kind, SAME_RECORD};
 use crate::format::extension::{put_entry, KIND_CONSUMER_CHECKPOINT};
 use crate::format::record::{encode_record, encode_seal};
 use crate::format::segment_header::SegmentHeader;
 use crate::index::checkpoint;
-use crate::format::envelope::{encode, EnvelopeParts, Kind, SAME_RECORD};
 use crate::index::Index;
 use crate::position::{Location, Position};
 

@@ -36,7 +36,10 @@ impl From<Location> for Packed {
 impl From<Packed> for Location {
     fn from(packed: Packed) -> Location {
         let [low, high, record_offset] = packed.0;
-        Location::new(Position(u64::from(low) | (u64::from(high) << 32)), record_offset)
+        Location::new(
+            Position(u64::from(low) | (u64::from(high) << 32)),
+            record_offset,
+        )
     }
 }
 
@@ -202,7 +205,10 @@ impl Chain {
     /// The last event's sequence number and link.
     pub(crate) fn last(&self) -> Option<(u64, Location)> {
         let seq = self.tail.len.checked_sub(1)?;
-        Some((seq, Location::from(self.tail.open[(seq % LINK_GROUP) as usize])))
+        Some((
+            seq,
+            Location::from(self.tail.open[(seq % LINK_GROUP) as usize]),
+        ))
     }
 
     /// The sequence number of the open group's head (0 for an empty chain).
@@ -265,7 +271,8 @@ mod tests {
                 "seq {seq}"
             );
             if let Some(block) = block {
-                let expected: Vec<Location> = (seq - LINK_GROUP..seq).map(|s| link(s * 10)).collect();
+                let expected: Vec<Location> =
+                    (seq - LINK_GROUP..seq).map(|s| link(s * 10)).collect();
                 assert_eq!(block.to_vec(), expected);
             }
             assert_eq!(chain.push(link(seq * 10)), seq);

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use super::checkpoint::CHECKPOINT_FILE_NAME;
-use crate::io::Storage;
 use crate::error::{Error, Result};
+use crate::io::Storage;
 
 /// An encoded checkpoint and how many events it indexes.
 pub(crate) struct Snapshot {

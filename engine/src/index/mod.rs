@@ -135,7 +135,11 @@ impl Index {
     }
 
     /// Applies the envelope of the event at `link` (events must come in position order).
-    pub(crate) fn apply(&mut self, envelope: &Envelope, link: Location) -> Result<(), Inconsistent> {
+    pub(crate) fn apply(
+        &mut self,
+        envelope: &Envelope,
+        link: Location,
+    ) -> Result<(), Inconsistent> {
         match envelope.kind {
             Kind::Event => self.apply_event(
                 &envelope.stream,

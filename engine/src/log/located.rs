@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::segment::Segment;
+use super::{Event, Shared};
+use crate::error::{Error, Result};
 use crate::format::record::{
     body, check_body, decode_header, EventRanges, Frame, RECORD_HEADER_BYTES,
 };
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
-use super::segment::Segment;
-use super::{Event, Shared};
-use crate::error::{Error, Result};
 use crate::metrics::LocatedSpans;
 use crate::position::{Location, Position};
 

@@ -376,8 +376,7 @@ impl Shared {
         extension: &[u8],
         durability: Durability,
     ) -> Result<PendingAppend<'_>> {
-        let appending =
-            (durability == Durability::Synced).then(|| self.group_commit.appending());
+        let appending = (durability == Durability::Synced).then(|| self.group_commit.appending());
         let appended = append::append(self, events, extension, durability)?;
         Ok(PendingAppend {
             shared: self,

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::located::view_of;
-use super::{Event, Visibility};
+use super::segment::Segment;
 use super::walker::{RecordWalker, Step};
+use super::Shared;
+use super::{Event, Visibility};
+use crate::error::{Error, Result};
 use crate::format::record::{EventRanges, RECORD_HEADER_BYTES};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
-use super::segment::Segment;
-use super::Shared;
-use crate::error::{Error, Result};
 use crate::position::{Location, Position};
 
 /// The events of one record not yet returned, as offsets into the reader's view (payloads
@@ -105,7 +105,10 @@ impl LogReader {
     /// The location of the last returned event (its position and its record's offset),
     /// for [`crate::Log::read_in_record`].
     pub fn location(&self) -> Location {
-        let position = self.record.as_ref().map_or(self.next_record_position, |c| c.position);
+        let position = self
+            .record
+            .as_ref()
+            .map_or(self.next_record_position, |c| c.position);
         Location::new(Position(position.saturating_sub(1)), self.record_offset())
     }
 
@@ -154,7 +157,8 @@ impl LogReader {
                     return Err(self.corrupt("segment view shorter than its published length"));
                 }
             }
-            let mut walker = RecordWalker::new(&self.view[..published as usize], self.offset, self.epoch);
+            let mut walker =
+                RecordWalker::new(&self.view[..published as usize], self.offset, self.epoch);
             let record = match walker.step() {
                 Step::Record(record) => record,
                 Step::End => return Err(self.corrupt("zeros inside published records")),

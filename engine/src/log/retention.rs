@@ -50,7 +50,11 @@ impl LogCore {
         if doomed.is_empty() {
             return Ok(Position(shared.first()));
         }
-        let hooks = shared.hooks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let hooks = shared
+            .hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         for hook in hooks {
             hook.before_truncate(self, Position(new_first))?;
         }

@@ -84,7 +84,11 @@ impl<'a> RecordWalker<'a> {
 
     /// Decodes the frame at the walker's offset and moves past it if it is a record.
     pub(crate) fn step(&mut self) -> Step<'a> {
-        let Some(at) = self.view.get(self.offset as usize..).filter(|at| !at.is_empty()) else {
+        let Some(at) = self
+            .view
+            .get(self.offset as usize..)
+            .filter(|at| !at.is_empty())
+        else {
             return Step::End;
         };
         match decode_header(at, self.epoch) {
@@ -132,7 +136,11 @@ mod tests {
         let mut walker = RecordWalker::new(&view, 0, EPOCH);
         let mut seen = Vec::new();
         while let Step::Record(record) = walker.step() {
-            seen.push((record.offset, record.header.position, record.extension().to_vec()));
+            seen.push((
+                record.offset,
+                record.header.position,
+                record.extension().to_vec(),
+            ));
             assert!(record.check_body().is_ok());
         }
         assert_eq!(seen.len(), 3);

@@ -146,7 +146,13 @@ fn category_group_links(
 
 /// The links of the chain's events with sequence numbers `low..=high` (all below the
 /// chain's length), in sequence order.
-fn chain_links(log: &Log, chain: &Chain, low: u64, high: u64, follow: Follow) -> Result<Vec<Location>> {
+fn chain_links(
+    log: &Log,
+    chain: &Chain,
+    low: u64,
+    high: u64,
+    follow: Follow,
+) -> Result<Vec<Location>> {
     let open_start = chain.open_start();
     let mut links = Vec::with_capacity((high - low + 1).min(1 << 16) as usize);
     if low < open_start {

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use annal::io::{SimStorage, Storage};
+use annal::testing::SimStorage;
+use annal::Storage;
 use annal::{Appended, Durability, Log, LogReader, Options, Position};
 
 use crate::support::{FileOrigin, HookedStorage, Rng, StorageHooks};

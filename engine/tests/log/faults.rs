@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 
-use annal::format::record::{record_bytes_for, RECORD_HEADER_BYTES};
-use annal::format::segment_file_name;
-use annal::format::segment_header::SEGMENT_HEADER_BYTES;
-use annal::io::{CrashMode, SimStorage};
+use annal::testing::segment_file_name;
+use annal::testing::SEGMENT_HEADER_BYTES;
+use annal::testing::{record_bytes_for, RECORD_HEADER_BYTES};
+use annal::testing::{CrashMode, SimStorage};
 use annal::{Durability, Error, Log, Options, Position, RecoveryMode};
 
 const SEGMENT_BYTES: u64 = 64 << 10;
@@ -376,7 +376,7 @@ fn segment_firsts(storage: &SimStorage) -> Vec<u64> {
     storage
         .file_names()
         .iter()
-        .filter_map(|p| annal::format::parse_segment_file_name(p.file_name()?.to_str()?))
+        .filter_map(|p| annal::testing::parse_segment_file_name(p.file_name()?.to_str()?))
         .collect()
 }
 

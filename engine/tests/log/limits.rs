@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use annal::io::SimStorage;
 use annal::limits::{BATCH_EVENTS_MAX, EVENT_BYTES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN};
+use annal::testing::SimStorage;
 use annal::{Durability, Error, Limit, Log, Options, Position};
 
 const SEGMENT_BYTES: u64 = 64 << 10;

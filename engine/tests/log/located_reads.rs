@@ -2,11 +2,11 @@
 //! across segments and in any order, and a clear error for every location that does not
 //! hold its position.
 
-use annal::{Durability, Error, Log, Options, Position};
+use annal::{Durability, Error, Location, Log, Options, Position};
 
 /// A log in `dir` with small segments, holding `appends` single-event appends and one
 /// 3-event batch; returns the locations of every event, in position order.
-fn filled_log(dir: &std::path::Path, appends: u64) -> (Log, Vec<(Position, u32)>) {
+fn filled_log(dir: &std::path::Path, appends: u64) -> (Log, Vec<Location>) {
     let log = Log::open(dir, Options::default().segment_bytes(64 << 10)).expect("open");
     let mut locations = Vec::new();
     for i in 0..appends {
@@ -16,7 +16,7 @@ fn filled_log(dir: &std::path::Path, appends: u64) -> (Log, Vec<(Position, u32)>
                 Durability::Written,
             )
             .expect("append");
-        locations.push((appended.first, appended.record_offset));
+        locations.push(appended.location(0));
     }
     let batch = log
         .append_batch(
@@ -24,8 +24,8 @@ fn filled_log(dir: &std::path::Path, appends: u64) -> (Log, Vec<(Position, u32)>
             Durability::Written,
         )
         .expect("append batch");
-    for position in batch.first.0..=batch.last.0 {
-        locations.push((Position(position), batch.record_offset));
+    for i in 0..3 {
+        locations.push(batch.location(i));
     }
     (log, locations)
 }
@@ -48,15 +48,13 @@ fn located_reads_return_the_events_at_their_locations_across_segments() {
     order.extend((0..locations.len()).step_by(7));
     order.push(0);
     order.push(0);
-    let wanted: Vec<(Position, u32)> = order.iter().map(|&i| locations[i]).collect();
+    let wanted: Vec<Location> = order.iter().map(|&i| locations[i]).collect();
     let mut out = Vec::new();
     log.read_located(&wanted, &mut out).expect("located read");
     assert_eq!(out.len(), wanted.len());
     for (event, &i) in out.iter().zip(&order) {
         assert_eq!(event, &sequential[i]);
-        let one = log
-            .read_in_record(locations[i].0, locations[i].1)
-            .expect("one located read");
+        let one = log.read_in_record(locations[i]).expect("one located read");
         assert_eq!(&one, event);
     }
     log.close().expect("close");
@@ -67,8 +65,8 @@ fn bad_locations_are_clear_errors_and_keep_the_events_before_them() {
     // Proves every kind of wrong location (past the watermark, inside the segment header, past the published bytes, another record, mid-record, an offset above the segment) is an error, never a panic or another event, and that read_located keeps the events before it.
     let dir = tempfile::tempdir().expect("tempdir");
     let (log, locations) = filled_log(dir.path(), 200);
-    let (first, first_offset) = locations[0];
-    let (tenth, tenth_offset) = locations[10];
+    let (first, first_offset) = (locations[0].position, locations[0].record_offset);
+    let (tenth, tenth_offset) = (locations[10].position, locations[10].record_offset);
     let next = log.next_position();
     let bad: Vec<((Position, u32), &str)> = vec![
         ((next, first_offset), "out of range"),
@@ -82,7 +80,7 @@ fn bad_locations_are_clear_errors_and_keep_the_events_before_them() {
         ((first, first_offset + 4), "misaligned"),
     ];
     for ((position, offset), what) in bad {
-        let one = log.read_in_record(position, offset);
+        let one = log.read_in_record(Location::new(position, offset));
         assert!(
             matches!(
                 one,
@@ -91,7 +89,8 @@ fn bad_locations_are_clear_errors_and_keep_the_events_before_them() {
             "{what}: read_in_record gave {one:?}"
         );
         let mut out = Vec::new();
-        let many = log.read_located(&[locations[1], locations[2], (position, offset)], &mut out);
+        let wrong = Location::new(position, offset);
+        let many = log.read_located(&[locations[1], locations[2], wrong], &mut out);
         assert!(
             matches!(
                 many,
@@ -100,7 +99,11 @@ fn bad_locations_are_clear_errors_and_keep_the_events_before_them() {
             "{what}: read_located gave {many:?}"
         );
         let kept: Vec<Position> = out.iter().map(|e| e.position).collect();
-        assert_eq!(kept, vec![locations[1].0, locations[2].0], "{what}");
+        assert_eq!(
+            kept,
+            vec![locations[1].position, locations[2].position],
+            "{what}"
+        );
     }
     let mut out = Vec::new();
     log.read_located(&[], &mut out).expect("no locations");
@@ -113,13 +116,13 @@ fn located_reads_below_the_retained_start_are_out_of_range() {
     // Proves a location removed by retention is an out-of-range error, not a read of freed or reused bytes.
     let dir = tempfile::tempdir().expect("tempdir");
     let (log, locations) = filled_log(dir.path(), 1_500);
-    let keep_from = locations[1_200].0;
+    let keep_from = locations[1_200].position;
     log.truncate_before(keep_from).expect("retention");
     let first = log.first_position();
     assert!(first.0 > 0, "retention must have removed a segment");
     let gone = locations[0];
     assert!(matches!(
-        log.read_in_record(gone.0, gone.1),
+        log.read_in_record(gone),
         Err(Error::PositionOutOfRange { .. })
     ));
     let mut out = Vec::new();
@@ -129,6 +132,6 @@ fn located_reads_below_the_retained_start_are_out_of_range() {
         Err(Error::PositionOutOfRange { .. })
     ));
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].position, kept.0);
+    assert_eq!(out[0].position, kept.position);
     log.close().expect("close");
 }

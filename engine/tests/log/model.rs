@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use annal::io::{CrashMode, SimStorage};
+use annal::testing::{CrashMode, SimStorage};
 use annal::{Durability, Error, Log, Options, Position};
 use proptest::prelude::*;
 

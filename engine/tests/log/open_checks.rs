@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use annal::io::SimStorage;
+use annal::testing::SimStorage;
 use annal::{Durability, Error, Log, OpenChecks, Options, Position};
 
 const DIR: &str = "/log";

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use annal::io::{CrashMode, SimStorage, Storage};
+use annal::testing::{CrashMode, SimStorage};
+use annal::Storage;
 use annal::{Durability, Error, Log, Options, Position, Start};
 
 use crate::support::{append_numbered, number_of, numbered, CrashingStorage};
@@ -47,7 +48,7 @@ fn segment_firsts(storage: &SimStorage) -> Vec<u64> {
         .file_names()
         .iter()
         .filter(|path| path.parent() == Some(dir()))
-        .filter_map(|path| annal::format::parse_segment_file_name(path.file_name()?.to_str()?))
+        .filter_map(|path| annal::testing::parse_segment_file_name(path.file_name()?.to_str()?))
         .collect()
 }
 
@@ -134,7 +135,7 @@ fn readers_keep_reading_a_segment_retention_removed() {
         .unwrap()
         .filter(|e| {
             let name = e.as_ref().unwrap().file_name();
-            annal::format::parse_segment_file_name(name.to_str().unwrap()).is_some()
+            annal::testing::parse_segment_file_name(name.to_str().unwrap()).is_some()
         })
         .count();
     assert_eq!(

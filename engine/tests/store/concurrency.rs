@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 
-use annal::io::{CrashMode, SimStorage};
+use annal::testing::{CrashMode, SimStorage};
 use annal::{
     Direction, Durability, Error, EventStore, ExpectedRevision, NewEvent, Options, Position,
     StreamAppend, WriteResult,

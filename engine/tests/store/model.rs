@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use annal::io::{CrashMode, SimStorage};
+use annal::testing::{CrashMode, SimStorage};
 use annal::{
     Direction, Durability, Error, EventId, EventStore, ExpectedRevision, NewEvent, Options,
     Position, RecordedEvent, StreamAppend, StreamInfo, WriteResult,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use annal::io::{CrashMode, SimStorage};
+use annal::testing::{CrashMode, SimStorage};
 use annal::{
     Direction, Durability, Error, EventStore, ExpectedRevision, NewEvent, Options, Position,
     StreamAppend,

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use annal::io::SimStorage;
-use annal::read::{Filter, Start, SubscriptionOptions};
+use annal::testing::SimStorage;
 use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options, Visibility};
+use annal::{Start, StoreFilter, StoreSubscriptionOptions};
 use bytes::Bytes;
 
 fn open() -> EventStore {
@@ -49,8 +49,8 @@ fn a_category_subscription_gets_its_category_in_order_then_live() {
         };
         append(&store, &stream, "Happened", &format!("{i}"));
     }
-    let options =
-        SubscriptionOptions::default().filter(Filter::Category(Bytes::from_static(b"order")));
+    let options = StoreSubscriptionOptions::default()
+        .filter(StoreFilter::Category(Bytes::from_static(b"order")));
     let mut subscription = store.subscribe(Start::Beginning, options).unwrap();
     let expected: Vec<String> = (0..30)
         .filter(|i| i % 3 == 0)
@@ -78,13 +78,13 @@ fn an_event_type_subscription_skips_other_types_and_lifecycle_records() {
     store.truncate_stream(b"a-1", 1).unwrap();
     append(&store, "a-2", "Paid", "p2");
     store.delete_stream(b"a-2").unwrap();
-    let options = SubscriptionOptions::default()
+    let options = StoreSubscriptionOptions::default()
         .visibility(Visibility::Written)
-        .filter(Filter::EventType(Bytes::from_static(b"Paid")));
+        .filter(StoreFilter::EventType(Bytes::from_static(b"Paid")));
     let mut paid = store.subscribe(Start::Beginning, options).unwrap();
     assert_eq!(drain(&mut paid), vec!["p1", "p2"]);
     let mut everything = store
-        .subscribe(Start::Beginning, SubscriptionOptions::default())
+        .subscribe(Start::Beginning, StoreSubscriptionOptions::default())
         .unwrap();
     assert_eq!(drain(&mut everything), vec!["p1", "s1", "p2"]);
 }

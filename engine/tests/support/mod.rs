@@ -15,7 +15,7 @@ mod rng;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use annal::io::{CrashMode, SimStorage};
+use annal::testing::{CrashMode, SimStorage};
 
 pub use hooked::{is_seal_write, FileOrigin, HookedStorage, StorageHooks};
 pub use numbered::{append_numbered, number_of, numbered};

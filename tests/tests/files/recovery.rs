@@ -9,8 +9,8 @@ use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use annal::format::parse_segment_file_name;
-use annal::format::segment_header::SEGMENT_HEADER_BYTES;
+use annal::testing::parse_segment_file_name;
+use annal::testing::SEGMENT_HEADER_BYTES;
 use annal::{Durability, Error, Log, Options, Position};
 use annal_tests::{walk_records, RecordAt, Rng};
 
@@ -442,7 +442,7 @@ fn garbage_named_like_a_segment_is_refused() {
     ];
     for (what, bytes) in &contents {
         let empty = tempfile::tempdir().unwrap();
-        let garbage = empty.path().join(annal::format::segment_file_name(0));
+        let garbage = empty.path().join(annal::testing::segment_file_name(0));
         fs::write(&garbage, bytes).unwrap();
         expect_corrupt(
             open_and_read(empty.path()),
@@ -459,7 +459,7 @@ fn garbage_named_like_a_segment_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let all = multi_segment_log(dir.path());
         let last_segment = segment_files(dir.path()).pop().unwrap();
-        let garbage = dir.path().join(annal::format::segment_file_name(1 << 40));
+        let garbage = dir.path().join(annal::testing::segment_file_name(1 << 40));
         fs::write(&garbage, bytes).unwrap();
         // The error may name the garbage or the segment it follows, which it shows was
         // sealed; either way the garbage must survive the refusal.
@@ -519,7 +519,7 @@ fn unrelated_files_in_the_directory_are_ignored() {
     for name in strangers {
         fs::write(dir.path().join(name), name.as_bytes()).unwrap();
     }
-    fs::create_dir(dir.path().join(annal::format::segment_file_name(1000))).unwrap();
+    fs::create_dir(dir.path().join(annal::testing::segment_file_name(1000))).unwrap();
     let (log, payloads) = open_and_read(dir.path()).unwrap();
     assert_eq!(payloads, [earlier, last].concat());
     log.append(b"more", Durability::Synced).unwrap();
@@ -535,6 +535,6 @@ fn unrelated_files_in_the_directory_are_ignored() {
     }
     assert!(dir
         .path()
-        .join(annal::format::segment_file_name(1000))
+        .join(annal::testing::segment_file_name(1000))
         .is_dir());
 }

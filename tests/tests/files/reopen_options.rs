@@ -48,7 +48,7 @@ fn segment_sizes(dir: &Path) -> Vec<u64> {
         .unwrap()
         .filter_map(|e| {
             let e = e.unwrap();
-            let first = annal::format::parse_segment_file_name(e.file_name().to_str()?)?;
+            let first = annal::testing::parse_segment_file_name(e.file_name().to_str()?)?;
             Some((first, e.metadata().unwrap().len()))
         })
         .collect();

@@ -38,7 +38,7 @@ fn segment_paths(dir: &Path) -> Vec<PathBuf> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {
-            annal::format::parse_segment_file_name(p.file_name().unwrap().to_str().unwrap())
+            annal::testing::parse_segment_file_name(p.file_name().unwrap().to_str().unwrap())
                 .is_some()
         })
         .collect()

@@ -241,7 +241,7 @@ fn acknowledged_appends_survive_repeated_kill_9() {
         .unwrap()
         .filter(|e| {
             let name = e.as_ref().unwrap().file_name();
-            annal::format::parse_segment_file_name(name.to_str().unwrap()).is_some()
+            annal::testing::parse_segment_file_name(name.to_str().unwrap()).is_some()
         })
         .count();
     println!(
