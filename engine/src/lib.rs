@@ -74,8 +74,9 @@ pub use options::{Durability, OpenChecks, Options, RecoveryMode};
 pub use position::{EventId, Location, Position, Revision};
 pub use read::{EventPredicate, Filter, Start, Subscription, SubscriptionOptions};
 pub use stream::{
-    Direction, EventStore, ExpectedRevision, IndexRecovery, NewEvent, RecordedEvent, StoreFilter,
-    StoreSubscription, StoreSubscriptionOptions, StreamAppend, StreamInfo, WriteResult,
+    Direction, EventStore, ExpectedRevision, IndexMemory, IndexRecovery, NewEvent, RecordedEvent,
+    StoreFilter, StoreSubscription, StoreSubscriptionOptions, StreamAppend, StreamInfo,
+    WriteResult,
 };
 
 /// Group commit's protocol, exported only in `--cfg loom` builds for the loom models

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::error::{Error, Limit, Result};
+
 /// An event's number within its stream: gapless from 0.
 pub type Revision = u64;
 
@@ -54,4 +56,19 @@ impl Location {
             record_offset,
         }
     }
+}
+
+/// Checks that `count` more positions fit after `next`. A log whose files claim positions
+/// near `u64::MAX` (fuzzing recovery found one) must refuse a batch rather than overflow
+/// the position counter.
+pub(crate) fn check_positions_left(next: u64, count: u64) -> Result<()> {
+    let positions_left = u64::MAX - next;
+    if count > positions_left {
+        return Err(Error::LimitExceeded {
+            limit: Limit::Positions,
+            value: count,
+            max: positions_left,
+        });
+    }
+    Ok(())
 }

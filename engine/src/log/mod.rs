@@ -30,11 +30,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+use crate::error::{Error, Result};
 use crate::io::{DirLock, Storage};
 use crate::metrics::{Counters, Metrics};
 use crate::options::{Durability, Options};
 use crate::position::{Location, Position};
-use crate::{Error, Result};
 
 use append::Writer;
 use flusher::{Flusher, SealSync};

@@ -587,3 +587,41 @@ fn a_failed_write_of_buffered_store_appends_poisons_the_store_and_loses_nothing_
     let ids: Vec<_> = read.iter().map(|e| e.id.unwrap()[0]).collect();
     assert_eq!(ids, vec![0, 1, 2, 3, 4]);
 }
+
+/// Panics in any fdatasync the flusher thread makes: a background worker that dies.
+#[derive(Debug)]
+struct FlusherPanics;
+
+impl crate::support::StorageHooks for FlusherPanics {
+    type FileState = ();
+
+    fn new_file(&self, _origin: crate::support::FileOrigin) {}
+
+    fn before_sync_data(&self, _file: &()) {
+        if std::thread::current().name() == Some("annal-flusher") {
+            panic!("injected: the flusher thread dies");
+        }
+    }
+}
+
+#[test]
+fn a_flusher_thread_that_dies_poisons_the_log() {
+    // Proves a background flusher that panics while syncing a sealed segment poisons the log: appends and syncs then fail with Poisoned instead of waiting on, or skipping, the seal's sync.
+    let storage =
+        crate::support::HookedStorage::with_hooks(Arc::new(SimStorage::new()), FlusherPanics);
+    let log = Log::open_with_storage(dir(), options(), Arc::new(storage)).unwrap();
+    let mut outcome = Ok(());
+    for _ in 0..10_000 {
+        outcome = log.append(&[7u8; 512], Durability::Written).map(drop);
+        if outcome.is_err() || log.is_poisoned() {
+            break;
+        }
+    }
+    // The roll that woke the flusher may return before the thread died.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !log.is_poisoned() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(log.is_poisoned(), "the log was not poisoned: {outcome:?}");
+    assert_poisoned(&log);
+}
