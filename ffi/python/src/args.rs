@@ -220,10 +220,7 @@ pub(crate) fn event_id(obj: &Bound<'_, PyAny>) -> PyResult<annal::EventId> {
         },
     };
     <[u8; 16]>::try_from(&bytes[..]).map_err(|_| {
-        PyValueError::new_err(format!(
-            "an event id must be 16 bytes, not {}",
-            bytes.len()
-        ))
+        PyValueError::new_err(format!("an event id must be 16 bytes, not {}", bytes.len()))
     })
 }
 

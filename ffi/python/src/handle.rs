@@ -41,7 +41,11 @@ impl<T> Handle<T> {
     /// done (they hold a clone for their duration only); `None` if already closed. Call
     /// with the GIL released: a call in flight may need it to finish.
     pub(crate) fn take(&self) -> Option<T> {
-        let mut shared = self.inner.write().unwrap_or_else(|e| e.into_inner()).take()?;
+        let mut shared = self
+            .inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()?;
         loop {
             match Arc::try_unwrap(shared) {
                 Ok(value) => return Some(value),

@@ -45,7 +45,10 @@ fn _annal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ExpectedRevision>()?;
     m.add_class::<Start>()?;
     m.add("ANY", ExpectedRevision(annal::ExpectedRevision::Any))?;
-    m.add("NO_STREAM", ExpectedRevision(annal::ExpectedRevision::NoStream))?;
+    m.add(
+        "NO_STREAM",
+        ExpectedRevision(annal::ExpectedRevision::NoStream),
+    )?;
     m.add(
         "STREAM_EXISTS",
         ExpectedRevision(annal::ExpectedRevision::StreamExists),
@@ -55,9 +58,15 @@ fn _annal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EVENT_BYTES_MAX", annal::limits::EVENT_BYTES_MAX)?;
     m.add("BATCH_EVENTS_MAX", annal::limits::BATCH_EVENTS_MAX)?;
     m.add("BATCH_BYTES_MAX", annal::limits::BATCH_BYTES_MAX)?;
-    m.add("STREAM_NAME_BYTES_MAX", annal::limits::STREAM_NAME_BYTES_MAX)?;
+    m.add(
+        "STREAM_NAME_BYTES_MAX",
+        annal::limits::STREAM_NAME_BYTES_MAX,
+    )?;
     m.add("EVENT_TYPE_BYTES_MAX", annal::limits::EVENT_TYPE_BYTES_MAX)?;
-    m.add("CONSUMER_NAME_BYTES_MAX", annal::limits::CONSUMER_NAME_BYTES_MAX)?;
+    m.add(
+        "CONSUMER_NAME_BYTES_MAX",
+        annal::limits::CONSUMER_NAME_BYTES_MAX,
+    )?;
     m.add("SUBSCRIPTIONS_MAX", annal::limits::SUBSCRIPTIONS_MAX)?;
     Ok(())
 }
