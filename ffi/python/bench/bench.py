@@ -16,6 +16,9 @@ Workloads (each round in fresh directories under a temporary directory):
   SYNCED; sqlite3: executemany in one transaction, then commit).
 - random_reads: 1000 whole streams read in random order from the bulk-loaded data
   (sqlite3: an indexed SELECT ... WHERE stream = ? ORDER BY revision).
+
+Reference rows show what bounds two targets: the Rust API's own 8-thread scaling on
+this disk, and the Rust API's random stream reads against the same sqlite3 baseline.
 """
 
 import argparse
@@ -211,10 +214,10 @@ def main() -> None:
     args = parser.parse_args()
     rounds = 1 if args.quick else args.rounds
     scale = 10 if args.quick else 1
-    durable_events = 400 // scale
+    durable_events = 2000 // scale
     batch_events = 200_000 // scale
     read_events = 20_000 // scale
-    per_thread = 100 // scale
+    per_thread = 200 // scale
     streams, per_stream = 1000 // scale, 100
 
     binary = rust_binary()
@@ -226,15 +229,25 @@ def main() -> None:
     for round_ in range(rounds):
         with tempfile.TemporaryDirectory(prefix="annal-bench-", dir=os.environ.get("ANNAL_BENCH_DIR")) as t:
             tmp = Path(t)
-            record("durable rust", rust(binary, "durable", durable_events, tmp))
-            record("durable python", py_durable(tmp, durable_events))
-            record("batch rust", rust(binary, "batch", batch_events, tmp))
-            record("batch python", py_batch(tmp, batch_events))
-            record("read rust", rust(binary, "read", read_events, tmp))
-            record("read python", py_read(tmp, read_events))
+            # Alternate which side goes first, so a drift of the disk's speed within a
+            # round favours neither.
+            first_rust = round_ % 2 == 0
+            pairs = [
+                ("durable", lambda: rust(binary, "durable", durable_events, tmp),
+                 lambda: py_durable(tmp, durable_events)),
+                ("batch", lambda: rust(binary, "batch", batch_events, tmp),
+                 lambda: py_batch(tmp, batch_events)),
+                ("read", lambda: rust(binary, "read", read_events, tmp),
+                 lambda: py_read(tmp, read_events)),
+            ]
+            for name, rust_side, python_side in pairs:
+                for side in (("rust", rust_side), ("python", python_side))[:: 1 if first_rust else -1]:
+                    record(f"{name} {side[0]}", side[1]())
             record("threads8 sqlite3", sqlite_threads(tmp, 8, per_thread))
             record("threads8 annal", annal_threads(tmp, "threads8", 8, per_thread))
-            record("threads1 annal", annal_threads(tmp, "threads1", 1, per_thread * 2))
+            record("threads1 annal", annal_threads(tmp, "threads1", 1, per_thread * 8))
+            record("threads8 rust", rust(binary, "threads8", per_thread * 8, tmp))
+            record("threads1 rust", rust(binary, "threads1", per_thread * 8, tmp))
             sqlite_rate, sqlite_path = sqlite_bulk(tmp, streams, per_stream)
             annal_rate, annal_path = annal_bulk(tmp, streams, per_stream)
             record("bulk sqlite3", sqlite_rate)
@@ -242,6 +255,7 @@ def main() -> None:
             names = [f"bench-{random.randrange(streams)}" for _ in range(1000)]
             record("random_reads sqlite3", sqlite_random_reads(sqlite_path, names))
             record("random_reads annal", annal_random_reads(annal_path, names))
+            record("random_reads rust", rust(binary, "random_reads", streams, tmp))
         print(f"round {round_ + 1}/{rounds} done", file=sys.stderr)
 
     medians = {name: statistics.median(values) for name, values in samples.items()}
@@ -254,6 +268,13 @@ def main() -> None:
         ("bulk load vs sqlite3 executemany (events/s)", "bulk annal", "bulk sqlite3", 2.0),
         ("1000 random streams vs sqlite3 select (streams/s)", "random_reads annal", "random_reads sqlite3", 3.0),
     ]
+    references = [
+        ("reference: Rust API, 8 threads vs 1 thread durable (events/s)", "threads8 rust", "threads1 rust"),
+        ("reference: Rust API vs sqlite3 from Python, 1000 random streams (streams/s)",
+         "random_reads rust", "random_reads sqlite3"),
+        ("reference: annal Python vs Rust API, 1000 random streams (streams/s)",
+         "random_reads annal", "random_reads rust"),
+    ]
     print(f"\n{rounds} rounds, medians; min..max in brackets\n")
     print("| workload | annal (Python) | baseline | ratio | target |")
     print("| --- | ---: | ---: | ---: | ---: |")
@@ -262,6 +283,9 @@ def main() -> None:
         spread = lambda n: f"{min(samples[n]):,.0f}..{max(samples[n]):,.0f}"  # noqa: E731
         print(f"| {title} | {a:,.0f} [{spread(ours)}] | {theirs.split()[-1]}: {b:,.0f} "
               f"[{spread(theirs)}] | {a / b:.2f}x | {target}x{'' if a / b >= target else ' MISSED'} |")
+    for title, ours, theirs in references:
+        a, b = medians[ours], medians[theirs]
+        print(f"| {title} | {ours.split()[-1]}: {a:,.0f} | {theirs.split()[-1]}: {b:,.0f} | {a / b:.2f}x | — |")
     if args.json:
         args.json.write_text(json.dumps({"rounds": rounds, "samples": samples, "medians": medians}, indent=1))
 

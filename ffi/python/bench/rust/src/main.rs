@@ -2,7 +2,8 @@
 //! the Python package, on the engine's Rust API, so the two can be compared.
 //!
 //! `annal-python-bench WORKLOAD DIR EVENTS` runs one round in the fresh directory `DIR`
-//! and prints `events_per_s` (workloads: `durable`, `batch`, `read`).
+//! and prints `events_per_s` (workloads: `durable`, `batch`, `read`, `threads8`,
+//! `threads1`, `random_reads` with EVENTS the number of streams).
 
 use std::time::Instant;
 
@@ -29,6 +30,35 @@ fn durable(store: &EventStore, events: usize) -> annal::Result<f64> {
         )?;
     }
     Ok(events as f64 / start.elapsed().as_secs_f64())
+}
+
+/// `threads` threads, each appending `events / threads` events durably (one per append)
+/// to its own stream: group commit lets one fdatasync cover several threads' appends.
+fn threads(store: &EventStore, threads: usize, events: usize) -> annal::Result<f64> {
+    let per_thread = events / threads;
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|i| {
+                scope.spawn(move || -> annal::Result<()> {
+                    let stream = format!("bench-{i}");
+                    for _ in 0..per_thread {
+                        store.append(
+                            stream.as_str().to_owned(),
+                            ExpectedRevision::Any,
+                            vec![event()],
+                            Durability::Synced,
+                        )?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("an appender thread panicked"))
+    })?;
+    Ok((per_thread * threads) as f64 / start.elapsed().as_secs_f64())
 }
 
 /// Appends of `BATCH_EVENTS` events each (built in the timed loop, as Python builds its
@@ -75,10 +105,44 @@ fn read(store: &EventStore, events: usize) -> annal::Result<f64> {
     Ok(rate)
 }
 
+/// Loads `streams` streams of 100 events (one append each), then reads 1000 of them
+/// whole, picked at random; returns streams read per second.
+fn random_reads(store: &EventStore, streams: usize) -> annal::Result<f64> {
+    for s in 0..streams {
+        let events = (0..100).map(|_| event()).collect();
+        store.append(
+            format!("bench-{s}"),
+            ExpectedRevision::NoStream,
+            events,
+            Durability::Written,
+        )?;
+    }
+    // A fixed linear congruential sequence: the same streams every run, in no order.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let names: Vec<String> = (0..1000)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            format!("bench-{}", (state >> 33) as usize % streams)
+        })
+        .collect();
+    let start = Instant::now();
+    let mut checksum = 0u64;
+    for name in &names {
+        for e in store.read_stream(name.as_bytes(), 0, Direction::Forwards, usize::MAX)? {
+            checksum = checksum.wrapping_add(e.revision + e.data.len() as u64);
+        }
+    }
+    let rate = names.len() as f64 / start.elapsed().as_secs_f64();
+    assert!(checksum > 0);
+    Ok(rate)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, workload, dir, events] = &args[..] else {
-        return Err("usage: annal-python-bench durable|batch|read DIR EVENTS".into());
+        return Err("usage: annal-python-bench durable|batch|read|threads8|threads1|random_reads DIR EVENTS".into());
     };
     let events: usize = events.parse()?;
     let store = EventStore::open(dir, Options::default())?;
@@ -86,6 +150,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "durable" => durable(&store, events)?,
         "batch" => batch(&store, events)?,
         "read" => read(&store, events)?,
+        "threads8" => threads(&store, 8, events)?,
+        "threads1" => threads(&store, 1, events)?,
+        "random_reads" => random_reads(&store, events)?,
         other => return Err(format!("unknown workload {other}").into()),
     };
     store.close()?;
