@@ -526,3 +526,66 @@ fn a_second_open_of_a_locked_directory_is_refused() {
         vec![b"first owner".to_vec(), b"still mine".to_vec()]
     );
 }
+
+#[test]
+fn a_failed_write_of_buffered_store_appends_poisons_the_store_and_loses_nothing_synced() {
+    // Proves store appends left in the writer's buffer whose write fails are never acknowledged by a retry, the store refuses reads and appends once poisoned, and a reopen after a power loss holds exactly the synced events.
+    use annal::{Direction, EventStore, ExpectedRevision, NewEvent};
+    let storage = SimStorage::new();
+    let open_store = |storage: &SimStorage| {
+        EventStore::open_with_storage(dir(), options(), Arc::new(storage.clone())).unwrap()
+    };
+    let store = open_store(&storage);
+    let event = |n: u8| NewEvent::new("Deposited", vec![n; 40]).with_id([n; 16]);
+    for n in 0..5u8 {
+        let expected = match n {
+            0 => ExpectedRevision::NoStream,
+            n => ExpectedRevision::Exact(u64::from(n) - 1),
+        };
+        store
+            .append("acct-1", expected, vec![event(n)], Durability::Synced)
+            .unwrap();
+    }
+    // Buffered: placed in the writer's buffer, no write yet.
+    store
+        .append(
+            "acct-1",
+            ExpectedRevision::Exact(4),
+            vec![event(5)],
+            Durability::Buffered,
+        )
+        .unwrap();
+    storage.fail_writes_after(0, false);
+    // The retry finds the buffered original; at Written it must write it first, and fails.
+    let retry = store.append(
+        "acct-1",
+        ExpectedRevision::Exact(4),
+        vec![event(5)],
+        Durability::Written,
+    );
+    assert!(
+        matches!(retry, Err(Error::Io { .. }) | Err(Error::Poisoned)),
+        "a retry of an unwritten append is acknowledged: {retry:?}"
+    );
+    assert!(matches!(
+        store.read_stream(b"acct-1", 0, Direction::Forwards, 10),
+        Err(Error::Poisoned)
+    ));
+    assert!(matches!(
+        store.append(
+            "acct-2",
+            ExpectedRevision::Any,
+            vec![event(9)],
+            Durability::Written
+        ),
+        Err(Error::Poisoned)
+    ));
+    let survivor = storage.crash(CrashMode::DropUnsynced);
+    drop(store);
+    let store = open_store(&survivor);
+    let read = store
+        .read_stream(b"acct-1", 0, Direction::Forwards, 10)
+        .unwrap();
+    let ids: Vec<_> = read.iter().map(|e| e.id.unwrap()[0]).collect();
+    assert_eq!(ids, vec![0, 1, 2, 3, 4]);
+}

@@ -122,6 +122,31 @@ impl Shared {
     }
 }
 
+/// An append placed in the log and not yet waited for ([`Log::begin_append`]).
+#[must_use = "an append is acknowledged only by finish()"]
+pub(crate) struct PendingAppend<'log> {
+    shared: &'log Shared,
+    appended: Appended,
+    /// Counts a `Synced` append in progress until it is covered (group commit).
+    _appending: Option<group_commit::Appending<'log>>,
+}
+
+impl PendingAppend<'_> {
+    /// Where the append went, before its durability is reached.
+    pub(crate) fn appended(&self) -> Appended {
+        self.appended
+    }
+
+    /// Waits for the durability the append asked for: returns at once unless `Synced`,
+    /// which joins (or leads) a group commit.
+    pub(crate) fn finish(self) -> Result<Appended> {
+        if self._appending.is_some() {
+            group_commit::wait_synced(self.shared, self.appended.last.0 + 1)?;
+        }
+        Ok(self.appended)
+    }
+}
+
 /// An open log. `Send + Sync`: share it (in an `Arc`) between appending threads.
 pub struct Log {
     shared: Arc<Shared>,
@@ -242,13 +267,28 @@ impl Log {
         extension: &[u8],
         durability: Durability,
     ) -> Result<Appended> {
-        if durability == Durability::Synced {
-            let _appending = self.shared.group_commit.appending();
-            let appended = append::append(&self.shared, events, extension, durability)?;
-            group_commit::wait_synced(&self.shared, appended.last.0 + 1)?;
-            return Ok(appended);
-        }
-        append::append(&self.shared, events, extension, durability)
+        self.begin_append(events, extension, durability)?.finish()
+    }
+
+    /// The first half of every append: the record is placed (positions assigned, written
+    /// and published if `Written`, left in the writer's buffer otherwise) and the returned
+    /// [`PendingAppend`] waits for the durability asked for. Layers above (the event store)
+    /// place their record under their own lock and wait after releasing it, so concurrent
+    /// `Synced` appends share one write and one fdatasync whatever layer they come from.
+    pub(crate) fn begin_append<E: AsRef<[u8]>>(
+        &self,
+        events: &[E],
+        extension: &[u8],
+        durability: Durability,
+    ) -> Result<PendingAppend<'_>> {
+        let appending =
+            (durability == Durability::Synced).then(|| self.shared.group_commit.appending());
+        let appended = append::append(&self.shared, events, extension, durability)?;
+        Ok(PendingAppend {
+            shared: &self.shared,
+            appended,
+            _appending: appending,
+        })
     }
 
     /// Writes buffered appends (`Durability::Buffered`) and publishes them to readers,
@@ -289,6 +329,7 @@ impl Log {
     /// returned in [`Appended::record_offset`] or by [`LogReader::record_offset`]): no
     /// index lookup and no scan. A location that does not hold `position` is an error.
     pub fn read_in_record(&self, position: Position, record_offset: u32) -> Result<Event> {
+        self.flush_if_buffered(position.0)?;
         let written = self.shared.written.load(Ordering::Acquire);
         if position.0 < self.shared.first.load(Ordering::Acquire) || position.0 >= written {
             return Err(self.out_of_range(position));
@@ -320,6 +361,9 @@ impl Log {
         locations: &[(u64, u32)],
         mut visit: impl FnMut(usize, &bytes::Bytes, std::ops::Range<usize>) -> Result<()>,
     ) -> Result<()> {
+        if let Some(highest) = locations.iter().map(|&(position, _)| position).max() {
+            self.flush_if_buffered(highest)?;
+        }
         let first = self.shared.first.load(Ordering::Acquire);
         let written = self.shared.written.load(Ordering::Acquire);
         for (i, &(position, _)) in locations.iter().enumerate() {
@@ -355,6 +399,19 @@ impl Log {
             self.shared.flush()?;
         }
         LogReader::new(Arc::clone(&self.shared), position.0, visibility)
+    }
+
+    /// Buffered appends become readable when something reads them: writes the buffer if
+    /// `position` was appended but is still in it.
+    pub(crate) fn flush_if_buffered(&self, position: u64) -> Result<()> {
+        let written = self.shared.written.load(Ordering::Acquire);
+        if position >= written
+            && position < self.shared.next.load(Ordering::Acquire)
+            && !self.is_poisoned()
+        {
+            self.shared.flush()?;
+        }
+        Ok(())
     }
 
     fn out_of_range(&self, position: Position) -> Error {

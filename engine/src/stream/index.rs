@@ -132,43 +132,94 @@ impl Index {
     /// Applies the envelope of the event at `link` (events must come in position order).
     pub(crate) fn apply(&mut self, envelope: &Envelope, link: Link) -> Result<(), Inconsistent> {
         match envelope.kind {
-            Kind::Event => {
-                let stream = self.stream_mut(&envelope.stream);
-                if stream.chain.next_seq() != envelope.revision {
-                    return Err(Inconsistent("stream revision out of sequence"));
-                }
-                stream.chain.push(link);
-                if let Some(category) = category_of(&envelope.stream) {
-                    self.category_mut(category).chain.push(link);
-                }
-                if self.events_indexed.is_multiple_of(TIME_INDEX_EVERY) {
-                    self.time.push((envelope.timestamp_ns, link.position));
-                }
-                self.events_indexed = self.events_indexed.saturating_add(1);
-                self.remember_id(envelope, link.position);
+            Kind::Event => self.apply_event(
+                &envelope.stream,
+                envelope.revision,
+                envelope.timestamp_ns,
+                envelope.id,
+                link,
+            ),
+            kind => {
+                self.apply_lifecycle(
+                    kind,
+                    &envelope.stream,
+                    envelope.revision,
+                    envelope.timestamp_ns,
+                    link,
+                );
+                Ok(())
             }
-            Kind::TruncateBefore => {
-                let stream = self.stream_mut(&envelope.stream);
-                stream.truncate_before = stream.truncate_before.max(envelope.revision);
-            }
-            Kind::Tombstone => self.stream_mut(&envelope.stream).deleted = true,
         }
-        self.last_timestamp_ns = self.last_timestamp_ns.max(envelope.timestamp_ns);
-        self.through = link.position + 1;
+    }
+
+    /// Applies a stream event at `link`: from a decoded envelope at replay, or straight
+    /// from the parts an append just encoded.
+    pub(crate) fn apply_event(
+        &mut self,
+        stream_name: &[u8],
+        revision: Revision,
+        timestamp_ns: u64,
+        id: Option<EventId>,
+        link: Link,
+    ) -> Result<(), Inconsistent> {
+        let stream = self.stream_mut(stream_name);
+        if stream.chain.next_seq() != revision {
+            return Err(Inconsistent("stream revision out of sequence"));
+        }
+        stream.chain.push(link);
+        if let Some(category) = category_of(stream_name) {
+            self.category_mut(category).chain.push(link);
+        }
+        if self.events_indexed.is_multiple_of(TIME_INDEX_EVERY) {
+            self.time.push((timestamp_ns, link.position));
+        }
+        self.events_indexed = self.events_indexed.saturating_add(1);
+        if let Some(id) = id {
+            self.remember_id(id, stream_name, revision, link.position);
+        }
+        self.advance(timestamp_ns, link.position);
         Ok(())
     }
 
+    /// Applies a truncate-before or tombstone record at `link`.
+    pub(crate) fn apply_lifecycle(
+        &mut self,
+        kind: Kind,
+        stream_name: &[u8],
+        revision: Revision,
+        timestamp_ns: u64,
+        link: Link,
+    ) {
+        let stream = self.stream_mut(stream_name);
+        match kind {
+            Kind::TruncateBefore => {
+                stream.truncate_before = stream.truncate_before.max(revision);
+            }
+            Kind::Tombstone => stream.deleted = true,
+            Kind::Event => unreachable!("events are applied by apply_event"),
+        }
+        self.advance(timestamp_ns, link.position);
+    }
+
+    fn advance(&mut self, timestamp_ns: u64, position: u64) {
+        self.last_timestamp_ns = self.last_timestamp_ns.max(timestamp_ns);
+        self.through = position + 1;
+    }
+
     /// Remembers an event's id (also used when replaying the id window before `through`).
-    pub(crate) fn remember_id(&mut self, envelope: &Envelope, position: u64) {
-        let (Some(id), Kind::Event) = (envelope.id, envelope.kind) else {
-            return;
-        };
-        let Some(stream) = self.stream_id(&envelope.stream) else {
+    pub(crate) fn remember_envelope_id(&mut self, envelope: &Envelope, position: u64) {
+        if let (Some(id), Kind::Event) = (envelope.id, envelope.kind) {
+            self.remember_id(id, &envelope.stream, envelope.revision, position);
+        }
+    }
+
+    fn remember_id(&mut self, id: EventId, stream_name: &[u8], revision: Revision, position: u64) {
+        let Some(stream) = self.stream_id(stream_name) else {
             return;
         };
         let entry = IdEntry {
             stream,
-            revision: envelope.revision,
+            revision,
             position,
         };
         if self.recent_ids.insert(id, entry).is_none() {

@@ -107,6 +107,15 @@ impl EventStore {
         })
     }
 
+    /// After a failed write or sync the index may name events that never reached the
+    /// log: reads of it stop, as appends do.
+    fn check_not_poisoned(&self) -> Result<()> {
+        if self.log.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
+        Ok(())
+    }
+
     fn read_state(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -151,8 +160,12 @@ impl EventStore {
             .count();
         if retries == plans.len() {
             drop(state);
-            if durability == Durability::Synced {
-                self.log.sync()?;
+            // The original may still be in the writer's buffer: a retry is acknowledged
+            // at the durability it asks for, as the original would have been.
+            match durability {
+                Durability::Synced => self.log.sync()?,
+                Durability::Written => self.log.flush()?,
+                Durability::Buffered => self.check_not_poisoned()?,
             }
             return Ok(plans
                 .into_iter()
@@ -187,7 +200,39 @@ impl EventStore {
         let timestamp = append::timestamp_ns(state.index.last_timestamp_ns);
         let (payloads, results) =
             append::encode_envelopes(&state.index, appends, &plans, first_position, timestamp);
-        self.append_and_index(&mut state, payloads, first_position)?;
+        // The record is placed under the lock (positions and revisions are decided there);
+        // its durability is waited for after the lock goes, so concurrent `Synced` store
+        // appends share one write and one fdatasync, as raw log appends do.
+        let pending = self.log.begin_append(&payloads, &[], durability)?;
+        let appended = pending.appended();
+        assert_eq!(
+            appended.first.0, first_position,
+            "the event store is the log's only writer"
+        );
+        let mut position = first_position;
+        for (part, plan) in appends.iter().zip(&plans) {
+            let append::Plan::Append { current } = plan else {
+                continue;
+            };
+            let first_revision = current.map_or(0, |r| r + 1);
+            for (i, event) in part.events.iter().enumerate() {
+                let link = Link {
+                    position,
+                    record_offset: appended.record_offset,
+                };
+                state
+                    .index
+                    .apply_event(
+                        &part.stream,
+                        first_revision + i as u64,
+                        timestamp,
+                        event.id,
+                        link,
+                    )
+                    .map_err(|e| not_an_envelope(self.log.dir(), position, e.0))?;
+                position += 1;
+            }
+        }
         let due = self.checkpoint_if_due(&mut state);
         drop(state);
         // The snapshot covers events already written. The sync that makes them durable
@@ -197,38 +242,8 @@ impl EventStore {
                 self.checkpointer.write_in_background(snapshot);
             }
         }
-        if durability == Durability::Synced {
-            self.log.sync()?;
-        }
+        pending.finish()?;
         Ok(results)
-    }
-
-    /// Writes envelopes as one record (published, not yet synced) and applies them.
-    fn append_and_index(
-        &self,
-        state: &mut State,
-        payloads: Vec<Vec<u8>>,
-        first_position: u64,
-    ) -> Result<()> {
-        let appended = self.log.append_batch(&payloads, Durability::Written)?;
-        assert_eq!(
-            appended.first.0, first_position,
-            "the event store is the log's only writer"
-        );
-        for (i, payload) in payloads.into_iter().enumerate() {
-            let position = first_position + i as u64;
-            let envelope = decode(&Bytes::from(payload))
-                .map_err(|e| not_an_envelope(self.log.dir(), position, e.0))?;
-            let link = Link {
-                position,
-                record_offset: appended.record_offset,
-            };
-            state
-                .index
-                .apply(&envelope, link)
-                .map_err(|e| not_an_envelope(self.log.dir(), position, e.0))?;
-        }
-        Ok(())
     }
 
     fn append_lifecycle(&self, stream: &[u8], kind: Kind, revision: u64) -> Result<()> {
@@ -245,12 +260,19 @@ impl EventStore {
                 stream: stream.to_vec(),
             });
         }
-        let first_position = self.log.next_position().0;
         let timestamp = append::timestamp_ns(state.index.last_timestamp_ns);
         let payload = append::encode_lifecycle(stream, kind, revision, timestamp);
-        self.append_and_index(&mut state, vec![payload], first_position)?;
+        let pending = self.log.begin_append(&[payload], &[], Durability::Synced)?;
+        let appended = pending.appended();
+        let link = Link {
+            position: appended.first.0,
+            record_offset: appended.record_offset,
+        };
+        state
+            .index
+            .apply_lifecycle(kind, stream, revision, timestamp, link);
         drop(state);
-        self.log.sync()
+        pending.finish().map(drop)
     }
 
     /// Soft delete: reads of the stream start at `before`; the stream can still be
@@ -297,6 +319,7 @@ impl EventStore {
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>> {
         append::check_stream_name(stream)?;
+        self.check_not_poisoned()?;
         let state = self.read_state();
         let index = &state.index;
         read::read_stream(&self.log, index, stream, from, direction, max_count, as_of)
@@ -318,6 +341,7 @@ impl EventStore {
     /// is everything before it. Uses the sparse time index, then scans at most
     /// `TIME_INDEX_EVERY` events.
     pub fn position_after_time(&self, time_ns: u64) -> Result<Position> {
+        self.check_not_poisoned()?;
         let state = self.read_state();
         read::position_after_time(&self.log, &state.index, time_ns)
     }
@@ -342,6 +366,7 @@ impl EventStore {
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>> {
+        self.check_not_poisoned()?;
         let state = self.read_state();
         read::read_category(
             &self.log,
@@ -367,6 +392,7 @@ impl EventStore {
     /// What the store knows about a stream.
     pub fn stream_info(&self, stream: &[u8]) -> Result<StreamInfo> {
         append::check_stream_name(stream)?;
+        self.check_not_poisoned()?;
         let state = self.read_state();
         let entry = state
             .index
@@ -516,7 +542,7 @@ fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, IndexRecovery)
         let event = event?;
         let envelope = decode(&event.payload)
             .map_err(|e| not_an_envelope(log.dir(), event.position.0, e.0))?;
-        index.remember_id(&envelope, event.position.0);
+        index.remember_envelope_id(&envelope, event.position.0);
     }
     let mut reader = log.read_from(Position(index.through))?;
     while let Some(event) = reader.next() {

@@ -374,6 +374,7 @@ pub(crate) fn read_all(
             }
         }
         Direction::Backwards => {
+            log.flush_if_buffered(log.next_position().0.saturating_sub(1))?;
             let Some(last) = log.last_written() else {
                 return Ok(out);
             };
