@@ -205,6 +205,35 @@ pub(crate) fn name(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     )))
 }
 
+/// Most distinct event types each thread keeps shared copies of (`event_type`).
+const EVENT_TYPES_CACHED_MAX: usize = 32;
+
+thread_local! {
+    /// Event types seen lately: an application has a handful, and appending thousands of
+    /// events of one type should not allocate its name for each.
+    static EVENT_TYPES: std::cell::RefCell<Vec<Bytes>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An event type (`str` or bytes-like), shared with earlier events of the same type.
+pub(crate) fn event_type(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+    let Ok(s) = obj.cast::<PyString>() else {
+        return name(obj);
+    };
+    let text = s.to_str()?.as_bytes();
+    EVENT_TYPES.with_borrow_mut(|cache| {
+        if let Some(hit) = cache.iter().find(|cached| cached[..] == *text) {
+            return Ok(hit.clone());
+        }
+        // Promoted to a shared buffer once, here, rather than at each clone.
+        let bytes = Bytes::from(text.to_vec());
+        if cache.len() == EVENT_TYPES_CACHED_MAX {
+            cache.remove(0);
+        }
+        cache.push(bytes.clone());
+        Ok(bytes)
+    })
+}
+
 /// An event id: 16 bytes, or a `uuid.UUID` (its `.bytes`).
 pub(crate) fn event_id(obj: &Bound<'_, PyAny>) -> PyResult<annal::EventId> {
     let bytes = match bytes_like(obj) {

@@ -15,6 +15,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyBufferError;
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
 /// Read-only bytes of an event (its data or metadata), without a copy: supports the
@@ -34,7 +35,9 @@ impl Payload {
 /// A bytes-like Python object's contents, or a `TypeError` naming what was given.
 pub(crate) fn bytes_like(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     if let Ok(bytes) = obj.cast::<PyBytes>() {
-        return Ok(Bytes::copy_from_slice(bytes.as_bytes()));
+        // `bytes` are immutable: share them rather than copy (one allocation for the
+        // owner, and clones are reference-count increments).
+        return Ok(Bytes::from_owner(PyBackedBytes::from(bytes.clone())));
     }
     if let Ok(payload) = obj.cast::<Payload>() {
         return Ok(payload.get().bytes.clone());

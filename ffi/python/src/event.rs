@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
 
-use crate::args::{event_id, name, text};
+use crate::args::{event_id, event_type as event_type_arg, text};
 use crate::buffer::{bytes_like, Payload};
 
 /// An event to append: its type, data, optional 16-byte id (bytes or `uuid.UUID`; a
@@ -25,7 +25,7 @@ impl NewEvent {
     ) -> PyResult<NewEvent> {
         Ok(NewEvent(annal::NewEvent {
             id: id.map(event_id).transpose()?,
-            event_type: name(event_type)?,
+            event_type: event_type_arg(event_type)?,
             data: data.map(bytes_like).transpose()?.unwrap_or_default(),
             metadata: metadata.map(bytes_like).transpose()?.unwrap_or_default(),
         }))

@@ -198,12 +198,18 @@ impl EventStore {
             .map(args::expected)
             .transpose()?
             .unwrap_or(annal::ExpectedRevision::Any);
-        let events = new_events(events)?;
+        let appends = [annal::StreamAppend {
+            stream,
+            expected,
+            events: new_events(events)?,
+        }];
         let store = self.engine()?;
-        let result = py
-            .detach(|| store.append(stream, expected, events, durability.into()))
+        // By reference, so the events (which may share Python `bytes`) are dropped here,
+        // attached to the interpreter, not inside the engine.
+        let results = py
+            .detach(|| store.append_multi(&appends, durability.into()))
             .py_err()?;
-        Ok(result.into())
+        Ok(results[0].into())
     }
 
     /// Appends to several streams atomically: `appends` is a list of
