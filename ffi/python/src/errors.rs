@@ -39,9 +39,10 @@ macro_rules! exceptions {
                 _ => PyErr::new::<Error, _>(message),
             };
             Python::attach(|py| {
-                // Setting an attribute on a fresh exception instance cannot fail short of
-                // memory exhaustion; the class attribute is the fallback.
+                // Setting attributes on a fresh exception instance cannot fail short of
+                // memory exhaustion; the message holds the same facts.
                 let _ = err.value(py).setattr("code", code as i32);
+                let _ = set_details(err.value(py), &error);
             });
             err
         }
@@ -71,6 +72,60 @@ exceptions! {
     TooManyConsumers = TooManyConsumers: "Too many consumers exist.",
     BehindRetention = BehindRetention: "A subscription fell behind retention.",
     CheckpointRegression = CheckpointRegression: "A consumer's checkpoint can only move forward.",
+}
+
+/// The facts of an error a caller may act on, as attributes of the exception:
+/// `stream`, `expected` and `actual` (`WrongExpectedRevision`), `limit`, `value` and
+/// `max` (`LimitExceeded`), `path` and `offset` (`Corrupt`), `position`, `first` and
+/// `next` (`PositionOutOfRange`), `stream` (`StreamDeleted`, `StreamNotFound`,
+/// `IdempotencyConflict`), `name` (consumer errors).
+fn set_details(
+    exception: &Bound<'_, pyo3::exceptions::PyBaseException>,
+    error: &annal::Error,
+) -> PyResult<()> {
+    let stream_text = |stream: &[u8]| String::from_utf8_lossy(stream).into_owned();
+    match error {
+        annal::Error::WrongExpectedRevision {
+            stream,
+            expected,
+            actual,
+        } => {
+            exception.setattr("stream", stream_text(stream))?;
+            exception.setattr("expected", crate::args::ExpectedRevision(*expected))?;
+            exception.setattr("actual", *actual)?;
+        }
+        annal::Error::StreamDeleted { stream }
+        | annal::Error::StreamNotFound { stream }
+        | annal::Error::IdempotencyConflict { stream, .. } => {
+            exception.setattr("stream", stream_text(stream))?;
+        }
+        annal::Error::LimitExceeded { limit, value, max } => {
+            exception.setattr("limit", limit.name())?;
+            exception.setattr("value", *value)?;
+            exception.setattr("max", *max)?;
+        }
+        annal::Error::Corrupt { path, offset, .. } => {
+            exception.setattr("path", path.clone())?;
+            exception.setattr("offset", *offset)?;
+        }
+        annal::Error::PositionOutOfRange {
+            position,
+            first,
+            next,
+        } => {
+            exception.setattr("position", position.0)?;
+            exception.setattr("first", first.0)?;
+            exception.setattr("next", next.0)?;
+        }
+        annal::Error::UnknownConsumer { name }
+        | annal::Error::ConsumerExists { name }
+        | annal::Error::InvalidConsumerName { name, .. }
+        | annal::Error::CheckpointRegression { name, .. } => {
+            exception.setattr("name", name.clone())?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The error for a call on a handle that was closed from Python.

@@ -231,9 +231,11 @@ impl EventStore {
                 let expected = match tuple.len() {
                     2 => annal::ExpectedRevision::Any,
                     3 => args::expected(&tuple.get_item(2)?)?,
-                    n => return Err(PyValueError::new_err(format!(
+                    n => {
+                        return Err(PyValueError::new_err(format!(
                         "each append must be a (stream, events[, expected]) tuple, not {n} items"
-                    ))),
+                    )))
+                    }
                 };
                 Ok(annal::StreamAppend {
                     stream: args::name(&tuple.get_item(0)?)?,

@@ -136,3 +136,23 @@ def test_corrupt_segment_refuses_to_open(tmp_path):
         annal.Log.open(path, segment_bytes=64 << 10)
     assert err.value.code == 3
     assert isinstance(err.value, annal.Error)
+
+
+def test_errors_carry_their_facts(store, log):
+    """Exceptions carry the facts a caller acts on: actual revision, limit values, positions, names."""
+    store.append("s-1", [NewEvent("A"), NewEvent("B")])
+    with pytest.raises(annal.WrongExpectedRevision) as err:
+        store.append("s-1", [NewEvent("C")], expected=annal.NO_STREAM)
+    assert (err.value.stream, err.value.expected, err.value.actual) == ("s-1", annal.NO_STREAM, 1)
+    with pytest.raises(annal.WrongExpectedRevision) as err:
+        store.append("s-2", [NewEvent("C")], expected=3)
+    assert err.value.actual is None and err.value.expected == 3
+    with pytest.raises(annal.LimitExceeded) as err:
+        log.append(bytes(annal.EVENT_BYTES_MAX + 1))
+    assert (err.value.value, err.value.max) == (annal.EVENT_BYTES_MAX + 1, annal.EVENT_BYTES_MAX)
+    with pytest.raises(annal.PositionOutOfRange) as err:
+        log.read(7)
+    assert (err.value.position, err.value.first, err.value.next) == (7, 0, 0)
+    with pytest.raises(annal.UnknownConsumer) as err:
+        log.consumer("nobody")
+    assert err.value.name == "nobody"
