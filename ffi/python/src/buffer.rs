@@ -3,7 +3,7 @@
 //! the buffer protocol, so `memoryview(event.data)` copies nothing.
 //!
 //! The only module allowed `unsafe`: filling a `Py_buffer` is an FFI call on raw pointers.
-#![allow(
+#![expect(
     unsafe_code,
     reason = "the buffer protocol hands CPython a raw pointer into the payload"
 )]

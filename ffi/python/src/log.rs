@@ -285,14 +285,15 @@ impl Log {
     #[pyo3(signature = (start = None, *, visibility = Visibility::Synced))]
     fn subscribe(
         &self,
+        py: Python<'_>,
         start: Option<&Bound<'_, PyAny>>,
         visibility: Visibility,
     ) -> PyResult<LogSubscription> {
         let start = start.map(args::start).transpose()?;
         let log = self.engine()?;
         let options = annal::SubscriptionOptions::default().visibility(visibility.into());
-        let subscription = log
-            .subscribe_with(start.unwrap_or(annal::Start::Beginning), options)
+        let subscription = py
+            .detach(|| log.subscribe_with(start.unwrap_or(annal::Start::Beginning), options))
             .py_err()?;
         Ok(LogSubscription(Shared::new(subscription)))
     }
@@ -367,18 +368,18 @@ impl Log {
 
     /// A handle to the existing consumer `name` (`annal.UnknownConsumer` if none).
     fn consumer(slf: &Bound<'_, Self>, name: String) -> PyResult<Consumer> {
-        slf.get().engine()?.consumer(&name).py_err()?;
+        let log = slf.get().engine()?;
+        slf.py()
+            .detach(|| log.consumer(&name).map(|_| ()))
+            .py_err()?;
         Ok(Consumer::new(slf.clone().unbind(), name))
     }
 
     /// Every consumer and its checkpoint, in name order.
-    fn consumers(&self) -> PyResult<Vec<ConsumerInfo>> {
-        Ok(self
-            .engine()?
-            .consumers()
-            .into_iter()
-            .map(ConsumerInfo::from)
-            .collect())
+    fn consumers(&self, py: Python<'_>) -> PyResult<Vec<ConsumerInfo>> {
+        let log = self.engine()?;
+        let consumers = py.detach(|| log.consumers());
+        Ok(consumers.into_iter().map(ConsumerInfo::from).collect())
     }
 
     /// Deletes the consumer `name`.

@@ -319,15 +319,18 @@ impl EventStore {
     }
 
     /// What the store knows about a stream (`annal.StreamNotFound` if never written).
-    fn stream_info(&self, stream: &Bound<'_, PyAny>) -> PyResult<StreamInfo> {
+    fn stream_info(&self, py: Python<'_>, stream: &Bound<'_, PyAny>) -> PyResult<StreamInfo> {
         let stream = args::name(stream)?;
-        Ok(self.engine()?.stream_info(&stream).py_err()?.into())
+        let store = self.engine()?;
+        // The index's lock may be held by an append in another thread.
+        Ok(py.detach(|| store.stream_info(&stream)).py_err()?.into())
     }
 
     /// The stream's last revision, or `None` if it has no events.
-    fn stream_revision(&self, stream: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+    fn stream_revision(&self, py: Python<'_>, stream: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
         let stream = args::name(stream)?;
-        Ok(self.engine()?.stream_revision(&stream))
+        let store = self.engine()?;
+        Ok(py.detach(|| store.stream_revision(&stream)))
     }
 
     /// Soft delete: reads start at revision `before`; appends still work. Durable.

@@ -26,7 +26,7 @@ def test_subscribe_commit_and_resume_after_reopen(tmp_path):
     with annal.Log.open(path) as log:
         log.append_batch([b"e0", b"e1", b"e2"])
         consumer = log.create_consumer("projector")
-        sub = consumer.subscribe()
+        sub = consumer.subscribe(visibility=annal.Visibility.WRITTEN)
         assert sub.next(timeout=1).payload == b"e0"
         assert sub.next(timeout=1).payload == b"e1"
         consumer.commit(sub.position)
@@ -52,6 +52,7 @@ def test_append_and_commit_is_one_record(tmp_path):
                                               sub.position)
         assert (appended.first, appended.last) == (1, 1)
         assert consumer.checkpoint == 1
+        log.flush_consumers()
     with annal.Log.open(path) as log:
         assert log.consumer("billing").checkpoint == 1
         assert log.read(1).payload == b"InvoiceIssued OrderCreated"
