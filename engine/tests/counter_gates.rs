@@ -25,8 +25,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::time::Duration;
 
-use annal::format::record::record_bytes_for;
-use annal::io::{SimStorage, Storage};
+use annal::testing::record_bytes_for;
+use annal::testing::SimStorage;
+use annal::Storage;
 use annal::{
     Direction, Durability, EventStore, ExpectedRevision, Log, Metrics, NewEvent, Options, Position,
 };
