@@ -1,16 +1,12 @@
-//! `annal.Consumer`: a named, durable checkpoint of a log, as an owned handle.
-//!
-//! The engine's `Consumer<'log>` borrows its `Log`, which a Python object cannot hold
-//! beside the log it borrows. This handle owns a reference to the Python `Log` and the
-//! consumer's name, and looks the engine consumer up for each call (a map lookup): the
-//! same operations, no borrow. Once the engine hands out owned consumers this keeps its
-//! Python face and holds one instead.
+//! `annal.Consumer`: a named, durable checkpoint of a log. It holds the engine's owned
+//! `Consumer` handle (`Send + Sync`, no borrow of the log), so store consumers can hand
+//! out the same class.
 
 use pyo3::prelude::*;
 
 use crate::args::{Durability, Visibility};
 use crate::errors::IntoPy;
-use crate::log::{Appended, Batch, Log};
+use crate::log::{Appended, Batch};
 use crate::subscription::{LogSubscription, Shared};
 
 /// A consumer as `Log.consumers()` lists it: its name and committed checkpoint.
@@ -46,25 +42,20 @@ impl ConsumerInfo {
 /// `commit(sub.position)`; or `append_and_commit` its own events and the checkpoint in
 /// one atomic record. After a restart, `log.consumer(name)` resumes where it committed.
 #[pyclass(frozen, module = "annal")]
-pub struct Consumer {
-    log: Py<Log>,
-    name: String,
-}
+pub struct Consumer(annal::Consumer);
 
 impl Consumer {
-    pub(crate) fn new(log: Py<Log>, name: String) -> Consumer {
-        Consumer { log, name }
+    pub(crate) fn new(consumer: annal::Consumer) -> Consumer {
+        Consumer(consumer)
     }
 
     /// Runs `f` on the engine consumer with the GIL released.
     fn with<T: Send>(
         &self,
         py: Python<'_>,
-        f: impl FnOnce(&annal::Consumer<'_>) -> annal::Result<T> + Send,
+        f: impl FnOnce(&annal::Consumer) -> annal::Result<T> + Send,
     ) -> PyResult<T> {
-        let log = self.log.get().engine()?;
-        let name = &self.name;
-        py.detach(|| f(&log.consumer(name)?)).py_err()
+        py.detach(|| f(&self.0)).py_err()
     }
 }
 
@@ -73,7 +64,7 @@ impl Consumer {
     /// The consumer's name.
     #[getter]
     fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
 
     /// The committed checkpoint: the next position this consumer has to handle.
@@ -117,6 +108,6 @@ impl Consumer {
     }
 
     fn __repr__(&self) -> String {
-        format!("<annal.Consumer {:?}>", self.name)
+        format!("<annal.Consumer {:?}>", self.0.name())
     }
 }

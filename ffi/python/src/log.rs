@@ -351,28 +351,24 @@ impl Log {
     /// Creates the durable consumer `name` with its checkpoint at `start`.
     #[pyo3(signature = (name, start = None))]
     fn create_consumer(
-        slf: &Bound<'_, Self>,
+        &self,
+        py: Python<'_>,
         name: String,
         start: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Consumer> {
         let start = start.map(args::start).transpose()?;
-        let log = slf.get().engine()?;
-        let py = slf.py();
-        py.detach(|| {
-            log.create_consumer(&name, start.unwrap_or(annal::Start::Beginning))
-                .map(|_| ())
-        })
-        .py_err()?;
-        Ok(Consumer::new(slf.clone().unbind(), name))
+        let log = self.engine()?;
+        let consumer = py
+            .detach(|| log.create_consumer(&name, start.unwrap_or(annal::Start::Beginning)))
+            .py_err()?;
+        Ok(Consumer::new(consumer))
     }
 
     /// A handle to the existing consumer `name` (`annal.UnknownConsumer` if none).
-    fn consumer(slf: &Bound<'_, Self>, name: String) -> PyResult<Consumer> {
-        let log = slf.get().engine()?;
-        slf.py()
-            .detach(|| log.consumer(&name).map(|_| ()))
-            .py_err()?;
-        Ok(Consumer::new(slf.clone().unbind(), name))
+    fn consumer(&self, py: Python<'_>, name: String) -> PyResult<Consumer> {
+        let log = self.engine()?;
+        let consumer = py.detach(|| log.consumer(&name)).py_err()?;
+        Ok(Consumer::new(consumer))
     }
 
     /// Every consumer and its checkpoint, in name order.

@@ -354,31 +354,35 @@ impl EventStore {
     }
 
     /// A subscription from `start` (`BEGINNING`, `END` or a position): catch-up, then
-    /// live. Filter by `category` or `event_type` (not both).
-    #[pyo3(signature = (start = None, *, category = None, event_type = None, visibility = Visibility::Synced))]
+    /// live. Filter by one of `category`, `event_type` or `stream_prefix`.
+    #[pyo3(signature = (start = None, *, category = None, event_type = None, stream_prefix = None, visibility = Visibility::Synced))]
     fn subscribe(
         &self,
         py: Python<'_>,
         start: Option<&Bound<'_, PyAny>>,
         category: Option<&Bound<'_, PyAny>>,
         event_type: Option<&Bound<'_, PyAny>>,
+        stream_prefix: Option<&Bound<'_, PyAny>>,
         visibility: Visibility,
     ) -> PyResult<Subscription> {
         let start = start
             .map(args::start)
             .transpose()?
             .unwrap_or(annal::Start::Beginning);
-        let filter = match (category, event_type) {
-            (Some(_), Some(_)) => {
+        let filter = match (category, event_type, stream_prefix) {
+            (None, None, None) => annal::StoreFilter::All,
+            (Some(category), None, None) => annal::StoreFilter::Category(args::name(category)?),
+            (None, Some(event_type), None) => {
+                annal::StoreFilter::EventType(args::name(event_type)?)
+            }
+            (None, None, Some(prefix)) => annal::StoreFilter::StreamPrefix(args::name(prefix)?),
+            _ => {
                 return Err(PyValueError::new_err(
-                    "filter by category or by event_type, not both",
+                    "filter by one of category, event_type or stream_prefix",
                 ))
             }
-            (Some(category), None) => annal::Filter::Category(args::name(category)?),
-            (None, Some(event_type)) => annal::Filter::EventType(args::name(event_type)?),
-            (None, None) => annal::Filter::All,
         };
-        let options = annal::SubscriptionOptions::default()
+        let options = annal::StoreSubscriptionOptions::default()
             .visibility(visibility.into())
             .filter(filter);
         let store = self.engine()?;

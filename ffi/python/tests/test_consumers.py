@@ -80,3 +80,20 @@ def test_consumer_errors(log):
         consumer.commit(1)
     with pytest.raises(annal.UnknownConsumer):
         log.delete_consumer("c")
+
+
+def test_consumer_handle_after_close(tmp_path):
+    """A consumer handle kept past its log's close reads what is there, then raises Closed; reopening resumes it."""
+    log = annal.Log.open(tmp_path / "log")
+    log.append(b"a")
+    consumer = log.create_consumer("c")
+    log.append(b"b")
+    consumer.commit(1)
+    log.close()
+    assert [bytes(e.payload) for e in consumer.subscribe()] == [b"b"]
+    with pytest.raises(annal.Closed):
+        consumer.commit(2)
+    with pytest.raises(annal.Closed):
+        consumer.append_and_commit([b"c"], 2)
+    with annal.Log.open(tmp_path / "log") as log:
+        assert log.consumer("c").checkpoint == 1

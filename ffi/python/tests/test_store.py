@@ -215,10 +215,15 @@ def test_store_subscription_filters(store):
     assert by_category.next(timeout=0.05) is None
     by_type = store.subscribe(1, event_type="Paid")
     assert by_type.next(timeout=1).position == 2
+    by_prefix = store.subscribe(stream_prefix="cust")
+    assert by_prefix.next(timeout=1).stream == "customer-1"
+    assert by_prefix.next(timeout=0.05) is None
     at_end = store.subscribe(annal.END)
     assert at_end.next(timeout=0.05) is None
     with pytest.raises(ValueError):
         store.subscribe(category="a", event_type="b")
+    with pytest.raises(ValueError):
+        store.subscribe(category="a", stream_prefix="b")
 
 
 def test_subscription_iteration_ends_when_store_closes(tmp_path):

@@ -243,6 +243,7 @@ class EventStore:
         *,
         category: _Name | None = None,
         event_type: _Name | None = None,
+        stream_prefix: _Name | None = None,
         visibility: Visibility = ...,
     ) -> Subscription: ...
     def checkpoint(self) -> None: ...
