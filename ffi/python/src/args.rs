@@ -193,8 +193,12 @@ pub(crate) fn name(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     if let Ok(s) = obj.cast::<PyString>() {
         return Ok(Bytes::copy_from_slice(s.to_str()?.as_bytes()));
     }
-    if obj.is_instance_of::<PyBytes>()
-        || obj.is_instance_of::<pyo3::types::PyByteArray>()
+    if let Ok(bytes) = obj.cast::<PyBytes>() {
+        // Copied, not shared: the engine's index keeps names, and must not keep Python
+        // objects alive past the interpreter's reach.
+        return Ok(Bytes::copy_from_slice(bytes.as_bytes()));
+    }
+    if obj.is_instance_of::<pyo3::types::PyByteArray>()
         || obj.is_instance_of::<pyo3::types::PyMemoryView>()
     {
         return bytes_like(obj);

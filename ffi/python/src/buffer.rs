@@ -36,7 +36,8 @@ impl Payload {
 pub(crate) fn bytes_like(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     if let Ok(bytes) = obj.cast::<PyBytes>() {
         // `bytes` are immutable: share them rather than copy (one allocation for the
-        // owner, and clones are reference-count increments).
+        // owner, and clones are reference-count increments). Only for payloads, which
+        // the engine copies into its record and does not keep.
         return Ok(Bytes::from_owner(PyBackedBytes::from(bytes.clone())));
     }
     if let Ok(payload) = obj.cast::<Payload>() {
