@@ -118,7 +118,7 @@ pub enum Error {
         /// What the append expected.
         expected: crate::ExpectedRevision,
         /// The stream's last revision (`None`: the stream has no events).
-        actual: Option<u64>,
+        actual: Option<crate::Revision>,
     },
     /// The stream was hard-deleted (tombstoned): it cannot be read or appended to.
     StreamDeleted {

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use annal::testing::record_bytes_for;
 use annal::testing::SimStorage;
+use annal::Revision;
 use annal::Storage;
 use annal::{
     Direction, Durability, EventStore, ExpectedRevision, Log, Metrics, NewEvent, Options, Position,
@@ -785,7 +786,12 @@ fn stream_reads_fetch_only_their_own_records() {
     for s in (0..streams).step_by(7) {
         let name = format!("acct-{s:07}");
         let read = store
-            .read_stream(name.as_bytes(), 0, Direction::Forwards, usize::MAX)
+            .read_stream(
+                name.as_bytes(),
+                Revision(0),
+                Direction::Forwards,
+                usize::MAX,
+            )
             .unwrap();
         assert_eq!(read.len() as u64, events);
         assert!(read.iter().all(|e| e.stream == name.as_bytes()));
@@ -828,7 +834,9 @@ fn stream_reads_fetch_only_their_own_records() {
     for direction in [Direction::Forwards, Direction::Backwards] {
         for from in 0..events {
             let before = store.metrics();
-            let read = store.read_stream(name, from, direction, 5).unwrap();
+            let read = store
+                .read_stream(name, Revision(from), direction, 5)
+                .unwrap();
             let (reads, _, _) = located_since(store.metrics(), before);
             worst_extra = worst_extra.max(reads - read.len() as u64);
         }
@@ -881,7 +889,7 @@ fn store_run(threads: usize, appends_each: usize, durability: Durability) -> Sto
     });
     // Reading the stream's last event writes what is still buffered.
     store
-        .read_stream(b"acct-0", 0, Direction::Backwards, 1)
+        .read_stream(b"acct-0", Revision(0), Direction::Backwards, 1)
         .unwrap();
     let metrics = store.metrics();
     let calls = storage.counts().since(before.1);

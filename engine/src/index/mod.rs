@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use bytes::Bytes;
 
 use crate::format::envelope::{Envelope, Kind};
-use crate::position::{EventId, Location, Revision};
+use crate::position::{EventId, Location};
 use chain::Chain;
 use names::NameIds;
 
@@ -27,7 +27,7 @@ pub const IDEMPOTENCY_WINDOW_EVENTS: usize = 100_000;
 pub(crate) struct StreamEntry {
     pub(crate) name: Bytes,
     pub(crate) chain: Chain,
-    pub(crate) truncate_before: Revision,
+    pub(crate) truncate_before: u64,
     pub(crate) deleted: bool,
 }
 
@@ -42,7 +42,7 @@ pub(crate) struct CategoryEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IdEntry {
     pub(crate) stream: u32,
-    pub(crate) revision: Revision,
+    pub(crate) revision: u64,
     pub(crate) position: u64,
 }
 
@@ -166,7 +166,7 @@ impl Index {
     pub(crate) fn apply_event(
         &mut self,
         stream_name: &[u8],
-        revision: Revision,
+        revision: u64,
         timestamp_ns: u64,
         id: Option<EventId>,
         link: Location,
@@ -195,7 +195,7 @@ impl Index {
         &mut self,
         kind: Kind,
         stream_name: &[u8],
-        revision: Revision,
+        revision: u64,
         timestamp_ns: u64,
         link: Location,
     ) {
@@ -222,7 +222,7 @@ impl Index {
         }
     }
 
-    fn remember_id(&mut self, id: EventId, stream_name: &[u8], revision: Revision, position: u64) {
+    fn remember_id(&mut self, id: EventId, stream_name: &[u8], revision: u64, position: u64) {
         let Some(stream) = self.stream_id(stream_name) else {
             return;
         };

@@ -13,7 +13,7 @@ use crate::format::envelope::{encode, envelope_bytes, EnvelopeParts, Kind, SAME_
 use crate::handle::Log;
 use crate::index::{category_of, Index, StreamEntry};
 use crate::limits::{EVENT_TYPE_BYTES_MAX, STREAM_NAME_BYTES_MAX};
-use crate::position::{EventId, Location, Position};
+use crate::position::{EventId, Location, Position, Revision};
 
 /// Checks a stream name: 1 to `STREAM_NAME_BYTES_MAX` bytes, no NUL (names cross the C
 /// ABI as C strings).
@@ -97,8 +97,8 @@ pub(crate) enum Plan {
 
 fn result_of(first: (u64, Position), last: (u64, Position)) -> WriteResult {
     WriteResult {
-        first_revision: first.0,
-        last_revision: last.0,
+        first_revision: Revision(first.0),
+        last_revision: Revision(last.0),
         first_position: first.1,
         last_position: last.1,
     }
@@ -123,13 +123,13 @@ pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Pl
         ExpectedRevision::Any => true,
         ExpectedRevision::NoStream => current.is_none(),
         ExpectedRevision::StreamExists => current.is_some(),
-        ExpectedRevision::Exact(revision) => current == Some(revision),
+        ExpectedRevision::Exact(revision) => current == Some(revision.0),
     };
     if !matches {
         return Err(Error::WrongExpectedRevision {
             stream: append.stream.to_vec(),
             expected: append.expected,
-            actual: current,
+            actual: current.map(Revision),
         });
     }
     // Not a retry, and the expectation holds: none of its ids may be stored already (at
@@ -174,8 +174,8 @@ fn find_retry(
     let after_expected = match append.expected {
         ExpectedRevision::NoStream => Some(0),
         // Nothing can follow revision u64::MAX: not a retry.
-        ExpectedRevision::Exact(u64::MAX) => return Ok(None),
-        ExpectedRevision::Exact(revision) => Some(revision + 1),
+        ExpectedRevision::Exact(Revision(u64::MAX)) => return Ok(None),
+        ExpectedRevision::Exact(revision) => Some(revision.0 + 1),
         ExpectedRevision::Any | ExpectedRevision::StreamExists => None,
     };
     if let Some(start) = after_expected {
@@ -186,7 +186,7 @@ fn find_retry(
             log,
             index,
             &append.stream,
-            start,
+            Revision(start),
             Direction::Forwards,
             ids.len(),
             None,
@@ -196,14 +196,14 @@ fn find_retry(
             .zip(ids)
             .enumerate()
             .take_while(|(i, (event, id))| {
-                event.revision == start + *i as u64 && event.id.as_ref() == Some(id)
+                event.revision == Revision(start + *i as u64) && event.id.as_ref() == Some(id)
             })
             .count();
         if matching == ids.len() {
             let (first, last) = (&stored[0], &stored[ids.len() - 1]);
             return Ok(Some(result_of(
-                (first.revision, first.position),
-                (last.revision, last.position),
+                (first.revision.0, first.position),
+                (last.revision.0, last.position),
             )));
         }
         let any_stored = stored

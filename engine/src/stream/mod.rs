@@ -267,7 +267,7 @@ impl EventStore {
     /// Soft delete: reads of the stream start at `before`; the stream can still be
     /// appended to. Durable when this returns.
     pub fn truncate_stream(&self, stream: &[u8], before: Revision) -> Result<()> {
-        self.append_lifecycle(stream, Kind::TruncateBefore, before)
+        self.append_lifecycle(stream, Kind::TruncateBefore, before.0)
     }
 
     /// Hard delete: a tombstone; later reads and appends fail with `StreamDeleted`.
@@ -323,7 +323,13 @@ impl EventStore {
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>> {
         let as_of = self.position_after_time(time_ns)?;
-        self.read_stream_as_of(stream, as_of, 0, Direction::Forwards, max_count)
+        self.read_stream_as_of(
+            stream,
+            as_of,
+            Revision::ZERO,
+            Direction::Forwards,
+            max_count,
+        )
     }
 
     /// The position of the first event stamped after `time_ns`: the log as of that time
@@ -390,8 +396,8 @@ impl EventStore {
                 stream: stream.to_vec(),
             })?;
         Ok(StreamInfo {
-            revision: entry.chain.last().map(|(seq, _)| seq),
-            truncate_before: entry.truncate_before,
+            revision: entry.chain.last().map(|(seq, _)| Revision(seq)),
+            truncate_before: Revision(entry.truncate_before),
             deleted: entry.deleted,
         })
     }
@@ -403,7 +409,7 @@ impl EventStore {
             .index
             .stream(stream)
             .and_then(|e| e.chain.last())
-            .map(|(seq, _)| seq)
+            .map(|(seq, _)| Revision(seq))
     }
 
     /// The log's counters since open ([`Log::metrics`]): appends, bytes written, group
