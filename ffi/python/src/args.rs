@@ -89,7 +89,7 @@ impl ExpectedRevision {
     /// The stream's last revision must be exactly `revision`.
     #[staticmethod]
     fn exact(revision: u64) -> ExpectedRevision {
-        ExpectedRevision(annal::ExpectedRevision::Exact(revision))
+        ExpectedRevision(annal::ExpectedRevision::Exact(annal::Revision(revision)))
     }
 
     fn __repr__(&self) -> String {
@@ -110,7 +110,7 @@ impl ExpectedRevision {
             annal::ExpectedRevision::Any => u64::MAX,
             annal::ExpectedRevision::NoStream => u64::MAX - 1,
             annal::ExpectedRevision::StreamExists => u64::MAX - 2,
-            annal::ExpectedRevision::Exact(n) => n,
+            annal::ExpectedRevision::Exact(n) => n.0,
         }
     }
 }
@@ -126,7 +126,7 @@ pub(crate) fn expected(obj: &Bound<'_, PyAny>) -> PyResult<annal::ExpectedRevisi
         ));
     }
     match obj.extract::<u64>() {
-        Ok(n) => Ok(annal::ExpectedRevision::Exact(n)),
+        Ok(n) => Ok(annal::ExpectedRevision::Exact(annal::Revision(n))),
         Err(_) if obj.extract::<i64>().is_ok() => Err(PyValueError::new_err(
             "an expected revision must not be negative",
         )),

@@ -92,7 +92,7 @@ fn set_details(
         } => {
             exception.setattr("stream", stream_text(stream))?;
             exception.setattr("expected", crate::args::ExpectedRevision(*expected))?;
-            exception.setattr("actual", *actual)?;
+            exception.setattr("actual", actual.map(|r| r.0))?;
         }
         annal::Error::StreamDeleted { stream }
         | annal::Error::StreamNotFound { stream }

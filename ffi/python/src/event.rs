@@ -104,7 +104,7 @@ impl RecordedEvent {
     /// The revision within its stream.
     #[getter]
     fn revision(&self) -> u64 {
-        self.event.revision
+        self.event.revision.0
     }
 
     /// The global position.
@@ -171,8 +171,8 @@ pub struct WriteResult {
 impl From<annal::WriteResult> for WriteResult {
     fn from(r: annal::WriteResult) -> WriteResult {
         WriteResult {
-            first_revision: r.first_revision,
-            last_revision: r.last_revision,
+            first_revision: r.first_revision.0,
+            last_revision: r.last_revision.0,
             first_position: r.first_position.0,
             last_position: r.last_position.0,
         }
@@ -205,8 +205,8 @@ pub struct StreamInfo {
 impl From<annal::StreamInfo> for StreamInfo {
     fn from(i: annal::StreamInfo) -> StreamInfo {
         StreamInfo {
-            revision: i.revision,
-            truncate_before: i.truncate_before,
+            revision: i.revision.map(|r| r.0),
+            truncate_before: i.truncate_before.0,
             deleted: i.deleted,
         }
     }

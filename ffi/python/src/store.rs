@@ -64,12 +64,12 @@ impl EventIterator {
         let events = py
             .detach(|| match source {
                 Source::Stream { name, as_of: None } => {
-                    store.read_stream(name, from, direction, want)
+                    store.read_stream(name, annal::Revision(from), direction, want)
                 }
                 Source::Stream {
                     name,
                     as_of: Some(as_of),
-                } => store.read_stream_as_of(name, *as_of, from, direction, want),
+                } => store.read_stream_as_of(name, *as_of, annal::Revision(from), direction, want),
                 Source::Category(name) => {
                     store.read_category(name, annal::Position(from), direction, want)
                 }
@@ -79,7 +79,7 @@ impl EventIterator {
         self.next_from = match events.last() {
             Some(last) if events.len() == want => {
                 let at = match self.source {
-                    Source::Stream { .. } => last.revision,
+                    Source::Stream { .. } => last.revision.0,
                     Source::Category(_) | Source::All => last.position.0,
                 };
                 match direction {
@@ -330,7 +330,7 @@ impl EventStore {
     fn stream_revision(&self, py: Python<'_>, stream: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
         let stream = args::name(stream)?;
         let store = self.engine()?;
-        Ok(py.detach(|| store.stream_revision(&stream)))
+        Ok(py.detach(|| store.stream_revision(&stream)).map(|r| r.0))
     }
 
     /// Soft delete: reads start at revision `before`; appends still work. Durable.
@@ -342,7 +342,7 @@ impl EventStore {
     ) -> PyResult<()> {
         let stream = args::name(stream)?;
         let store = self.engine()?;
-        py.detach(|| store.truncate_stream(&stream, before))
+        py.detach(|| store.truncate_stream(&stream, annal::Revision(before)))
             .py_err()
     }
 

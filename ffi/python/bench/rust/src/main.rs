@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use annal::{Direction, Durability, EventStore, ExpectedRevision, NewEvent, Options};
+use annal::{Direction, Durability, EventStore, ExpectedRevision, NewEvent, Options, Revision};
 
 /// Bytes of each event's data, the same in `bench.py`.
 const DATA_BYTES: usize = 100;
@@ -90,13 +90,13 @@ fn read(store: &EventStore, events: usize) -> annal::Result<f64> {
     let mut checksum = 0u64;
     let mut from = 0;
     loop {
-        let got = store.read_stream(b"bench-1", from, Direction::Forwards, page)?;
+        let got = store.read_stream(b"bench-1", Revision(from), Direction::Forwards, page)?;
         for e in &got {
-            checksum = checksum.wrapping_add(e.revision + e.data.len() as u64);
+            checksum = checksum.wrapping_add(e.revision.0 + e.data.len() as u64);
         }
         seen += got.len();
         match got.last() {
-            Some(last) if got.len() == page => from = last.revision + 1,
+            Some(last) if got.len() == page => from = last.revision.0 + 1,
             _ => break,
         }
     }
@@ -130,8 +130,13 @@ fn random_reads(store: &EventStore, streams: usize) -> annal::Result<f64> {
     let start = Instant::now();
     let mut checksum = 0u64;
     for name in &names {
-        for e in store.read_stream(name.as_bytes(), 0, Direction::Forwards, usize::MAX)? {
-            checksum = checksum.wrapping_add(e.revision + e.data.len() as u64);
+        for e in store.read_stream(
+            name.as_bytes(),
+            Revision(0),
+            Direction::Forwards,
+            usize::MAX,
+        )? {
+            checksum = checksum.wrapping_add(e.revision.0 + e.data.len() as u64);
         }
     }
     let rate = names.len() as f64 / start.elapsed().as_secs_f64();
