@@ -16,6 +16,7 @@ use pyo3::exceptions::PyBufferError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
 
 /// Read-only bytes of an event (its data or metadata), without a copy: supports the
@@ -29,6 +30,17 @@ impl Payload {
     /// Wraps engine bytes (a reference-count increment, no copy).
     pub(crate) fn new(bytes: Bytes) -> Payload {
         Payload { bytes }
+    }
+
+    /// The `Payload` of `bytes` kept in `cell`, made on first access: an event's
+    /// `data` is the same object each time it is asked for.
+    pub(crate) fn cached(
+        py: Python<'_>,
+        cell: &PyOnceLock<Py<Payload>>,
+        bytes: &Bytes,
+    ) -> PyResult<Py<Payload>> {
+        cell.get_or_try_init(py, || Py::new(py, Payload::new(bytes.clone())))
+            .map(|p| p.clone_ref(py))
     }
 }
 

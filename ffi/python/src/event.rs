@@ -83,16 +83,6 @@ impl RecordedEvent {
     }
 }
 
-/// The `Payload` cached in `cell`, made from `bytes` on first access.
-fn cached(
-    py: Python<'_>,
-    cell: &PyOnceLock<Py<Payload>>,
-    bytes: &bytes::Bytes,
-) -> PyResult<Py<Payload>> {
-    cell.get_or_try_init(py, || Py::new(py, Payload::new(bytes.clone())))
-        .map(|p| p.clone_ref(py))
-}
-
 #[pymethods]
 impl RecordedEvent {
     /// The stream's name (UTF-8; invalid bytes replaced).
@@ -134,13 +124,13 @@ impl RecordedEvent {
     /// The data, without a copy.
     #[getter]
     fn data(&self, py: Python<'_>) -> PyResult<Py<Payload>> {
-        cached(py, &self.data, &self.event.data)
+        Payload::cached(py, &self.data, &self.event.data)
     }
 
     /// The metadata, without a copy.
     #[getter]
     fn metadata(&self, py: Python<'_>) -> PyResult<Py<Payload>> {
-        cached(py, &self.metadata, &self.event.metadata)
+        Payload::cached(py, &self.metadata, &self.event.metadata)
     }
 
     fn __repr__(&self) -> String {

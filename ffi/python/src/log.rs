@@ -46,9 +46,7 @@ impl LogEvent {
     /// The payload, without a copy.
     #[getter]
     fn payload(&self, py: Python<'_>) -> PyResult<Py<Payload>> {
-        self.payload
-            .get_or_try_init(py, || Py::new(py, Payload::new(self.bytes.clone())))
-            .map(|p| p.clone_ref(py))
+        Payload::cached(py, &self.payload, &self.bytes)
     }
 
     fn __repr__(&self) -> String {

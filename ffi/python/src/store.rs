@@ -132,11 +132,6 @@ fn new_events(events: &Bound<'_, PyAny>) -> PyResult<Vec<annal::NewEvent>> {
     .collect()
 }
 
-/// A direction argument: `FORWARDS` or `BACKWARDS`.
-fn direction(direction: Direction) -> annal::Direction {
-    direction.into()
-}
-
 /// An event store: streams of events on a log. Open it with `EventStore.open(path)`;
 /// use it as a context manager, or call `close()`. Share one store between threads:
 /// every blocking call releases the GIL, and concurrent durable appends share fdatasyncs.
@@ -453,10 +448,10 @@ fn iterator(
     slf: &Bound<'_, EventStore>,
     source: Source,
     start: Option<&Bound<'_, PyAny>>,
-    direction_arg: Direction,
+    direction: Direction,
     max_count: Option<usize>,
 ) -> PyResult<EventIterator> {
-    let direction = direction(direction_arg);
+    let direction = annal::Direction::from(direction);
     let from = match start {
         Some(start) => args::position(start)?,
         None => match direction {
