@@ -7,7 +7,8 @@ Workloads (each round in fresh directories under a temporary directory):
 
 - durable: one event (100 bytes) per append, acknowledged after fdatasync (SYNCED),
   one thread; the Rust API does the same (ffi/python/bench/rust, built on demand).
-- batch: appends of 1000 events built in the timed loop, WRITTEN; Rust likewise.
+- batch: appends of 1000 events built in the timed loop, WRITTEN; Rust likewise. Python
+  builds NewEvent objects, and in a second row (event_type, data) tuples.
 - read: one stream of 20 000 events read start to end; Rust likewise.
 - threads8: 8 threads, each appending durably to its own stream (one append per
   event), against sqlite3 (WAL, synchronous=FULL, one transaction per append with the
@@ -75,6 +76,16 @@ def py_batch(tmp: Path, events: int) -> float:
         start = time.perf_counter()
         for _ in range(events // BATCH_EVENTS):
             store.append("bench-1", [NewEvent("BenchEvent", DATA) for _ in range(BATCH_EVENTS)],
+                         durability=written)
+        return events / (time.perf_counter() - start)
+
+
+def py_batch_tuples(tmp: Path, events: int) -> float:
+    written = annal.Durability.WRITTEN
+    with annal.EventStore.open(tmp / "py-batch-tuples") as store:
+        start = time.perf_counter()
+        for _ in range(events // BATCH_EVENTS):
+            store.append("bench-1", [("BenchEvent", DATA) for _ in range(BATCH_EVENTS)],
                          durability=written)
         return events / (time.perf_counter() - start)
 
@@ -243,6 +254,7 @@ def main() -> None:
             for name, rust_side, python_side in pairs:
                 for side in (("rust", rust_side), ("python", python_side))[:: 1 if first_rust else -1]:
                     record(f"{name} {side[0]}", side[1]())
+            record("batch_tuples python", py_batch_tuples(tmp, batch_events))
             record("threads8 sqlite3", sqlite_threads(tmp, 8, per_thread))
             record("threads8 annal", annal_threads(tmp, "threads8", 8, per_thread))
             record("threads1 annal", annal_threads(tmp, "threads1", 1, per_thread * 8))
@@ -262,6 +274,7 @@ def main() -> None:
     comparisons = [
         ("durable appends, 1 thread (events/s)", "durable python", "durable rust", 0.9),
         ("batch appends, 1000 per call (events/s)", "batch python", "batch rust", 0.5),
+        ("batch appends, (type, data) tuples (events/s)", "batch_tuples python", "batch rust", 0.5),
         ("stream read (events/s)", "read python", "read rust", 0.5),
         ("8 threads durable vs sqlite3 8 threads (events/s)", "threads8 annal", "threads8 sqlite3", 3.0),
         ("8 threads durable vs annal 1 thread (events/s)", "threads8 annal", "threads1 annal", 3.0),

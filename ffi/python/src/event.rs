@@ -1,9 +1,11 @@
 //! The event store's values as Python classes: `NewEvent` (what an append proposes),
 //! `RecordedEvent` (what a read returns), `WriteResult` and `StreamInfo`.
 
+use bytes::Bytes;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyTuple};
 
 use crate::args::{event_id, event_type as event_type_arg, text};
 use crate::buffer::{bytes_like, Payload};
@@ -61,6 +63,26 @@ impl NewEvent {
             text(&self.0.event_type),
             self.0.data.len()
         )
+    }
+}
+
+/// One event of an append: a `NewEvent`, or an `(event_type, data)` tuple (the same
+/// event without id or metadata, for bulk appends: no object to build per event).
+pub(crate) fn new_event(item: &Bound<'_, PyAny>) -> PyResult<annal::NewEvent> {
+    if let Ok(event) = item.cast::<NewEvent>() {
+        return Ok(event.get().0.clone());
+    }
+    match item.cast::<PyTuple>() {
+        Ok(pair) if pair.len() == 2 => Ok(annal::NewEvent {
+            id: None,
+            event_type: event_type_arg(&pair.get_item(0)?)?,
+            data: bytes_like(&pair.get_item(1)?)?,
+            metadata: Bytes::new(),
+        }),
+        _ => Err(PyTypeError::new_err(format!(
+            "each event must be an annal.NewEvent or an (event_type, data) tuple, not {}",
+            item.get_type().name()?
+        ))),
     }
 }
 

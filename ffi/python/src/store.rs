@@ -13,7 +13,7 @@ use pyo3::types::PyTuple;
 
 use crate::args::{self, Direction, Durability, Visibility};
 use crate::errors::IntoPy;
-use crate::event::{NewEvent, RecordedEvent, StreamInfo, WriteResult};
+use crate::event::{new_event, NewEvent, RecordedEvent, StreamInfo, WriteResult};
 use crate::handle::Handle;
 use crate::options::OpenOptions;
 use crate::subscription::{Shared, Subscription};
@@ -111,7 +111,8 @@ impl EventIterator {
     }
 }
 
-/// The events of an `append` argument: a `NewEvent` or an iterable of them.
+/// The events of an `append` argument: a `NewEvent`, or an iterable of `NewEvent`s and
+/// `(event_type, data)` tuples.
 fn new_events(events: &Bound<'_, PyAny>) -> PyResult<Vec<annal::NewEvent>> {
     if let Ok(event) = events.cast::<NewEvent>() {
         return Ok(vec![event.get().0.clone()]);
@@ -119,17 +120,7 @@ fn new_events(events: &Bound<'_, PyAny>) -> PyResult<Vec<annal::NewEvent>> {
     let iter = events.try_iter().map_err(|_| {
         PyTypeError::new_err("events must be a NewEvent or an iterable of NewEvent")
     })?;
-    iter.map(|item| {
-        let item = item?;
-        match item.cast::<NewEvent>() {
-            Ok(event) => Ok(event.get().0.clone()),
-            Err(_) => Err(PyTypeError::new_err(format!(
-                "events must be annal.NewEvent, not {}",
-                item.get_type().name()?
-            ))),
-        }
-    })
-    .collect()
+    iter.map(|item| new_event(&item?)).collect()
 }
 
 /// An event store: streams of events on a log. Open it with `EventStore.open(path)`;

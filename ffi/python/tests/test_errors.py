@@ -44,6 +44,12 @@ def test_bad_events(store):
         store.append("s-1", [b"raw bytes"])
     with pytest.raises(TypeError):
         store.append("s-1", 5)
+    with pytest.raises(TypeError):
+        store.append("s-1", [("A",)])
+    with pytest.raises(TypeError):
+        store.append("s-1", [("A", "text")])
+    with pytest.raises(TypeError):
+        store.append("s-1", [(1, b"data")])
     with pytest.raises(ValueError):
         NewEvent("A", b"", id=b"short")
     with pytest.raises(TypeError):

@@ -41,6 +41,15 @@ def test_append_takes_bytes_bytearray_memoryview_and_a_single_event(store):
     ]
 
 
+def test_append_takes_type_and_data_tuples(store):
+    """Events may be (event_type, data) tuples, mixed with NewEvents, in append and append_multi."""
+    store.append("s-1", [("A", b"1"), NewEvent("B", b"2"), (b"C", bytearray(b"3"))])
+    store.append_multi([("s-2", [("D", memoryview(b"4"))])])
+    assert [(e.event_type, bytes(e.data)) for e in store.read_all()] == [
+        ("A", b"1"), ("B", b"2"), ("C", b"3"), ("D", b"4")]
+    assert [len(e.metadata) for e in store.read_stream("s-1")] == [0, 0, 0]
+
+
 def test_expected_revisions(store):
     """ANY, NO_STREAM, STREAM_EXISTS and an exact int are checked; a failure writes nothing."""
     with pytest.raises(annal.WrongExpectedRevision) as err:

@@ -204,14 +204,17 @@ class EventStore:
     def append(
         self,
         stream: _Name,
-        events: NewEvent | Iterable[NewEvent],
+        events: NewEvent | Iterable[NewEvent | tuple[_Name, _BytesLike]],
         *,
         expected: _Expected | None = None,
         durability: Durability = ...,
     ) -> WriteResult: ...
     def append_multi(
         self,
-        appends: Iterable[tuple[_Name, Iterable[NewEvent]] | tuple[_Name, Iterable[NewEvent], _Expected]],
+        appends: Iterable[
+            tuple[_Name, Iterable[NewEvent | tuple[_Name, _BytesLike]]]
+            | tuple[_Name, Iterable[NewEvent | tuple[_Name, _BytesLike]], _Expected]
+        ],
         *,
         durability: Durability = ...,
     ) -> list[WriteResult]: ...
