@@ -168,9 +168,9 @@ impl EventStore {
     }
 
     /// Appends `events` (a `NewEvent`, or a list of `NewEvent`s and `(event_type, data)`
-    /// tuples) to `stream` if it is at the
-    /// `expected` revision (`ANY`, `NO_STREAM`, `STREAM_EXISTS` or an int). A retry with
-    /// the same event ids returns the original result and writes nothing.
+    /// tuples) to `stream` if it is at the `expected` revision (`ANY`, `NO_STREAM`,
+    /// `STREAM_EXISTS` or an int). A retry with the same event ids returns the original
+    /// result and writes nothing.
     #[pyo3(signature = (stream, events, *, expected = None, durability = Durability::Synced))]
     fn append(
         &self,
