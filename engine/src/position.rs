@@ -34,6 +34,19 @@ impl From<u64> for Revision {
 /// A 16-byte event id (a UUID, say): appending ids already stored is a retry.
 pub type EventId = [u8; 16];
 
+/// What an append expects of a stream, checked atomically with the write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedRevision {
+    /// No check.
+    Any,
+    /// The stream has no events (it was never written).
+    NoStream,
+    /// The stream has at least one event.
+    StreamExists,
+    /// The stream's last revision is exactly this.
+    Exact(Revision),
+}
+
 /// An event's global position: gapless from 0, assigned at append in commit order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Position(pub u64);

@@ -12,11 +12,8 @@ use crate::error::Error;
 use crate::io::{CrashMode, SimStorage};
 use crate::log::Visibility;
 use crate::options::{Durability, Options};
-use crate::position::Position;
-use crate::position::Revision;
-use crate::stream::{
-    Direction, EventStore, ExpectedRevision, NewEvent, StreamAppend, StreamInfo, WriteResult,
-};
+use crate::position::{ExpectedRevision, Position, Revision};
+use crate::stream::{Direction, EventStore, NewEvent, StreamAppend, StreamInfo, WriteResult};
 use crate::stream::{StoreFilter, StoreSubscriptionOptions};
 
 const STORE_DIR: &str = "/fuzz/operations";

@@ -24,13 +24,11 @@ use crate::index::checkpointer::{Checkpointer, Snapshot};
 use crate::index::{checkpoint, Index, IDEMPOTENCY_WINDOW_EVENTS};
 use crate::io::{FileStorage, Storage};
 use crate::options::{Durability, Options};
-use crate::position::{check_positions_left, Location, Position, Revision};
+use crate::position::{check_positions_left, ExpectedRevision, Location, Position, Revision};
 use read::not_an_envelope;
 
 pub use subscription::{StoreFilter, StoreSubscription, StoreSubscriptionOptions};
-pub use types::{
-    Direction, ExpectedRevision, NewEvent, RecordedEvent, StreamAppend, StreamInfo, WriteResult,
-};
+pub use types::{Direction, NewEvent, RecordedEvent, StreamAppend, StreamInfo, WriteResult};
 
 struct State {
     index: Index,
