@@ -26,7 +26,7 @@ fn main() -> BenchResult<()> {
     let only = args.get(2).map_or("both", String::as_str);
     let (do_raw, do_mapped) = (only != "mapped", only != "raw");
     let dir = dirs::scratch("sync-paths-")?;
-    let storage = FileStorage;
+    let storage = FileStorage::default();
     let mapped = storage.create_file(&dir.path().join("mapped"), FILE_BYTES)?;
     let raw_file = storage.create_file(&dir.path().join("raw"), FILE_BYTES)?;
     drop(raw_file);

@@ -189,6 +189,13 @@ pub enum Error {
         /// The earlier position given.
         position: Position,
     },
+    /// `IoPath::IoUring` was asked for where io_uring cannot be used (an old kernel, a
+    /// sandbox that refuses it, the locked-memory limit): open with `IoPath::Auto` or
+    /// `IoPath::Pwrite`.
+    IoUringUnavailable {
+        /// Why, as the probe found it.
+        reason: String,
+    },
 }
 
 /// Stable numeric error codes, shared with the C ABI. Never renumber; only add.
@@ -240,6 +247,8 @@ pub enum ErrorCode {
     BehindRetention = 16,
     /// A consumer checkpoint would move backward.
     CheckpointRegression = 17,
+    /// io_uring was required but cannot be used here.
+    IoUringUnavailable = 18,
 }
 
 impl Error {
@@ -268,6 +277,7 @@ impl Error {
             Error::TooManyConsumers { .. } => ErrorCode::TooManyConsumers,
             Error::BehindRetention { .. } => ErrorCode::BehindRetention,
             Error::CheckpointRegression { .. } => ErrorCode::CheckpointRegression,
+            Error::IoUringUnavailable { .. } => ErrorCode::IoUringUnavailable,
         }
     }
 
@@ -394,6 +404,10 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "consumer {name:?} is at position {checkpoint}; its checkpoint cannot move back to {position}"
+            ),
+            Error::IoUringUnavailable { reason } => write!(
+                f,
+                "the io_uring write path was required but io_uring cannot be used here: {reason}"
             ),
         }
     }

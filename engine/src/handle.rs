@@ -11,7 +11,7 @@ use crate::format::record::RecordEvents;
 use crate::io::{FileStorage, Storage};
 use crate::log::{Appended, Event, LogCore, LogReader, PendingAppend, Visibility};
 use crate::metrics::Metrics;
-use crate::options::{Durability, Options};
+use crate::options::{Durability, IoPath, Options};
 use crate::position::{Location, Position};
 use crate::read::{Start, Subscription, SubscriptionOptions};
 
@@ -29,9 +29,11 @@ impl std::fmt::Debug for Log {
 
 impl Log {
     /// Opens (creating if needed) the log in `dir` on the local file system, recovering
-    /// from whatever a crash left there.
+    /// from whatever a crash left there. Its durable writes take `options.io_path`
+    /// ([`Log::io_path`] says which path `Auto` chose).
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Log> {
-        Log::open_with_storage(dir, options, Arc::new(FileStorage))
+        let storage = FileStorage::with_io_path(options.io_path)?;
+        Log::open_with_storage(dir, options, Arc::new(storage))
     }
 
     /// Opens the log on a given storage backend (tests use a simulated one).
@@ -194,6 +196,12 @@ impl Log {
     /// Counters since open.
     pub fn metrics(&self) -> Metrics {
         self.core.metrics()
+    }
+
+    /// The path durable writes take: [`IoPath::IoUring`] or [`IoPath::Pwrite`] (what
+    /// `IoPath::Auto` resolved to at open).
+    pub fn io_path(&self) -> IoPath {
+        self.core.shared().storage().io_path()
     }
 
     /// Whether an earlier failure poisoned the log.

@@ -67,10 +67,10 @@ pub use consumer::{Consumer, ConsumerInfo};
 pub use error::{Error, ErrorCode, Limit, Result};
 pub use handle::Log;
 pub use index::IDEMPOTENCY_WINDOW_EVENTS;
-pub use io::{DirLock, FileStorage, Storage, StorageFile};
+pub use io::{DirLock, FileStorage, PendingSync, Storage, StorageFile};
 pub use log::{Appended, Event, LogReader, Visibility};
 pub use metrics::Metrics;
-pub use options::{Durability, OpenChecks, Options, RecoveryMode};
+pub use options::{Durability, IoPath, OpenChecks, Options, RecoveryMode};
 pub use position::{EventId, ExpectedRevision, Location, Position, Revision};
 pub use read::{EventPredicate, Filter, Start, Subscription, SubscriptionOptions};
 pub use stream::{

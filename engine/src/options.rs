@@ -45,6 +45,22 @@ pub enum OpenChecks {
     LastSegment,
 }
 
+/// How the group-commit leader writes and syncs the records it covers (only
+/// [`crate::Log::open`] and [`crate::EventStore::open`] read it: a storage passed to
+/// `open_with_storage` has its own path, [`crate::Storage::io_path`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum IoPath {
+    /// The measured default: see `docs/benchmarks.md`, "io_uring against pwrite".
+    #[default]
+    Auto,
+    /// io_uring (Linux): the write linked to an fdatasync, submitted as one request.
+    /// Opening fails with [`Error::IoUringUnavailable`] where the kernel or a sandbox
+    /// refuses io_uring.
+    IoUring,
+    /// `pwrite` then `fdatasync`, two system calls: works everywhere.
+    Pwrite,
+}
+
 /// Events an event store indexes between checkpoints of its index, by default.
 pub(crate) const INDEX_CHECKPOINT_EVENTS_DEFAULT: u64 = 1_000_000;
 
@@ -67,6 +83,8 @@ pub struct Options {
     /// the last checkpoint (and at close), which bounds what an open replays. The index
     /// is encoded under the store's lock and written on a background thread.
     pub index_checkpoint_events: u64,
+    /// How durable appends are written and synced.
+    pub io_path: IoPath,
 }
 
 impl Default for Options {
@@ -77,6 +95,7 @@ impl Default for Options {
             verify_reads: false,
             open_checks: OpenChecks::AllSegments,
             index_checkpoint_events: INDEX_CHECKPOINT_EVENTS_DEFAULT,
+            io_path: IoPath::Auto,
         }
     }
 }
@@ -109,6 +128,12 @@ impl Options {
     /// Sets how many events an event store indexes between checkpoints of its index.
     pub fn index_checkpoint_events(mut self, events: u64) -> Self {
         self.index_checkpoint_events = events;
+        self
+    }
+
+    /// Sets how durable appends are written and synced.
+    pub fn io_path(mut self, io_path: IoPath) -> Self {
+        self.io_path = io_path;
         self
     }
 

@@ -11,7 +11,9 @@
 //! per 64 KiB rather than once per 4 KiB block. Large writes (a flush of buffered
 //! appends) amortize it themselves and are not extended.
 //!
-//! Writes are `pwrite`s; readers see them through a read-only shared mapping of the same
+//! Writes are `pwrite`s, except the group-commit leader's on a storage opened with
+//! io_uring (`FileStorage::with_io_path`): its write, zero-ahead and fdatasync go to the
+//! kernel as one linked request (`uring.rs`). Readers see writes through a read-only shared mapping of the same
 //! page cache. (Writing through a writable mapping was measured 5–7× slower for durable
 //! appends: after each fdatasync the page is write-protected again, and the next write
 //! takes a fault into the file system.)
@@ -25,11 +27,74 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use memmap2::Mmap;
 
-use super::{out_of_bounds, DirLock, Storage, StorageFile};
+#[cfg(target_os = "linux")]
+use super::uring::{self, Ring, RingSync, Target};
+use super::{out_of_bounds, DirLock, PendingSync, Storage, StorageFile};
+use crate::error::{Error, Result};
+use crate::options::IoPath;
 
-/// The local file system.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FileStorage;
+/// The local file system. `FileStorage::default()` writes with `pwrite`;
+/// [`FileStorage::with_io_path`] may give it an io_uring ring for durable writes.
+#[derive(Default, Clone)]
+pub struct FileStorage {
+    /// The ring durable writes go through (`None`: `pwrite` then `fdatasync`).
+    #[cfg(target_os = "linux")]
+    ring: Option<Arc<Ring>>,
+}
+
+impl std::fmt::Debug for FileStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStorage")
+            .field("io_path", &self.io_path())
+            .finish()
+    }
+}
+
+/// What `IoPath::Auto` takes: the path measured faster on the reference machine
+/// (docs/benchmarks.md, "io_uring against pwrite").
+const AUTO_PREFERS_IO_URING: bool = true;
+
+impl FileStorage {
+    /// A file storage whose durable writes take `io_path`. `Auto` probes io_uring (once
+    /// per process) if it is the measured default and falls back to `pwrite` where it
+    /// is unavailable; `IoUring` there is [`Error::IoUringUnavailable`].
+    pub fn with_io_path(io_path: IoPath) -> Result<FileStorage> {
+        match io_path {
+            IoPath::Pwrite => Ok(FileStorage::default()),
+            IoPath::Auto if !AUTO_PREFERS_IO_URING => Ok(FileStorage::default()),
+            IoPath::Auto => Ok(FileStorage::with_ring().unwrap_or_default()),
+            IoPath::IoUring => {
+                FileStorage::with_ring().map_err(|reason| Error::IoUringUnavailable { reason })
+            }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn with_ring() -> std::result::Result<FileStorage, String> {
+        uring::probe()?;
+        let ring = Ring::new().map_err(|e| e.to_string())?;
+        Ok(FileStorage {
+            ring: Some(Arc::new(ring)),
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn with_ring() -> std::result::Result<FileStorage, String> {
+        Err("io_uring exists on Linux only".to_owned())
+    }
+
+    /// A writable file's handle, registered with the ring if there is one.
+    fn writable(&self, file: File, path: PathBuf) -> io::Result<MappedFile> {
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+        let mut mapped = MappedFile::new(file, path, true)?;
+        #[cfg(target_os = "linux")]
+        if let Some(ring) = &self.ring {
+            let slot = ring.register(&mapped.file);
+            mapped.ring = Some((Arc::clone(ring), slot));
+        }
+        Ok(mapped)
+    }
+}
 
 const ZERO_CHUNK_BYTES: usize = 1 << 20;
 
@@ -60,11 +125,10 @@ impl Storage for FileStorage {
 
     fn open_file(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn StorageFile>> {
         let file = OpenOptions::new().read(true).write(writable).open(path)?;
-        Ok(Arc::new(MappedFile::new(
-            file,
-            path.to_path_buf(),
-            writable,
-        )?))
+        if writable {
+            return Ok(Arc::new(self.writable(file, path.to_path_buf())?));
+        }
+        Ok(Arc::new(MappedFile::new(file, path.to_path_buf(), false)?))
     }
 
     fn create_file(&self, path: &Path, len_bytes: u64) -> io::Result<Arc<dyn StorageFile>> {
@@ -87,7 +151,7 @@ impl Storage for FileStorage {
             len_bytes
         };
         file.sync_all()?;
-        let mut mapped = MappedFile::new(file, path.to_path_buf(), true)?;
+        let mut mapped = self.writable(file, path.to_path_buf())?;
         mapped.written_through = Mutex::new(written_through);
         Ok(Arc::new(mapped))
     }
@@ -121,6 +185,14 @@ impl Storage for FileStorage {
             Err(fs::TryLockError::Error(e)) => Err(e),
         }
     }
+
+    fn io_path(&self) -> IoPath {
+        #[cfg(target_os = "linux")]
+        if self.ring.is_some() {
+            return IoPath::IoUring;
+        }
+        IoPath::Pwrite
+    }
 }
 
 /// A file with a read-only mapping for readers; writable ones take `pwrite`s.
@@ -133,7 +205,19 @@ struct MappedFile {
     /// reads as zeros from unwritten extents): what a zero-ahead may cover. Files opened
     /// rather than created start at their length (nothing known, nothing extended).
     written_through: Mutex<u64>,
+    /// The storage's ring and this file's registered slot in it (writable files only).
+    #[cfg(target_os = "linux")]
+    ring: Option<(Arc<Ring>, Option<u32>)>,
     _path: PathBuf,
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some((ring, Some(slot))) = &self.ring {
+            ring.unregister(*slot);
+        }
+    }
 }
 
 impl MappedFile {
@@ -146,6 +230,8 @@ impl MappedFile {
             view: Bytes::from_owner(read_map),
             writable,
             written_through: Mutex::new(len_bytes),
+            #[cfg(target_os = "linux")]
+            ring: None,
             _path: path,
         })
     }
@@ -222,12 +308,20 @@ fn map_read_only(file: &File) -> io::Result<Mmap> {
     unsafe { Mmap::map(file) }
 }
 
-impl StorageFile for MappedFile {
-    fn len_bytes(&self) -> u64 {
-        self.len_bytes
-    }
+/// The `written_through` guard, held through a write so a zero-ahead never covers
+/// bytes another write put down meanwhile.
+type WrittenThrough<'a> = std::sync::MutexGuard<'a, u64>;
 
-    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+impl MappedFile {
+    /// Checks a write of `data` at `offset` and plans its zero-ahead: the zeros to write
+    /// after it and where, if it runs past everything written so far (module doc). The
+    /// returned guard is to be held through the writes and then raised past them.
+    #[allow(clippy::type_complexity)]
+    fn plan_write(
+        &self,
+        offset: u64,
+        data: &[u8],
+    ) -> io::Result<(WrittenThrough<'_>, Option<(u64, &'static [u8])>)> {
         if !self.writable {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
@@ -238,14 +332,12 @@ impl StorageFile for MappedFile {
             .checked_add(data.len() as u64)
             .filter(|&end| end <= self.len_bytes)
             .ok_or_else(|| out_of_bounds(offset, data.len(), self.len_bytes))?;
-        // Held through the writes, so a zero-ahead never covers bytes another write put
-        // down meanwhile.
-        let mut written_through = self
+        let written_through = self
             .written_through
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        self.file.write_all_at(data, offset)?;
-        if end > *written_through {
+        let mut zeros = None;
+        if end > *written_through && !data.is_empty() {
             // Everything from `end` on is unwritten: earlier writes all ended below
             // `written_through`.
             let ahead = if (data.len() as u64) < ZERO_AHEAD_BYTES {
@@ -254,12 +346,53 @@ impl StorageFile for MappedFile {
                 end
             };
             if ahead > end {
-                self.file
-                    .write_all_at(&ZEROS[..(ahead - end) as usize], end)?;
+                zeros = Some((end, &ZEROS[..(ahead - end) as usize]));
             }
-            *written_through = ahead;
         }
+        Ok((written_through, zeros))
+    }
+}
+
+impl StorageFile for MappedFile {
+    fn len_bytes(&self) -> u64 {
+        self.len_bytes
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let (mut written_through, zeros) = self.plan_write(offset, data)?;
+        self.file.write_all_at(data, offset)?;
+        if let Some((zeros_offset, zeros)) = zeros {
+            self.file.write_all_at(zeros, zeros_offset)?;
+        }
+        *written_through = (*written_through)
+            .max(offset + data.len() as u64 + zeros.map_or(0, |(_, z)| z.len() as u64));
         Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    fn write_then_sync_data(&self, offset: u64, data: &[u8]) -> io::Result<PendingSync<'_>> {
+        let Some((ring, slot)) = &self.ring else {
+            if !data.is_empty() {
+                self.write_at(offset, data)?;
+            }
+            return Ok(PendingSync::new(move || self.file.sync_data()));
+        };
+        let (mut written_through, zeros) = self.plan_write(offset, data)?;
+        let target = Target {
+            file: &self.file,
+            slot: *slot,
+        };
+        let mut writes: Vec<(u64, &[u8])> = Vec::with_capacity(2);
+        if !data.is_empty() {
+            writes.push((offset, data));
+        }
+        if let Some(zeros) = zeros {
+            writes.push(zeros);
+        }
+        let sync = ring.write_then_sync(target, &writes)?;
+        *written_through = (*written_through)
+            .max(offset + data.len() as u64 + zeros.map_or(0, |(_, z)| z.len() as u64));
+        Ok(PendingSync::new(move || RingSync::wait(sync)))
     }
 
     fn sync_data(&self) -> io::Result<()> {

@@ -5,6 +5,8 @@
 mod file;
 #[cfg(any(test, feature = "testing"))]
 mod sim;
+#[cfg(target_os = "linux")]
+mod uring;
 
 use std::fmt;
 use std::io;
@@ -12,6 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+
+use crate::options::IoPath;
 
 pub use file::FileStorage;
 #[cfg(any(test, feature = "testing"))]
@@ -38,6 +42,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Takes the exclusive lock on `dir`, held until the returned guard is dropped.
     /// Fails with [`io::ErrorKind::WouldBlock`] when another owner holds it.
     fn lock_dir(&self, dir: &Path) -> io::Result<DirLock>;
+    /// The path its files' [`StorageFile::write_then_sync_data`] takes:
+    /// [`IoPath::IoUring`] or [`IoPath::Pwrite`], never `Auto`. The default (every
+    /// backend without a ring) is `Pwrite`.
+    fn io_path(&self) -> IoPath {
+        IoPath::Pwrite
+    }
 }
 
 /// One preallocated file of fixed length.
@@ -56,9 +66,38 @@ pub trait StorageFile: Send + Sync {
     fn start_writeback(&self, offset: u64, len_bytes: u64) {
         let _ = (offset, len_bytes);
     }
+    /// Writes `data` at `offset` as [`StorageFile::write_at`] does and starts a data sync
+    /// covering it and every earlier completed write; the returned [`PendingSync`]
+    /// finishes the sync. An error means the write failed (the sync's own failure is
+    /// [`PendingSync::wait`]'s). The default writes, then syncs when waited on; the
+    /// io_uring path submits both as one linked request.
+    fn write_then_sync_data(&self, offset: u64, data: &[u8]) -> io::Result<PendingSync<'_>> {
+        if !data.is_empty() {
+            self.write_at(offset, data)?;
+        }
+        Ok(PendingSync::new(move || self.sync_data()))
+    }
     /// A read-only view of the file from offset 0. It covers at least every byte written
     /// before the call; a reader needing bytes past its end asks again.
     fn view(&self) -> io::Result<Bytes>;
+}
+
+/// A data sync started by [`StorageFile::write_then_sync_data`]. Waiting on it is the
+/// only way to learn whether it succeeded: nothing it covers may be reported durable
+/// before [`PendingSync::wait`] returns `Ok`.
+#[must_use = "a sync's result must be checked"]
+pub struct PendingSync<'a>(Box<dyn FnOnce() -> io::Result<()> + 'a>);
+
+impl<'a> PendingSync<'a> {
+    /// A sync that `finish` completes.
+    pub fn new(finish: impl FnOnce() -> io::Result<()> + 'a) -> PendingSync<'a> {
+        PendingSync(Box::new(finish))
+    }
+
+    /// Waits for the sync and reports its result.
+    pub fn wait(self) -> io::Result<()> {
+        (self.0)()
+    }
 }
 
 /// The guard of a directory lock; dropping it releases the lock.

@@ -21,6 +21,7 @@ use crate::format::record::{
     append_record, encode_seal, record_bytes_for, RecordEvents, SEAL_RECORD_BYTES,
 };
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
+use crate::io::{PendingSync, StorageFile};
 use crate::limits::{BATCH_BYTES_MAX, BATCH_EVENTS_MAX, EVENT_BYTES_MAX, EXTENSION_BYTES_MAX};
 use crate::options::Durability;
 use crate::position::{check_positions_left, Position};
@@ -158,11 +159,44 @@ pub(crate) fn flush(shared: &Shared, writer: &mut Writer) -> Result<()> {
     if writer.buffer.is_empty() {
         return Ok(());
     }
-    if let Err(e) = writer
-        .active
-        .file
-        .write_at(writer.written_offset, &writer.buffer)
-    {
+    write_buffer(shared, writer, |file, offset, bytes| {
+        file.write_at(offset, bytes)
+    })
+}
+
+/// Writes the buffered records (possibly none) into `segment`, which must be the active
+/// one, publishes them, and starts the data sync that makes them durable: for the
+/// group-commit leader, whose write and sync go to the kernel together where the storage
+/// can (`StorageFile::write_then_sync_data`).
+pub(crate) fn flush_then_sync<'a>(
+    shared: &Shared,
+    writer: &mut Writer,
+    segment: &'a Segment,
+) -> Result<PendingSync<'a>> {
+    assert!(
+        std::ptr::eq(segment, Arc::as_ptr(&writer.active)),
+        "only the active segment takes buffered records"
+    );
+    let mut pending = None;
+    write_buffer(shared, writer, |_, offset, bytes| {
+        pending = Some(segment.file.write_then_sync_data(offset, bytes)?);
+        Ok(())
+    })?;
+    Ok(pending.expect("written without error"))
+}
+
+/// Hands the buffered records to `write` (with the active file and their offset), then
+/// publishes them; a failure poisons the log and gives the unwritten positions back.
+fn write_buffer(
+    shared: &Shared,
+    writer: &mut Writer,
+    write: impl FnOnce(&dyn StorageFile, u64, &[u8]) -> std::io::Result<()>,
+) -> Result<()> {
+    if let Err(e) = write(
+        writer.active.file.as_ref(),
+        writer.written_offset,
+        &writer.buffer,
+    ) {
         // Nothing unwritten survives a poisoned log: the buffered appends (acknowledged
         // as `Buffered`, which promises nothing) and the failed one give their positions
         // back.
@@ -176,6 +210,9 @@ pub(crate) fn flush(shared: &Shared, writer: &mut Writer) -> Result<()> {
             Some(writer.active.path.clone()),
             e,
         ));
+    }
+    if writer.buffer.is_empty() {
+        return Ok(());
     }
     writer.buffer.clear();
     let crossed = writer.offset / WRITE_BEHIND_BYTES > writer.written_offset / WRITE_BEHIND_BYTES;

@@ -1,8 +1,9 @@
 //! Group commit: many `Synced` appenders share each write and each fdatasync.
 //!
 //! A `Synced` append leaves its record in the writer's buffer. The first appender to find
-//! no sync in flight becomes the leader: it writes every buffered record in one `pwrite`
-//! (its own and its followers'), notes what is written, syncs outside every lock,
+//! no sync in flight becomes the leader: it writes every buffered record in one write
+//! (its own and its followers') with the sync linked behind it where the storage can
+//! (io_uring), notes what is written, waits for the sync outside every lock,
 //! publishes the new synced watermark and wakes the followers. Appenders that arrive
 //! meanwhile wait; when the leader finishes, those it covered return and one of the rest
 //! leads the next sync, covering everything appended while the previous one ran. No timer
@@ -189,20 +190,27 @@ impl Syncable for Shared {
 }
 
 /// Writes the buffered records and syncs the active segment, covering every record
-/// appended before the call. Every earlier segment is durable first: the one sealed last may still be waiting for its
-/// fdatasync on the flusher thread, so this waits for it or runs it (`flusher`).
+/// appended before the call. The write and the sync start together
+/// (`append::flush_then_sync`: one linked io_uring request where the storage has a
+/// ring); the writer's lock is released once the write is done, so appenders buffer the
+/// next group while the sync runs. Every earlier segment is durable first: the one sealed
+/// last may still be waiting for its fdatasync on the flusher thread, so this waits for
+/// it or runs it (`flusher`). The synced watermark rises only after both succeed.
 fn lead_sync(shared: &Shared) -> Result<()> {
-    let (segment, written) = {
-        let mut writer = shared.writer();
-        // Nothing more is written once the log is poisoned (or closed).
-        shared.check_usable()?;
-        // The records of the `Synced` appends waiting for this sync (and any buffered
-        // before them), in one `pwrite`.
-        append::flush(shared, &mut writer)?;
-        writer.sync_target()
-    };
-    shared.seals.make_durable(shared)?;
-    match segment.file.sync_data() {
+    let mut writer = shared.writer();
+    // Nothing more is written once the log is poisoned (or closed).
+    shared.check_usable()?;
+    let (segment, _) = writer.sync_target();
+    // The records of the `Synced` appends waiting for this sync (and any buffered
+    // before them), in one write.
+    let pending = append::flush_then_sync(shared, &mut writer, &segment)?;
+    let (_, written) = writer.sync_target();
+    drop(writer);
+    let earlier = shared.seals.make_durable(shared);
+    // Waited for even when an earlier segment failed: no completion is left behind.
+    let synced = pending.wait();
+    earlier?;
+    match synced {
         Ok(()) => {
             shared.synced.fetch_max(written, StdOrdering::AcqRel);
             // Wakes subscriptions reading to the synced watermark.

@@ -87,7 +87,8 @@ pub enum IndexRecovery {
 impl EventStore {
     /// Opens (creating if needed) the event store in `dir` on the local file system.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<EventStore> {
-        EventStore::open_with_storage(dir, options, Arc::new(FileStorage))
+        let storage = FileStorage::with_io_path(options.io_path)?;
+        EventStore::open_with_storage(dir, options, Arc::new(storage))
     }
 
     /// Opens the event store on a given storage backend.
@@ -441,6 +442,11 @@ impl EventStore {
     /// commits, and the located reads that stream and category reads make.
     pub fn metrics(&self) -> crate::metrics::Metrics {
         self.log.metrics()
+    }
+
+    /// The path durable writes take ([`Log::io_path`]).
+    pub fn io_path(&self) -> crate::options::IoPath {
+        self.log.io_path()
     }
 
     /// What the index holds in memory (for memory measurements).
