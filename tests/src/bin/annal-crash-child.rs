@@ -26,6 +26,9 @@
 //!     `Written`), printing `commit <name> <position>` once the commit returned; and a
 //!     thread truncates the log before the smallest checkpoint now and then.
 //! ```
+//!
+//! `ANNAL_IO_PATH` (`auto`, `io-uring` or `pwrite`; default `auto`) chooses the path of
+//! durable writes for every mode.
 
 #![allow(clippy::print_stdout)]
 
@@ -35,7 +38,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use annal::{Durability, Log, Options, Position, Start, SubscriptionOptions, Visibility};
+use annal::{Durability, IoPath, Log, Options, Position, Start, SubscriptionOptions, Visibility};
 use annal_tests::{fnv1a, payload, PayloadId, Rng};
 
 /// Exit code for a usage error or an unexpected failure (engine error codes are 1..=10).
@@ -62,7 +65,19 @@ fn arg<T: std::str::FromStr>(args: &[String], at: usize, name: &str) -> Result<T
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
-    Ok(Options::default().segment_bytes(arg(args, 2, "segment_bytes")?))
+    let io_path = match std::env::var("ANNAL_IO_PATH").as_deref() {
+        Err(_) | Ok("auto") => IoPath::Auto,
+        Ok("io-uring") => IoPath::IoUring,
+        Ok("pwrite") => IoPath::Pwrite,
+        Ok(other) => {
+            return Err(format!(
+                "ANNAL_IO_PATH={other:?} is not auto, io-uring or pwrite"
+            ))
+        }
+    };
+    Ok(Options::default()
+        .segment_bytes(arg(args, 2, "segment_bytes")?)
+        .io_path(io_path))
 }
 
 fn run(args: &[String]) -> Result<ExitCode, String> {

@@ -12,6 +12,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use annal::IoPath;
+
 /// Guards a wait for the child's readiness line against a hung child; never a timing
 /// assertion.
 pub const READY_WAIT: Duration = Duration::from_secs(60);
@@ -32,6 +34,27 @@ pub fn command(mode: &str, dir: &Path, segment_bytes: u64) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_annal-crash-child"));
     command.arg(mode).arg(dir).arg(segment_bytes.to_string());
     command
+}
+
+/// The child's `ANNAL_IO_PATH` value for `io_path`.
+pub fn io_path_name(io_path: IoPath) -> &'static str {
+    match io_path {
+        IoPath::IoUring => "io-uring",
+        IoPath::Pwrite => "pwrite",
+        _ => "auto",
+    }
+}
+
+/// Whether this process may use io_uring (tests of the io_uring path skip, saying so,
+/// where a sandbox or an old kernel refuses it).
+pub fn io_uring_usable() -> bool {
+    match annal::FileStorage::with_io_path(IoPath::IoUring) {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("io_uring unavailable here, test skipped: {e}");
+            false
+        }
+    }
 }
 
 /// A running child whose complete output lines arrive on a channel.

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use annal::{Log, Options, Position};
+use annal::{IoPath, Log, Options, Position};
 use annal_tests::{check_payload, clock_seed, fnv1a, PayloadId, Rng};
 
 use crate::child::{self, Running};
@@ -61,10 +61,11 @@ struct Round {
 
 /// Spawns a child appending as `run`, kills it with SIGKILL after a random delay, and
 /// returns the complete lines it printed.
-fn run_child_and_kill(dir: &Path, run: u16, rng: &mut Rng) -> Round {
+fn run_child_and_kill(dir: &Path, io_path: IoPath, run: u16, rng: &mut Rng) -> Round {
     let threads = rng.range(1, 3);
     let mut command = child::command("append", dir, SEGMENT_BYTES);
     command
+        .env("ANNAL_IO_PATH", child::io_path_name(io_path))
         .arg(run.to_string())
         .arg(rng.next_u64().to_string())
         .arg(threads.to_string());
@@ -205,7 +206,23 @@ fn verify(dir: &Path, acks: &[Ack], opens: &HashMap<u16, u64>) -> u64 {
 #[test]
 fn acknowledged_appends_survive_repeated_kill_9() {
     // Proves every Synced and Written acknowledgement survives SIGKILL, byte for byte,
-    // with gapless positions and whole batches, across 30 crashes and recoveries of one log.
+    // with gapless positions and whole batches, across 30 crashes and recoveries of one
+    // log, on the pwrite path.
+    kill_9_rounds(IoPath::Pwrite);
+}
+
+#[test]
+fn acknowledged_appends_survive_repeated_kill_9_on_io_uring() {
+    // Proves the same as the pwrite test on the io_uring path (a linked write and
+    // fdatasync per group commit), where this machine allows io_uring.
+    if !child::io_uring_usable() {
+        return;
+    }
+    kill_9_rounds(IoPath::IoUring);
+}
+
+/// 30 rounds of append, SIGKILL, reopen and check, with the child on `io_path`.
+fn kill_9_rounds(io_path: IoPath) {
     let _turn = child::one_at_a_time();
     let seed = std::env::var("ANNAL_KILL9_SEED")
         .ok()
@@ -218,7 +235,7 @@ fn acknowledged_appends_survive_repeated_kill_9() {
     let mut opens: HashMap<u16, u64> = HashMap::new();
     let mut verified_end = 0u64;
     for run in 0..ROUNDS {
-        let round = run_child_and_kill(dir.path(), run, &mut rng);
+        let round = run_child_and_kill(dir.path(), io_path, run, &mut rng);
         if let Some(open) = round.open_position {
             assert_eq!(
                 open, verified_end,
