@@ -52,7 +52,7 @@ impl std::fmt::Debug for FileStorage {
 
 /// What `IoPath::Auto` takes: the path measured faster on the reference machine
 /// (docs/benchmarks.md, "io_uring against pwrite").
-const AUTO_PREFERS_IO_URING: bool = true;
+const AUTO_PREFERS_IO_URING: bool = false;
 
 impl FileStorage {
     /// A file storage whose durable writes take `io_path`. `Auto` probes io_uring (once
