@@ -42,7 +42,10 @@ const WRITES_MAX: usize = 2;
 const SYNC_USER_DATA: u64 = u64::MAX;
 
 /// ECANCELED on Linux: what a linked request gets when the one before it fell short.
-const ECANCELED: i32 = 125;
+const ECANCELED: i32 = libc::ECANCELED;
+/// Transient refusals of `io_uring_enter`: out of resources, completion queue full.
+const EAGAIN: i32 = libc::EAGAIN;
+const EBUSY: i32 = libc::EBUSY;
 
 /// An io_uring instance and its table of registered files.
 pub(crate) struct Ring {
@@ -204,9 +207,9 @@ impl Ring {
         }
         let mut results = [None; WRITES_MAX];
         let mut sync_result = None;
-        submit_and_wait(&state.ring, writes.len())?;
+        submit_and_wait(&state.ring, writes.len());
         while results[..writes.len()].iter().any(Option::is_none) {
-            reap(&mut state.ring, &mut results, &mut sync_result)?;
+            reap(&mut state.ring, &mut results, &mut sync_result);
         }
         let mut outcome = Outcome::InFlight;
         let mut failure = None;
@@ -242,7 +245,7 @@ impl Ring {
         if failure.is_some() || matches!(outcome, Outcome::SyncAgain) {
             // The sync was cancelled (or ran before the write was finished): reap it now.
             while sync_result.is_none() {
-                reap(&mut state.ring, &mut results, &mut sync_result)?;
+                reap(&mut state.ring, &mut results, &mut sync_result);
             }
         }
         if let Some(e) = failure {
@@ -275,8 +278,7 @@ impl RingSync<'_> {
                 let mut results = [None; WRITES_MAX];
                 let mut sync_result = None;
                 while sync_result.is_none() {
-                    wait_one(&state.ring)?;
-                    reap(&mut state.ring, &mut results, &mut sync_result)?;
+                    reap(&mut state.ring, &mut results, &mut sync_result);
                 }
                 assert!(
                     results.iter().all(Option::is_none),
@@ -308,19 +310,26 @@ impl Drop for RingSync<'_> {
     }
 }
 
-/// Submits what is queued and waits for `want` completions, retrying interruptions.
-fn submit_and_wait(ring: &IoUring, want: usize) -> io::Result<()> {
+/// Submits what is queued and waits for `want` completions, retrying interruptions and
+/// the kernel's transient refusals (EAGAIN, EBUSY). Any other failure of
+/// `io_uring_enter` means a ring this module set up is broken, with requests in it that
+/// point into the caller's buffers: the process is aborted rather than let a buffer be
+/// freed under the kernel.
+fn submit_and_wait(ring: &IoUring, want: usize) {
     loop {
         match ring.submitter().submit_and_wait(want) {
-            Ok(_) => return Ok(()),
+            Ok(_) => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) if matches!(e.raw_os_error(), Some(EAGAIN | EBUSY)) => {
+                std::thread::yield_now();
+            }
+            Err(_) => std::process::abort(),
         }
     }
 }
 
-fn wait_one(ring: &IoUring) -> io::Result<()> {
-    submit_and_wait(ring, 1)
+fn wait_one(ring: &IoUring) {
+    submit_and_wait(ring, 1);
 }
 
 /// Takes every completion queued (waiting for one if none is), filing each result by
@@ -329,9 +338,9 @@ fn reap(
     ring: &mut IoUring,
     results: &mut [Option<i32>; WRITES_MAX],
     sync_result: &mut Option<i32>,
-) -> io::Result<()> {
+) {
     if ring.completion().is_empty() {
-        wait_one(ring)?;
+        wait_one(ring);
     }
     for cqe in ring.completion() {
         let cqe: cqueue::Entry = cqe;
@@ -347,7 +356,6 @@ fn reap(
             }
         }
     }
-    Ok(())
 }
 
 /// Whether this process can use the io_uring path: a ring can be set up and a write
