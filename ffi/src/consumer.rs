@@ -18,7 +18,7 @@ use annal::{ConsumerInfo, Log, Position};
 use crate::args::{self, Out};
 use crate::enums;
 use crate::failure::Failure;
-use crate::handle::{handle_of, id_of, opaque, Kind, Table};
+use crate::handle::{handle_of, id_of, Kind, Table};
 use crate::log::{self, annal_log, byte_slices, write_optional};
 use crate::owner::Owner;
 use crate::panic::guard;
@@ -26,17 +26,19 @@ use crate::status::{annal_status, ANNAL_STATUS_INVALID_LENGTH};
 use crate::subscription::{self, annal_subscription};
 use crate::types::{annal_appended, annal_bytes};
 
-opaque!(
-    /// A durable consumer of a raw log. Thread-safe. Free it with `annal_consumer_free`
-    /// (that does not delete the consumer: `annal_consumer_delete` does).
-    annal_consumer
-);
+/// A durable consumer of a raw log. Thread-safe. Free it with `annal_consumer_free`
+/// (that does not delete the consumer: `annal_consumer_delete` does).
+#[allow(non_camel_case_types, reason = "C type names are snake_case")]
+pub struct annal_consumer {
+    _private: [u8; 0],
+}
 
-opaque!(
-    /// A snapshot of a log's consumers. Thread-safe (immutable). Free it with
-    /// `annal_consumer_list_free`.
-    annal_consumer_list
-);
+/// A snapshot of a log's consumers. Thread-safe (immutable). Free it with
+/// `annal_consumer_list_free`.
+#[allow(non_camel_case_types, reason = "C type names are snake_case")]
+pub struct annal_consumer_list {
+    _private: [u8; 0],
+}
 
 /// A consumer as listed: its name (not NUL-terminated) and committed checkpoint. `name`
 /// is valid until the list that returned it is freed.

@@ -3,7 +3,8 @@
 //! call finds no entry and returns `ANNAL_STATUS_USE_AFTER_CLOSE` instead of touching
 //! freed memory. Ids are never reused (a 60-bit counter), and their low 4 bits name the
 //! kind, so a handle of another kind (or a stray pointer) is `ANNAL_STATUS_INVALID_HANDLE`.
-//! No handle value is ever dereferenced, by Rust or by C.
+//! No handle value is ever dereferenced, by Rust or by C: the C types (`annal_log`, …)
+//! are declared opaque (a zero-sized struct cbindgen emits as an incomplete type).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -133,19 +134,6 @@ impl<T> Table<T> {
         }
     }
 }
-
-/// Declares an opaque C handle type: C sees `typedef struct name name;` and holds
-/// `name *`, whose value is an id from a [`Table`].
-macro_rules! opaque {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[allow(non_camel_case_types, reason = "C type names are snake_case")]
-        pub struct $name {
-            _private: [u8; 0],
-        }
-    };
-}
-pub(crate) use opaque;
 
 /// The id a C handle pointer carries.
 pub fn id_of<T>(handle: *const T) -> usize {

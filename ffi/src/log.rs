@@ -17,17 +17,18 @@ use annal::{Log, Position};
 use crate::args::{self, Out};
 use crate::enums;
 use crate::failure::Failure;
-use crate::handle::{handle_of, id_of, opaque, Kind, Table};
+use crate::handle::{handle_of, id_of, Kind, Table};
 use crate::options::{self, annal_open_options};
 use crate::owner::Owner;
 use crate::panic::guard;
 use crate::status::{annal_status, ANNAL_STATUS_BUFFER_TOO_SMALL};
 use crate::types::{annal_appended, annal_bytes, annal_log_state};
 
-opaque!(
-    /// An open raw log. Thread-safe. Close it with `annal_log_close`.
-    annal_log
-);
+/// An open raw log. Thread-safe. Close it with `annal_log_close`.
+#[allow(non_camel_case_types, reason = "C type names are snake_case")]
+pub struct annal_log {
+    _private: [u8; 0],
+}
 
 static LOGS: LazyLock<Table<Owner<Log>>> = LazyLock::new(|| Table::new(Kind::Log, "annal_log"));
 

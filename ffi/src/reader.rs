@@ -15,17 +15,18 @@ use annal::{Event, LogReader, Position, Visibility};
 use crate::args::{self, Out};
 use crate::enums;
 use crate::failure::Failure;
-use crate::handle::{handle_of, id_of, opaque, Kind, Table};
+use crate::handle::{handle_of, id_of, Kind, Table};
 use crate::log::{self, annal_log};
 use crate::panic::guard;
 use crate::status::annal_status;
 use crate::views::annal_event_view;
 
-opaque!(
-    /// A reader of a raw log, from a position up to the watermark it was asked to see.
-    /// One thread at a time. Free it with `annal_reader_free`.
-    annal_reader
-);
+/// A reader of a raw log, from a position up to the watermark it was asked to see.
+/// One thread at a time. Free it with `annal_reader_free`.
+#[allow(non_camel_case_types, reason = "C type names are snake_case")]
+pub struct annal_reader {
+    _private: [u8; 0],
+}
 
 /// A reader and the events whose views it last handed out (kept alive until the next
 /// call).

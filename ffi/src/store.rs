@@ -18,17 +18,18 @@ use bytes::Bytes;
 use crate::args::{self, Out};
 use crate::enums;
 use crate::failure::Failure;
-use crate::handle::{handle_of, id_of, opaque, Kind, Table};
+use crate::handle::{handle_of, id_of, Kind, Table};
 use crate::options::{self, annal_open_options};
 use crate::owner::Owner;
 use crate::panic::guard;
 use crate::status::annal_status;
 use crate::types::{annal_new_event, annal_stream_append, annal_stream_info, annal_write_result};
 
-opaque!(
-    /// An open event store. Thread-safe. Close it with `annal_store_close`.
-    annal_store
-);
+/// An open event store. Thread-safe. Close it with `annal_store_close`.
+#[allow(non_camel_case_types, reason = "C type names are snake_case")]
+pub struct annal_store {
+    _private: [u8; 0],
+}
 
 static STORES: LazyLock<Table<Owner<EventStore>>> =
     LazyLock::new(|| Table::new(Kind::Store, "annal_store"));

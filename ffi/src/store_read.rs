@@ -16,17 +16,18 @@ use annal::{Position, RecordedEvent};
 use crate::args::{self, Out};
 use crate::enums;
 use crate::failure::Failure;
-use crate::handle::{handle_of, id_of, opaque, Kind, Table};
+use crate::handle::{handle_of, id_of, Kind, Table};
 use crate::panic::guard;
 use crate::status::{annal_status, ANNAL_STATUS_INVALID_LENGTH};
 use crate::store::{self, annal_store};
 use crate::views::annal_recorded_event;
 
-opaque!(
-    /// Events a store read returned. Immutable, thread-safe. Free it with
-    /// `annal_event_list_free`.
-    annal_event_list
-);
+/// Events a store read returned. Immutable, thread-safe. Free it with
+/// `annal_event_list_free`.
+#[allow(non_camel_case_types, reason = "C type names are snake_case")]
+pub struct annal_event_list {
+    _private: [u8; 0],
+}
 
 static LISTS: LazyLock<Table<Vec<RecordedEvent>>> =
     LazyLock::new(|| Table::new(Kind::EventList, "annal_event_list"));

@@ -18,18 +18,19 @@ use annal::{Error, RecordedEvent, StoreSubscription};
 
 use crate::args::Out;
 use crate::failure::Failure;
-use crate::handle::{handle_of, id_of, opaque, Kind, Table};
+use crate::handle::{handle_of, id_of, Kind, Table};
 use crate::options::{self, annal_subscribe_options};
 use crate::panic::guard;
 use crate::status::annal_status;
 use crate::store::{self, annal_store};
 use crate::views::annal_recorded_event;
 
-opaque!(
-    /// A subscription to an event store. One thread at a time. Free it with
-    /// `annal_store_subscription_free`.
-    annal_store_subscription
-);
+/// A subscription to an event store. One thread at a time. Free it with
+/// `annal_store_subscription_free`.
+#[allow(non_camel_case_types, reason = "C type names are snake_case")]
+pub struct annal_store_subscription {
+    _private: [u8; 0],
+}
 
 struct Handle {
     state: Mutex<State>,

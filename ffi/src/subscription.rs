@@ -18,18 +18,19 @@ use annal::{Error, Event, Filter, Subscription};
 
 use crate::args::Out;
 use crate::failure::Failure;
-use crate::handle::{handle_of, id_of, opaque, Kind, Table};
+use crate::handle::{handle_of, id_of, Kind, Table};
 use crate::log::{self, annal_log};
 use crate::options::{self, annal_subscribe_options};
 use crate::panic::guard;
 use crate::status::{annal_status, ANNAL_STATUS_INVALID_ARGUMENT};
 use crate::views::annal_event_view;
 
-opaque!(
-    /// A subscription to a raw log. One thread at a time. Free it with
-    /// `annal_subscription_free`.
-    annal_subscription
-);
+/// A subscription to a raw log. One thread at a time. Free it with
+/// `annal_subscription_free`.
+#[allow(non_camel_case_types, reason = "C type names are snake_case")]
+pub struct annal_subscription {
+    _private: [u8; 0],
+}
 
 struct SubscriptionHandle {
     state: Mutex<SubscriptionState>,

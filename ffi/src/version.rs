@@ -8,7 +8,7 @@ use crate::panic::guard_value;
 /// The on-disk format version this library writes and reads. The engine keeps the
 /// number in its format module, which is not part of its public API:
 /// tests/status_codes.rs checks this copy against the engine's source.
-pub const FORMAT_VERSION: u32 = 1;
+pub const ANNAL_FORMAT_VERSION: u32 = 1;
 
 /// The library's version, `"MAJOR.MINOR.PATCH"`: a static NUL-terminated string, never
 /// freed. Thread-safe.
@@ -22,5 +22,5 @@ pub extern "C" fn annal_version() -> *const c_char {
 /// Thread-safe.
 #[no_mangle]
 pub extern "C" fn annal_format_version() -> u32 {
-    guard_value(0, || FORMAT_VERSION)
+    guard_value(0, || ANNAL_FORMAT_VERSION)
 }
