@@ -182,7 +182,7 @@ typedef struct annal_open_options {
 
 // A snapshot of a log's positions. Every event before `written_position` is written,
 // every event before `synced_position` durable.
-typedef struct annal_log_state {
+typedef struct annal_log_info {
   // The first position the log still holds.
   uint64_t first_position;
   // The position the next append will get.
@@ -195,7 +195,7 @@ typedef struct annal_log_state {
   uint32_t poisoned;
   // Zero.
   uint32_t reserved;
-} annal_log_state;
+} annal_log_info;
 
 // A raw-log event. `payload` points into the log's read-only memory mapping: valid
 // until the next call on the reader or subscription that returned it, or its free. Do
@@ -629,7 +629,7 @@ annal_status annal_log_read(const struct annal_log *log,
 // # Safety
 // `state` is NULL or writable.
 annal_status annal_log_state(const struct annal_log *log,
-                             struct annal_log_state *state);
+                             struct annal_log_info *state);
 
 // Removes whole segments holding only events before `position` (retention) and writes
 // the log's new first position to `*first_position` (NULL: not wanted).

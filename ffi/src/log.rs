@@ -22,7 +22,7 @@ use crate::options::{self, annal_open_options};
 use crate::owner::Owner;
 use crate::panic::guard;
 use crate::status::{annal_status, ANNAL_STATUS_BUFFER_TOO_SMALL};
-use crate::types::{annal_appended, annal_bytes, annal_log_state};
+use crate::types::{annal_appended, annal_bytes, annal_log_info};
 
 /// An open raw log. Thread-safe. Close it with `annal_log_close`.
 #[allow(non_camel_case_types, reason = "C type names are snake_case")]
@@ -254,14 +254,14 @@ pub unsafe extern "C" fn annal_log_read(
 #[no_mangle]
 pub unsafe extern "C" fn annal_log_state(
     log: *const annal_log,
-    state: *mut annal_log_state,
+    state: *mut annal_log_info,
 ) -> annal_status {
     guard(|| {
         // SAFETY: the contract.
         let out = unsafe { Out::new(state, "state") }?;
         let snapshot = get(log)?.with(|log| {
             let first = log.first_position().0;
-            Ok(annal_log_state {
+            Ok(annal_log_info {
                 first_position: first,
                 next_position: log.next_position().0,
                 written_position: log.last_written().map_or(first, |p| p.0 + 1),

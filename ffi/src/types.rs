@@ -41,7 +41,7 @@ impl From<Appended> for annal_appended {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(non_camel_case_types, reason = "C type names are snake_case")]
-pub struct annal_log_state {
+pub struct annal_log_info {
     /// The first position the log still holds.
     pub first_position: u64,
     /// The position the next append will get.
