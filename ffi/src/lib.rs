@@ -16,6 +16,7 @@ pub mod enums;
 pub mod failure;
 pub mod handle;
 pub mod last_error;
+pub mod limits;
 pub mod log;
 pub mod options;
 pub mod owner;

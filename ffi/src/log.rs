@@ -105,6 +105,7 @@ pub unsafe extern "C" fn annal_log_append(
         let durability = enums::durability(durability)?;
         // SAFETY: `data` is valid for `len` bytes (the contract).
         let data = unsafe { args::bytes(data, len, "data") }?;
+        crate::limits::check_event_bytes(data.len())?;
         let result = owner.with(|log| log.append(data, durability))?;
         // SAFETY: the contract: NULL or writable.
         unsafe { write_optional(appended, result.into()) };
@@ -152,8 +153,12 @@ pub unsafe fn byte_slices<'a>(
     let events = unsafe { args::array(events, count, "events") }?;
     events
         .iter()
-        // SAFETY: each `annal_bytes` names readable bytes (the caller's contract).
-        .map(|event| unsafe { args::bytes(event.ptr, event.len, "events[i].ptr") })
+        .map(|event| {
+            // SAFETY: each `annal_bytes` names readable bytes (the caller's contract).
+            let bytes = unsafe { args::bytes(event.ptr, event.len, "events[i].ptr") }?;
+            crate::limits::check_event_bytes(bytes.len())?;
+            Ok(bytes)
+        })
         .collect()
 }
 

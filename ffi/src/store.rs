@@ -103,6 +103,12 @@ unsafe fn new_event(event: &annal_new_event) -> Result<NewEvent, Failure> {
             },
         )
     };
+    crate::limits::check_event_bytes(
+        event_type
+            .len()
+            .saturating_add(data.len())
+            .saturating_add(metadata.len()),
+    )?;
     let mut new = NewEvent::new(
         Bytes::copy_from_slice(event_type),
         Bytes::copy_from_slice(data),

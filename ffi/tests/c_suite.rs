@@ -8,7 +8,15 @@ use std::process::Command;
 
 const CFLAGS: &[&str] = &["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"];
 /// What a Rust staticlib needs from the system (`rustc --print native-static-libs`).
-const STATIC_LIBS: &[&str] = &["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl", "-lc"];
+const STATIC_LIBS: &[&str] = &[
+    "-lgcc_s",
+    "-lutil",
+    "-lrt",
+    "-lpthread",
+    "-lm",
+    "-ldl",
+    "-lc",
+];
 
 fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -18,22 +26,36 @@ fn crate_dir() -> &'static Path {
 /// (`target/<profile>/deps`).
 fn artifacts_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("test binary has a directory").to_path_buf();
-    for dir in [deps.clone(), deps.parent().map(Path::to_path_buf).unwrap_or_default()] {
+    let deps = exe
+        .parent()
+        .expect("test binary has a directory")
+        .to_path_buf();
+    for dir in [
+        deps.clone(),
+        deps.parent().map(Path::to_path_buf).unwrap_or_default(),
+    ] {
         if dir.join("libannal_ffi.a").exists() && dir.join("libannal_ffi.so").exists() {
             return dir;
         }
     }
-    panic!("libannal_ffi.a and libannal_ffi.so not found next to {}", exe.display());
+    panic!(
+        "libannal_ffi.a and libannal_ffi.so not found next to {}",
+        exe.display()
+    );
 }
 
 fn require(tool: &str, why: &str) {
-    let found = Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+    let found = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     assert!(found, "{tool} is required for {why} but was not found on PATH: install it (apt-get install {tool})");
 }
 
 fn run(command: &mut Command, what: &str) {
-    let output = command.output().unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
     assert!(
         output.status.success(),
         "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
@@ -72,7 +94,10 @@ fn compile(source: &Path, lib: &Path, out: &Path, dynamic: bool, asan: bool) {
     } else {
         gcc.arg(lib.join("libannal.a")).args(STATIC_LIBS);
     }
-    run(&mut gcc, &format!("gcc {} -> {}", source.display(), out.display()));
+    run(
+        &mut gcc,
+        &format!("gcc {} -> {}", source.display(), out.display()),
+    );
 }
 
 #[test]
@@ -136,10 +161,16 @@ fn c_suite_calls_every_function_in_the_header() {
             name.starts_with("annal_").then_some(name)
         })
         .collect();
-    assert!(functions.len() > 60, "parsed too few functions: {functions:?}");
+    assert!(
+        functions.len() > 60,
+        "parsed too few functions: {functions:?}"
+    );
     let missing: Vec<&&str> = functions
         .iter()
         .filter(|f| !tests.contains(&format!("{f}(")))
         .collect();
-    assert!(missing.is_empty(), "functions the C tests never call: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "functions the C tests never call: {missing:?}"
+    );
 }

@@ -45,7 +45,9 @@ const FROZEN: &[(&str, i32)] = &[
 ];
 
 fn engine_source(file: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/src").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../engine/src")
+        .join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
@@ -76,7 +78,10 @@ fn engine_error_codes() -> Vec<(String, i32)> {
             Some((name.trim().to_owned(), number.trim().parse().ok()?))
         })
         .collect();
-    assert!(codes.len() >= 22, "parsed too few ErrorCode variants: {codes:?}");
+    assert!(
+        codes.len() >= 22,
+        "parsed too few ErrorCode variants: {codes:?}"
+    );
     codes
 }
 
@@ -91,7 +96,10 @@ fn every_engine_error_code_has_its_status_under_the_same_number() {
             defined.contains(&(name.clone(), number)),
             "engine ErrorCode::{variant} = {number} has no status {name} = {number} in ffi/src/status.rs"
         );
-        assert!(number > 0 && number < 100, "engine codes must stay below the boundary's range");
+        assert!(
+            number > 0 && number < 100,
+            "engine codes must stay below the boundary's range"
+        );
     }
 }
 
@@ -137,7 +145,10 @@ fn no_status_was_renumbered_or_dropped() {
         .map(|(code, name)| (name.to_str().unwrap(), code))
         .collect();
     for frozen in FROZEN {
-        assert!(defined.contains(frozen), "status {frozen:?} changed or went away");
+        assert!(
+            defined.contains(frozen),
+            "status {frozen:?} changed or went away"
+        );
     }
     assert_eq!(
         defined.len(),
@@ -146,16 +157,18 @@ fn no_status_was_renumbered_or_dropped() {
     );
     for (name, code) in &defined {
         // 0 success, 1 to 99 the engine's codes, 100 to 199 the boundary's.
-        assert!((0..200).contains(code), "{name} = {code} outside the ranges");
+        assert!(
+            (0..200).contains(code),
+            "{name} = {code} outside the ranges"
+        );
     }
 }
 
 #[test]
 fn header_defines_every_status_with_its_number() {
-    let header = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("include/annal.h"),
-    )
-    .expect("read include/annal.h");
+    let header =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/annal.h"))
+            .expect("read include/annal.h");
     for (name, code) in FROZEN {
         assert!(
             header.contains(&format!("#define {name} {code}\n")),

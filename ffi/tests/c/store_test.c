@@ -176,7 +176,7 @@ static void lifecycle(annal_store *store) {
     OK(annal_store_checkpoint(store));
 }
 
-static void subscriptions(const char *dir, annal_store *store) {
+static void subscriptions(const char *dir, const annal_open_options *reopen, annal_store *store) {
     annal_subscribe_options options;
     memset(&options, 0, sizeof options);
     options.struct_size = sizeof options;
@@ -229,7 +229,7 @@ static void subscriptions(const char *dir, annal_store *store) {
     OK(annal_store_close(NULL));
 
     /* Reopened: the index remembers every stream. */
-    OK(annal_store_open(dir, NULL, &store));
+    OK(annal_store_open(dir, reopen, &store));
     annal_stream_info info;
     OK(annal_store_stream_info(store, BYTES("customer-7"), &info));
     CHECK(info.revision == 2);
@@ -251,7 +251,7 @@ int main(int argc, char **argv) {
     appends(store);
     reads(store);
     lifecycle(store);
-    subscriptions(argv[1], store);
+    subscriptions(argv[1], &options, store);
     printf("store_test: ok\n");
     return 0;
 }
