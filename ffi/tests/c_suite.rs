@@ -112,7 +112,11 @@ fn c_suite_passes_plain_under_valgrind_and_under_asan() {
     std::fs::copy(artifacts.join("libannal_ffi.so"), lib.join("libannal.so")).expect("copy .so");
 
     for source in c_sources() {
-        let name = source.file_stem().unwrap().to_string_lossy().into_owned();
+        let name = source
+            .file_stem()
+            .expect("a file name")
+            .to_string_lossy()
+            .into_owned();
         for (dynamic, asan) in [(false, false), (true, false), (false, true), (true, true)] {
             let linkage = if dynamic { "dynamic" } else { "static" };
             let flavour = if asan { "-asan" } else { "" };

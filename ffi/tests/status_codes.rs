@@ -70,7 +70,11 @@ fn engine_error_codes() -> Vec<(String, i32)> {
     let start = source
         .find("pub enum ErrorCode {")
         .expect("the engine declares pub enum ErrorCode");
-    let body = &source[start..source[start..].find('}').map(|end| start + end).unwrap()];
+    let body = &source[start
+        ..source[start..]
+            .find('}')
+            .map(|end| start + end)
+            .expect("the enum ends")];
     let codes: Vec<(String, i32)> = body
         .lines()
         .filter_map(|line| {
@@ -88,7 +92,7 @@ fn engine_error_codes() -> Vec<(String, i32)> {
 #[test]
 fn every_engine_error_code_has_its_status_under_the_same_number() {
     let defined: Vec<(String, i32)> = status::all()
-        .map(|(code, name)| (name.to_str().unwrap().to_owned(), code))
+        .map(|(code, name)| (name.to_str().expect("ASCII name").to_owned(), code))
         .collect();
     for (variant, number) in engine_error_codes() {
         let name = format!("ANNAL_STATUS_{}", upper_snake(&variant));
@@ -133,7 +137,7 @@ fn error_codes_map_to_the_same_numbers() {
         assert_eq!(status::from_error_code(code), number, "{code:?}");
         let name = status::name(number).expect("a named status");
         assert_eq!(
-            name.to_str().unwrap(),
+            name.to_str().expect("ASCII name"),
             format!("ANNAL_STATUS_{}", upper_snake(&format!("{code:?}")))
         );
     }
@@ -142,7 +146,7 @@ fn error_codes_map_to_the_same_numbers() {
 #[test]
 fn no_status_was_renumbered_or_dropped() {
     let defined: Vec<(&str, i32)> = status::all()
-        .map(|(code, name)| (name.to_str().unwrap(), code))
+        .map(|(code, name)| (name.to_str().expect("ASCII name"), code))
         .collect();
     for frozen in FROZEN {
         assert!(
