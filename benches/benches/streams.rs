@@ -202,7 +202,8 @@ struct MemorySample {
 }
 
 fn sample(store: &EventStore, events: u64) -> MemorySample {
-    let (heap, streams) = store.index_memory();
+    let memory = store.index_memory();
+    let (heap, streams) = (memory.heap_bytes, memory.streams);
     let (rss, anon) = resident_bytes();
     MemorySample {
         events,

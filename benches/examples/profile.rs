@@ -7,8 +7,8 @@
 //! cargo run --release -p annal-benches --example profile -- streams annal 10000 [passes]
 //! ```
 //!
-//! Systems: durable: annal, okaywal, sqlite, fjall, raw-growing, raw-prealloc, raw-group;
-//! buffered: annal, okaywal, raw; read: annal, annal-batch100, raw; streams (n streams of
+//! Systems: durable: annal, annal-store, okaywal, sqlite, fjall, raw-growing, raw-prealloc, raw-group;
+//! buffered: annal, annal-store, okaywal, raw; read: annal, annal-batch100, raw; streams (n streams of
 //! 100 events interleaved, then 1 000 random streams read whole per pass): annal, fjall,
 //! sqlite.
 
@@ -41,6 +41,7 @@ fn main() -> BenchResult<()> {
         "durable" => {
             let system = [
                 System::Annal,
+                System::AnnalStore,
                 System::OkayWal,
                 System::Sqlite,
                 System::Fjall,
@@ -67,6 +68,7 @@ fn main() -> BenchResult<()> {
         "buffered" => {
             let system = [
                 BufferedSystem::Annal,
+                BufferedSystem::AnnalStore,
                 BufferedSystem::OkayWal,
                 BufferedSystem::Raw,
             ]

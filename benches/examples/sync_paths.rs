@@ -1,6 +1,6 @@
 //! Diagnoses the cost of one durable 144-byte write by path, interleaved: `pwrite` +
 //! `fdatasync` on a preallocated file, against a write through Annal's memory-mapped
-//! [`annal::io::FileStorage`] file + `fdatasync`, on the same disk.
+//! [`annal::FileStorage`] file + `fdatasync`, on the same disk.
 //!
 //! ```text
 //! cargo run --release -p annal-benches --example sync_paths -- [ops per round] [rounds] [raw|mapped|both]
@@ -11,7 +11,7 @@
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
-use annal::io::{FileStorage, Storage};
+use annal::{FileStorage, Storage};
 use annal_benches::report::fmt_duration;
 use annal_benches::stats::percentile;
 use annal_benches::{dirs, BenchResult};

@@ -14,7 +14,9 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use annal::{Durability, Log, Options};
+use annal::{Durability, EventStore, ExpectedRevision, Log, NewEvent, Options};
+
+use crate::peers::STORE_STREAMS;
 
 use crate::record::{encode_raw, raw_record_bytes};
 use crate::BenchResult;
@@ -27,6 +29,9 @@ pub const RAW_BUFFER_BYTES: usize = 1 << 20;
 pub enum BufferedSystem {
     /// Annal at `Durability::Buffered`, one `sync()` at the end.
     Annal,
+    /// Annal's event store at `Durability::Buffered` (one event per append, streams
+    /// cycling as in the durable workload), one `sync` append at the end.
+    AnnalStore,
     /// okaywal, one entry of n chunks, one commit.
     OkayWal,
     /// Raw pwrite through a user-space buffer, one fdatasync.
@@ -38,6 +43,7 @@ impl BufferedSystem {
     pub fn name(self) -> &'static str {
         match self {
             BufferedSystem::Annal => "annal",
+            BufferedSystem::AnnalStore => "annal-store",
             BufferedSystem::OkayWal => "okaywal",
             BufferedSystem::Raw => "raw",
         }
@@ -48,6 +54,7 @@ impl BufferedSystem {
     pub fn run(self, dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
         match self {
             BufferedSystem::Annal => annal(dir, n, payload),
+            BufferedSystem::AnnalStore => annal_store(dir, n, payload),
             BufferedSystem::OkayWal => okaywal(dir, n, payload),
             BufferedSystem::Raw => raw(dir, n, payload),
         }
@@ -66,6 +73,35 @@ fn annal(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
     log.close()?;
     if events != n {
         return Err(format!("annal acknowledged {events} events, expected {n}").into());
+    }
+    Ok(elapsed)
+}
+
+fn annal_store(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
+    let store = EventStore::open(dir, Options::default())?;
+    let names: Vec<String> = (0..STORE_STREAMS).map(|i| format!("s-{i}")).collect();
+    let data = bytes::Bytes::copy_from_slice(payload);
+    let started = Instant::now();
+    for i in 0..n {
+        let event = NewEvent::new("E", data.clone());
+        let durability = if i + 1 == n {
+            Durability::Synced
+        } else {
+            Durability::Buffered
+        };
+        let name = names[(i % STORE_STREAMS) as usize].as_bytes();
+        store.append(
+            bytes::Bytes::copy_from_slice(name),
+            ExpectedRevision::Any,
+            vec![event],
+            durability,
+        )?;
+    }
+    let elapsed = started.elapsed();
+    let events = store.metrics().events;
+    store.close()?;
+    if events != n {
+        return Err(format!("annal-store acknowledged {events} events, expected {n}").into());
     }
     Ok(elapsed)
 }

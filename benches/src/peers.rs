@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use annal::{Durability, Log, Options};
+use annal::{Durability, EventStore, ExpectedRevision, Log, NewEvent, Options};
 
 use crate::raw_group::RawGroupLog;
 use crate::record::{encode_raw, raw_record_bytes};
@@ -45,6 +45,9 @@ pub trait DurableLog: Send + Sync {
 pub enum System {
     /// Annal at `Durability::Synced`.
     Annal,
+    /// Annal's event store at `Durability::Synced`, one event per append, a stream per
+    /// thread and append (`ExpectedRevision::Any`): the store's overhead over the raw log.
+    AnnalStore,
     /// okaywal, commit per event.
     OkayWal,
     /// SQLite, WAL, synchronous=FULL, one insert per transaction.
@@ -64,6 +67,7 @@ impl System {
     pub fn name(self) -> &'static str {
         match self {
             System::Annal => "annal",
+            System::AnnalStore => "annal-store",
             System::OkayWal => "okaywal",
             System::Sqlite => "sqlite",
             System::Fjall => "fjall",
@@ -77,6 +81,7 @@ impl System {
     pub fn open(self, dir: &Path) -> BenchResult<Box<dyn DurableLog>> {
         Ok(match self {
             System::Annal => Box::new(AnnalLog::open(dir)?),
+            System::AnnalStore => Box::new(AnnalStoreLog::open(dir)?),
             System::OkayWal => Box::new(OkayWalLog::open(dir)?),
             System::Sqlite => Box::new(SqliteLog::open(dir)?),
             System::Fjall => Box::new(FjallLog::open(dir)?),
@@ -113,6 +118,48 @@ impl DurableLog for AnnalLog {
 
     fn close(self: Box<Self>) -> BenchResult<()> {
         Ok(self.log.close()?)
+    }
+}
+
+/// Annal's event store with the default options: each append is one event of type `E`
+/// to stream `s-<n>`, where n cycles through `STORE_STREAMS` names.
+pub struct AnnalStoreLog {
+    store: EventStore,
+    next: AtomicU64,
+}
+
+/// Streams the store workload cycles through.
+pub const STORE_STREAMS: u64 = 1024;
+
+impl AnnalStoreLog {
+    /// Opens an event store in `dir`.
+    pub fn open(dir: &Path) -> BenchResult<AnnalStoreLog> {
+        Ok(AnnalStoreLog {
+            store: EventStore::open(dir, Options::default())?,
+            next: AtomicU64::new(0),
+        })
+    }
+}
+
+impl DurableLog for AnnalStoreLog {
+    fn append_synced(&self, payload: &[u8]) -> BenchResult<()> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed) % STORE_STREAMS;
+        let event = NewEvent::new("E", payload.to_vec());
+        self.store.append(
+            format!("s-{n}"),
+            ExpectedRevision::Any,
+            vec![event],
+            Durability::Synced,
+        )?;
+        Ok(())
+    }
+
+    fn fdatasyncs(&self) -> Option<u64> {
+        Some(self.store.metrics().group_syncs)
+    }
+
+    fn close(self: Box<Self>) -> BenchResult<()> {
+        Ok(self.store.close()?)
     }
 }
 

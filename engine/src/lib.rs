@@ -4,6 +4,7 @@
 //! commit: many threads append at once, each batch is atomic, positions are gapless, and
 //! an append acknowledged at [`Durability::Synced`] survives power loss. Readers
 //! ([`LogReader`]) get zero-copy payloads and never see past the published watermark.
+//! The event store ([`EventStore`]) keeps streams on it.
 //!
 //! ```
 //! use annal::{Durability, Log, Options, Position};
@@ -17,31 +18,65 @@
 //! log.close()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! The layers, each importing only those below it (`docs/design.md`, "Layers"):
+//! `stream` (the event store) → `index` (its per-stream index) → `handle` (the public
+//! [`Log`]) → `consumer` (durable consumers) → `read` (subscriptions) → `log` (the raw
+//! log: segments, writer, group commit, recovery, watermarks, readers) → `io`, `format`
+//! and the value types (`position`, `options`, `error`, `limits`).
 
 mod consumer;
-pub mod error;
-pub mod format;
-/// Fuzz target bodies shared by `fuzz/` and the replay test: not a stable API.
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod io;
+mod error;
+mod format;
+mod handle;
+mod index;
+mod io;
+/// Every limit the engine enforces, as a named constant: public so callers can check
+/// their input against the same numbers.
 pub mod limits;
 mod log;
 mod metrics;
 mod options;
 mod position;
-pub mod read;
-pub mod stream;
+mod read;
+mod stream;
 mod sync;
+
+/// Fuzz target bodies shared by `fuzz/` and the replay test: only with the `fuzzing`
+/// feature, not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
+/// What tests need beyond the public API: the simulated storage backend (crashes,
+/// injected faults) and the on-disk format's encoders, to craft damaged files. Only with
+/// the `testing` feature; not a stable API.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::format::record::{
+        decode_header, encode_record, encode_seal, record_bytes_for, Frame, RecordHeader,
+        EVENT_LENGTH_BYTES, FLAG_SEAL, RECORD_HEADER_BYTES, SEAL_RECORD_BYTES,
+    };
+    pub use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
+    pub use crate::format::{parse_segment_file_name, segment_file_name};
+    pub use crate::io::{CrashMode, SimCounters, SimStorage};
+}
 
 pub use consumer::{Consumer, ConsumerInfo};
 pub use error::{Error, ErrorCode, Limit, Result};
-pub use log::{Appended, Log};
+pub use handle::Log;
+pub use index::IDEMPOTENCY_WINDOW_EVENTS;
+pub use io::{DirLock, FileStorage, Storage, StorageFile};
+pub use log::{Appended, Event, LogReader, Visibility};
 pub use metrics::Metrics;
 pub use options::{Durability, OpenChecks, Options, RecoveryMode};
-pub use position::Position;
-pub use read::{
-    Event, EventPredicate, Filter, LogReader, Start, Subscription, SubscriptionOptions, Visibility,
+pub use position::{EventId, Location, Position, Revision};
+pub use read::{EventPredicate, Filter, Start, Subscription, SubscriptionOptions};
+pub use stream::{
+    Direction, EventStore, ExpectedRevision, IndexMemory, IndexRecovery, NewEvent, RecordedEvent,
+    StoreFilter, StoreSubscription, StoreSubscriptionOptions, StreamAppend, StreamInfo,
+    WriteResult,
 };
 
 /// Group commit's protocol, exported only in `--cfg loom` builds for the loom models
@@ -53,11 +88,7 @@ pub use log::group_commit::{GroupCommit as LoomGroupCommit, Syncable as LoomSync
 /// (`engine/tests/loom_wake.rs`).
 #[cfg(loom)]
 #[doc(hidden)]
-pub use read::tail::Tail as LoomTail;
-pub use stream::{
-    Direction, EventId, EventStore, ExpectedRevision, NewEvent, RecordedEvent, Revision,
-    StoreSubscription, StreamAppend, StreamInfo, WriteResult,
-};
+pub use log::watermark::Tail as LoomTail;
 
 /// `Log` and `LogReader` cross threads: checked at compile time.
 const _: () = {
@@ -65,6 +96,8 @@ const _: () = {
     const fn assert_send<T: Send>() {}
     assert_send_sync::<Log>();
     assert_send_sync::<EventStore>();
+    assert_send_sync::<Consumer>();
     assert_send::<LogReader>();
     assert_send::<Subscription>();
+    assert_send::<StoreSubscription>();
 };

@@ -1,7 +1,7 @@
 //! How a log is opened and what an append waits for.
 
+use crate::error::{Error, Limit, Result};
 use crate::limits;
-use crate::{Error, Limit, Result};
 
 /// What an acknowledged append survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]

@@ -1,6 +1,14 @@
-//! The global sequence number of an event.
+//! Value types every layer shares: an event's position and its location on disk.
 
 use std::fmt;
+
+use crate::error::{Error, Limit, Result};
+
+/// An event's number within its stream: gapless from 0.
+pub type Revision = u64;
+
+/// A 16-byte event id (a UUID, say): appending ids already stored is a retry.
+pub type EventId = [u8; 16];
 
 /// An event's global position: gapless from 0, assigned at append in commit order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -26,4 +34,41 @@ impl From<u64> for Position {
     fn from(value: u64) -> Self {
         Position(value)
     }
+}
+
+/// Where an event is: its position and the byte offset of its record in the segment
+/// holding it — enough to read it with no index lookup and no scan
+/// ([`crate::Log::read_in_record`]). Appends return it ([`crate::Appended::location`]),
+/// readers report it, and the event store's index is made of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Location {
+    /// The event's position.
+    pub position: Position,
+    /// The byte offset of the event's record in its segment.
+    pub record_offset: u32,
+}
+
+impl Location {
+    /// The location of `position` in the record at `record_offset`.
+    pub fn new(position: Position, record_offset: u32) -> Location {
+        Location {
+            position,
+            record_offset,
+        }
+    }
+}
+
+/// Checks that `count` more positions fit after `next`. A log whose files claim positions
+/// near `u64::MAX` (fuzzing recovery found one) must refuse a batch rather than overflow
+/// the position counter.
+pub(crate) fn check_positions_left(next: u64, count: u64) -> Result<()> {
+    let positions_left = u64::MAX - next;
+    if count > positions_left {
+        return Err(Error::LimitExceeded {
+            limit: Limit::Positions,
+            value: count,
+            max: positions_left,
+        });
+    }
+    Ok(())
 }

@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use annal::format::record::{record_bytes_for, RECORD_HEADER_BYTES};
-use annal::format::segment_header::SEGMENT_HEADER_BYTES;
-use annal::io::{CrashMode, SimStorage, Storage};
 use annal::limits::{CONSUMERS_MAX, CONSUMER_NAME_BYTES_MAX};
+use annal::testing::SEGMENT_HEADER_BYTES;
+use annal::testing::{record_bytes_for, RECORD_HEADER_BYTES};
+use annal::testing::{CrashMode, SimStorage};
+use annal::Storage;
 use annal::{ConsumerInfo, Durability, Error, Log, Options, Position, RecoveryMode, Start};
 use support::CrashingStorage;
 
@@ -616,7 +617,7 @@ fn a_checkpoint_past_a_cut_log_is_brought_back_to_its_end() {
     log.close().unwrap();
     let record = record_bytes_for(EVENT_BYTES, 1, 0);
     let at = SEGMENT_HEADER_BYTES + 4 * record + RECORD_HEADER_BYTES + 4 + 20;
-    let segment = dir().join(annal::format::segment_file_name(0));
+    let segment = dir().join(annal::testing::segment_file_name(0));
     let byte = storage.file_bytes(&segment).unwrap()[at];
     storage.corrupt_file(&segment, at, &[byte ^ 0x40]);
     let log = Log::open_with_storage(

@@ -15,9 +15,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use annal::io::{CrashMode, SimStorage, Storage};
+use annal::testing::{CrashMode, SimStorage};
+use annal::Storage;
 use annal::{Appended, Durability, Error, Log, Options, Position};
-use support::{is_seal_write, CrashingStorage, FileOrigin, HookedStorage, StorageHooks};
+use support::{is_seal_write, CrashingStorage, FileOrigin, HookedStorage, Rng, StorageHooks};
 
 const SEGMENT_BYTES: u64 = 64 << 10;
 const HEADER_BYTES: usize = 16;
@@ -33,23 +34,6 @@ fn open(storage: Arc<dyn Storage>) -> Log {
         storage,
     )
     .unwrap()
-}
-
-/// SplitMix64: a small deterministic generator, so every seed replays the same workload.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// Identifies one event of one batch: who appended it, which of its appends, which event.
@@ -245,7 +229,7 @@ fn concurrent_appends_survive_a_crash_in_flight() {
     // Proves, for 200 seeds, that a tearing crash during concurrent appends keeps every Synced acknowledgement, whole batches only, gapless, and reopens idempotently.
     let mut lost_something = 0;
     for seed in 0..200u64 {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let threads = 2 + rng.below(4) as u32;
         let appends_per_thread = 10 + rng.below(40) as u32;
         let crash_after = rng.below(u64::from(threads * appends_per_thread));
@@ -256,7 +240,7 @@ fn concurrent_appends_survive_a_crash_in_flight() {
         let handles: Vec<_> = (0..threads)
             .map(|thread| {
                 let (log, acks, done) = (Arc::clone(&log), Arc::clone(&acks), Arc::clone(&done));
-                let mut rng = Rng(seed << 8 | u64::from(thread));
+                let mut rng = Rng::new(seed << 8 | u64::from(thread));
                 std::thread::spawn(move || {
                     let mut attempts = Vec::new();
                     for seq in 0..appends_per_thread {
@@ -313,7 +297,7 @@ fn concurrent_appends_survive_a_crash_in_flight() {
 /// The single-writer workload of the sweep: events of about 1/7 of a segment, so a roll
 /// comes every few appends; every third append is Synced.
 fn sweep_workload(log: &Log, attempts: &mut Vec<Attempt>) {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     for seq in 0..40 {
         let mut attempt = attempt(&mut rng, 0, seq);
         attempt.events = vec![payload(
@@ -405,7 +389,7 @@ fn crash_after_every_few_appends_with_reopen_in_between_keeps_synced_history() {
     // Proves repeated crash-reopen cycles with small segments never lose an event acknowledged Synced in any earlier cycle.
     let mut storage = SimStorage::new();
     let mut history: Vec<Vec<u8>> = Vec::new();
-    let mut rng = Rng(99);
+    let mut rng = Rng::new(99);
     for cycle in 0..60u32 {
         let log = open(Arc::new(storage.clone()));
         assert!(
@@ -440,7 +424,7 @@ fn crash_after_every_few_appends_with_reopen_in_between_keeps_synced_history() {
 fn torn_log(seed: u64) -> (SimStorage, Vec<Attempt>) {
     let storage = SimStorage::new();
     let log = open(Arc::new(storage.clone()));
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut attempts = Vec::new();
     for seq in 0..30 {
         let mut attempt = attempt(&mut rng, 0, seq);
@@ -515,14 +499,7 @@ fn torn_event_whose_payload_holds_a_record_still_recovers() {
         // log's records would append; the record sits at an 8-aligned segment offset.
         let mut inner = Vec::new();
         // Encoded with another log's epoch, as a record carried from another log would be.
-        annal::format::record::encode_record(
-            &mut inner,
-            7,
-            1_000,
-            1_000,
-            &[b"carried".as_slice()],
-            &[],
-        );
+        annal::testing::encode_record(&mut inner, 7, 1_000, 1_000, &[b"carried".as_slice()], &[]);
         let mut carrier = vec![0xAA; 4 + 8 * 200];
         carrier.extend_from_slice(&inner);
         carrier.extend_from_slice(&[0xBB; 700]);

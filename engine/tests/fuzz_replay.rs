@@ -103,10 +103,11 @@ fn a_log_at_the_end_of_the_position_range_refuses_appends() {
     // Proves an append past position u64::MAX is refused, not an overflow panic (found by fuzzing).
     use std::sync::Arc;
 
-    use annal::format::record::encode_record;
-    use annal::format::segment_file_name;
-    use annal::format::segment_header::SegmentHeader;
-    use annal::io::{SimStorage, Storage};
+    use annal::testing::encode_record;
+    use annal::testing::segment_file_name;
+    use annal::testing::SegmentHeader;
+    use annal::testing::SimStorage;
+    use annal::Storage;
     use annal::{Durability, Error, Limit, Log, Options, Position};
 
     const SEGMENT_BYTES: u64 = 64 << 10;

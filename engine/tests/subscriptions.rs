@@ -1,8 +1,8 @@
-//! Subscriptions and retention: catch-up then live with no gap and no duplicate, the
-//! three start points, blocking and non-blocking reads, batches, filters, the
-//! subscription limit, waking on append, sync, close and poisoning, and
-//! `truncate_before` (whole segments, crash-safe, never under a reader's feet), ending
-//! with a stress test of writers, eight subscriptions, rolls and retention at once.
+//! Subscriptions to the log: catch-up then live with no gap and no duplicate, the three
+//! start points, blocking and non-blocking reads, batches, filters, the subscription
+//! limit, waking on append, sync, close and poisoning, ending with a stress test of
+//! writers, eight subscriptions, rolls and retention at once. Retention alone
+//! (`truncate_before`) is the `log` binary's `retention` module.
 //!
 //! No test asserts on timing: blocking calls get generous timeouts that only guard
 //! against a hang.
@@ -17,13 +17,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use annal::io::{CrashMode, SimStorage, Storage};
 use annal::limits::{FILTER_SKIPPED_EVENTS_PER_CALL_MAX, SUBSCRIPTIONS_MAX};
+use annal::testing::SimStorage;
+use annal::Storage;
 use annal::{
-    Durability, Error, Event, Filter, Log, Options, Position, Start, Subscription,
-    SubscriptionOptions, Visibility,
+    Durability, Error, Filter, Log, Options, Position, Start, Subscription, SubscriptionOptions,
+    Visibility,
 };
-use support::CrashingStorage;
+use support::{append_numbered, number_of, numbered};
 
 const SEGMENT_BYTES: u64 = 64 << 10;
 /// Guards blocking calls against a hang; never a timing assertion.
@@ -49,30 +50,6 @@ fn open() -> Log {
 
 fn written() -> SubscriptionOptions {
     SubscriptionOptions::default().visibility(Visibility::Written)
-}
-
-/// The payload of event `n` of a test: its number and bytes derived from it.
-fn numbered(n: u64, len: usize) -> Vec<u8> {
-    let mut bytes = n.to_le_bytes().to_vec();
-    bytes.extend((8..len.max(8)).map(|i| (n as usize * 31 + i) as u8));
-    bytes
-}
-
-fn number_of(event: &Event) -> u64 {
-    let n = u64::from_le_bytes(event.payload[..8].try_into().unwrap());
-    assert_eq!(
-        event.payload[..],
-        numbered(n, event.payload.len())[..],
-        "payload of event {n} is damaged"
-    );
-    n
-}
-
-fn append_numbered(log: &Log, from: u64, count: u64, durability: Durability) {
-    for n in from..from + count {
-        log.append(&numbered(n, 40 + (n % 200) as usize), durability)
-            .unwrap();
-    }
 }
 
 #[test]
@@ -370,187 +347,6 @@ fn a_poisoned_log_ends_a_caught_up_subscription() {
         subscription.next(HANG_GUARD),
         Err(Error::Poisoned)
     ));
-}
-
-/// Appends events of about a tenth of a segment until the log has `segments` segments;
-/// returns how many events it appended.
-fn fill_segments(log: &Log, segments: usize) -> u64 {
-    let mut n = 0;
-    while segment_count(log) < segments {
-        log.append(&numbered(n, 6000), Durability::Written).unwrap();
-        n += 1;
-    }
-    log.sync().unwrap();
-    n
-}
-
-fn segment_count(log: &Log) -> usize {
-    log.metrics().rolls as usize + 1
-}
-
-/// The first positions of the segment files in the simulated log directory.
-fn segment_firsts(storage: &SimStorage) -> Vec<u64> {
-    storage
-        .file_names()
-        .iter()
-        .filter(|path| path.parent() == Some(dir()))
-        .filter_map(|path| annal::format::parse_segment_file_name(path.file_name()?.to_str()?))
-        .collect()
-}
-
-#[test]
-fn truncate_before_removes_whole_segments_below_the_position() {
-    // Proves retention removes exactly the segments entirely below the position, moves
-    // the first position, refuses reads below it, and the result survives a reopen.
-    let storage = SimStorage::new();
-    let log = open_on(Arc::new(storage.clone()));
-    let total = fill_segments(&log, 5);
-    let firsts = segment_firsts(&storage);
-    assert_eq!(firsts.len(), 5);
-    let inside_third = firsts[2] + 1;
-    assert_eq!(
-        log.truncate_before(Position(inside_third)).unwrap(),
-        Position(firsts[2])
-    );
-    assert_eq!(log.first_position(), Position(firsts[2]));
-    assert_eq!(segment_firsts(&storage), firsts[2..]);
-    assert!(matches!(
-        log.read(Position(firsts[2] - 1)),
-        Err(Error::PositionOutOfRange { .. })
-    ));
-    assert!(matches!(
-        log.subscribe(Position(0)),
-        Err(Error::PositionOutOfRange { .. })
-    ));
-    assert_eq!(
-        number_of(&log.read(Position(firsts[2])).unwrap()),
-        firsts[2]
-    );
-    // Truncating again below the first position removes nothing.
-    assert_eq!(
-        log.truncate_before(Position(firsts[2])).unwrap(),
-        Position(firsts[2])
-    );
-    drop(log);
-    let log = open_on(Arc::new(storage));
-    assert_eq!(log.first_position(), Position(firsts[2]));
-    let read: Vec<u64> = log
-        .read_from(Position(firsts[2]))
-        .unwrap()
-        .map(|e| number_of(&e.unwrap()))
-        .collect();
-    assert_eq!(read, (firsts[2]..total).collect::<Vec<_>>());
-}
-
-#[test]
-fn truncate_before_keeps_the_active_segment_and_refuses_the_future() {
-    // Proves truncating at the end removes every sealed segment but never the active
-    // one, and a position past the end is a clear error.
-    let storage = SimStorage::new();
-    let log = open_on(Arc::new(storage.clone()));
-    let total = fill_segments(&log, 3);
-    let active = *segment_firsts(&storage).iter().max().unwrap();
-    assert!(matches!(
-        log.truncate_before(Position(total + 1)),
-        Err(Error::PositionOutOfRange { .. })
-    ));
-    assert_eq!(
-        log.truncate_before(Position(total)).unwrap(),
-        Position(active)
-    );
-    assert_eq!(segment_firsts(&storage), vec![active]);
-    append_numbered(&log, total, 1, Durability::Synced);
-    assert_eq!(number_of(&log.read(Position(total)).unwrap()), total);
-}
-
-#[test]
-fn readers_keep_reading_a_segment_retention_removed() {
-    // Proves a removed segment stays mapped for the readers holding it (real files):
-    // an event's payload, a reader and a subscription read it whole afterwards, and the
-    // subscription then reports BehindRetention instead of waiting.
-    let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), Options::default().segment_bytes(SEGMENT_BYTES)).unwrap();
-    let total = fill_segments(&log, 4);
-    let held_event = log.read(Position(0)).unwrap();
-    let mut reader = log.read_from(Position(1)).unwrap();
-    let mut subscription = log.subscribe(Start::Beginning).unwrap();
-    assert_eq!(number_of(&subscription.try_next().unwrap().unwrap()), 0);
-    let first = log.truncate_before(Position(total)).unwrap();
-    assert!(first.0 > 0);
-    let segment_files = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| {
-            let name = e.as_ref().unwrap().file_name();
-            annal::format::parse_segment_file_name(name.to_str().unwrap()).is_some()
-        })
-        .count();
-    assert_eq!(
-        segment_files, 1,
-        "removed segment files are gone from the directory"
-    );
-    assert_eq!(number_of(&held_event), 0);
-    let mut next = 1;
-    for event in reader.by_ref() {
-        assert_eq!(number_of(&event.unwrap()), next);
-        next += 1;
-    }
-    assert!(
-        next > 1 && next < first.0,
-        "the reader finished its own segment only"
-    );
-    let mut delivered = 1;
-    let error = loop {
-        match subscription.try_next() {
-            Ok(Some(event)) => {
-                assert_eq!(number_of(&event), delivered);
-                delivered += 1;
-            }
-            Ok(None) => panic!("the subscription waited instead of reporting retention"),
-            Err(e) => break e,
-        }
-    };
-    match error {
-        Error::BehindRetention {
-            position,
-            first: now_first,
-        } => {
-            assert_eq!(position, Position(delivered));
-            assert_eq!(now_first, first);
-        }
-        other => panic!("expected BehindRetention, got {other:?}"),
-    }
-}
-
-#[test]
-fn truncation_survives_a_crash_at_every_step() {
-    // Proves a power loss at any step of truncate_before leaves a log that opens, holds
-    // a gapless run of segments ending where it did, and every event in it intact.
-    let mut step = 0;
-    loop {
-        let storage = CrashingStorage::new(SimStorage::new(), CrashMode::DropUnsynced);
-        let log = open_on(Arc::new(storage.clone()));
-        let total = fill_segments(&log, 5);
-        storage.arm(step);
-        let truncated = log.truncate_before(Position(total));
-        let crashed_at = storage.crashed_at();
-        drop(log);
-        let log = open_on(Arc::new(storage.survivor()));
-        assert_eq!(log.next_position(), Position(total), "step {step}");
-        let first = log.first_position().0;
-        let read: Vec<u64> = log
-            .read_from(Position(first))
-            .unwrap()
-            .map(|e| number_of(&e.unwrap()))
-            .collect();
-        assert_eq!(read, (first..total).collect::<Vec<_>>(), "step {step}");
-        if crashed_at.is_none() {
-            let first = truncated.expect("truncation without a crash succeeds");
-            assert_eq!(log.first_position(), first);
-            break;
-        }
-        step += 1;
-    }
-    assert!(step >= 8, "the sweep crashed only {step} steps");
 }
 
 /// Identity of a stress-test event: which writer, which of its events.

@@ -2,39 +2,15 @@
 //! a small deterministic random generator, self-describing event payloads, and a walker
 //! over the records of a segment file.
 
-use annal::format::record::{decode_header, Frame, RecordHeader};
-use annal::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
+use annal::testing::{decode_header, Frame, RecordHeader};
+use annal::testing::{SegmentHeader, SEGMENT_HEADER_BYTES};
 
-/// splitmix64: a tiny, fast, deterministic generator (tests need reproducibility, not
-/// quality).
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
+// The engine's tests and these share one generator, so a seed replays the same workload
+// in both.
+#[path = "../../engine/tests/support/rng.rs"]
+mod rng;
 
-impl Rng {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `low..=high`.
-    pub fn range(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next_u64() % (high - low + 1)
-    }
-
-    /// True with probability `percent`/100.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.next_u64() % 100 < percent
-    }
-}
+pub use rng::Rng;
 
 /// A seed derived from the clock, for tests that explore; they print it so a failure
 /// can be replayed.
@@ -155,7 +131,7 @@ pub struct RecordAt {
 impl RecordAt {
     /// Bytes of header and body (the part the checksums cover).
     pub fn covered_bytes(&self) -> usize {
-        annal::format::record::RECORD_HEADER_BYTES + self.header.body_bytes as usize
+        annal::testing::RECORD_HEADER_BYTES + self.header.body_bytes as usize
     }
 
     /// Bytes of the whole record, padding included.

@@ -30,22 +30,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub(crate) mod format;
 pub(crate) mod registry;
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
+use crate::error::{Error, Result};
 use crate::format::extension::{put_entry, KIND_CONSUMER_CHECKPOINT};
 use crate::limits::{CONSUMERS_MAX, CONSUMER_NAME_BYTES_MAX, CONSUMER_REPLAY_EVENTS_MAX};
-use crate::read::{Start, Subscription, SubscriptionOptions};
-use crate::{Appended, Durability, Error, Log, Position, Result};
+use crate::log::{Appended, LogCore, LogHooks, Shared};
+use crate::options::Durability;
+use crate::position::Position;
+use crate::read::{resolve_start, Start, Subscription, SubscriptionOptions};
 
-use format::CheckpointEntry;
+use crate::format::consumer_checkpoint::CheckpointEntry;
 pub(crate) use registry::Registry;
 use registry::{Entry, State};
 
-/// A consumer as [`Log::consumers`] lists it.
+/// A consumer as [`crate::Log::consumers`] lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerInfo {
     /// Its name.
@@ -55,13 +56,15 @@ pub struct ConsumerInfo {
 }
 
 /// A handle to a named, durable consumer of a log. Handles to the same consumer share
-/// its state; commits through any of them are serialized.
-pub struct Consumer<'log> {
-    log: &'log Log,
+/// its state; commits through any of them are serialized. It owns what it uses (no
+/// borrow of the log), so it may be kept across calls and sent between threads; once
+/// the log is closed its calls return [`Error::Closed`].
+pub struct Consumer {
+    shared: Arc<Shared>,
     entry: Arc<Entry>,
 }
 
-impl std::fmt::Debug for Consumer<'_> {
+impl std::fmt::Debug for Consumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Consumer")
             .field("name", &self.entry.name)
@@ -95,96 +98,94 @@ fn validate_name(name: &str) -> Result<()> {
     }
 }
 
-/// Consumers of a log.
-impl Log {
-    /// Creates the consumer `name` with its checkpoint at `start` (durably: its file is
-    /// written, synced and named before this returns). Errors: [`Error::ConsumerExists`]
-    /// (also for a name differing only in ASCII case), [`Error::InvalidConsumerName`],
-    /// [`Error::TooManyConsumers`], [`Error::PositionOutOfRange`].
-    pub fn create_consumer(&self, name: &str, start: impl Into<Start>) -> Result<Consumer<'_>> {
-        validate_name(name)?;
-        let shared = self.shared();
-        shared.check_usable()?;
-        let position = self.resolve_start(start.into())?;
-        let entry = shared
-            .consumers
-            .create(shared, name, position.0, CONSUMERS_MAX)?;
-        Ok(Consumer { log: self, entry })
-    }
-
-    /// A handle to the existing consumer `name`, or [`Error::UnknownConsumer`].
-    pub fn consumer(&self, name: &str) -> Result<Consumer<'_>> {
-        validate_name(name)?;
-        let entry = self.shared().consumers.get(name)?;
-        Ok(Consumer { log: self, entry })
-    }
-
-    /// Every consumer and its checkpoint, in name order.
-    pub fn consumers(&self) -> Vec<ConsumerInfo> {
-        self.shared()
-            .consumers
-            .all()
-            .iter()
-            .map(|entry| ConsumerInfo {
-                name: entry.name.clone(),
-                checkpoint: registry::checkpoint_of(entry),
-            })
-            .collect()
-    }
-
-    /// Deletes the consumer `name` (its file, then a directory sync). Checkpoints it
-    /// committed with appends stay in the log and are ignored, also by a new consumer of
-    /// the same name.
-    pub fn delete_consumer(&self, name: &str) -> Result<()> {
-        validate_name(name)?;
-        let shared = self.shared();
-        shared.check_usable()?;
-        shared.consumers.delete(shared, name)
-    }
-
-    /// Writes back to their files the checkpoints that consumers committed with appends
-    /// and that only the log holds, so the next open replays nothing for them. `close`
-    /// and `truncate_before` do this; long-running processes may call it now and then.
-    pub fn flush_consumers(&self) -> Result<()> {
-        flush_where(self, |_| true)
-    }
-}
-
-/// Flushes every consumer whose file points into the log before `position` (retention
-/// is about to remove those records).
-pub(crate) fn flush_before(log: &Log, position: u64) -> Result<()> {
-    flush_where(log, |state| {
-        state
-            .file_replay_from
-            .is_some_and(|replay_from| replay_from < position)
+/// Creates the consumer `name` at `start`: see [`crate::Log::create_consumer`].
+pub(crate) fn create(
+    shared: &Arc<Shared>,
+    registry: &Registry,
+    name: &str,
+    start: Start,
+) -> Result<Consumer> {
+    validate_name(name)?;
+    shared.check_usable()?;
+    let position = resolve_start(shared, start)?;
+    let entry = registry.create(shared, name, position.0, CONSUMERS_MAX)?;
+    Ok(Consumer {
+        shared: Arc::clone(shared),
+        entry,
     })
 }
 
-fn flush_where(log: &Log, needs: impl Fn(&State) -> bool) -> Result<()> {
-    for entry in log.shared().consumers.all() {
-        let mut state = entry.lock();
-        if !state.deleted && needs(&state) {
-            flush(log, &entry, &mut state)?;
+/// A handle to the existing consumer `name`: see [`crate::Log::consumer`].
+pub(crate) fn open(shared: &Arc<Shared>, registry: &Registry, name: &str) -> Result<Consumer> {
+    validate_name(name)?;
+    let entry = registry.get(name)?;
+    Ok(Consumer {
+        shared: Arc::clone(shared),
+        entry,
+    })
+}
+
+/// Every consumer and its checkpoint, in name order.
+pub(crate) fn list(registry: &Registry) -> Vec<ConsumerInfo> {
+    registry
+        .all()
+        .iter()
+        .map(|entry| ConsumerInfo {
+            name: entry.name.clone(),
+            checkpoint: registry::checkpoint_of(entry),
+        })
+        .collect()
+}
+
+/// Deletes the consumer `name`: see [`crate::Log::delete_consumer`].
+pub(crate) fn delete(shared: &Shared, registry: &Registry, name: &str) -> Result<()> {
+    validate_name(name)?;
+    shared.check_usable()?;
+    registry.delete(shared, name)
+}
+
+impl Registry {
+    /// Flushes every consumer whose state `needs` says must reach its file.
+    pub(crate) fn flush_where(
+        &self,
+        shared: &Shared,
+        needs: impl Fn(&State) -> bool,
+    ) -> Result<()> {
+        for entry in self.all() {
+            let mut state = entry.lock();
+            if !state.deleted && needs(&state) {
+                flush(shared, &entry, &mut state)?;
+            }
         }
+        Ok(())
     }
-    Ok(())
+}
+
+/// Retention flushes every consumer whose file points into the records it removes.
+impl LogHooks for Registry {
+    fn before_truncate(&self, log: &LogCore, new_first: Position) -> Result<()> {
+        self.flush_where(log, |state| {
+            state
+                .file_replay_from
+                .is_some_and(|replay_from| replay_from < new_first.0)
+        })
+    }
 }
 
 /// Writes the consumer's newest state to its file with no `replay_from`, once the record
 /// it came from is durable.
-fn flush(log: &Log, entry: &Entry, state: &mut State) -> Result<()> {
+fn flush(shared: &Shared, entry: &Entry, state: &mut State) -> Result<()> {
     if !state.needs_flush() {
         return Ok(());
     }
-    let shared = log.shared();
-    if state.sync_to > shared.synced.load(Ordering::Acquire) {
-        log.sync()?;
+    if state.sync_to > shared.synced() {
+        shared.sync()?;
     }
     let position = state.position;
-    entry.write_state(state, shared.epoch, position, None)
+    entry.write_state(state, shared.epoch(), position, None)
 }
 
-impl<'log> Consumer<'log> {
+impl Consumer {
     /// The consumer's name.
     pub fn name(&self) -> &str {
         &self.entry.name
@@ -204,7 +205,7 @@ impl<'log> Consumer<'log> {
     /// A subscription from the checkpoint with the given options.
     pub fn subscribe_with(&self, options: SubscriptionOptions) -> Result<Subscription> {
         let position = self.checkpoint()?;
-        self.log.subscribe_with(position, options)
+        Subscription::new(&self.shared, Start::At(position), options)
     }
 
     fn state(&self) -> Result<MutexGuard<'_, State>> {
@@ -226,13 +227,8 @@ impl<'log> Consumer<'log> {
                 position,
             });
         }
-        let next = self.log.next_position();
-        if position > next {
-            return Err(Error::PositionOutOfRange {
-                position,
-                first: self.log.first_position(),
-                next,
-            });
+        if position.0 > self.shared.next() {
+            return Err(self.shared.out_of_range(position.0));
         }
         Ok(())
     }
@@ -250,15 +246,13 @@ impl<'log> Consumer<'log> {
         if position.0 == state.position && !state.needs_flush() {
             return Ok(());
         }
-        let shared = self.log.shared();
+        let shared = &self.shared;
         shared.check_usable()?;
-        if position.0 > shared.synced.load(Ordering::Acquire)
-            || state.sync_to > shared.synced.load(Ordering::Acquire)
-        {
-            self.log.sync()?;
+        if position.0 > shared.synced() || state.sync_to > shared.synced() {
+            shared.sync()?;
         }
         self.entry
-            .write_state(&mut state, shared.epoch, position.0, None)
+            .write_state(&mut state, shared.epoch(), position.0, None)
     }
 
     /// Appends `events` and commits the checkpoint `position` in the same record: after
@@ -274,9 +268,9 @@ impl<'log> Consumer<'log> {
         durability: Durability,
     ) -> Result<Appended> {
         let pending = self.prepare_commit(position)?;
-        let appended = self
-            .log
-            .append_batch_with_extension(events, &pending.extension, durability);
+        let appended =
+            self.shared
+                .append_batch_with_extension(events, &pending.extension, durability);
         match appended {
             Ok(appended) => {
                 pending.finish(&appended);
@@ -290,18 +284,18 @@ impl<'log> Consumer<'log> {
     /// the consumer's file says where to replay the log from, and encodes the record
     /// extension. The caller appends a batch with [`PendingCommit::extension`] and hands
     /// the result to [`PendingCommit::finish`]; until then the consumer's commits wait.
-    pub(crate) fn prepare_commit(&self, position: Position) -> Result<PendingCommit<'_, 'log>> {
+    pub(crate) fn prepare_commit(&self, position: Position) -> Result<PendingCommit<'_>> {
         let mut state = self.state()?;
         self.check_position(&state, position)?;
-        let shared = self.log.shared();
+        let shared = &self.shared;
         shared.check_usable()?;
         if state.file_replay_from.is_none() {
             // The file holds the newest state (nothing pending): mark it so an open
             // replays the records from here on.
             let current = state.position;
-            let replay_from = self.log.next_position().0;
+            let replay_from = shared.next();
             self.entry
-                .write_state(&mut state, shared.epoch, current, Some(replay_from))?;
+                .write_state(&mut state, shared.epoch(), current, Some(replay_from))?;
         }
         let sequence = state.sequence + 1;
         let mut extension = Vec::new();
@@ -323,15 +317,15 @@ impl<'log> Consumer<'log> {
 }
 
 /// A checkpoint on its way into a record extension (see [`Consumer::prepare_commit`]).
-pub(crate) struct PendingCommit<'a, 'log> {
-    consumer: &'a Consumer<'log>,
+pub(crate) struct PendingCommit<'a> {
+    consumer: &'a Consumer,
     state: MutexGuard<'a, State>,
     sequence: u64,
     position: u64,
     pub(crate) extension: Vec<u8>,
 }
 
-impl PendingCommit<'_, '_> {
+impl PendingCommit<'_> {
     /// Records the commit once the append carrying [`PendingCommit::extension`]
     /// succeeded. When the oldest checkpoint only the log holds is more than
     /// [`CONSUMER_REPLAY_EVENTS_MAX`] events behind, writes the file too (best effort:
@@ -343,7 +337,7 @@ impl PendingCommit<'_, '_> {
         self.state.sync_to = end;
         let replay_from = self.state.file_replay_from.unwrap_or(end);
         if end - replay_from.min(end) > CONSUMER_REPLAY_EVENTS_MAX {
-            let _ = flush(self.consumer.log, &self.consumer.entry, &mut self.state);
+            let _ = flush(&self.consumer.shared, &self.consumer.entry, &mut self.state);
         }
     }
 }

@@ -13,17 +13,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::format::{CheckpointEntry, Slot, FILE_BYTES};
+use crate::error::{Error, Result};
+use crate::format::consumer_checkpoint::{CheckpointEntry, Slot, FILE_BYTES};
 use crate::format::extension::{Entries, KIND_CONSUMER_CHECKPOINT};
-use crate::format::record::{body, decode_header, extension_part, Frame};
-use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::io::{Storage, StorageFile};
 use crate::log::Shared;
-use crate::{Error, Position, Result};
+use crate::position::Position;
 
 /// The subdirectory of the log directory that holds consumer files.
 pub(crate) const CONSUMERS_DIR: &str = "consumers";
@@ -166,13 +164,13 @@ impl Registry {
         if inner.entries.len() >= max {
             return Err(Error::TooManyConsumers { max });
         }
-        let storage = shared.storage.as_ref();
-        let dir = shared.dir.join(CONSUMERS_DIR);
+        let storage = shared.storage();
+        let dir = shared.dir().join(CONSUMERS_DIR);
         if !inner.dir_durable {
             storage
                 .create_dir_all(&dir)
                 .map_err(|e| Error::io("create consumers directory", Some(dir.clone()), e))?;
-            sync_dir(storage, &shared.dir)?;
+            sync_dir(storage, shared.dir())?;
             inner.dir_durable = true;
         }
         let incarnation = new_incarnation(inner.last_incarnation);
@@ -182,7 +180,7 @@ impl Registry {
             .create_file(&temp, FILE_BYTES)
             .map_err(|e| Error::io("create consumer file", Some(temp.clone()), e))?;
         let slot = Slot {
-            epoch: shared.epoch,
+            epoch: shared.epoch(),
             incarnation,
             sequence: 1,
             position,
@@ -225,27 +223,29 @@ impl Registry {
             .ok_or_else(|| Error::UnknownConsumer { name: name.into() })?;
         let mut state = entry.lock();
         shared
-            .storage
+            .storage()
             .remove_file(&entry.path)
             .map_err(|e| Error::io("remove consumer file", Some(entry.path.clone()), e))?;
         // The name is gone from the directory now, durably or not: forget the consumer
         // either way, and report a failed directory sync (a crash may bring it back).
         state.deleted = true;
         inner.entries.remove(&key(name));
-        sync_dir(shared.storage.as_ref(), &shared.dir.join(CONSUMERS_DIR))
+        sync_dir(shared.storage(), &shared.dir().join(CONSUMERS_DIR))
     }
 
-    /// Loads every consumer file at open and replays the log for checkpoints committed
-    /// with appends; then writes each consumer found in the log back to its file.
-    pub(crate) fn recover(&self, shared: &Shared) -> Result<()> {
-        let storage = shared.storage.as_ref();
-        let dir = shared.dir.join(CONSUMERS_DIR);
+    /// The consumers of the log behind `shared`, as a crash left them: loads every
+    /// consumer file and replays the log for checkpoints committed with appends; then
+    /// writes each consumer found in the log back to its file.
+    pub(crate) fn recover(shared: &Shared) -> Result<Registry> {
+        let registry = Registry::default();
+        let storage = shared.storage();
+        let dir = shared.dir().join(CONSUMERS_DIR);
         let names = match storage.list_dir(&dir) {
             Ok(names) => names,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(registry),
             Err(e) => return Err(Error::io("list consumers directory", Some(dir), e)),
         };
-        let mut inner = self.lock();
+        let mut inner = registry.lock();
         inner.dir_durable = true;
         let mut removed_temp = false;
         for file_name in &names {
@@ -260,7 +260,7 @@ impl Registry {
         if removed_temp {
             sync_dir(storage, &dir)?;
         }
-        let next_position = shared.written.load(Ordering::Acquire);
+        let next_position = shared.written();
         for file_name in &names {
             let Some(name) = file_name.strip_suffix(FILE_SUFFIX) else {
                 continue;
@@ -280,29 +280,18 @@ impl Registry {
         replay(shared, &entries)?;
         let pending: Vec<&Arc<Entry>> = entries.iter().filter(|e| e.lock().needs_flush()).collect();
         if pending.is_empty() {
-            return Ok(());
+            return Ok(registry);
         }
         // States replayed from the active segment may not be durable yet (a process crash
         // leaves them in the page cache): sync it before any file claims them. Sealed
         // segments were synced when they were sealed.
-        let active = shared
-            .segments
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .last()
-            .cloned();
-        if let Some(active) = active {
-            active
-                .file
-                .sync_data()
-                .map_err(|e| Error::io("fdatasync segment", Some(active.path.clone()), e))?;
-        }
+        shared.sync_active_segment()?;
         for entry in pending {
             let mut state = entry.lock();
             let position = state.position;
-            entry.write_state(&mut state, shared.epoch, position, None)?;
+            entry.write_state(&mut state, shared.epoch(), position, None)?;
         }
-        Ok(())
+        Ok(registry)
     }
 }
 
@@ -310,7 +299,7 @@ impl Registry {
 fn load(shared: &Shared, dir: &Path, name: &str, next_position: u64) -> Result<Entry> {
     let path = dir.join(format!("{name}{FILE_SUFFIX}"));
     let file = shared
-        .storage
+        .storage()
         .open_file(&path, true)
         .map_err(|e| Error::io("open consumer file", Some(path.clone()), e))?;
     let view = file
@@ -336,7 +325,7 @@ fn load(shared: &Shared, dir: &Path, name: &str, next_position: u64) -> Result<E
             format!("consumer file holds the consumer {:?}", slot.name),
         ));
     }
-    if slot.epoch != shared.epoch {
+    if slot.epoch != shared.epoch() {
         return Err(Error::corrupt(
             path,
             slot.offset(),
@@ -381,91 +370,32 @@ fn replay(shared: &Shared, entries: &[Arc<Entry>]) -> Result<()> {
     else {
         return Ok(());
     };
-    let first = shared.first.load(Ordering::Acquire);
-    let end = shared.written.load(Ordering::Acquire);
-    let from = from.max(first);
-    if from >= end {
-        return Ok(());
-    }
-    let segments: Vec<_> = shared
-        .segments
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let start = segments.partition_point(|s| s.first_position <= from);
-    for segment in &segments[start.saturating_sub(1)..] {
-        // A sealed segment whose scan was put off at open (`OpenChecks::LastSegment`)
-        // publishes its records once scanned.
-        segment.ensure_scanned()?;
-        let view = segment
-            .file
-            .view()
-            .map_err(|e| Error::io("map segment", Some(segment.path.clone()), e))?;
-        let published = segment.written_bytes() as usize;
-        if view.len() < published {
-            return Err(Error::corrupt(
-                segment.path.clone(),
-                view.len() as u64,
-                "segment view shorter than its published length",
-            ));
-        }
-        let mut offset = segment
-            .index
-            .floor(from)
-            .map_or(SEGMENT_HEADER_BYTES as u64, |(_, offset)| offset)
-            as usize;
-        while offset < published {
-            let at = &view[offset..published];
-            let header = match decode_header(at, shared.epoch) {
-                Ok(Frame::Record(header)) => header,
-                Ok(Frame::End) => break,
-                Err(e) => {
-                    return Err(Error::corrupt(
-                        segment.path.clone(),
-                        offset as u64,
-                        e.describe(),
-                    ))
-                }
+    let end = shared.written();
+    shared.visit_extensions(Position(from), |record, extension| {
+        for entry in Entries::new(extension) {
+            let (kind, entry_body) = entry.map_err(|e| record.corrupt(e.describe()))?;
+            if kind != KIND_CONSUMER_CHECKPOINT {
+                continue;
+            }
+            let checkpoint = CheckpointEntry::decode(entry_body).ok_or_else(|| {
+                record.corrupt("malformed consumer checkpoint in record extension")
+            })?;
+            let Some(consumer) = by_name.get(&(checkpoint.name, checkpoint.incarnation)) else {
+                // A deleted consumer (or an earlier one of the same name).
+                continue;
             };
-            if header.is_seal() {
-                break;
+            let mut state = consumer.lock();
+            let in_range = state
+                .file_replay_from
+                .is_some_and(|replay_from| record.position.0 >= replay_from);
+            if in_range && checkpoint.sequence > state.sequence {
+                state.sequence = checkpoint.sequence;
+                state.position = checkpoint.position.min(end);
+                state.sync_to = record.end_position.0;
             }
-            if header.position >= from && header.extension_bytes > 0 {
-                let extension = extension_part(&header, body(&header, at));
-                for entry in Entries::new(extension) {
-                    let (kind, entry_body) = entry.map_err(|e| {
-                        Error::corrupt(segment.path.clone(), offset as u64, e.describe())
-                    })?;
-                    if kind != KIND_CONSUMER_CHECKPOINT {
-                        continue;
-                    }
-                    let checkpoint = CheckpointEntry::decode(entry_body).ok_or_else(|| {
-                        Error::corrupt(
-                            segment.path.clone(),
-                            offset as u64,
-                            "malformed consumer checkpoint in record extension",
-                        )
-                    })?;
-                    let Some(consumer) = by_name.get(&(checkpoint.name, checkpoint.incarnation))
-                    else {
-                        // A deleted consumer (or an earlier one of the same name).
-                        continue;
-                    };
-                    let mut state = consumer.lock();
-                    let in_range = state
-                        .file_replay_from
-                        .is_some_and(|replay_from| header.position >= replay_from);
-                    if in_range && checkpoint.sequence > state.sequence {
-                        state.sequence = checkpoint.sequence;
-                        state.position = checkpoint.position.min(end);
-                        state.sync_to = header.end_position();
-                    }
-                }
-            }
-            offset += header.record_bytes();
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// A new incarnation number: the clock in nanoseconds, and always above the last one.

@@ -1,8 +1,10 @@
-//! The on-disk format: segment headers and record frames. Pure encoding and decoding,
-//! no I/O; `docs/format.md` is the byte-level specification this code implements.
+//! The on-disk format: segment headers, record frames and their extensions, the event
+//! envelope, consumer checkpoint slots. Pure encoding and decoding, no I/O; `docs/format.md` is the byte-level specification this code implements.
 
 use std::sync::OnceLock;
 
+pub mod consumer_checkpoint;
+pub mod envelope;
 pub mod extension;
 pub mod record;
 pub mod segment_header;

@@ -269,6 +269,7 @@ pub fn record_bytes_for(payload_bytes: usize, event_count: usize, extension_byte
 /// Encodes a record of the log `epoch` holding `events` and `extension` into `out`
 /// (cleared first), padded to alignment. The caller has checked the limits, so lengths
 /// fit their fields.
+#[cfg(any(test, feature = "testing"))]
 pub fn encode_record<E: AsRef<[u8]>>(
     out: &mut Vec<u8>,
     epoch: u64,

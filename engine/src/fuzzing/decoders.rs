@@ -6,15 +6,16 @@
 use bytes::Bytes;
 
 use super::FUZZ_EPOCH;
-use crate::consumer::format::{CheckpointEntry, Slot, FILE_BYTES, SLOT_BYTES};
+use crate::format::consumer_checkpoint::{CheckpointEntry, Slot, FILE_BYTES, SLOT_BYTES};
+use crate::format::envelope::{self, EnvelopeParts};
 use crate::format::extension::Entries;
 use crate::format::record::{
     body, check_body, decode_header, encode_record, encode_seal, events_part, extension_part,
     EventRanges, Frame, RECORD_HEADER_BYTES, SEAL_RECORD_BYTES,
 };
 use crate::format::{crc32, crc32_salted, read_u32};
-use crate::stream::envelope::{self, EnvelopeParts, Link};
-use crate::stream::index::Index;
+use crate::index::Index;
+use crate::position::{Location, Position};
 
 /// Mode bit: recompute the body and header checksums before decoding, so the fuzzer
 /// explores what lies behind them (lengths, counts, flags) rather than only the checksum
@@ -139,7 +140,7 @@ pub fn stream_envelope(data: &[u8]) {
     let Ok(decoded) = envelope::decode(&payload) else {
         return;
     };
-    let block: Vec<Link> = decoded.block_links().collect();
+    let block: Vec<Location> = decoded.block_links().collect();
     let mut encoded = Vec::new();
     envelope::encode(
         &EnvelopeParts {
@@ -182,10 +183,7 @@ pub fn stream_envelope(data: &[u8]) {
     // content is applied or refused, never a panic.
     let mut index = Index::starting_at(0);
     for position in 0..3 {
-        let link = Link {
-            position,
-            record_offset: 64,
-        };
+        let link = Location::new(Position(position), 64);
         if index.apply(&decoded, link).is_ok() {
             assert_eq!(index.through, position + 1);
         }

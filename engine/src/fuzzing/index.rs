@@ -10,10 +10,12 @@ use std::sync::{Arc, OnceLock};
 
 use super::FUZZ_EPOCH;
 use crate::format::{crc32, read_u64};
+use crate::index::checkpoint::{self, CHECKPOINT_FILE_NAME};
+use crate::index::Index;
 use crate::io::{CrashMode, SimStorage, Storage};
-use crate::stream::checkpoint::{self, CHECKPOINT_FILE_NAME};
-use crate::stream::index::Index;
-use crate::{Direction, Durability, EventStore, ExpectedRevision, NewEvent, Options, Position};
+use crate::options::{Durability, Options};
+use crate::position::Position;
+use crate::stream::{Direction, EventStore, ExpectedRevision, NewEvent};
 
 /// The directory of the store the target opens.
 pub(super) const STORE_DIR: &str = "/fuzz/store";

@@ -8,6 +8,7 @@
 //! contradicts the format or the model); every other outcome, errors included, is fine.
 //! `docs/testing.md` says what each target proves.
 
+mod checks;
 mod decoders;
 mod index;
 mod model;

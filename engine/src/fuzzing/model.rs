@@ -2,8 +2,10 @@
 //! against: the log as a list of entries (appends, truncations, tombstones), every
 //! stream, category and retry fact derived from it.
 
-use crate::stream::index::category_of;
-use crate::{Direction, Error, EventId, ExpectedRevision, NewEvent, Position, WriteResult};
+use crate::error::Error;
+use crate::index::category_of;
+use crate::position::{EventId, Position};
+use crate::stream::{Direction, ExpectedRevision, NewEvent, WriteResult};
 
 /// The streams the target writes (two categories and a name without one).
 pub(super) const STREAMS: [&str; 4] = ["order-1", "order-2", "cust-1", "solo"];

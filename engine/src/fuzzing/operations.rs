@@ -6,13 +6,17 @@
 
 use std::sync::Arc;
 
+use super::checks::{check_events, check_result, same_error};
 use super::model::{event_id, Entry, Model, ModelEvent, Prediction, STREAMS};
+use crate::error::Error;
 use crate::io::{CrashMode, SimStorage};
-use crate::read::{Filter, SubscriptionOptions, Visibility};
-use crate::{
-    Direction, Durability, Error, EventStore, ExpectedRevision, NewEvent, Options, Position,
-    RecordedEvent, StreamAppend, StreamInfo, WriteResult,
+use crate::log::Visibility;
+use crate::options::{Durability, Options};
+use crate::position::Position;
+use crate::stream::{
+    Direction, EventStore, ExpectedRevision, NewEvent, StreamAppend, StreamInfo, WriteResult,
 };
+use crate::stream::{StoreFilter, StoreSubscriptionOptions};
 
 const STORE_DIR: &str = "/fuzz/operations";
 const SEGMENT_BYTES: u64 = 64 << 10;
@@ -67,65 +71,6 @@ fn open(storage: &SimStorage) -> EventStore {
         Arc::new(storage.clone()),
     )
     .unwrap_or_else(|e| panic!("the store does not open: {e}"))
-}
-
-/// Whether two errors are the same as far as the model can tell.
-fn same_error(actual: &Error, expected: &Error) -> bool {
-    match (actual, expected) {
-        (
-            Error::WrongExpectedRevision {
-                stream: a,
-                expected: ae,
-                actual: aa,
-            },
-            Error::WrongExpectedRevision {
-                stream: b,
-                expected: be,
-                actual: ba,
-            },
-        ) => a == b && ae == be && aa == ba,
-        (Error::StreamDeleted { stream: a }, Error::StreamDeleted { stream: b })
-        | (Error::StreamNotFound { stream: a }, Error::StreamNotFound { stream: b }) => a == b,
-        (
-            Error::PositionOutOfRange { position: a, .. },
-            Error::PositionOutOfRange { position: b, .. },
-        ) => a == b,
-        _ => false,
-    }
-}
-
-fn check_events(what: &str, actual: &[RecordedEvent], expected: &[ModelEvent]) {
-    assert_eq!(actual.len(), expected.len(), "{what}: event count");
-    for (a, e) in actual.iter().zip(expected) {
-        assert_eq!(
-            &a.stream[..],
-            STREAMS[e.stream].as_bytes(),
-            "{what}: stream"
-        );
-        assert_eq!(a.revision, e.revision, "{what}: revision");
-        assert_eq!(a.position, Position(e.position), "{what}: position");
-        assert_eq!(a.id, e.event.id, "{what}: id");
-        assert_eq!(a.event_type, e.event.event_type, "{what}: event type");
-        assert_eq!(a.metadata, e.event.metadata, "{what}: metadata");
-        assert_eq!(a.data, e.event.data, "{what}: data");
-    }
-}
-
-fn check_result(
-    what: &str,
-    actual: crate::Result<Vec<RecordedEvent>>,
-    expected: Result<Vec<ModelEvent>, Error>,
-) {
-    match (actual, expected) {
-        (Ok(actual), Ok(expected)) => check_events(what, &actual, &expected),
-        (Err(actual), Err(expected)) => {
-            assert!(
-                same_error(&actual, &expected),
-                "{what}: {actual} instead of {expected}"
-            )
-        }
-        (actual, expected) => panic!("{what}: {actual:?} instead of {expected:?}"),
-    }
 }
 
 fn expectation(byte: u8, current: Option<u64>) -> ExpectedRevision {
@@ -466,10 +411,10 @@ impl Run {
         let pick = input.byte();
         let from = self.position_pick(pick).min(self.model.next_position());
         let category = (pick & 0x80 != 0).then(|| CATEGORIES[usize::from(pick) % CATEGORIES.len()]);
-        let filter = category.map_or(Filter::All, |c| {
-            Filter::Category(c.as_bytes().to_vec().into())
+        let filter = category.map_or(StoreFilter::All, |c| {
+            StoreFilter::Category(c.as_bytes().to_vec().into())
         });
-        let options = SubscriptionOptions::default()
+        let options = StoreSubscriptionOptions::default()
             .visibility(Visibility::Written)
             .filter(filter);
         let mut subscription = self

@@ -9,11 +9,14 @@ use std::sync::Arc;
 
 use super::decoders::fix_record_checksums;
 use super::FUZZ_EPOCH;
+use crate::error::Error;
 use crate::format::record::{RECORD_HEADER_BYTES, SEAL_BODY_BYTES};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::{align_up, read_u16, read_u32, read_u64, segment_file_name};
+use crate::handle::Log;
 use crate::io::{SimStorage, Storage};
-use crate::{Durability, Error, Log, OpenChecks, Options, Position, RecoveryMode};
+use crate::options::{Durability, OpenChecks, Options, RecoveryMode};
+use crate::position::Position;
 
 /// The log's directory.
 pub(super) const LOG_DIR: &str = "/fuzz/log";

@@ -8,13 +8,14 @@ use super::recovery::{
     TRUNCATE_AT_DAMAGE, VERIFY_READS,
 };
 use super::FUZZ_EPOCH;
-use crate::consumer::format::{CheckpointEntry, Slot, SLOT_BYTES};
+use crate::format::consumer_checkpoint::{CheckpointEntry, Slot, SLOT_BYTES};
+use crate::format::envelope::{encode, EnvelopeParts, Kind, SAME_RECORD};
 use crate::format::extension::{put_entry, KIND_CONSUMER_CHECKPOINT};
 use crate::format::record::{encode_record, encode_seal};
 use crate::format::segment_header::SegmentHeader;
-use crate::stream::checkpoint;
-use crate::stream::envelope::{encode, EnvelopeParts, Kind, Link, SAME_RECORD};
-use crate::stream::index::Index;
+use crate::index::checkpoint;
+use crate::index::Index;
+use crate::position::{Location, Position};
 
 /// The seeds of the target `name` (empty for an unknown name).
 pub fn seed_corpus(name: &str) -> Vec<Vec<u8>> {
@@ -191,12 +192,12 @@ fn checkpoint_seeds() -> Vec<Vec<u8>> {
 fn envelope(kind: Kind, id: bool, links: bool, data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let link = |position| {
-        links.then_some(Link {
-            position,
-            record_offset: if position % 2 == 0 { 4096 } else { SAME_RECORD },
-        })
+        links.then_some(Location::new(
+            Position(position),
+            if position % 2 == 0 { 4096 } else { SAME_RECORD },
+        ))
     };
-    let block: Vec<Link> = if links && kind == Kind::Event {
+    let block: Vec<Location> = if links && kind == Kind::Event {
         (0..8).filter_map(|i| link(i * 2)).collect()
     } else {
         Vec::new()

@@ -3,6 +3,7 @@
 //! written-but-unsynced bytes apart from synced ones, fails chosen calls and "crashes".
 
 mod file;
+#[cfg(any(test, feature = "testing"))]
 mod sim;
 
 use std::fmt;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use file::FileStorage;
+#[cfg(any(test, feature = "testing"))]
 pub use sim::{CrashMode, SimCounters, SimStorage};
 
 /// A directory of files, as the log uses it.

@@ -16,10 +16,12 @@ use super::flusher::{Flusher, WRITE_BEHIND_BYTES};
 use super::preparer::Preparer;
 use super::segment::{Segment, INDEX_INTERVAL_BYTES};
 use super::{Appended, Shared};
+use crate::error::{Error, Limit, Result};
 use crate::format::record::{append_record, encode_seal, record_bytes_for, SEAL_RECORD_BYTES};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::limits::{BATCH_BYTES_MAX, BATCH_EVENTS_MAX, EVENT_BYTES_MAX, EXTENSION_BYTES_MAX};
-use crate::{Durability, Error, Limit, Position, Result};
+use crate::options::Durability;
+use crate::position::{check_positions_left, Position};
 
 /// Buffered records are written once the buffer holds this many bytes.
 pub(crate) const FLUSH_BYTES: usize = 256 << 10;
@@ -180,7 +182,9 @@ pub(crate) fn flush(shared: &Shared, writer: &mut Writer) -> Result<()> {
     writer.active.publish(writer.written_offset);
     if crossed {
         if let Some(flusher) = &writer.flusher {
-            flusher.request();
+            // Write-back only starts early what a sync does anyway; a flusher that is
+            // gone has poisoned the log, which the next append or sync reports.
+            flusher.request().ok();
         }
     }
     shared
@@ -203,16 +207,7 @@ pub(crate) fn append<E: AsRef<[u8]>>(
     let (payload_bytes, record_bytes) = validate(events, extension, shared.options.segment_bytes)?;
     let mut writer = shared.writer();
     shared.check_usable()?;
-    // A log whose files claim positions near u64::MAX (found by fuzzing recovery) must
-    // refuse the batch rather than overflow the position counter.
-    let positions_left = u64::MAX - writer.next_position;
-    if events.len() as u64 > positions_left {
-        return Err(Error::LimitExceeded {
-            limit: Limit::Positions,
-            value: events.len() as u64,
-            max: positions_left,
-        });
-    }
+    check_positions_left(writer.next_position, events.len() as u64)?;
     // The active segment's own size, not the option: a log reopened with another
     // `segment_bytes` keeps its existing segments at the size they were created with.
     if writer.active_sealed
@@ -282,7 +277,7 @@ fn roll(shared: &Shared, writer: &mut Writer) -> Result<()> {
         // appends) would hold up the new segment's one-sector header sync, as a sync
         // waits for the device's queue.
         match &writer.flusher {
-            Some(flusher) => flusher.request(),
+            Some(flusher) => flusher.request()?,
             None => shared.seals.make_durable(shared)?,
         }
     }

@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::error::{Error, Result};
 use crate::format::segment_file_name;
 use crate::format::segment_header::SegmentHeader;
 use crate::io::{Storage, StorageFile};
-use crate::{Error, Result};
 
 /// The file a new segment is prepared under before it is named by its first position.
 pub(crate) const PREPARED_SEGMENT_NAME: &str = "next-segment.tmp";

@@ -34,7 +34,7 @@ use crossbeam::channel::{self, Sender, TrySendError};
 
 use super::segment::Segment;
 use super::Shared;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The writer wakes the flusher each time its published bytes in the active segment
 /// cross a multiple of this.
@@ -111,6 +111,7 @@ impl Flusher {
         let thread = std::thread::Builder::new()
             .name("annal-flusher".into())
             .spawn(move || {
+                let _dart = PoisonDart(log.clone());
                 let mut written_back = WrittenBack::default();
                 for () in received {
                     let Some(shared) = log.upgrade() else { break };
@@ -129,10 +130,28 @@ impl Flusher {
 
     /// Wakes the thread (to sync the pending seal, and start the write-back of what the
     /// active segment gained); never blocks. Requests made while one is queued coalesce.
-    pub(crate) fn request(&self) {
-        if let Some(requests) = &self.requests {
-            match requests.try_send(()) {
-                Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+    /// A thread that is gone (it panicked: its dart already poisoned the log) is reported
+    /// as [`Error::Poisoned`], never ignored.
+    pub(crate) fn request(&self) -> Result<()> {
+        let Some(requests) = &self.requests else {
+            return Ok(());
+        };
+        match requests.try_send(()) {
+            Ok(()) | Err(TrySendError::Full(())) => Ok(()),
+            Err(TrySendError::Disconnected(())) => Err(Error::Poisoned),
+        }
+    }
+}
+
+/// Poisons the log if the flusher thread unwinds: a seal it was to make durable would
+/// otherwise wait silently, and nothing may be acknowledged as synced past it.
+struct PoisonDart(Weak<Shared>);
+
+impl Drop for PoisonDart {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(shared) = self.0.upgrade() {
+                shared.poison();
             }
         }
     }

@@ -21,9 +21,9 @@
 use std::sync::atomic::Ordering as StdOrdering;
 
 use super::{append, Shared};
+use crate::error::{Error, Result};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{Condvar, Mutex, MutexGuard};
-use crate::{Error, Result};
 
 /// What group commit needs of a log: its durable watermark, whether it failed, and a
 /// sync. Implemented by the log's shared state, and by the loom models

@@ -1,34 +1,58 @@
-//! The log: segments on disk, the append path with group commit, recovery at open.
+//! The log: segments on disk, the append path with group commit, recovery at open, and
+//! everything the log publishes to readers — the `written` and `synced` watermarks, the
+//! wake-ups of readers waiting at the tail (`watermark`), and the readers that decode
+//! records below the watermarks (`reader`, `located`).
 //!
-//! [`Log`] is the owner (it holds the directory lock); everything readers need lives in
-//! [`Shared`], which readers keep alive through an `Arc` after the log is closed.
+//! [`LogCore`] is the owner (it holds the directory lock); everything readers need lives
+//! in [`Shared`], which readers keep alive through an `Arc` after the log is closed. Its
+//! fields are private to this folder: the layers above (subscriptions, consumers, the
+//! event store) read it through methods, and plug into the log through [`LogHooks`].
+//!
+//! This layer imports only `format`, `io` and the value types: never a layer above it.
 
 mod append;
 mod directory;
+mod event;
+mod extensions;
 mod flusher;
 pub(crate) mod group_commit;
+mod located;
 mod preparer;
+mod reader;
 mod recovery;
 mod retention;
 mod scan;
-pub(crate) mod segment;
+mod segment;
+mod walker;
+pub(crate) mod watermark;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use crate::consumer::Registry;
-use crate::io::{DirLock, FileStorage, Storage};
+use crate::error::{Error, Result};
+use crate::io::{DirLock, Storage};
 use crate::metrics::{Counters, Metrics};
-use crate::read::tail::Tail;
-use crate::read::{Event, LogReader, Visibility};
-use crate::{Durability, Error, Options, Position, Result};
+use crate::options::{Durability, Options};
+use crate::position::{Location, Position};
 
 use append::Writer;
 use flusher::{Flusher, SealSync};
 use group_commit::GroupCommit;
 use preparer::Preparer;
 use segment::Segment;
+use watermark::Tail;
+
+pub use event::{Event, Visibility};
+pub use reader::LogReader;
+
+/// What a layer above the log needs to hear of it (the durable consumers register one):
+/// called by the log at the points where that layer's state must be in step with it.
+pub(crate) trait LogHooks: Send + Sync {
+    /// Retention is about to remove every record before `new_first`: whatever the layer
+    /// keeps only in those records must be written elsewhere first.
+    fn before_truncate(&self, log: &LogCore, new_first: Position) -> Result<()>;
+}
 
 /// The positions one append was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,57 +62,122 @@ pub struct Appended {
     /// Position of the last event of the append.
     pub last: Position,
     /// Byte offset of the append's record in the segment holding `first`: with a position
-    /// of the append it locates an event without any search ([`Log::read_in_record`]).
+    /// of the append it locates an event without any search ([`crate::Log::read_in_record`]).
     pub record_offset: u32,
 }
 
-/// State shared by the log, its writer and its readers.
+impl Appended {
+    /// The location of the append's `i`-th event (`i` counts from 0).
+    pub fn location(&self, i: u64) -> Location {
+        Location::new(self.first.after(i), self.record_offset)
+    }
+}
+
+/// State shared by the log, its writer and its readers. Its fields are private to
+/// `log/`; layers above use the methods below.
 pub(crate) struct Shared {
-    pub(crate) dir: PathBuf,
-    pub(crate) options: Options,
-    pub(crate) storage: Arc<dyn Storage>,
-    pub(crate) epoch: u64,
+    dir: PathBuf,
+    options: Options,
+    storage: Arc<dyn Storage>,
+    epoch: u64,
     /// Segments in position order; the last is the active one. Changed on a roll, and by
     /// retention (`truncate_before`) at the front.
-    pub(crate) segments: RwLock<Vec<Arc<Segment>>>,
+    segments: RwLock<Vec<Arc<Segment>>>,
     /// The position after the last event published to readers.
-    pub(crate) written: AtomicU64,
+    written: AtomicU64,
     /// The position the next append gets (above `written` while appends are buffered).
-    pub(crate) next: AtomicU64,
+    next: AtomicU64,
     /// The position after the last event known durable.
-    pub(crate) synced: AtomicU64,
+    synced: AtomicU64,
     /// The first position the log holds.
-    pub(crate) first: AtomicU64,
-    pub(crate) poisoned: AtomicBool,
-    pub(crate) closed: AtomicBool,
-    pub(crate) counters: Counters,
+    first: AtomicU64,
+    poisoned: AtomicBool,
+    closed: AtomicBool,
+    counters: Counters,
     writer: Mutex<Writer>,
     group_commit: GroupCommit,
     /// The sealed segment whose fdatasync may still be running (`flusher`).
     seals: SealSync,
-    /// Wakes subscriptions waiting at the tail; counts them (`read::tail`).
-    pub(crate) tail: Tail,
-    /// The log's durable consumers (`consumer`).
-    pub(crate) consumers: Registry,
+    /// Wakes subscriptions waiting at the tail; counts them (`watermark`).
+    tail: Tail,
+    /// What the layers above registered ([`LogHooks`]).
+    hooks: Mutex<Vec<Arc<dyn LogHooks>>>,
     /// Serializes `truncate_before` calls (`retention`).
     retention: Mutex<()>,
 }
 
 impl Shared {
     /// The segment holding `position`, if the log holds it.
-    pub(crate) fn segment_for(&self, position: u64) -> Option<Arc<Segment>> {
+    fn segment_for(&self, position: u64) -> Option<Arc<Segment>> {
         let segments = self.segments.read().unwrap_or_else(|e| e.into_inner());
         let at = segments.partition_point(|s| s.first_position <= position);
         segments.get(at.checked_sub(1)?).cloned()
     }
 
     /// The segment that starts at `first_position`.
-    pub(crate) fn segment_starting_at(&self, first_position: u64) -> Option<Arc<Segment>> {
+    fn segment_starting_at(&self, first_position: u64) -> Option<Arc<Segment>> {
         let segments = self.segments.read().unwrap_or_else(|e| e.into_inner());
         segments
             .binary_search_by_key(&first_position, |s| s.first_position)
             .ok()
             .map(|at| Arc::clone(&segments[at]))
+    }
+
+    /// The log's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The log's storage backend.
+    pub(crate) fn storage(&self) -> &dyn Storage {
+        self.storage.as_ref()
+    }
+
+    /// The log's epoch: chosen at creation, carried by every segment.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The first position the log holds (an `Acquire` load).
+    pub(crate) fn first(&self) -> u64 {
+        self.first.load(Ordering::Acquire)
+    }
+
+    /// The position the next append gets (an `Acquire` load).
+    pub(crate) fn next(&self) -> u64 {
+        self.next.load(Ordering::Acquire)
+    }
+
+    /// The position after the last event published to readers (an `Acquire` load).
+    pub(crate) fn written(&self) -> u64 {
+        self.written.load(Ordering::Acquire)
+    }
+
+    /// The position after the last durable event (an `Acquire` load).
+    pub(crate) fn synced(&self) -> u64 {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// The watermark a reader of `visibility` reads to (an `Acquire` load).
+    pub(crate) fn watermark(&self, visibility: Visibility) -> u64 {
+        match visibility {
+            Visibility::Written => self.written(),
+            Visibility::Synced => self.synced(),
+        }
+    }
+
+    /// The wake-ups of readers waiting at the tail, and the count of subscriptions.
+    pub(crate) fn tail(&self) -> &Tail {
+        &self.tail
+    }
+
+    /// An error saying `position` is not in the log.
+    pub(crate) fn out_of_range(&self, position: u64) -> Error {
+        Error::PositionOutOfRange {
+            position: Position(position),
+            first: Position(self.first()),
+            next: Position(self.next()),
+        }
     }
 
     fn writer(&self) -> MutexGuard<'_, Writer> {
@@ -115,42 +204,71 @@ impl Shared {
         append::flush(self, &mut writer)
     }
 
-    pub(crate) fn poison(&self) {
+    fn poison(&self) {
         self.poisoned.store(true, Ordering::Release);
         // Nothing more will be published: waiting subscriptions must find out.
         self.tail.end();
     }
 }
 
-/// An open log. `Send + Sync`: share it (in an `Arc`) between appending threads.
-pub struct Log {
+/// An append placed in the log and not yet waited for ([`Shared::begin_append`]).
+#[must_use = "an append is acknowledged only by finish()"]
+pub(crate) struct PendingAppend<'log> {
+    shared: &'log Shared,
+    appended: Appended,
+    /// Counts a `Synced` append in progress until it is covered (group commit).
+    _appending: Option<group_commit::Appending<'log>>,
+}
+
+impl PendingAppend<'_> {
+    /// Where the append went, before its durability is reached.
+    pub(crate) fn appended(&self) -> Appended {
+        self.appended
+    }
+
+    /// Waits for the durability the append asked for: returns at once unless `Synced`,
+    /// which joins (or leads) a group commit.
+    pub(crate) fn finish(self) -> Result<Appended> {
+        if self._appending.is_some() {
+            group_commit::wait_synced(self.shared, self.appended.last.0 + 1)?;
+        }
+        Ok(self.appended)
+    }
+}
+
+/// The raw log's owner: it holds the directory lock and the [`Shared`] state, which
+/// carries every operation (reachable through `Deref`). The public [`crate::Log`] wraps
+/// it with subscriptions and consumers.
+pub(crate) struct LogCore {
     shared: Arc<Shared>,
     _lock: DirLock,
 }
 
-impl std::fmt::Debug for Log {
+impl std::ops::Deref for LogCore {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl std::fmt::Debug for LogCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Log")
             .field("dir", &self.shared.dir)
-            .field("written", &self.shared.written.load(Ordering::Relaxed))
-            .field("synced", &self.shared.synced.load(Ordering::Relaxed))
+            .field("written", &self.shared.written())
+            .field("synced", &self.shared.synced())
             .finish()
     }
 }
 
-impl Log {
-    /// Opens (creating if needed) the log in `dir` on the local file system, recovering
-    /// from whatever a crash left there.
-    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Log> {
-        Log::open_with_storage(dir, options, Arc::new(FileStorage))
-    }
-
-    /// Opens the log on a given storage backend (tests use [`crate::io::SimStorage`]).
-    pub fn open_with_storage(
+impl LogCore {
+    /// Opens the log on a given storage backend, recovering from whatever a crash left.
+    pub(crate) fn open_with_storage(
         dir: impl AsRef<Path>,
         options: Options,
         storage: Arc<dyn Storage>,
-    ) -> Result<Log> {
+    ) -> Result<LogCore> {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
         storage
@@ -198,230 +316,184 @@ impl Log {
             group_commit: GroupCommit::default(),
             seals: SealSync::default(),
             tail: Tail::new(),
-            consumers: Registry::default(),
+            hooks: Mutex::new(Vec::new()),
             retention: Mutex::new(()),
         });
         let flusher = Flusher::start(Arc::downgrade(&shared));
         shared.writer().set_flusher(flusher);
-        if let Err(e) = shared.consumers.recover(&shared) {
-            // Joined here, so the flusher (which may hold the state for a moment) never
-            // drops the last reference on its own thread.
-            let threads = shared.writer().stop_threads();
-            drop(threads);
-            return Err(e);
-        }
-        Ok(Log {
+        Ok(LogCore {
             shared,
             _lock: lock,
         })
     }
 
-    /// Appends one event and waits for the given durability.
-    pub fn append(&self, event: &[u8], durability: Durability) -> Result<Appended> {
-        self.append_batch(&[event], durability)
+    /// The shared state, for handles that outlive a borrow of the log (subscriptions,
+    /// consumers).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
-    /// Appends a batch of events atomically (one record: after a crash, all or none of
-    /// them are present) and waits for the given durability.
-    pub fn append_batch<E: AsRef<[u8]>>(
-        &self,
-        events: &[E],
-        durability: Durability,
-    ) -> Result<Appended> {
-        self.append_batch_with_extension(events, &[], durability)
+    /// Registers a layer's hooks (see [`LogHooks`]).
+    pub(crate) fn register_hooks(&self, hooks: Arc<dyn LogHooks>) {
+        self.shared
+            .hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hooks);
     }
 
-    /// Appends a batch together with a record extension: bytes stored in the same record,
-    /// so all-or-nothing with the events, that are not events themselves (they take no
-    /// position). Layers above the raw log use it for data that must commit atomically
-    /// with a batch, such as a consumer's checkpoint. Readers see it through
-    /// [`LogReader::record_extension`].
-    pub fn append_batch_with_extension<E: AsRef<[u8]>>(
+    /// Syncs and closes the log, reporting any error.
+    pub(crate) fn close(self) -> Result<()> {
+        let result = self.sync();
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.tail.end();
+        result
+    }
+}
+
+/// The raw log's operations, on its shared state so that owned handles (consumers) can
+/// append too.
+impl Shared {
+    /// Appends a batch with a record extension and waits for `durability`: see
+    /// [`crate::Log::append_batch_with_extension`].
+    pub(crate) fn append_batch_with_extension<E: AsRef<[u8]>>(
         &self,
         events: &[E],
         extension: &[u8],
         durability: Durability,
     ) -> Result<Appended> {
-        if durability == Durability::Synced {
-            let _appending = self.shared.group_commit.appending();
-            let appended = append::append(&self.shared, events, extension, durability)?;
-            group_commit::wait_synced(&self.shared, appended.last.0 + 1)?;
-            return Ok(appended);
-        }
-        append::append(&self.shared, events, extension, durability)
+        self.begin_append(events, extension, durability)?.finish()
     }
 
-    /// Writes buffered appends (`Durability::Buffered`) and publishes them to readers,
-    /// without waiting for them to be durable.
-    pub fn flush(&self) -> Result<()> {
-        self.shared.check_usable()?;
-        self.shared.flush()
+    /// The first half of every append: the record is placed (positions assigned, written
+    /// and published if `Written`, left in the writer's buffer otherwise) and the returned
+    /// [`PendingAppend`] waits for the durability asked for. Layers above (the event store)
+    /// place their record under their own lock and wait after releasing it, so concurrent
+    /// `Synced` appends share one write and one fdatasync whatever layer they come from.
+    pub(crate) fn begin_append<E: AsRef<[u8]>>(
+        &self,
+        events: &[E],
+        extension: &[u8],
+        durability: Durability,
+    ) -> Result<PendingAppend<'_>> {
+        let appending = (durability == Durability::Synced).then(|| self.group_commit.appending());
+        let appended = append::append(self, events, extension, durability)?;
+        Ok(PendingAppend {
+            shared: self,
+            appended,
+            _appending: appending,
+        })
+    }
+
+    /// Writes buffered appends and publishes them, without waiting for durability.
+    pub(crate) fn flush_buffered(&self) -> Result<()> {
+        self.check_usable()?;
+        self.flush()
     }
 
     /// Makes every event appended so far durable (one fdatasync, shared with concurrent
     /// `Synced` appends).
-    pub fn sync(&self) -> Result<()> {
-        self.flush()?;
-        let written = self.shared.written.load(Ordering::Acquire);
-        group_commit::wait_synced(&self.shared, written)
-    }
-
-    /// Syncs and closes the log, reporting any error (dropping it syncs on a best-effort
-    /// basis and ignores errors).
-    pub fn close(self) -> Result<()> {
-        let flushed = self.flush_consumers();
-        let result = self.sync();
-        self.shared.closed.store(true, Ordering::Release);
-        self.shared.tail.end();
-        flushed.and(result)
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.flush_buffered()?;
+        group_commit::wait_synced(self, self.written())
     }
 
     /// Reads the event at `position`.
-    pub fn read(&self, position: Position) -> Result<Event> {
-        let mut reader = self.read_from(position)?;
+    pub(crate) fn read(self: &Arc<Self>, position: Position) -> Result<Event> {
+        let mut reader = self.read_from(position, Visibility::Written)?;
         match reader.next() {
             Some(event) => event,
-            None => Err(self.out_of_range(position)),
+            None => Err(self.out_of_range(position.0)),
         }
     }
 
-    /// Reads the event at `position` from the record at `record_offset` in its segment (as
-    /// returned in [`Appended::record_offset`] or by [`LogReader::record_offset`]): no
-    /// index lookup and no scan. A location that does not hold `position` is an error.
-    pub fn read_in_record(&self, position: Position, record_offset: u32) -> Result<Event> {
-        let written = self.shared.written.load(Ordering::Acquire);
-        if position.0 < self.shared.first.load(Ordering::Acquire) || position.0 >= written {
+    /// Reads the event at `location` without any search.
+    pub(crate) fn read_in_record(&self, location: Location) -> Result<Event> {
+        let position = location.position.0;
+        self.flush_if_buffered(position)?;
+        if position < self.first() || position >= self.written() {
             return Err(self.out_of_range(position));
         }
-        crate::read::read_in_record(&self.shared, position.0, record_offset)
+        located::read_in_record(self, location)
     }
 
-    /// Reads the events at `locations` (each a position and its record's offset, as for
-    /// [`Log::read_in_record`]) and appends them to `out` in the order given. Scattered
-    /// events cost much less this way than one by one: every record is touched before
-    /// any is decoded, so their cache misses overlap. Stops at the first location that
-    /// is out of range or does not hold its position; `out` then holds the events
-    /// before it.
-    pub fn read_located(&self, locations: &[(Position, u32)], out: &mut Vec<Event>) -> Result<()> {
-        let raw: Vec<(u64, u32)> = locations.iter().map(|&(p, o)| (p.0, o)).collect();
-        self.visit_located(&raw, |i, view, range| {
+    /// Reads the events at `locations` into `out`, in the order given: see
+    /// [`crate::Log::read_located`].
+    pub(crate) fn read_located(&self, locations: &[Location], out: &mut Vec<Event>) -> Result<()> {
+        self.visit_located(locations, |i, view, range| {
             out.push(Event {
-                position: locations[i].0,
+                position: locations[i].position,
                 payload: view.slice(range),
             });
             Ok(())
         })
     }
 
-    /// [`Log::read_located`] for the crate: `visit(i, view, range)` gets the payload of
-    /// the `i`-th location as `view[range]`.
+    /// [`Shared::read_located`] for the crate: `visit(i, view, range)` gets the payload
+    /// of the `i`-th location as `view[range]`.
     pub(crate) fn visit_located(
         &self,
-        locations: &[(u64, u32)],
+        locations: &[Location],
         mut visit: impl FnMut(usize, &bytes::Bytes, std::ops::Range<usize>) -> Result<()>,
     ) -> Result<()> {
-        let first = self.shared.first.load(Ordering::Acquire);
-        let written = self.shared.written.load(Ordering::Acquire);
-        for (i, &(position, _)) in locations.iter().enumerate() {
+        if let Some(highest) = locations.iter().map(|l| l.position.0).max() {
+            self.flush_if_buffered(highest)?;
+        }
+        let first = self.first();
+        let written = self.written();
+        for (i, location) in locations.iter().enumerate() {
+            let position = location.position.0;
             if position < first || position >= written {
                 // The locations before it are still read, as documented.
-                crate::read::visit_located(&self.shared, &locations[..i], &mut visit)?;
-                return Err(self.out_of_range(Position(position)));
+                located::visit_located(self, &locations[..i], &mut visit)?;
+                return Err(self.out_of_range(position));
             }
         }
-        crate::read::visit_located(&self.shared, locations, visit)
+        located::visit_located(self, locations, visit)
     }
 
-    /// A reader of every event from `position` up to the written watermark, in order.
-    /// The reader keeps going as the log grows: after it returns `None`, calling
-    /// `next` again returns events appended since.
-    pub fn read_from(&self, position: Position) -> Result<LogReader> {
-        self.reader_from(position, Visibility::Written)
-    }
-
-    /// A reader like [`Log::read_from`] that only sees events already synced.
-    pub fn read_synced_from(&self, position: Position) -> Result<LogReader> {
-        self.reader_from(position, Visibility::Synced)
-    }
-
-    fn reader_from(&self, position: Position, visibility: Visibility) -> Result<LogReader> {
-        let first = self.shared.first.load(Ordering::Acquire);
-        let next = self.shared.next.load(Ordering::Acquire);
-        if position.0 < first || position.0 > next {
-            return Err(self.out_of_range(position));
+    /// A reader of every event from `position` up to the `visibility` watermark.
+    pub(crate) fn read_from(
+        self: &Arc<Self>,
+        position: Position,
+        visibility: Visibility,
+    ) -> Result<LogReader> {
+        if position.0 < self.first() || position.0 > self.next() {
+            return Err(self.out_of_range(position.0));
         }
-        if self.shared.written.load(Ordering::Acquire) < next && !self.is_poisoned() {
+        if self.written() < self.next() && !self.is_poisoned() {
             // Buffered appends become readable when something reads them.
-            self.shared.flush()?;
+            self.flush()?;
         }
-        LogReader::new(Arc::clone(&self.shared), position.0, visibility)
+        LogReader::new(Arc::clone(self), position.0, visibility)
     }
 
-    fn out_of_range(&self, position: Position) -> Error {
-        Error::PositionOutOfRange {
-            position,
-            first: self.first_position(),
-            next: self.next_position(),
+    /// Buffered appends become readable when something reads them: writes the buffer if
+    /// `position` was appended but is still in it.
+    pub(crate) fn flush_if_buffered(&self, position: u64) -> Result<()> {
+        if position >= self.written() && position < self.next() && !self.is_poisoned() {
+            self.flush()?;
         }
-    }
-
-    /// The first position the log holds.
-    pub fn first_position(&self) -> Position {
-        Position(self.shared.first.load(Ordering::Acquire))
-    }
-
-    /// The position the next append will get.
-    pub fn next_position(&self) -> Position {
-        Position(self.shared.next.load(Ordering::Acquire))
-    }
-
-    /// The last position written (visible to readers), if any.
-    pub fn last_written(&self) -> Option<Position> {
-        let written = self.shared.written.load(Ordering::Acquire);
-        let first = self.shared.first.load(Ordering::Acquire);
-        (written > first).then(|| Position(written - 1))
-    }
-
-    /// The last position known durable, if any.
-    pub fn last_synced(&self) -> Option<Position> {
-        let synced = self.shared.synced.load(Ordering::Acquire);
-        let first = self.shared.first.load(Ordering::Acquire);
-        (synced > first).then(|| Position(synced - 1))
-    }
-
-    /// The log's epoch: chosen at creation, carried by every segment.
-    pub fn epoch(&self) -> u64 {
-        self.shared.epoch
-    }
-
-    /// The log's directory.
-    pub fn dir(&self) -> &Path {
-        &self.shared.dir
+        Ok(())
     }
 
     /// The options the log was opened with.
-    pub fn options(&self) -> &Options {
-        &self.shared.options
+    pub(crate) fn options(&self) -> &Options {
+        &self.options
     }
 
     /// Counters since open.
-    pub fn metrics(&self) -> Metrics {
-        self.shared.counters.snapshot()
+    pub(crate) fn metrics(&self) -> Metrics {
+        self.counters.snapshot()
     }
 
     /// Whether an earlier failure poisoned the log.
-    pub fn is_poisoned(&self) -> bool {
-        self.shared.poisoned.load(Ordering::Acquire)
-    }
-
-    /// The state shared with readers, for the layers built on the log (subscriptions,
-    /// consumers).
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
     }
 }
 
-impl Drop for Log {
+impl Drop for LogCore {
     fn drop(&mut self) {
         if !self.shared.closed.load(Ordering::Acquire)
             && !self.shared.poisoned.load(Ordering::Acquire)

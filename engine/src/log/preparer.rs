@@ -8,8 +8,8 @@ use std::thread::JoinHandle;
 use crossbeam::channel::{self, Sender, TrySendError};
 
 use super::directory::prepare_segment_file;
+use crate::error::Result;
 use crate::io::{Storage, StorageFile};
-use crate::Result;
 
 #[derive(Default)]
 struct Slot {

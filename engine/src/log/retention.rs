@@ -10,33 +10,30 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::segment::Segment;
-use super::Log;
-use crate::{Error, Position, Result};
+use super::LogCore;
+use crate::error::{Error, Result};
+use crate::position::Position;
 
-impl Log {
+impl LogCore {
     /// Removes every segment whose events all lie before `position` and returns the
     /// log's new first position (the first position of the oldest segment kept, at most
     /// `position`: only whole segments go). The active segment always stays.
     ///
     /// Readers and subscriptions that already hold a removed segment finish reading it;
     /// a read of a removed position from then on gets [`Error::PositionOutOfRange`], and
-    /// a subscription that needs one gets [`Error::BehindRetention`]. Consumers whose
-    /// newest checkpoints only records being removed hold are written to their files
-    /// first. On an I/O error the segments removed so far stay removed and the log stays
+    /// a subscription that needs one gets [`Error::BehindRetention`]. The layers above
+    /// hear of it first ([`super::LogHooks::before_truncate`]): consumers whose newest
+    /// checkpoints only records being removed hold are written to their files. On an I/O error the segments removed so far stay removed and the log stays
     /// usable. A position past the next one to be written is
     /// [`Error::PositionOutOfRange`].
-    pub fn truncate_before(&self, position: Position) -> Result<Position> {
-        let shared = &self.shared;
+    pub(crate) fn truncate_before(&self, position: Position) -> Result<Position> {
+        let shared = &**self;
         shared.check_usable()?;
         let _serialized = shared.retention.lock().unwrap_or_else(|e| e.into_inner());
         // Buffered appends (above `written`) belong to the active segment, which stays.
         let next = shared.next.load(Ordering::Acquire);
         if position.0 > next {
-            return Err(Error::PositionOutOfRange {
-                position,
-                first: self.first_position(),
-                next: Position(next),
-            });
+            return Err(shared.out_of_range(position.0));
         }
         let (doomed, new_first): (Vec<Arc<Segment>>, u64) = {
             let segments = shared.segments.read().unwrap_or_else(|e| e.into_inner());
@@ -51,9 +48,16 @@ impl Log {
             )
         };
         if doomed.is_empty() {
-            return Ok(self.first_position());
+            return Ok(Position(shared.first()));
         }
-        crate::consumer::flush_before(self, new_first)?;
+        let hooks = shared
+            .hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for hook in hooks {
+            hook.before_truncate(self, Position(new_first))?;
+        }
         let storage = shared.storage.as_ref();
         for segment in &doomed {
             storage
@@ -68,6 +72,6 @@ impl Log {
             drop(segments);
             shared.first.fetch_max(first, Ordering::AcqRel);
         }
-        Ok(self.first_position())
+        Ok(Position(shared.first()))
     }
 }

@@ -3,7 +3,7 @@
 //! scan was deferred (`OpenChecks::LastSegment`), by the first reader that needs them.
 
 use super::segment::INDEX_INTERVAL_BYTES;
-use crate::format::record::{body, check_body, decode_header, Frame};
+use super::walker::{RecordWalker, Step};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::format::ALIGNMENT_BYTES;
 
@@ -39,42 +39,39 @@ pub(crate) fn scan_records(
     first_position: u64,
     mut index: impl FnMut(u64, u64),
 ) -> ScanEnd {
-    let mut offset = SEGMENT_HEADER_BYTES as u64;
+    let mut walker = RecordWalker::new(view, SEGMENT_HEADER_BYTES as u64, epoch);
     let mut expected = first_position;
     let mut last_indexed: Option<u64> = None;
     let mut sealed = false;
     let mut damage = None;
-    while (offset as usize) < view.len() {
-        let at = &view[offset as usize..];
-        let header = match decode_header(at, epoch) {
-            Ok(Frame::End) => break,
-            Ok(Frame::Record(header)) => header,
-            Err(e) => {
+    loop {
+        let record = match walker.step() {
+            Step::End => break,
+            Step::Record(record) => record,
+            Step::Damaged { offset, error } => {
                 damage = Some(Damage {
                     offset,
-                    reason: e.describe(),
+                    reason: error.describe(),
                     later_records_from: offset + ALIGNMENT_BYTES as u64,
                 });
                 break;
             }
         };
+        let (offset, header) = (record.offset, record.header);
         let damage_reason = if header.position != expected {
             Some("record position out of sequence")
         } else {
-            check_body(&header, body(&header, at))
-                .err()
-                .map(|e| e.describe())
+            record.check_body().err().map(|e| e.describe())
         };
         if let Some(reason) = damage_reason {
             damage = Some(Damage {
                 offset,
                 reason,
-                later_records_from: offset + header.record_bytes() as u64,
+                later_records_from: record.end_offset(),
             });
             break;
         }
         if header.is_seal() {
-            offset += header.record_bytes() as u64;
             sealed = true;
             break;
         }
@@ -82,9 +79,12 @@ pub(crate) fn scan_records(
             index(header.position, offset);
             last_indexed = Some(offset);
         }
-        offset += header.record_bytes() as u64;
         expected = header.end_position();
     }
+    let offset = match damage {
+        Some(damage) => damage.offset,
+        None => walker.offset(),
+    };
     ScanEnd {
         end_offset: offset,
         end_position: expected,

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, OnceLock};
 
 use super::scan::scan_records;
+use crate::error::{Error, Result};
 use crate::io::StorageFile;
-use crate::{Error, Result};
 
 /// One sparse-index entry is kept per this many bytes of records.
 pub(crate) const INDEX_INTERVAL_BYTES: u64 = 8 << 10;

@@ -4,19 +4,16 @@
 //! A subscription is a [`LogReader`] plus a wait: the reader already re-reads the
 //! watermark on every call, so catching up and following live are the same loop, and
 //! the switch between them can neither skip nor repeat an event. When the reader has
-//! caught up, the subscription waits on the log's [`super::tail::Tail`] until the
+//! caught up, the subscription waits on the log's tail (`log::watermark`) until the
 //! watermark it reads to moves past its position.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
-use super::{Event, LogReader, Visibility};
+use crate::error::{Error, Result};
 use crate::limits::{FILTER_SKIPPED_EVENTS_PER_CALL_MAX, SUBSCRIPTIONS_MAX};
-use crate::log::Shared;
-use crate::{Error, Log, Position, Result};
+use crate::log::{Event, LogReader, Shared, Visibility};
+use crate::position::Position;
 
 /// Where a subscription starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,12 +47,6 @@ pub enum Filter {
     All,
     /// The events for which the predicate returns true.
     Predicate(Arc<EventPredicate>),
-    /// Event-store events of the streams in a category (the stream-name prefix before
-    /// the first `-`: `order` for `order-42`). Events that are not event-store events
-    /// (no envelope) and the store's lifecycle records never match.
-    Category(Bytes),
-    /// Event-store events of one event type.
-    EventType(Bytes),
 }
 
 impl Filter {
@@ -69,11 +60,6 @@ impl Filter {
         match self {
             Filter::All => true,
             Filter::Predicate(predicate) => predicate(event),
-            Filter::Category(category) => crate::stream::envelope::peek(&event.payload)
-                .and_then(|(stream, _)| crate::stream::category_of(stream))
-                .is_some_and(|c| c == &category[..]),
-            Filter::EventType(event_type) => crate::stream::envelope::peek(&event.payload)
-                .is_some_and(|(_, t)| t == &event_type[..]),
         }
     }
 }
@@ -83,8 +69,6 @@ impl std::fmt::Debug for Filter {
         match self {
             Filter::All => f.write_str("All"),
             Filter::Predicate(_) => f.write_str("Predicate(..)"),
-            Filter::Category(c) => write!(f, "Category({:?})", String::from_utf8_lossy(c)),
-            Filter::EventType(t) => write!(f, "EventType({:?})", String::from_utf8_lossy(t)),
         }
     }
 }
@@ -123,70 +107,21 @@ impl SubscriptionOptions {
     }
 }
 
-/// Subscriptions of a log.
-impl Log {
-    /// A subscription from `start` (a [`Position`], [`Start::Beginning`] or
-    /// [`Start::End`]) seeing synced events only: see [`Log::subscribe_with`].
-    pub fn subscribe(&self, start: impl Into<Start>) -> Result<Subscription> {
-        self.subscribe_with(start, SubscriptionOptions::default())
+/// The position `start` names, checked against the log's range.
+pub(crate) fn resolve_start(shared: &Shared, start: Start) -> Result<Position> {
+    let (first, next) = (shared.first(), shared.next());
+    let position = match start {
+        Start::Beginning => first,
+        Start::End => next,
+        Start::At(position) => position.0,
+    };
+    if position < first || position > next {
+        return Err(shared.out_of_range(position));
     }
-
-    /// A subscription from `start`: it delivers every event from there on, in order,
-    /// each once, first those already in the log (catch-up), then each new one as the
-    /// writer publishes it. It never holds the writer back: a slow subscription only
-    /// falls behind. `Durability::Buffered` appends are delivered once they are written
-    /// (by a later `Written` or `Synced` append, a full buffer, `flush` or `sync`): a
-    /// subscription never takes the writer's lock to write them.
-    /// Errors: [`Error::PositionOutOfRange`] for a position before the
-    /// first or after the next to be written, [`Error::TooManySubscriptions`] when
-    /// [`SUBSCRIPTIONS_MAX`] are live.
-    pub fn subscribe_with(
-        &self,
-        start: impl Into<Start>,
-        options: SubscriptionOptions,
-    ) -> Result<Subscription> {
-        let position = self.resolve_start(start.into())?;
-        let shared = Arc::clone(self.shared());
-        if !shared.tail.add_subscription(SUBSCRIPTIONS_MAX) {
-            return Err(Error::TooManySubscriptions {
-                max: SUBSCRIPTIONS_MAX,
-            });
-        }
-        match LogReader::new(Arc::clone(&shared), position.0, options.visibility) {
-            Ok(reader) => Ok(Subscription {
-                shared,
-                reader,
-                visibility: options.visibility,
-                filter: options.filter,
-            }),
-            Err(e) => {
-                shared.tail.remove_subscription();
-                Err(e)
-            }
-        }
-    }
-
-    /// The position `start` names, checked against the log's range.
-    pub(crate) fn resolve_start(&self, start: Start) -> Result<Position> {
-        let first = self.first_position();
-        let next = self.next_position();
-        let position = match start {
-            Start::Beginning => first,
-            Start::End => next,
-            Start::At(position) => position,
-        };
-        if position < first || position > next {
-            return Err(Error::PositionOutOfRange {
-                position,
-                first,
-                next,
-            });
-        }
-        Ok(position)
-    }
+    Ok(Position(position))
 }
 
-/// A reader that follows the log: see [`Log::subscribe_with`]. Dropping it ends it.
+/// A reader that follows the log: see [`crate::Log::subscribe_with`]. Dropping it ends it.
 pub struct Subscription {
     shared: Arc<Shared>,
     reader: LogReader,
@@ -205,6 +140,35 @@ impl std::fmt::Debug for Subscription {
 }
 
 impl Subscription {
+    /// A subscription of the log behind `shared` from `start`: see
+    /// [`crate::Log::subscribe_with`].
+    pub(crate) fn new(
+        shared: &Arc<Shared>,
+        start: Start,
+        options: SubscriptionOptions,
+    ) -> Result<Subscription> {
+        let position = resolve_start(shared, start)?;
+        if !shared.tail().add_subscription(SUBSCRIPTIONS_MAX) {
+            return Err(Error::TooManySubscriptions {
+                max: SUBSCRIPTIONS_MAX,
+            });
+        }
+        // Not `read_from`: a subscription never takes the writer's lock to write what is
+        // buffered.
+        match LogReader::new(Arc::clone(shared), position.0, options.visibility) {
+            Ok(reader) => Ok(Subscription {
+                shared: Arc::clone(shared),
+                reader,
+                visibility: options.visibility,
+                filter: options.filter,
+            }),
+            Err(e) => {
+                shared.tail().remove_subscription();
+                Err(e)
+            }
+        }
+    }
+
     /// The next position the subscription will scan: every event before it was
     /// delivered or rejected by the filter. After handling an event, this is the
     /// checkpoint to commit.
@@ -253,7 +217,7 @@ impl Subscription {
             if let Some(event) = self.try_next()? {
                 return Ok(Some(event));
             }
-            let tail = &self.shared.tail;
+            let tail = self.shared.tail();
             if tail.has_ended() && !self.has_more() {
                 self.shared.check_usable()?;
                 return Err(Error::Closed);
@@ -305,18 +269,14 @@ impl Subscription {
 
     /// Whether the watermark this subscription reads to is past its position.
     fn has_more(&self) -> bool {
-        let watermark = match self.visibility {
-            Visibility::Written => &self.shared.written,
-            Visibility::Synced => &self.shared.synced,
-        };
-        watermark.load(Ordering::Acquire) > self.reader.position().0
+        self.shared.watermark(self.visibility) > self.reader.position().0
     }
 
     /// A reader that stops short of the watermark below the log's first position has
     /// met a segment that retention removed: report it rather than wait forever.
     fn check_retention(&self) -> Result<()> {
         let position = self.reader.position();
-        let first = Position(self.shared.first.load(Ordering::Acquire));
+        let first = Position(self.shared.first());
         if position < first && self.has_more() {
             return Err(Error::BehindRetention { position, first });
         }
@@ -326,6 +286,6 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.shared.tail.remove_subscription();
+        self.shared.tail().remove_subscription();
     }
 }

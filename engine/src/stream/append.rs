@@ -6,12 +6,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::envelope::{encode, envelope_bytes, EnvelopeParts, Kind, Link, SAME_RECORD};
-use super::index::{category_of, Index, StreamEntry};
 use super::read::read_stream;
-use super::types::{Direction, EventId, ExpectedRevision, StreamAppend, WriteResult};
+use super::types::{Direction, ExpectedRevision, StreamAppend, WriteResult};
+use crate::error::{Error, Result};
+use crate::format::envelope::{encode, envelope_bytes, EnvelopeParts, Kind, SAME_RECORD};
+use crate::handle::Log;
+use crate::index::{category_of, Index, StreamEntry};
 use crate::limits::{EVENT_TYPE_BYTES_MAX, STREAM_NAME_BYTES_MAX};
-use crate::{Error, Log, Position, Result};
+use crate::position::{EventId, Location, Position};
 
 /// Checks a stream name: 1 to `STREAM_NAME_BYTES_MAX` bytes, no NUL (names cross the C
 /// ABI as C strings).
@@ -262,7 +264,7 @@ pub(crate) fn encode_envelopes(
 ) -> (Vec<Vec<u8>>, Vec<WriteResult>) {
     let mut payloads = Vec::new();
     let mut results = Vec::with_capacity(appends.len());
-    let mut categories_in_batch: HashMap<&[u8], Link> = HashMap::new();
+    let mut categories_in_batch: HashMap<&[u8], Location> = HashMap::new();
     // Only a later event of the same append needs to find an earlier one's category link.
     let events_in_batch: usize = appends.iter().map(|a| a.events.len()).sum();
     let mut position = first_position;
@@ -311,10 +313,7 @@ pub(crate) fn encode_envelopes(
                 &mut payload,
             );
             payloads.push(payload);
-            let here = Link {
-                position,
-                record_offset: SAME_RECORD,
-            };
+            let here = Location::new(Position(position), SAME_RECORD);
             previous_in_stream = Some(here);
             tail.push(here);
             if let Some(category) = category {

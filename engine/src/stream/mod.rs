@@ -8,12 +8,6 @@
 //! is checkpointed (`checkpoint`) so that opening replays only the log's tail.
 
 mod append;
-mod chain;
-pub(crate) mod checkpoint;
-mod checkpointer;
-pub(crate) mod envelope;
-pub(crate) mod index;
-mod names;
 mod read;
 mod subscription;
 mod types;
@@ -23,20 +17,19 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 
+use crate::error::{Error, Result};
+use crate::format::envelope::{decode, Kind};
+use crate::handle::Log;
+use crate::index::checkpointer::{Checkpointer, Snapshot};
+use crate::index::{checkpoint, Index, IDEMPOTENCY_WINDOW_EVENTS};
 use crate::io::{FileStorage, Storage};
-use crate::{Durability, Error, Log, Options, Position, Result};
-
-use checkpointer::{Checkpointer, Snapshot};
-use envelope::{decode, Kind, Link};
-use index::Index;
+use crate::options::{Durability, Options};
+use crate::position::{check_positions_left, Location, Position, Revision};
 use read::not_an_envelope;
 
-pub(crate) use index::category_of;
-pub use index::IDEMPOTENCY_WINDOW_EVENTS;
-pub use subscription::StoreSubscription;
+pub use subscription::{StoreFilter, StoreSubscription, StoreSubscriptionOptions};
 pub use types::{
-    Direction, EventId, ExpectedRevision, NewEvent, RecordedEvent, Revision, StreamAppend,
-    StreamInfo, WriteResult,
+    Direction, ExpectedRevision, NewEvent, RecordedEvent, StreamAppend, StreamInfo, WriteResult,
 };
 
 struct State {
@@ -64,6 +57,15 @@ impl std::fmt::Debug for EventStore {
             .field("log", &self.log)
             .finish()
     }
+}
+
+/// What the store's index holds in memory ([`EventStore::index_memory`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexMemory {
+    /// Approximate heap bytes of the index.
+    pub heap_bytes: usize,
+    /// Streams it knows.
+    pub streams: usize,
 }
 
 /// What opening found in the index checkpoint (for tests and operators).
@@ -105,6 +107,15 @@ impl EventStore {
                 events_at_checkpoint,
             }),
         })
+    }
+
+    /// After a failed write or sync the index may name events that never reached the
+    /// log: reads of it stop, as appends do.
+    fn check_not_poisoned(&self) -> Result<()> {
+        if self.log.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
+        Ok(())
     }
 
     fn read_state(&self) -> RwLockReadGuard<'_, State> {
@@ -151,8 +162,12 @@ impl EventStore {
             .count();
         if retries == plans.len() {
             drop(state);
-            if durability == Durability::Synced {
-                self.log.sync()?;
+            // The original may still be in the writer's buffer: a retry is acknowledged
+            // at the durability it asks for, as the original would have been.
+            match durability {
+                Durability::Synced => self.log.sync()?,
+                Durability::Written => self.log.flush()?,
+                Durability::Buffered => self.check_not_poisoned()?,
             }
             return Ok(plans
                 .into_iter()
@@ -176,18 +191,40 @@ impl EventStore {
         }
         let first_position = self.log.next_position().0;
         let events: u64 = appends.iter().map(|a| a.events.len() as u64).sum();
-        let positions_left = u64::MAX - first_position;
-        if events > positions_left {
-            return Err(Error::LimitExceeded {
-                limit: crate::Limit::Positions,
-                value: events,
-                max: positions_left,
-            });
-        }
+        check_positions_left(first_position, events)?;
         let timestamp = append::timestamp_ns(state.index.last_timestamp_ns);
         let (payloads, results) =
             append::encode_envelopes(&state.index, appends, &plans, first_position, timestamp);
-        self.append_and_index(&mut state, payloads, first_position)?;
+        // The record is placed under the lock (positions and revisions are decided there);
+        // its durability is waited for after the lock goes, so concurrent `Synced` store
+        // appends share one write and one fdatasync, as raw log appends do.
+        let pending = self.log.begin_append(&payloads, &[], durability)?;
+        let appended = pending.appended();
+        assert_eq!(
+            appended.first.0, first_position,
+            "the event store is the log's only writer"
+        );
+        let mut position = first_position;
+        for (part, plan) in appends.iter().zip(&plans) {
+            let append::Plan::Append { current } = plan else {
+                continue;
+            };
+            let first_revision = current.map_or(0, |r| r + 1);
+            for (i, event) in part.events.iter().enumerate() {
+                let link = Location::new(Position(position), appended.record_offset);
+                state
+                    .index
+                    .apply_event(
+                        &part.stream,
+                        first_revision + i as u64,
+                        timestamp,
+                        event.id,
+                        link,
+                    )
+                    .map_err(|e| not_an_envelope(self.log.dir(), position, e.0))?;
+                position += 1;
+            }
+        }
         let due = self.checkpoint_if_due(&mut state);
         drop(state);
         // The snapshot covers events already written. The sync that makes them durable
@@ -197,38 +234,8 @@ impl EventStore {
                 self.checkpointer.write_in_background(snapshot);
             }
         }
-        if durability == Durability::Synced {
-            self.log.sync()?;
-        }
+        pending.finish()?;
         Ok(results)
-    }
-
-    /// Writes envelopes as one record (published, not yet synced) and applies them.
-    fn append_and_index(
-        &self,
-        state: &mut State,
-        payloads: Vec<Vec<u8>>,
-        first_position: u64,
-    ) -> Result<()> {
-        let appended = self.log.append_batch(&payloads, Durability::Written)?;
-        assert_eq!(
-            appended.first.0, first_position,
-            "the event store is the log's only writer"
-        );
-        for (i, payload) in payloads.into_iter().enumerate() {
-            let position = first_position + i as u64;
-            let envelope = decode(&Bytes::from(payload))
-                .map_err(|e| not_an_envelope(self.log.dir(), position, e.0))?;
-            let link = Link {
-                position,
-                record_offset: appended.record_offset,
-            };
-            state
-                .index
-                .apply(&envelope, link)
-                .map_err(|e| not_an_envelope(self.log.dir(), position, e.0))?;
-        }
-        Ok(())
     }
 
     fn append_lifecycle(&self, stream: &[u8], kind: Kind, revision: u64) -> Result<()> {
@@ -245,12 +252,16 @@ impl EventStore {
                 stream: stream.to_vec(),
             });
         }
-        let first_position = self.log.next_position().0;
         let timestamp = append::timestamp_ns(state.index.last_timestamp_ns);
         let payload = append::encode_lifecycle(stream, kind, revision, timestamp);
-        self.append_and_index(&mut state, vec![payload], first_position)?;
+        let pending = self.log.begin_append(&[payload], &[], Durability::Synced)?;
+        let appended = pending.appended();
+        let link = Location::new(Position(appended.first.0), appended.record_offset);
+        state
+            .index
+            .apply_lifecycle(kind, stream, revision, timestamp, link);
         drop(state);
-        self.log.sync()
+        pending.finish().map(drop)
     }
 
     /// Soft delete: reads of the stream start at `before`; the stream can still be
@@ -297,6 +308,7 @@ impl EventStore {
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>> {
         append::check_stream_name(stream)?;
+        self.check_not_poisoned()?;
         let state = self.read_state();
         let index = &state.index;
         read::read_stream(&self.log, index, stream, from, direction, max_count, as_of)
@@ -318,6 +330,7 @@ impl EventStore {
     /// is everything before it. Uses the sparse time index, then scans at most
     /// `TIME_INDEX_EVERY` events.
     pub fn position_after_time(&self, time_ns: u64) -> Result<Position> {
+        self.check_not_poisoned()?;
         let state = self.read_state();
         read::position_after_time(&self.log, &state.index, time_ns)
     }
@@ -342,6 +355,7 @@ impl EventStore {
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>> {
+        self.check_not_poisoned()?;
         let state = self.read_state();
         read::read_category(
             &self.log,
@@ -354,12 +368,12 @@ impl EventStore {
     }
 
     /// Subscribes to the store's events from `start`: catch-up, then live. Use
-    /// [`crate::read::Filter::Category`] or [`crate::read::Filter::EventType`] in the
-    /// options to receive one category or one event type.
+    /// [`StoreFilter`] in the options to receive one category, one event type or the
+    /// streams of a name prefix.
     pub fn subscribe(
         &self,
         start: impl Into<crate::read::Start>,
-        options: crate::read::SubscriptionOptions,
+        options: StoreSubscriptionOptions,
     ) -> Result<StoreSubscription> {
         StoreSubscription::new(&self.log, start.into(), options)
     }
@@ -367,6 +381,7 @@ impl EventStore {
     /// What the store knows about a stream.
     pub fn stream_info(&self, stream: &[u8]) -> Result<StreamInfo> {
         append::check_stream_name(stream)?;
+        self.check_not_poisoned()?;
         let state = self.read_state();
         let entry = state
             .index
@@ -393,14 +408,17 @@ impl EventStore {
 
     /// The log's counters since open ([`Log::metrics`]): appends, bytes written, group
     /// commits, and the located reads that stream and category reads make.
-    pub fn metrics(&self) -> crate::Metrics {
+    pub fn metrics(&self) -> crate::metrics::Metrics {
         self.log.metrics()
     }
 
-    /// Heap bytes the index holds, and the number of streams (for memory measurements).
-    pub fn index_memory(&self) -> (usize, usize) {
+    /// What the index holds in memory (for memory measurements).
+    pub fn index_memory(&self) -> IndexMemory {
         let state = self.read_state();
-        (state.index.heap_bytes(), state.index.streams.len())
+        IndexMemory {
+            heap_bytes: state.index.heap_bytes(),
+            streams: state.index.streams.len(),
+        }
     }
 
     /// The underlying log, for reading raw events and positions. The store is the log's
@@ -466,6 +484,14 @@ impl EventStore {
 }
 
 /// Loads the index checkpoint if it is usable, then replays the log after it.
+/// Why the index checkpoint was not loaded.
+enum NotLoaded {
+    /// There is none (a new store, or one never checkpointed).
+    Missing,
+    /// It is damaged or does not fit the log: it is removed, and the index rebuilt.
+    Unusable(String),
+}
+
 fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, IndexRecovery)> {
     let path = log.dir().join(checkpoint::CHECKPOINT_FILE_NAME);
     let first = log.first_position().0;
@@ -476,16 +502,18 @@ fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, IndexRecovery)
                 .view()
                 .map_err(|e| Error::io("map index checkpoint", Some(path.clone()), e))?;
             checkpoint::decode(&bytes, log.epoch())
-                .map_err(|e| e.0.to_owned())
+                .map_err(|e| NotLoaded::Unusable(e.0.to_owned()))
                 .and_then(|index| {
                     if index.through < first || index.through > next {
-                        Err("checkpoint is not within the log (the log lost its tail)".to_owned())
+                        Err(NotLoaded::Unusable(
+                            "checkpoint is not within the log (the log lost its tail)".to_owned(),
+                        ))
                     } else {
                         Ok(index)
                     }
                 })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err("no checkpoint".to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(NotLoaded::Missing),
         Err(e) => return Err(Error::io("open index checkpoint", Some(path), e)),
     };
     let (mut index, recovery) = match loaded {
@@ -493,16 +521,20 @@ fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, IndexRecovery)
             let replayed_from = Position(index.through);
             (index, IndexRecovery::Loaded { replayed_from })
         }
-        Err(reason) => {
-            if reason != "no checkpoint" {
-                // A stale or damaged checkpoint must never be trusted later either.
-                storage
-                    .remove_file(&path)
-                    .map_err(|e| Error::io("remove index checkpoint", Some(path.clone()), e))?;
-                storage
-                    .sync_dir(log.dir())
-                    .map_err(|e| Error::io("fsync directory", Some(log.dir().to_path_buf()), e))?;
-            }
+        Err(NotLoaded::Missing) => (
+            Index::starting_at(first),
+            IndexRecovery::Rebuilt {
+                reason: "no checkpoint".to_owned(),
+            },
+        ),
+        Err(NotLoaded::Unusable(reason)) => {
+            // A stale or damaged checkpoint must never be trusted later either.
+            storage
+                .remove_file(&path)
+                .map_err(|e| Error::io("remove index checkpoint", Some(path.clone()), e))?;
+            storage
+                .sync_dir(log.dir())
+                .map_err(|e| Error::io("fsync directory", Some(log.dir().to_path_buf()), e))?;
             (Index::starting_at(first), IndexRecovery::Rebuilt { reason })
         }
     };
@@ -516,7 +548,7 @@ fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, IndexRecovery)
         let event = event?;
         let envelope = decode(&event.payload)
             .map_err(|e| not_an_envelope(log.dir(), event.position.0, e.0))?;
-        index.remember_id(&envelope, event.position.0);
+        index.remember_envelope_id(&envelope, event.position.0);
     }
     let mut reader = log.read_from(Position(index.through))?;
     while let Some(event) = reader.next() {
@@ -524,10 +556,7 @@ fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, IndexRecovery)
         let position = event.position.0;
         let envelope =
             decode(&event.payload).map_err(|e| not_an_envelope(log.dir(), position, e.0))?;
-        let link = Link {
-            position,
-            record_offset: reader.record_offset(),
-        };
+        let link = Location::new(Position(position), reader.record_offset());
         index
             .apply(&envelope, link)
             .map_err(|e| not_an_envelope(log.dir(), position, e.0))?;

@@ -3,11 +3,13 @@
 
 use std::path::Path;
 
-use super::chain::{Chain, LINK_GROUP};
-use super::envelope::{decode, decode_in, Envelope, Kind, Link, SAME_RECORD};
-use super::index::Index;
-use super::types::{Direction, RecordedEvent, Revision};
-use crate::{Error, Log, Position, Result};
+use super::types::{Direction, RecordedEvent};
+use crate::error::{Error, Result};
+use crate::format::envelope::{decode, decode_in, Envelope, Kind, SAME_RECORD};
+use crate::handle::Log;
+use crate::index::chain::{Chain, LINK_GROUP};
+use crate::index::Index;
+use crate::position::{Location, Position, Revision};
 
 /// Which back-link a walk follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,13 +19,14 @@ pub(crate) enum Follow {
 }
 
 /// Reads and decodes the envelope at `link`.
-pub(crate) fn fetch(log: &Log, link: Link) -> Result<Envelope> {
-    let event = log.read_in_record(Position(link.position), link.record_offset)?;
+pub(crate) fn fetch(log: &Log, link: Location) -> Result<Envelope> {
+    let event = log.read_in_record(link)?;
     decode(&event.payload).map_err(|e| not_an_envelope(log.dir(), link.position, e.0))
 }
 
 /// The error for a log event that should be an envelope and is not; `dir` is the log's.
-pub(crate) fn not_an_envelope(dir: &Path, position: u64, reason: &str) -> Error {
+pub(crate) fn not_an_envelope(dir: &Path, position: impl Into<Position>, reason: &str) -> Error {
+    let position = position.into().0;
     Error::Corrupt {
         path: dir.to_path_buf(),
         offset: position,
@@ -45,7 +48,7 @@ pub(crate) fn recorded(envelope: Envelope, position: u64) -> RecordedEvent {
 }
 
 /// The link an envelope points back to, resolving "same record" to the record of `at`.
-fn previous(envelope: &Envelope, at: Link, follow: Follow) -> Option<Link> {
+fn previous(envelope: &Envelope, at: Location, follow: Follow) -> Option<Location> {
     let link = match follow {
         Follow::Stream => envelope.previous_in_stream,
         Follow::Category => envelope.previous_in_category,
@@ -54,22 +57,13 @@ fn previous(envelope: &Envelope, at: Link, follow: Follow) -> Option<Link> {
 }
 
 /// `link` as stored in the envelope at `at`: "same record" means `at`'s record.
-fn resolve(link: Link, at: Link) -> Link {
-    Link {
-        position: link.position,
-        record_offset: if link.record_offset == SAME_RECORD {
-            at.record_offset
-        } else {
-            link.record_offset
-        },
-    }
-}
-
-fn locations(links: &[Link]) -> Vec<(u64, u32)> {
-    links
-        .iter()
-        .map(|l| (l.position, l.record_offset))
-        .collect()
+fn resolve(link: Location, at: Location) -> Location {
+    let record_offset = if link.record_offset == SAME_RECORD {
+        at.record_offset
+    } else {
+        link.record_offset
+    };
+    Location::new(link.position, record_offset)
 }
 
 /// The links of the closed groups `groups` of a stream chain, in sequence order: read
@@ -78,7 +72,7 @@ fn stream_group_links(
     log: &Log,
     chain: &Chain,
     groups: std::ops::RangeInclusive<u64>,
-) -> Result<Vec<Link>> {
+) -> Result<Vec<Location>> {
     let first_group = *groups.start();
     let heads = groups
         .map(|group| {
@@ -86,9 +80,9 @@ fn stream_group_links(
                 .head(group + 1)
                 .ok_or_else(|| not_an_envelope(log.dir(), 0, "a closed group without a successor"))
         })
-        .collect::<Result<Vec<Link>>>()?;
+        .collect::<Result<Vec<Location>>>()?;
     let mut links = Vec::with_capacity(heads.len() * LINK_GROUP as usize);
-    log.visit_located(&locations(&heads), |i, view, range| {
+    log.visit_located(&heads, |i, view, range| {
         let head = heads[i];
         let envelope =
             decode_in(view, range).map_err(|e| not_an_envelope(log.dir(), head.position, e.0))?;
@@ -118,7 +112,7 @@ fn category_group_links(
     log: &Log,
     chain: &Chain,
     groups: std::ops::RangeInclusive<u64>,
-) -> Result<Vec<Link>> {
+) -> Result<Vec<Location>> {
     let mut links = Vec::new();
     for group in groups {
         let (Some(head), Some(next_head)) = (chain.head(group), chain.head(group + 1)) else {
@@ -152,7 +146,13 @@ fn category_group_links(
 
 /// The links of the chain's events with sequence numbers `low..=high` (all below the
 /// chain's length), in sequence order.
-fn chain_links(log: &Log, chain: &Chain, low: u64, high: u64, follow: Follow) -> Result<Vec<Link>> {
+fn chain_links(
+    log: &Log,
+    chain: &Chain,
+    low: u64,
+    high: u64,
+    follow: Follow,
+) -> Result<Vec<Location>> {
     let open_start = chain.open_start();
     let mut links = Vec::with_capacity((high - low + 1).min(1 << 16) as usize);
     if low < open_start {
@@ -178,12 +178,12 @@ fn chain_links(log: &Log, chain: &Chain, low: u64, high: u64, follow: Follow) ->
 /// event of the chain: for a stream, of that stream at the expected revision.
 fn read_links(
     log: &Log,
-    links: &[Link],
+    links: &[Location],
     low: u64,
     stream: Option<&[u8]>,
 ) -> Result<Vec<RecordedEvent>> {
     let mut out = Vec::with_capacity(links.len());
-    log.visit_located(&locations(links), |i, view, range| {
+    log.visit_located(links, |i, view, range| {
         let position = links[i].position;
         let envelope =
             decode_in(view, range).map_err(|e| not_an_envelope(log.dir(), position, e.0))?;
@@ -198,7 +198,7 @@ fn read_links(
                 "the index points at another event",
             ));
         }
-        out.push(recorded(envelope, position));
+        out.push(recorded(envelope, position.0));
         Ok(())
     })?;
     Ok(out)
@@ -213,7 +213,7 @@ fn last_seq_before(log: &Log, chain: &Chain, position: u64, follow: Follow) -> R
     let low = group * LINK_GROUP;
     let high = (low + LINK_GROUP - 1).min(chain.next_seq() - 1);
     let links = chain_links(log, chain, low, high, follow)?;
-    let below = links.iter().take_while(|l| l.position < position).count() as u64;
+    let below = links.iter().take_while(|l| l.position.0 < position).count() as u64;
     Ok(below.checked_sub(1).map(|last| low + last))
 }
 
@@ -374,6 +374,7 @@ pub(crate) fn read_all(
             }
         }
         Direction::Backwards => {
+            log.flush_if_buffered(Position(log.next_position().0.saturating_sub(1)))?;
             let Some(last) = log.last_written() else {
                 return Ok(out);
             };

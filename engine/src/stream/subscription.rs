@@ -1,18 +1,99 @@
 //! Subscriptions to an event store: the log's subscriptions, delivering recorded events
-//! (envelopes decoded) and skipping the store's own lifecycle records.
+//! (envelopes decoded), skipping the store's own lifecycle records, and filtering by
+//! category, event type or stream-name prefix — the store's filters, built here on the
+//! raw log's predicate filter, so the layers below never decode an envelope.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::envelope::{decode, Kind};
+use bytes::Bytes;
+
 use super::read::{not_an_envelope, recorded};
 use super::types::RecordedEvent;
-use crate::read::{Start, Subscription, SubscriptionOptions};
-use crate::{Event, Log, Position, Result};
+use crate::error::Result;
+use crate::format::envelope::{decode, peek, Kind};
+use crate::handle::Log;
+use crate::index::category_of;
+use crate::log::{Event, Visibility};
+use crate::position::Position;
+use crate::read::{Filter, Start, Subscription, SubscriptionOptions};
+
+/// Which of the store's events a subscription delivers. Events it rejects are still
+/// scanned: [`StoreSubscription::position`] moves past them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreFilter {
+    /// Every event.
+    #[default]
+    All,
+    /// The events of the streams in a category (the stream-name prefix before the first
+    /// `-`: `order` for `order-42`).
+    Category(Bytes),
+    /// The events of one event type.
+    EventType(Bytes),
+    /// The events of the streams whose names start with these bytes.
+    StreamPrefix(Bytes),
+}
+
+impl StoreFilter {
+    /// The raw log filter that delivers what this one does (and the store's lifecycle
+    /// records, which the subscription skips).
+    fn to_log_filter(&self) -> Filter {
+        let matches: fn(&[u8], &[u8], &[u8]) -> bool = match self {
+            StoreFilter::All => return Filter::All,
+            StoreFilter::Category(_) => |wanted, stream, _| category_of(stream) == Some(wanted),
+            StoreFilter::EventType(_) => |wanted, _, event_type| event_type == wanted,
+            StoreFilter::StreamPrefix(_) => |wanted, stream, _| stream.starts_with(wanted),
+        };
+        let wanted = match self {
+            StoreFilter::Category(b) | StoreFilter::EventType(b) | StoreFilter::StreamPrefix(b) => {
+                b.clone()
+            }
+            StoreFilter::All => unreachable!("returned above"),
+        };
+        Filter::Predicate(Arc::new(move |event: &Event| {
+            peek(&event.payload)
+                .is_some_and(|(stream, event_type)| matches(&wanted, stream, event_type))
+        }))
+    }
+}
+
+/// How a store subscription reads. The default sees only synced events and delivers all.
+#[derive(Debug, Clone)]
+pub struct StoreSubscriptionOptions {
+    /// The watermark the subscription reads to (default [`Visibility::Synced`]).
+    pub visibility: Visibility,
+    /// Which events to deliver.
+    pub filter: StoreFilter,
+}
+
+impl Default for StoreSubscriptionOptions {
+    fn default() -> Self {
+        StoreSubscriptionOptions {
+            visibility: Visibility::Synced,
+            filter: StoreFilter::All,
+        }
+    }
+}
+
+impl StoreSubscriptionOptions {
+    /// Sets the visibility.
+    pub fn visibility(mut self, visibility: Visibility) -> Self {
+        self.visibility = visibility;
+        self
+    }
+
+    /// Sets the filter.
+    pub fn filter(mut self, filter: StoreFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+}
 
 /// A subscription to an event store's events, in position order, catch-up then live.
-/// Filter by category or event type with [`crate::read::Filter`]. It owns what it
-/// needs (no borrow of the store), so bindings can hand it out as a handle.
+/// It owns what it needs (no borrow of the store), so bindings can hand it out as a
+/// handle.
 #[derive(Debug)]
 pub struct StoreSubscription {
     dir: PathBuf,
@@ -23,8 +104,11 @@ impl StoreSubscription {
     pub(crate) fn new(
         log: &Log,
         start: Start,
-        options: SubscriptionOptions,
+        options: StoreSubscriptionOptions,
     ) -> Result<StoreSubscription> {
+        let options = SubscriptionOptions::default()
+            .visibility(options.visibility)
+            .filter(options.filter.to_log_filter());
         Ok(StoreSubscription {
             dir: log.dir().to_path_buf(),
             inner: log.subscribe_with(start, options)?,

@@ -3,13 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::Position;
-
-/// An event's number within its stream: gapless from 0.
-pub type Revision = u64;
-
-/// A 16-byte event id (a UUID, say): appending ids already stored is a retry.
-pub type EventId = [u8; 16];
+use crate::position::{EventId, Position, Revision};
 
 /// What an append expects of a stream, checked atomically with the write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

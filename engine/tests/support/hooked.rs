@@ -7,8 +7,8 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use annal::format::record::{FLAG_SEAL, SEAL_RECORD_BYTES};
-use annal::io::{DirLock, Storage, StorageFile};
+use annal::testing::{FLAG_SEAL, SEAL_RECORD_BYTES};
+use annal::{DirLock, Storage, StorageFile};
 use bytes::Bytes;
 
 /// How a wrapped file came to be: an existing file opened, or a new one created.

@@ -1,19 +1,25 @@
-//! Helpers shared by the crash, subscription and consumer tests: [`HookedStorage`], a
-//! `Storage` that forwards to an inner one after a test's hooks, and on it
-//! [`CrashingStorage`], which simulates a power loss on `SimStorage` just before its n-th
-//! mutating call (write, sync, create, rename, remove, directory sync), so a test can
-//! crash an operation at every step.
+//! Helpers shared by the engine's test binaries (each includes this module): [`Rng`], the
+//! tests' one deterministic generator; numbered events ([`numbered`], [`number_of`]);
+//! [`HookedStorage`], a `Storage` that forwards to an
+//! inner one after a test's hooks, and on it [`CrashingStorage`], which simulates a power
+//! loss on `SimStorage` just before its n-th mutating call (write, sync, create, rename,
+//! remove, directory sync), so a test can crash an operation at every step.
 
-#![allow(dead_code, clippy::unwrap_used)]
+// Each binary uses only some of these helpers.
+#![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
 mod hooked;
+mod numbered;
+mod rng;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use annal::io::{CrashMode, SimStorage};
+use annal::testing::{CrashMode, SimStorage};
 
 pub use hooked::{is_seal_write, FileOrigin, HookedStorage, StorageHooks};
+pub use numbered::{append_numbered, number_of, numbered};
+pub use rng::Rng;
 
 /// Where a [`CrashingStorage`] is in its countdown.
 #[derive(Debug)]

@@ -1,0 +1,116 @@
+//! The event store's appends against the raw log's, side by side in alternating rounds:
+//! the cost of the stream layer on the one write path they share.
+//!
+//! ```text
+//! cargo run --release -p annal-benches --example store_vs_log -- [rounds] [bulk events] [durable seconds]
+//! ```
+//!
+//! Per round: a bulk load (`Buffered` single-event appends, one sync at the end) into a
+//! fresh log and a fresh store, then durable closed loops (`Synced`, one event per append)
+//! at 1, 8, 64 and 256 threads, each system for the same time. Prints each system's
+//! median rate over the rounds and the store's ratio to the raw log (the median of the
+//! per-round ratios), with the fdatasyncs per second of each durable run.
+
+#![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
+
+use std::time::Duration;
+
+use annal_benches::buffered::BufferedSystem;
+use annal_benches::closed_loop::{self, Stop};
+use annal_benches::peers::System;
+use annal_benches::report::fmt_rate;
+use annal_benches::stats::rate;
+use annal_benches::{dirs, payload, BenchResult, PAYLOAD_BYTES};
+
+const THREADS: [usize; 4] = [1, 8, 64, 256];
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+struct Row {
+    name: String,
+    log: Vec<f64>,
+    store: Vec<f64>,
+    ratios: Vec<f64>,
+    store_appends_per_sync: Vec<f64>,
+}
+
+impl Row {
+    fn new(name: String) -> Row {
+        Row {
+            name,
+            log: Vec::new(),
+            store: Vec::new(),
+            ratios: Vec::new(),
+            store_appends_per_sync: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, log: f64, store: f64) {
+        self.log.push(log);
+        self.store.push(store);
+        self.ratios.push(store / log);
+    }
+}
+
+fn main() -> BenchResult<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rounds: usize = args.first().map_or(Ok(3), |s| s.parse())?;
+    let bulk: u64 = args.get(1).map_or(Ok(1_000_000), |s| s.parse())?;
+    let seconds: f64 = args.get(2).map_or(Ok(2.0), |s| s.parse())?;
+    let payload = payload(PAYLOAD_BYTES, 9);
+    let mut rows = vec![Row::new(format!("bulk load {bulk} buffered"))];
+    rows.extend(
+        THREADS
+            .iter()
+            .map(|t| Row::new(format!("durable, {t} threads"))),
+    );
+    for round in 0..rounds {
+        eprintln!("round {} of {rounds}", round + 1);
+        let mut bulk_rates = [0.0; 2];
+        for (i, system) in [BufferedSystem::Annal, BufferedSystem::AnnalStore]
+            .into_iter()
+            .enumerate()
+        {
+            let dir = dirs::scratch("store-vs-log-")?;
+            bulk_rates[i] = rate(bulk, system.run(dir.path(), bulk, &payload)?);
+        }
+        rows[0].add(bulk_rates[0], bulk_rates[1]);
+        for (row, &threads) in rows[1..].iter_mut().zip(&THREADS) {
+            let mut rates = [0.0; 2];
+            for (i, system) in [System::Annal, System::AnnalStore].into_iter().enumerate() {
+                let dir = dirs::scratch("store-vs-log-")?;
+                let opened = system.open(dir.path())?;
+                let stop = Stop::After(Duration::from_secs_f64(seconds));
+                let stats = closed_loop::run(opened.as_ref(), threads, stop, &payload)?;
+                rates[i] = stats.ops_per_sec();
+                if let (System::AnnalStore, Some(syncs)) = (system, stats.syncs) {
+                    row.store_appends_per_sync
+                        .push(stats.ops as f64 / syncs.max(1) as f64);
+                }
+                opened.close()?;
+            }
+            row.add(rates[0], rates[1]);
+        }
+    }
+    println!("| workload | raw log | event store | store / log (median of rounds) | store appends per fdatasync |");
+    println!("| --- | --- | --- | --- | --- |");
+    for row in &mut rows {
+        let per_sync = if row.store_appends_per_sync.is_empty() {
+            "—".to_owned()
+        } else {
+            format!("{:.1}", median(&mut row.store_appends_per_sync))
+        };
+        println!(
+            "| {} | {} | {} | {:.2}× | {} |",
+            row.name,
+            fmt_rate(median(&mut row.log)),
+            fmt_rate(median(&mut row.store)),
+            median(&mut row.ratios),
+            per_sync
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! The public [`Log`]: the raw log (`log::LogCore`) with its subscriptions (`read`) and
+//! durable consumers (`consumer`). This is where those layers meet, so it is the only
+//! `impl Log`; each method says what it does and hands over to the layer that does it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::consumer::{self, Consumer, ConsumerInfo, Registry};
+use crate::error::Result;
+use crate::io::{FileStorage, Storage};
+use crate::log::{Appended, Event, LogCore, LogReader, PendingAppend, Visibility};
+use crate::metrics::Metrics;
+use crate::options::{Durability, Options};
+use crate::position::{Location, Position};
+use crate::read::{Start, Subscription, SubscriptionOptions};
+
+/// An open log. `Send + Sync`: share it (in an `Arc`) between appending threads.
+pub struct Log {
+    core: LogCore,
+    consumers: Arc<Registry>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.core.fmt(f)
+    }
+}
+
+impl Log {
+    /// Opens (creating if needed) the log in `dir` on the local file system, recovering
+    /// from whatever a crash left there.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Log> {
+        Log::open_with_storage(dir, options, Arc::new(FileStorage))
+    }
+
+    /// Opens the log on a given storage backend (tests use a simulated one).
+    pub fn open_with_storage(
+        dir: impl AsRef<Path>,
+        options: Options,
+        storage: Arc<dyn Storage>,
+    ) -> Result<Log> {
+        let core = LogCore::open_with_storage(dir, options, storage)?;
+        let consumers = Arc::new(Registry::recover(core.shared())?);
+        core.register_hooks(Arc::clone(&consumers) as _);
+        Ok(Log { core, consumers })
+    }
+
+    /// Appends one event and waits for the given durability.
+    pub fn append(&self, event: &[u8], durability: Durability) -> Result<Appended> {
+        self.append_batch(&[event], durability)
+    }
+
+    /// Appends a batch of events atomically (one record: after a crash, all or none of
+    /// them are present) and waits for the given durability.
+    pub fn append_batch<E: AsRef<[u8]>>(
+        &self,
+        events: &[E],
+        durability: Durability,
+    ) -> Result<Appended> {
+        self.append_batch_with_extension(events, &[], durability)
+    }
+
+    /// Appends a batch together with a record extension: bytes stored in the same record,
+    /// so all-or-nothing with the events, that are not events themselves (they take no
+    /// position). Layers above the raw log use it for data that must commit atomically
+    /// with a batch, such as a consumer's checkpoint. Readers see it through
+    /// [`LogReader::record_extension`].
+    pub fn append_batch_with_extension<E: AsRef<[u8]>>(
+        &self,
+        events: &[E],
+        extension: &[u8],
+        durability: Durability,
+    ) -> Result<Appended> {
+        self.core
+            .append_batch_with_extension(events, extension, durability)
+    }
+
+    /// Places a batch and returns before waiting for its durability (the event store's
+    /// appends: see `log::Shared::begin_append`).
+    pub(crate) fn begin_append<E: AsRef<[u8]>>(
+        &self,
+        events: &[E],
+        extension: &[u8],
+        durability: Durability,
+    ) -> Result<PendingAppend<'_>> {
+        self.core.begin_append(events, extension, durability)
+    }
+
+    /// Writes buffered appends (`Durability::Buffered`) and publishes them to readers,
+    /// without waiting for them to be durable.
+    pub fn flush(&self) -> Result<()> {
+        self.core.flush_buffered()
+    }
+
+    /// Makes every event appended so far durable (one fdatasync, shared with concurrent
+    /// `Synced` appends).
+    pub fn sync(&self) -> Result<()> {
+        self.core.sync()
+    }
+
+    /// Syncs and closes the log, reporting any error (dropping it syncs on a best-effort
+    /// basis and ignores errors).
+    pub fn close(self) -> Result<()> {
+        let flushed = self.flush_consumers();
+        flushed.and(self.core.close())
+    }
+
+    /// Reads the event at `position`.
+    pub fn read(&self, position: Position) -> Result<Event> {
+        self.core.shared().read(position)
+    }
+
+    /// Reads the event at `location` (as returned by [`Appended::location`] or
+    /// [`LogReader::location`]): no index lookup and no scan. A location that does not
+    /// hold its position is an error.
+    pub fn read_in_record(&self, location: Location) -> Result<Event> {
+        self.core.read_in_record(location)
+    }
+
+    /// Reads the events at `locations` and appends them to `out` in the order given.
+    /// Scattered events cost much less this way than one by one: every record is touched
+    /// before any is decoded, so their cache misses overlap. Stops at the first location
+    /// that is out of range or does not hold its position; `out` then holds the events
+    /// before it.
+    pub fn read_located(&self, locations: &[Location], out: &mut Vec<Event>) -> Result<()> {
+        self.core.read_located(locations, out)
+    }
+
+    /// [`Log::read_located`] for the crate: `visit(i, view, range)` gets the payload of
+    /// the `i`-th location as `view[range]`.
+    pub(crate) fn visit_located(
+        &self,
+        locations: &[Location],
+        visit: impl FnMut(usize, &bytes::Bytes, std::ops::Range<usize>) -> Result<()>,
+    ) -> Result<()> {
+        self.core.visit_located(locations, visit)
+    }
+
+    /// Writes the buffer if `position` was appended but is still in it.
+    pub(crate) fn flush_if_buffered(&self, position: Position) -> Result<()> {
+        self.core.flush_if_buffered(position.0)
+    }
+
+    /// A reader of every event from `position` up to the written watermark, in order.
+    /// The reader keeps going as the log grows: after it returns `None`, calling
+    /// `next` again returns events appended since.
+    pub fn read_from(&self, position: Position) -> Result<LogReader> {
+        self.core.shared().read_from(position, Visibility::Written)
+    }
+
+    /// A reader like [`Log::read_from`] that only sees events already synced.
+    pub fn read_synced_from(&self, position: Position) -> Result<LogReader> {
+        self.core.shared().read_from(position, Visibility::Synced)
+    }
+
+    /// The first position the log holds.
+    pub fn first_position(&self) -> Position {
+        Position(self.core.first())
+    }
+
+    /// The position the next append will get.
+    pub fn next_position(&self) -> Position {
+        Position(self.core.next())
+    }
+
+    /// The last position written (visible to readers), if any.
+    pub fn last_written(&self) -> Option<Position> {
+        let (written, first) = (self.core.written(), self.core.first());
+        (written > first).then(|| Position(written - 1))
+    }
+
+    /// The last position known durable, if any.
+    pub fn last_synced(&self) -> Option<Position> {
+        let (synced, first) = (self.core.synced(), self.core.first());
+        (synced > first).then(|| Position(synced - 1))
+    }
+
+    /// The log's epoch: chosen at creation, carried by every segment.
+    pub fn epoch(&self) -> u64 {
+        self.core.epoch()
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        self.core.dir()
+    }
+
+    /// The options the log was opened with.
+    pub fn options(&self) -> &Options {
+        self.core.options()
+    }
+
+    /// Counters since open.
+    pub fn metrics(&self) -> Metrics {
+        self.core.metrics()
+    }
+
+    /// Whether an earlier failure poisoned the log.
+    pub fn is_poisoned(&self) -> bool {
+        self.core.is_poisoned()
+    }
+
+    /// Removes every segment whose events all lie before `position` and returns the
+    /// log's new first position (the first position of the oldest segment kept, at most
+    /// `position`: only whole segments go). The active segment always stays.
+    ///
+    /// Readers and subscriptions that already hold a removed segment finish reading it;
+    /// a read of a removed position from then on gets
+    /// [`crate::Error::PositionOutOfRange`], and a subscription that needs one gets
+    /// [`crate::Error::BehindRetention`]. Consumers whose newest checkpoints only records
+    /// being removed hold are written to their files first. On an I/O error the
+    /// segments removed so far stay removed and the log stays usable. A position past
+    /// the next one to be written is [`crate::Error::PositionOutOfRange`].
+    pub fn truncate_before(&self, position: Position) -> Result<Position> {
+        self.core.truncate_before(position)
+    }
+
+    /// A subscription from `start` (a [`Position`], [`Start::Beginning`] or
+    /// [`Start::End`]) seeing synced events only: see [`Log::subscribe_with`].
+    pub fn subscribe(&self, start: impl Into<Start>) -> Result<Subscription> {
+        self.subscribe_with(start, SubscriptionOptions::default())
+    }
+
+    /// A subscription from `start`: it delivers every event from there on, in order,
+    /// each once, first those already in the log (catch-up), then each new one as the
+    /// writer publishes it. It never holds the writer back: a slow subscription only
+    /// falls behind. `Durability::Buffered` appends are delivered once they are written
+    /// (by a later `Written` or `Synced` append, a full buffer, `flush` or `sync`): a
+    /// subscription never takes the writer's lock to write them.
+    /// Errors: [`crate::Error::PositionOutOfRange`] for a position before the first or
+    /// after the next to be written, [`crate::Error::TooManySubscriptions`] when
+    /// [`crate::limits::SUBSCRIPTIONS_MAX`] are live.
+    pub fn subscribe_with(
+        &self,
+        start: impl Into<Start>,
+        options: SubscriptionOptions,
+    ) -> Result<Subscription> {
+        Subscription::new(self.core.shared(), start.into(), options)
+    }
+
+    /// Creates the consumer `name` with its checkpoint at `start` (durably: its file is
+    /// written, synced and named before this returns). The handle owns what it uses, so
+    /// it may outlive this borrow and cross threads. Errors:
+    /// [`crate::Error::ConsumerExists`] (also for a name differing only in ASCII case),
+    /// [`crate::Error::InvalidConsumerName`], [`crate::Error::TooManyConsumers`],
+    /// [`crate::Error::PositionOutOfRange`].
+    pub fn create_consumer(&self, name: &str, start: impl Into<Start>) -> Result<Consumer> {
+        consumer::create(self.core.shared(), &self.consumers, name, start.into())
+    }
+
+    /// A handle to the existing consumer `name`, or [`crate::Error::UnknownConsumer`].
+    pub fn consumer(&self, name: &str) -> Result<Consumer> {
+        consumer::open(self.core.shared(), &self.consumers, name)
+    }
+
+    /// Every consumer and its checkpoint, in name order.
+    pub fn consumers(&self) -> Vec<ConsumerInfo> {
+        consumer::list(&self.consumers)
+    }
+
+    /// Deletes the consumer `name` (its file, then a directory sync). Checkpoints it
+    /// committed with appends stay in the log and are ignored, also by a new consumer of
+    /// the same name.
+    pub fn delete_consumer(&self, name: &str) -> Result<()> {
+        consumer::delete(self.core.shared(), &self.consumers, name)
+    }
+
+    /// Writes back to their files the checkpoints that consumers committed with appends
+    /// and that only the log holds, so the next open replays nothing for them. `close`
+    /// and `truncate_before` do this; long-running processes may call it now and then.
+    pub fn flush_consumers(&self) -> Result<()> {
+        self.consumers.flush_where(self.core.shared(), |_| true)
+    }
+}

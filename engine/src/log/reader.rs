@@ -1,0 +1,263 @@
+//! A forward reader over the log, lock-free on the writer's path.
+//!
+//! The reader loads the log's watermark (Acquire), then the segment's published length
+//! (Acquire), and decodes only bytes below it: the writer stores both after the bytes
+//! (Release), so everything below is complete. It takes the segment-list lock only to
+//! move to the next segment.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::located::view_of;
+use super::segment::Segment;
+use super::walker::{RecordWalker, Step};
+use super::Shared;
+use super::{Event, Visibility};
+use crate::error::{Error, Result};
+use crate::format::record::{EventRanges, RECORD_HEADER_BYTES};
+use crate::format::segment_header::SEGMENT_HEADER_BYTES;
+use crate::position::{Location, Position};
+
+/// The events of one record not yet returned, as offsets into the reader's view (payloads
+/// are sliced straight from the view: one reference-count increment per event).
+struct RecordCursor {
+    /// Offset of the record in its segment.
+    record_offset: u32,
+    /// Offset in the view of the next event's length prefix.
+    next_event: usize,
+    /// Offset in the view of the end of the record's events (its extension follows).
+    events_end: usize,
+    /// Offset in the view of the end of the record's body.
+    body_end: usize,
+    position: u64,
+    remaining: u32,
+}
+
+/// Reads events in position order from a start position; see [`crate::Log::read_from`].
+pub struct LogReader {
+    shared: Arc<Shared>,
+    visibility: Visibility,
+    segment: Arc<Segment>,
+    view: Bytes,
+    /// Offset of the next record to decode in `segment`.
+    offset: u64,
+    /// Position of the next record to decode.
+    next_record_position: u64,
+    record: Option<RecordCursor>,
+    /// Events below this position are skipped (the start fell inside a record).
+    start: u64,
+    /// The watermark as last loaded, and `segment`'s published length as last loaded
+    /// (0: not yet). Both only grow and were loaded with `Acquire`, so every byte below
+    /// them is readable; they are reloaded only once the reader gets there. The writer
+    /// stores both on every append: a reader loading them per record would pull their
+    /// cache lines away from the writer that often.
+    known_limit: u64,
+    known_published: u64,
+    /// Copies of the log's epoch and `verify_reads`, read per record: kept here so that
+    /// reading a record touches no cache line of the log's shared state, which holds
+    /// fields the writer stores on every append.
+    epoch: u64,
+    verify_reads: bool,
+}
+
+impl std::fmt::Debug for LogReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogReader")
+            .field("segment", &self.segment.path)
+            .field("offset", &self.offset)
+            .field("next_record_position", &self.next_record_position)
+            .finish()
+    }
+}
+
+impl LogReader {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        start: u64,
+        visibility: Visibility,
+    ) -> Result<LogReader> {
+        let segment = shared
+            .segment_for(start)
+            .ok_or_else(|| shared.out_of_range(start))?;
+        let view = view_of(&segment)?;
+        let (next_record_position, offset) = segment
+            .index
+            .floor(start)
+            .unwrap_or((segment.first_position, SEGMENT_HEADER_BYTES as u64));
+        let (epoch, verify_reads) = (shared.epoch, shared.options.verify_reads);
+        Ok(LogReader {
+            shared,
+            visibility,
+            segment,
+            view,
+            offset,
+            next_record_position,
+            record: None,
+            start,
+            known_limit: 0,
+            known_published: 0,
+            epoch,
+            verify_reads,
+        })
+    }
+
+    /// The location of the last returned event (its position and its record's offset),
+    /// for [`crate::Log::read_in_record`].
+    pub fn location(&self) -> Location {
+        let position = self
+            .record
+            .as_ref()
+            .map_or(self.next_record_position, |c| c.position);
+        Location::new(Position(position.saturating_sub(1)), self.record_offset())
+    }
+
+    /// Byte offset, in its segment, of the record the last returned event belongs to.
+    pub fn record_offset(&self) -> u32 {
+        self.record
+            .as_ref()
+            .map_or(0, |cursor| cursor.record_offset)
+    }
+
+    /// The position of the next event this reader will return.
+    pub fn position(&self) -> Position {
+        match &self.record {
+            Some(cursor) if cursor.remaining > 0 => Position(cursor.position.max(self.start)),
+            _ => Position(self.next_record_position.max(self.start)),
+        }
+    }
+
+    fn limit(&self) -> u64 {
+        self.shared.watermark(self.visibility)
+    }
+
+    fn corrupt(&self, reason: &str) -> Error {
+        Error::corrupt(self.segment.path.clone(), self.offset, reason)
+    }
+
+    /// Decodes the next record into the cursor; `Ok(false)` when caught up.
+    fn load_record(&mut self) -> Result<bool> {
+        loop {
+            if self.next_record_position >= self.known_limit {
+                self.known_limit = self.limit();
+                if self.next_record_position >= self.known_limit {
+                    return Ok(false);
+                }
+            }
+            if self.offset >= self.known_published {
+                self.known_published = self.segment.written_bytes();
+                if self.offset >= self.known_published {
+                    return Ok(false);
+                }
+            }
+            let published = self.known_published;
+            if (self.view.len() as u64) < published {
+                self.view = view_of(&self.segment)?;
+                if (self.view.len() as u64) < published {
+                    return Err(self.corrupt("segment view shorter than its published length"));
+                }
+            }
+            let mut walker =
+                RecordWalker::new(&self.view[..published as usize], self.offset, self.epoch);
+            let record = match walker.step() {
+                Step::Record(record) => record,
+                Step::End => return Err(self.corrupt("zeros inside published records")),
+                Step::Damaged { error, .. } => return Err(self.corrupt(error.describe())),
+            };
+            let header = record.header;
+            if header.is_seal() {
+                match self.shared.segment_starting_at(header.position) {
+                    Some(next) => {
+                        self.view = view_of(&next)?;
+                        self.segment = next;
+                        self.offset = SEGMENT_HEADER_BYTES as u64;
+                        self.known_published = 0;
+                        continue;
+                    }
+                    None => return Ok(false),
+                }
+            }
+            if header.position != self.next_record_position {
+                return Err(self.corrupt("record position out of sequence"));
+            }
+            if self.verify_reads {
+                record
+                    .check_body()
+                    .map_err(|e| self.corrupt(e.describe()))?;
+            }
+            let body_start = self.offset as usize + RECORD_HEADER_BYTES;
+            self.record = Some(RecordCursor {
+                record_offset: self.offset as u32,
+                next_event: body_start,
+                events_end: body_start + header.events_bytes(),
+                body_end: body_start + header.body_bytes as usize,
+                position: header.position,
+                remaining: header.event_count,
+            });
+            self.offset = record.end_offset();
+            self.next_record_position = header.end_position();
+            return Ok(true);
+        }
+    }
+
+    /// The extension of the record the last returned event belongs to (empty when it has
+    /// none; see [`crate::Log::append_batch_with_extension`]).
+    pub fn record_extension(&self) -> Bytes {
+        match &self.record {
+            Some(cursor) => self.view.slice(cursor.events_end..cursor.body_end),
+            None => Bytes::new(),
+        }
+    }
+
+    /// Reads up to `max` events into `out`, returning how many were added.
+    pub fn next_batch(&mut self, max: usize, out: &mut Vec<Event>) -> Result<usize> {
+        let before = out.len();
+        while out.len() - before < max {
+            match self.next() {
+                Some(Ok(event)) => out.push(event),
+                Some(Err(e)) => return Err(e),
+                None => break,
+            }
+        }
+        Ok(out.len() - before)
+    }
+}
+
+impl Iterator for LogReader {
+    type Item = Result<Event>;
+
+    /// The next event, or `None` when the reader has caught up with the watermark (a
+    /// later call returns events appended since).
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(cursor) = &mut self.record {
+                if cursor.remaining > 0 {
+                    let body = &self.view[cursor.next_event..cursor.events_end];
+                    let Some(range) = EventRanges::new(body, 1).next() else {
+                        self.record = None;
+                        return Some(Err(self.corrupt("event length runs past its record")));
+                    };
+                    let start = cursor.next_event;
+                    let payload = self.view.slice(start + range.start..start + range.end);
+                    cursor.next_event += range.end;
+                    cursor.remaining -= 1;
+                    let position = cursor.position;
+                    cursor.position += 1;
+                    if position < self.start {
+                        continue;
+                    }
+                    return Some(Ok(Event {
+                        position: Position(position),
+                        payload,
+                    }));
+                }
+                self.record = None;
+            }
+            match self.load_record() {
+                Ok(true) => continue,
+                Ok(false) => return None,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}

@@ -1,0 +1,559 @@
+//! Recovery at open: scan every segment, cut a torn tail, refuse other damage.
+//!
+//! The decision table (docs/design.md has the argument):
+//!
+//! | what the scan finds at (segment, offset) | a later record proves it was synced | outcome |
+//! | --- | --- | --- |
+//! | clean end (zeros) in the last segment | no | resume there; zero any debris after it |
+//! | clean end (zeros) in the last segment | yes | corrupt (a synced record was zeroed) |
+//! | bad record (checksum, length, sequence) in the last segment | no | torn tail: cut there |
+//! | bad record, or no seal, in the segment before the last | no | torn tail: cut there, drop the last segment |
+//! | bad record, or no seal, anywhere | yes | corrupt, or cut there under `TruncateAtDamage` |
+//! | bad record, or no seal, further back than the segment before the last | always | corrupt, or cut |
+//! | bad segment header, wrong epoch, position gap | never a torn write | corrupt, or cut |
+//!
+//! "Proves it was synced": a record past the damage (in its segment or the last one),
+//! with valid checksums, whose `synced_before` exceeds the damaged position; or a last
+//! segment whose header is damaged or of another log (headers are synced before a
+//! segment is named, so that is damage, never a torn write). A roll leaves the sealed
+//! segment's fdatasync to a background thread but first waits for the previous one
+//! (`flusher`): only the segment before the last can ever be torn, and the records
+//! after it never claim it synced unless it was.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::directory::{
+    install_segment, prepare_segment_file, segment_path, PREPARED_SEGMENT_NAME,
+};
+use super::scan::{scan_records, Damage};
+use super::segment::Segment;
+use crate::error::{Error, Result};
+use crate::format::record::{body, check_body, decode_header, Frame};
+use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
+use crate::format::{parse_segment_file_name, read_u64, ALIGNMENT_BYTES};
+use crate::io::{Storage, StorageFile};
+use crate::options::{OpenChecks, Options, RecoveryMode};
+
+/// What the writer and readers start from.
+pub(crate) struct Recovered {
+    pub(crate) segments: Vec<Arc<Segment>>,
+    pub(crate) write_offset: u64,
+    pub(crate) next_position: u64,
+    pub(crate) first_position: u64,
+    pub(crate) active_sealed: bool,
+    pub(crate) epoch: u64,
+}
+
+/// One segment as found on disk.
+struct Scanned {
+    first_position: u64,
+    path: PathBuf,
+    file: Arc<dyn StorageFile>,
+    writable: bool,
+    view: Bytes,
+    header: Result<SegmentHeader, String>,
+    /// The epoch in the header (0 when the header is damaged).
+    epoch: u64,
+    /// Record offsets for the sparse index, up to `end_offset`.
+    index: Vec<(u64, u64)>,
+    /// End of the valid records (after the seal, when sealed).
+    end_offset: u64,
+    /// The position after the last valid event.
+    end_position: u64,
+    sealed: bool,
+    /// The first invalid record, if the scan stopped at one rather than at zeros.
+    damage: Option<Damage>,
+    /// The records were not scanned: the first reader of the segment scans them.
+    deferred: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProblemKind {
+    /// Could be the last write, torn by a crash.
+    MaybeTorn,
+    /// Cannot come from a crash (headers and names are synced before use).
+    NeverTorn,
+}
+
+struct Problem {
+    segment: usize,
+    offset: u64,
+    /// Where to look for records written after the problem (see [`Damage`]).
+    later_records_from: u64,
+    expected_position: u64,
+    reason: String,
+    kind: ProblemKind,
+}
+
+pub(crate) fn recover(storage: &dyn Storage, dir: &Path, options: &Options) -> Result<Recovered> {
+    let names = storage
+        .list_dir(dir)
+        .map_err(|e| Error::io("list log directory", Some(dir.to_path_buf()), e))?;
+    remove_prepared_segment(storage, dir, &names)?;
+    let mut firsts: Vec<u64> = names
+        .iter()
+        .filter_map(|name| parse_segment_file_name(name))
+        .collect();
+    firsts.sort_unstable();
+    if firsts.is_empty() {
+        return start_new_log(storage, dir, options, 0, new_epoch());
+    }
+    let last = firsts.len() - 1;
+    let mut scans = Vec::with_capacity(firsts.len());
+    for (k, &first) in firsts.iter().enumerate() {
+        // The segment before the last may be torn (its seal's fdatasync runs in the
+        // background), so the last two are always scanned.
+        let deferred_end = match options.open_checks {
+            OpenChecks::AllSegments => None,
+            OpenChecks::LastSegment if k + 2 < firsts.len() => firsts.get(k + 1).copied(),
+            OpenChecks::LastSegment => None,
+        };
+        scans.push(scan_segment(storage, dir, first, k == last, deferred_end)?);
+    }
+    let epoch = scans[0].epoch;
+    match find_problem_keeping_last_two_scanned(&mut scans, epoch) {
+        None => finish(storage, dir, scans, epoch, None),
+        Some(problem) => {
+            let proven_synced = problem.kind == ProblemKind::NeverTorn
+                || later_record_proves_synced(&scans, &problem);
+            if proven_synced && options.recovery == RecoveryMode::Strict {
+                return Err(Error::corrupt(
+                    scans[problem.segment].path.clone(),
+                    problem.offset,
+                    problem.reason,
+                ));
+            }
+            if problem.segment == 0 && problem.offset == 0 {
+                remove_segments(storage, dir, &scans)?;
+                return start_new_log(storage, dir, options, problem.expected_position, epoch);
+            }
+            finish(storage, dir, scans, epoch, Some(problem))
+        }
+    }
+}
+
+fn new_epoch() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ (u64::from(std::process::id()) << 32) | 1
+}
+
+fn remove_prepared_segment(storage: &dyn Storage, dir: &Path, names: &[String]) -> Result<()> {
+    let mut removed = false;
+    for name in names.iter().filter(|n| n.as_str() == PREPARED_SEGMENT_NAME) {
+        let path = dir.join(name);
+        storage
+            .remove_file(&path)
+            .map_err(|e| Error::io("remove temporary file", Some(path), e))?;
+        removed = true;
+    }
+    if removed {
+        sync_dir(storage, dir)?;
+    }
+    Ok(())
+}
+
+fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    storage
+        .sync_dir(dir)
+        .map_err(|e| Error::io("fsync directory", Some(dir.to_path_buf()), e))
+}
+
+fn start_new_log(
+    storage: &dyn Storage,
+    dir: &Path,
+    options: &Options,
+    first_position: u64,
+    epoch: u64,
+) -> Result<Recovered> {
+    let file = prepare_segment_file(storage, dir, options.segment_bytes)?;
+    let path = install_segment(storage, dir, &file, first_position, epoch)?;
+    let segment = Segment::new(first_position, path, file, SEGMENT_HEADER_BYTES as u64);
+    Ok(Recovered {
+        segments: vec![Arc::new(segment)],
+        write_offset: SEGMENT_HEADER_BYTES as u64,
+        next_position: first_position,
+        first_position,
+        active_sealed: false,
+        epoch,
+    })
+}
+
+/// Opens a segment and checks its header; scans its records unless `deferred_end` is
+/// given (a sealed segment under `OpenChecks::LastSegment`: it is taken to end where the
+/// next segment starts, and its first reader scans it).
+fn scan_segment(
+    storage: &dyn Storage,
+    dir: &Path,
+    first: u64,
+    writable: bool,
+    deferred_end: Option<u64>,
+) -> Result<Scanned> {
+    let path = segment_path(dir, first);
+    let file = storage
+        .open_file(&path, writable)
+        .map_err(|e| Error::io("open segment", Some(path.clone()), e))?;
+    let view = file
+        .view()
+        .map_err(|e| Error::io("map segment", Some(path.clone()), e))?;
+    let mut scanned = Scanned {
+        first_position: first,
+        path,
+        header: Err(String::new()),
+        epoch: 0,
+        index: Vec::new(),
+        end_offset: 0,
+        end_position: first,
+        sealed: false,
+        damage: None,
+        deferred: deferred_end.is_some(),
+        view,
+        file,
+        writable,
+    };
+    scanned.header = SegmentHeader::decode(&scanned.view)
+        .map_err(|e| e.describe())
+        .and_then(|h| check_header(&h, first, scanned.file.len_bytes()).map(|()| h));
+    if let Ok(header) = &scanned.header {
+        scanned.epoch = header.epoch;
+        match deferred_end {
+            Some(end_position) => {
+                scanned.sealed = true;
+                scanned.end_position = end_position;
+            }
+            None => scan_all_records(&mut scanned),
+        }
+    }
+    Ok(scanned)
+}
+
+fn check_header(header: &SegmentHeader, first: u64, len_bytes: u64) -> Result<(), String> {
+    if header.first_position != first {
+        return Err(format!(
+            "segment header says first position {}, its name says {first}",
+            header.first_position
+        ));
+    }
+    if header.segment_bytes != len_bytes {
+        return Err(format!(
+            "segment header says {} bytes, the file has {len_bytes}",
+            header.segment_bytes
+        ));
+    }
+    Ok(())
+}
+
+fn scan_all_records(scanned: &mut Scanned) {
+    let mut index = Vec::new();
+    let end = scan_records(
+        &scanned.view,
+        scanned.epoch,
+        scanned.first_position,
+        |p, o| index.push((p, o)),
+    );
+    scanned.index = index;
+    scanned.end_offset = end.end_offset;
+    scanned.end_position = end.end_position;
+    scanned.sealed = end.sealed;
+    scanned.damage = end.damage;
+}
+
+/// [`find_problem`], after scanning (under `OpenChecks::LastSegment`) whichever segments
+/// will be the last two once the problem is cut off: the next open scans those fully, so
+/// this one must have checked them by the same rules, or the two would disagree.
+fn find_problem_keeping_last_two_scanned(scans: &mut [Scanned], epoch: u64) -> Option<Problem> {
+    loop {
+        let problem = find_problem(scans, epoch);
+        let kept_last = match &problem {
+            None => Some(scans.len() - 1),
+            Some(problem) if problem.offset == 0 => problem.segment.checked_sub(1),
+            Some(problem) => Some(problem.segment),
+        };
+        let Some(kept_last) = kept_last else {
+            return problem;
+        };
+        let mut scanned_more = false;
+        for scan in &mut scans[kept_last.saturating_sub(1)..=kept_last] {
+            if scan.deferred && scan.header.is_ok() {
+                scan_all_records(scan);
+                scan.deferred = false;
+                scanned_more = true;
+            }
+        }
+        if !scanned_more {
+            return problem;
+        }
+    }
+}
+
+fn find_problem(scans: &[Scanned], epoch: u64) -> Option<Problem> {
+    let mut expected = scans[0].first_position;
+    let last = scans.len() - 1;
+    for (k, scan) in scans.iter().enumerate() {
+        let never_torn = |reason: String| Problem {
+            segment: k,
+            offset: 0,
+            later_records_from: 0,
+            expected_position: expected,
+            reason,
+            kind: ProblemKind::NeverTorn,
+        };
+        match &scan.header {
+            Err(reason) => return Some(never_torn(reason.clone())),
+            Ok(header) if header.epoch != epoch => {
+                return Some(never_torn("segment belongs to another log (epoch)".into()))
+            }
+            Ok(_) => {}
+        }
+        if scan.first_position != expected {
+            return Some(never_torn(format!(
+                "segment starts at position {}, the previous one ends at {expected}",
+                scan.first_position
+            )));
+        }
+        if let Some(damage) = scan.damage {
+            return Some(Problem {
+                segment: k,
+                offset: damage.offset,
+                later_records_from: damage.later_records_from,
+                expected_position: scan.end_position,
+                reason: damage.reason.into(),
+                kind: ProblemKind::MaybeTorn,
+            });
+        }
+        if !scan.sealed && k != last {
+            return Some(Problem {
+                segment: k,
+                offset: scan.end_offset,
+                later_records_from: scan.end_offset + ALIGNMENT_BYTES as u64,
+                expected_position: scan.end_position,
+                reason: "segment ends without a seal but a later segment follows".into(),
+                kind: ProblemKind::MaybeTorn,
+            });
+        }
+        let later_records_from = scan.end_offset + ALIGNMENT_BYTES as u64;
+        if !scan.sealed
+            && k == last
+            && has_durable_record_after(
+                &scan.view,
+                scan.epoch,
+                later_records_from,
+                scan.end_position,
+            )
+        {
+            return Some(Problem {
+                segment: k,
+                offset: scan.end_offset,
+                later_records_from,
+                expected_position: scan.end_position,
+                reason: "zeroed bytes where a synced record was expected".into(),
+                kind: ProblemKind::NeverTorn,
+            });
+        }
+        expected = scan.end_position;
+    }
+    None
+}
+
+/// Whether anything after the problem proves the damaged position had been synced.
+fn later_record_proves_synced(scans: &[Scanned], problem: &Problem) -> bool {
+    let scan = &scans[problem.segment];
+    let damaged_position = scan.end_position;
+    let last = scans.len() - 1;
+    if problem.segment + 1 < last {
+        // A roll makes the previous sealed segment durable before it seals the next: no
+        // crash leaves a torn segment with two segments after it.
+        return true;
+    }
+    if problem.segment + 1 == last {
+        let later = &scans[last];
+        match &later.header {
+            // Named only after its header was synced: damage, never a torn write.
+            Err(_) => return true,
+            Ok(header) if header.epoch != scan.epoch => return true,
+            Ok(_) => {}
+        }
+        let from = SEGMENT_HEADER_BYTES as u64;
+        if has_durable_record_after(&later.view, scan.epoch, from, damaged_position) {
+            return true;
+        }
+    }
+    has_durable_record_after(
+        &scan.view,
+        scan.epoch,
+        problem.later_records_from,
+        damaged_position,
+    )
+}
+
+/// Looks at every aligned offset of a segment's `view` from `from` on for a valid record
+/// of the log `epoch` whose `synced_before` exceeds `damaged_position`: proof that the
+/// records up to there were durable.
+fn has_durable_record_after(view: &[u8], epoch: u64, from: u64, damaged_position: u64) -> bool {
+    let mut offset = from as usize;
+    while offset + ALIGNMENT_BYTES <= view.len() {
+        // Most of what follows a tail is zeros: skip them a block at a time.
+        if offset.is_multiple_of(ZERO_CHECK_BYTES) {
+            let block_end = (offset + ZERO_CHECK_BYTES).min(view.len());
+            if all_zero(&view[offset..block_end]) {
+                offset = block_end;
+                continue;
+            }
+        }
+        if read_u64(view, offset) != 0 {
+            if let Ok(Frame::Record(header)) = decode_header(&view[offset..], epoch) {
+                if header.synced_before > damaged_position
+                    && check_body(&header, body(&header, &view[offset..])).is_ok()
+                {
+                    return true;
+                }
+            }
+        }
+        offset += ALIGNMENT_BYTES;
+    }
+    false
+}
+
+fn remove_segments(storage: &dyn Storage, dir: &Path, scans: &[Scanned]) -> Result<()> {
+    for scan in scans {
+        storage
+            .remove_file(&scan.path)
+            .map_err(|e| Error::io("remove segment", Some(scan.path.clone()), e))?;
+    }
+    sync_dir(storage, dir)
+}
+
+/// Keeps the segments before the problem (or all of them), cuts the last one at its
+/// valid end, and builds the in-memory segments.
+fn finish(
+    storage: &dyn Storage,
+    dir: &Path,
+    mut scans: Vec<Scanned>,
+    epoch: u64,
+    problem: Option<Problem>,
+) -> Result<Recovered> {
+    let mut cut_offset = None;
+    if let Some(problem) = &problem {
+        let dropped = scans.split_off(problem.segment + 1);
+        if !dropped.is_empty() {
+            remove_segments(storage, dir, &dropped)?;
+        }
+        let kept = problem.segment;
+        if problem.offset == 0 {
+            let removed = scans.split_off(kept);
+            remove_segments(storage, dir, &removed)?;
+        } else {
+            cut_offset = Some(problem.offset);
+        }
+    }
+    let last = scans.len() - 1;
+    let scan = &mut scans[last];
+    // A segment whose scan was deferred (`OpenChecks::LastSegment`) that is last now, a
+    // later one having been dropped, takes the writer: its real end must be known, not
+    // assumed from the dropped segment's name (found by fuzzing recovery).
+    if scan.deferred {
+        scan_all_records(scan);
+        scan.deferred = false;
+        cut_offset = scan.damage.map(|damage| damage.offset);
+    }
+    if let Some(offset) = cut_offset {
+        scan.end_offset = offset;
+        scan.sealed = false;
+        scan.index.retain(|&(_, at)| at < offset);
+    }
+    if !scan.sealed {
+        if !scan.writable {
+            scan.file = storage
+                .open_file(&scan.path, true)
+                .map_err(|e| Error::io("open segment", Some(scan.path.clone()), e))?;
+        }
+        zero_tail(scan)?;
+    }
+    // The log opens with everything it holds counted as synced: after a process crash
+    // the tail may still be only in the page cache, so make that true before saying it.
+    // That holds for the segment before the last too, whose seal's fdatasync may not have
+    // run (`flusher`); every earlier one was durable before the last was sealed.
+    for scan in &scans[last.saturating_sub(1)..] {
+        scan.file
+            .sync_data()
+            .map_err(|e| Error::io("fdatasync segment", Some(scan.path.clone()), e))?;
+    }
+    let first_position = scans[0].first_position;
+    let active = &scans[last];
+    let (write_offset, next_position, active_sealed) =
+        (active.end_offset, active.end_position, active.sealed);
+    let segments = scans
+        .into_iter()
+        .map(|scan| {
+            if scan.deferred {
+                let segment = Segment::deferred(
+                    scan.first_position,
+                    scan.path,
+                    scan.file,
+                    scan.epoch,
+                    scan.end_position,
+                );
+                return Arc::new(segment);
+            }
+            let segment = Segment::new(scan.first_position, scan.path, scan.file, scan.end_offset);
+            for (position, offset) in scan.index {
+                segment.index.push(position, offset);
+            }
+            if scan.sealed {
+                segment.mark_sealed();
+            }
+            Arc::new(segment)
+        })
+        .collect();
+    Ok(Recovered {
+        segments,
+        write_offset,
+        next_position,
+        first_position,
+        active_sealed,
+        epoch,
+    })
+}
+
+/// Zeroes every non-zero byte after the valid end of the active segment (debris of a torn
+/// write), so no stale record can ever be mistaken for a new one, and syncs it.
+/// The block size recovery checks for zeros at once.
+const ZERO_CHECK_BYTES: usize = 4096;
+
+/// Whether every byte is zero. Folds the whole block without an early exit, which the
+/// compiler turns into wide vector ORs: opening checks up to a segment of them.
+fn all_zero(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0u8, |acc, &b| acc | b) == 0
+}
+
+fn zero_tail(scan: &Scanned) -> Result<()> {
+    let view = &scan.view[..];
+    let mut start = scan.end_offset as usize;
+    let mut wrote = false;
+    while start < view.len() {
+        let end = ((start / ZERO_CHECK_BYTES + 1) * ZERO_CHECK_BYTES).min(view.len());
+        if !all_zero(&view[start..end]) {
+            let zeros = vec![0u8; end - start];
+            scan.file
+                .write_at(start as u64, &zeros)
+                .map_err(|e| Error::io("zero torn tail", Some(scan.path.clone()), e))?;
+            wrote = true;
+        }
+        start = end;
+    }
+    if wrote {
+        scan.file
+            .sync_data()
+            .map_err(|e| Error::io("fdatasync segment", Some(scan.path.clone()), e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
