@@ -93,6 +93,9 @@
 // Store subscriptions: the events of one event type (the filter value).
 #define ANNAL_FILTER_EVENT_TYPE 2
 
+// Store subscriptions: the events of the streams whose names start with the filter value.
+#define ANNAL_FILTER_STREAM_PREFIX 3
+
 // The on-disk format version this library writes and reads. The engine keeps the
 // number in its format module, which is not part of its public API:
 // tests/status_codes.rs checks this copy against the engine's source.
@@ -867,8 +870,9 @@ annal_status annal_event_list_get(const struct annal_event_list *list,
 annal_status annal_event_list_free(struct annal_event_list *list);
 
 // Subscribes to `store` (`options` may be NULL: from the beginning, synced events, all
-// events; `ANNAL_FILTER_CATEGORY` or `ANNAL_FILTER_EVENT_TYPE` with a value deliver one
-// category or event type) and writes the handle to `*subscription_out`.
+// events; `ANNAL_FILTER_CATEGORY`, `ANNAL_FILTER_EVENT_TYPE` or
+// `ANNAL_FILTER_STREAM_PREFIX` with a value deliver one category, one event type or the
+// streams named with a prefix) and writes the handle to `*subscription_out`.
 //
 // # Safety
 // `options` is NULL or an `annal_subscribe_options` with `struct_size` set;

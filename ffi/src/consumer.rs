@@ -60,10 +60,7 @@ struct ConsumerHandle {
 }
 
 impl ConsumerHandle {
-    fn with<R>(
-        &self,
-        f: impl FnOnce(annal::Consumer<'_>) -> annal::Result<R>,
-    ) -> Result<R, Failure> {
+    fn with<R>(&self, f: impl FnOnce(annal::Consumer) -> annal::Result<R>) -> Result<R, Failure> {
         self.log.with(|log| f(log.consumer(&self.name)?))
     }
 }

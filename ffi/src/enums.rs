@@ -57,6 +57,8 @@ pub const ANNAL_FILTER_ALL: u32 = 0;
 pub const ANNAL_FILTER_CATEGORY: u32 = 1;
 /// Store subscriptions: the events of one event type (the filter value).
 pub const ANNAL_FILTER_EVENT_TYPE: u32 = 2;
+/// Store subscriptions: the events of the streams whose names start with the filter value.
+pub const ANNAL_FILTER_STREAM_PREFIX: u32 = 3;
 
 fn invalid(what: &str, value: u32) -> Failure {
     Failure::boundary(

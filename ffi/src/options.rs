@@ -2,13 +2,18 @@
 //! Each starts with its own `struct_size`; zero in any field means the default.
 #![allow(unsafe_code, reason = "reads caller structs through args")]
 
-use annal::{Filter, Options, SubscriptionOptions};
+use annal::{
+    Options, Start, StoreFilter, StoreSubscriptionOptions, SubscriptionOptions, Visibility,
+};
 use bytes::Bytes;
 
 use crate::args;
-use crate::enums::{self, ANNAL_FILTER_ALL, ANNAL_FILTER_CATEGORY, ANNAL_FILTER_EVENT_TYPE};
+use crate::enums::{
+    self, ANNAL_FILTER_ALL, ANNAL_FILTER_CATEGORY, ANNAL_FILTER_EVENT_TYPE,
+    ANNAL_FILTER_STREAM_PREFIX,
+};
 use crate::failure::Failure;
-use crate::status::ANNAL_STATUS_INVALID_ENUM;
+use crate::status::{ANNAL_STATUS_INVALID_ARGUMENT, ANNAL_STATUS_INVALID_ENUM};
 
 /// How to open a log or a store. Set `struct_size` to `sizeof(annal_open_options)` and
 /// leave the fields you do not set zero: zero is each field's default. Fields are only
@@ -120,33 +125,75 @@ impl Default for annal_subscribe_options {
     }
 }
 
-/// Reads `annal_subscribe_options` from C: where to start, and the engine's options.
+/// A subscription request from C, before it is turned into a raw-log or a store
+/// subscription's options.
+pub struct SubscribeRequest {
+    /// Where to start.
+    pub start: Start,
+    /// Which watermark to read to.
+    pub visibility: Visibility,
+    /// `ANNAL_FILTER_*`, checked.
+    pub filter: u32,
+    /// The filter's value (copied).
+    pub filter_value: Bytes,
+}
+
+impl SubscribeRequest {
+    /// A raw log's subscription options: raw logs take no filter.
+    pub fn log_options(&self) -> Result<SubscriptionOptions, Failure> {
+        if self.filter != ANNAL_FILTER_ALL {
+            return Err(Failure::boundary(
+                ANNAL_STATUS_INVALID_ARGUMENT,
+                "raw-log subscriptions take no filter (category, event-type and stream-prefix filters are for stores)",
+            ));
+        }
+        Ok(SubscriptionOptions::default().visibility(self.visibility))
+    }
+
+    /// A store's subscription options.
+    pub fn store_options(&self) -> StoreSubscriptionOptions {
+        let value = self.filter_value.clone();
+        let filter = match self.filter {
+            ANNAL_FILTER_CATEGORY => StoreFilter::Category(value),
+            ANNAL_FILTER_EVENT_TYPE => StoreFilter::EventType(value),
+            ANNAL_FILTER_STREAM_PREFIX => StoreFilter::StreamPrefix(value),
+            _ => StoreFilter::All,
+        };
+        StoreSubscriptionOptions::default()
+            .visibility(self.visibility)
+            .filter(filter)
+    }
+}
+
+/// Reads `annal_subscribe_options` from C.
 ///
 /// # Safety
 /// NULL, or a pointer to `struct_size` readable bytes of an `annal_subscribe_options`
 /// whose `filter_value` points to `filter_len` readable bytes.
 pub unsafe fn read_subscribe_options(
     ptr: *const annal_subscribe_options,
-) -> Result<(annal::Start, SubscriptionOptions), Failure> {
+) -> Result<SubscribeRequest, Failure> {
     // SAFETY: the caller's contract; the struct is repr(C), starts with struct_size, and
     // holds only integers and a raw pointer.
     let raw = unsafe { args::sized_struct(ptr, "options") }?;
-    let start = enums::start(raw.start, raw.start_position)?;
     // SAFETY: the caller's contract on filter_value.
     let value = unsafe { args::bytes(raw.filter_value, raw.filter_len, "options->filter_value") }?;
-    let filter = match raw.filter {
-        ANNAL_FILTER_ALL => Filter::All,
-        ANNAL_FILTER_CATEGORY => Filter::Category(Bytes::copy_from_slice(value)),
-        ANNAL_FILTER_EVENT_TYPE => Filter::EventType(Bytes::copy_from_slice(value)),
-        other => {
-            return Err(Failure::boundary(
-                ANNAL_STATUS_INVALID_ENUM,
-                format!("{other} is not a valid filter"),
-            ))
-        }
-    };
-    let options = SubscriptionOptions::default()
-        .visibility(enums::visibility(raw.visibility)?)
-        .filter(filter);
-    Ok((start, options))
+    if !matches!(
+        raw.filter,
+        ANNAL_FILTER_ALL
+            | ANNAL_FILTER_CATEGORY
+            | ANNAL_FILTER_EVENT_TYPE
+            | ANNAL_FILTER_STREAM_PREFIX
+    ) {
+        return Err(Failure::boundary(
+            ANNAL_STATUS_INVALID_ENUM,
+            format!("{} is not a valid filter", raw.filter),
+        ));
+    }
+    Ok(SubscribeRequest {
+        start: enums::start(raw.start, raw.start_position)?,
+        visibility: enums::visibility(raw.visibility)?,
+        filter: raw.filter,
+        filter_value: Bytes::copy_from_slice(value),
+    })
 }

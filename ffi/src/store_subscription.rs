@@ -46,8 +46,9 @@ static SUBSCRIPTIONS: LazyLock<Table<Handle>> =
     LazyLock::new(|| Table::new(Kind::StoreSubscription, "annal_store_subscription"));
 
 /// Subscribes to `store` (`options` may be NULL: from the beginning, synced events, all
-/// events; `ANNAL_FILTER_CATEGORY` or `ANNAL_FILTER_EVENT_TYPE` with a value deliver one
-/// category or event type) and writes the handle to `*subscription_out`.
+/// events; `ANNAL_FILTER_CATEGORY`, `ANNAL_FILTER_EVENT_TYPE` or
+/// `ANNAL_FILTER_STREAM_PREFIX` with a value deliver one category, one event type or the
+/// streams named with a prefix) and writes the handle to `*subscription_out`.
 ///
 /// # Safety
 /// `options` is NULL or an `annal_subscribe_options` with `struct_size` set;
@@ -60,14 +61,14 @@ pub unsafe extern "C" fn annal_store_subscribe(
 ) -> annal_status {
     guard(|| {
         // SAFETY: the contract.
-        let (out, (start, options)) = unsafe {
+        let (out, request) = unsafe {
             (
                 Out::new(subscription_out, "subscription_out")?,
                 options::read_subscribe_options(options)?,
             )
         };
         let owner = store::get(store)?;
-        let subscription = owner.with(|s| s.subscribe(start, options))?;
+        let subscription = owner.with(|s| s.subscribe(request.start, request.store_options()))?;
         let state = Mutex::new(State {
             subscription,
             held: None,

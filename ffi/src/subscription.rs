@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use annal::{Error, Event, Filter, Subscription};
+use annal::{Error, Event, Subscription};
 
 use crate::args::Out;
 use crate::failure::Failure;
@@ -22,7 +22,7 @@ use crate::handle::{handle_of, id_of, Kind, Table};
 use crate::log::{self, annal_log};
 use crate::options::{self, annal_subscribe_options};
 use crate::panic::guard;
-use crate::status::{annal_status, ANNAL_STATUS_INVALID_ARGUMENT};
+use crate::status::annal_status;
 use crate::views::annal_event_view;
 
 /// A subscription to a raw log. One thread at a time. Free it with
@@ -70,20 +70,15 @@ pub unsafe extern "C" fn annal_log_subscribe(
 ) -> annal_status {
     guard(|| {
         // SAFETY: the contract.
-        let (out, (start, options)) = unsafe {
+        let (out, request) = unsafe {
             (
                 Out::new(subscription_out, "subscription_out")?,
                 options::read_subscribe_options(options)?,
             )
         };
-        if !matches!(options.filter, Filter::All) {
-            return Err(Failure::boundary(
-                ANNAL_STATUS_INVALID_ARGUMENT,
-                "raw-log subscriptions take no filter (category and event-type filters are for stores)",
-            ));
-        }
+        let options = request.log_options()?;
         let owner = log::get(log)?;
-        let subscription = owner.with(|log| log.subscribe_with(start, options))?;
+        let subscription = owner.with(|log| log.subscribe_with(request.start, options))?;
         out.write(insert(subscription, owner.closed_flag()));
         Ok(())
     })

@@ -292,7 +292,7 @@ static void store_arguments(annal_store *store) {
     annal_subscribe_options options;
     memset(&options, 0, sizeof options);
     options.struct_size = sizeof options;
-    options.filter = 3;
+    options.filter = 4;
     annal_store_subscription *subscription = NULL;
     EXPECT(annal_store_subscribe(store, &options, &subscription), ANNAL_STATUS_INVALID_ENUM);
     EXPECT(annal_store_subscribe(store, NULL, NULL), ANNAL_STATUS_NULL_ARGUMENT);

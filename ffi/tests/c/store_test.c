@@ -204,6 +204,15 @@ static void subscriptions(const char *dir, const annal_open_options *reopen, ann
     OK(annal_store_subscription_poll(created, &e));
     CHECK(view_equals(e.stream, e.stream_len, "order-42"));
 
+    options.filter = ANNAL_FILTER_STREAM_PREFIX;
+    options.filter_value = (const uint8_t *)"order-4";
+    options.filter_len = 7;
+    annal_store_subscription *orders = NULL;
+    OK(annal_store_subscribe(store, &options, &orders));
+    OK(annal_store_subscription_poll(orders, &e));
+    CHECK(view_equals(e.stream, e.stream_len, "order-42") && e.revision == 0);
+    OK(annal_store_subscription_free(orders));
+
     annal_event_list *list = NULL;
     OK(annal_store_read_all(store, 0, ANNAL_DIRECTION_FORWARDS, 100, &list));
 
