@@ -1,4 +1,5 @@
-//! Proves the C API works from C: every C test in tests/c/ compiles with
+//! Proves the C API works from C: every C test in tests/c/ (and the example in
+//! examples/) compiles with
 //! `-std=c11 -Wall -Wextra -Werror`, links against libannal.a and libannal.so, and passes
 //! when run plainly, under valgrind (no memory error, no definite or indirect leak) and
 //! under AddressSanitizer; and that together they call every function the header declares.
@@ -65,14 +66,14 @@ fn run(command: &mut Command, what: &str) {
     );
 }
 
-fn c_sources() -> Vec<PathBuf> {
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(crate_dir().join("tests/c"))
-        .expect("tests/c exists")
+fn c_sources(dir: &str) -> Vec<PathBuf> {
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(crate_dir().join(dir))
+        .unwrap_or_else(|e| panic!("read ffi/{dir}: {e}"))
         .map(|entry| entry.expect("dir entry").path())
         .filter(|path| path.extension().is_some_and(|e| e == "c"))
         .collect();
     sources.sort();
-    assert!(!sources.is_empty(), "no C tests in tests/c");
+    assert!(!sources.is_empty(), "no C files in ffi/{dir}");
     sources
 }
 
@@ -111,7 +112,7 @@ fn c_suite_passes_plain_under_valgrind_and_under_asan() {
     std::fs::copy(artifacts.join("libannal_ffi.a"), lib.join("libannal.a")).expect("copy .a");
     std::fs::copy(artifacts.join("libannal_ffi.so"), lib.join("libannal.so")).expect("copy .so");
 
-    for source in c_sources() {
+    for source in c_sources("tests/c").into_iter().chain(c_sources("examples")) {
         let name = source
             .file_stem()
             .expect("a file name")
@@ -151,7 +152,7 @@ fn c_suite_passes_plain_under_valgrind_and_under_asan() {
 #[test]
 fn c_suite_calls_every_function_in_the_header() {
     let header = std::fs::read_to_string(crate_dir().join("include/annal.h")).expect("annal.h");
-    let tests: String = c_sources()
+    let tests: String = c_sources("tests/c")
         .iter()
         .map(|path| std::fs::read_to_string(path).expect("read C test"))
         .collect();
