@@ -167,8 +167,14 @@ pub unsafe fn byte_slices<'a>(
 /// # Safety
 /// `ptr` is NULL or writable.
 pub unsafe fn write_optional<T>(ptr: *mut T, value: T) {
-    // SAFETY: the caller's contract.
-    if let Ok(out) = unsafe { Out::new(ptr, "optional") } {
+    // Checked here, not through `Out::new`, whose NULL error (a formatted message) would
+    // cost an allocation on every call that does not want the result.
+    if ptr.is_null() {
+        return;
+    }
+    // SAFETY: non-NULL, and writable by the caller's contract.
+    let out = unsafe { Out::new(ptr, "optional") };
+    if let Ok(out) = out {
         out.write(value);
     }
 }

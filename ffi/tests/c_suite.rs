@@ -112,7 +112,10 @@ fn c_suite_passes_plain_under_valgrind_and_under_asan() {
     std::fs::copy(artifacts.join("libannal_ffi.a"), lib.join("libannal.a")).expect("copy .a");
     std::fs::copy(artifacts.join("libannal_ffi.so"), lib.join("libannal.so")).expect("copy .so");
 
-    for source in c_sources("tests/c").into_iter().chain(c_sources("examples")) {
+    for source in c_sources("tests/c")
+        .into_iter()
+        .chain(c_sources("examples"))
+    {
         let name = source
             .file_stem()
             .expect("a file name")
