@@ -2,7 +2,7 @@
 //! integers decoded, and out-parameters checked for NULL before any work is done (so a
 //! call that will fail writing its result never has a side effect) and written only on
 //! success. Every unsafe read of caller memory is here.
-#![allow(
+#![expect(
     unsafe_code,
     reason = "reads and writes caller memory: the one place raw C pointers become slices"
 )]

@@ -5,7 +5,7 @@
 //!
 //! Thread-safety: an `annal_consumer *` may be used from several threads at once (the
 //! engine serializes commits); an `annal_consumer_list *` too (it is immutable).
-#![allow(
+#![expect(
     unsafe_code,
     reason = "C exports (no_mangle) and reading caller memory"
 )]

@@ -1,6 +1,6 @@
 //! The calling thread's last error: its status and message, kept per thread until the
 //! next failing call on that thread replaces it. Successful calls leave it alone.
-#![allow(
+#![expect(
     unsafe_code,
     reason = "C exports (no_mangle) and copying into a caller buffer"
 )]

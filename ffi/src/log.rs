@@ -4,7 +4,7 @@
 //!
 //! Thread-safety: an `annal_log *` may be used from any number of threads at once
 //! (appends from many threads share one fdatasync); closing it waits for calls in flight.
-#![allow(
+#![expect(
     unsafe_code,
     reason = "C exports (no_mangle) and reading caller memory"
 )]

@@ -1,6 +1,6 @@
 //! The growable option structs: how a log or store is opened, how a subscription starts.
 //! Each starts with its own `struct_size`; zero in any field means the default.
-#![allow(unsafe_code, reason = "reads caller structs through args")]
+#![expect(unsafe_code, reason = "reads caller structs through args")]
 
 use annal::{
     Options, Start, StoreFilter, StoreSubscriptionOptions, SubscriptionOptions, Visibility,

@@ -3,7 +3,7 @@
 //! Thread-safety: an `annal_reader *` may move between threads but is used by one thread
 //! at a time (calls are serialized; a view returned by one call is invalidated by the
 //! next call from any thread).
-#![allow(
+#![expect(
     unsafe_code,
     reason = "C exports (no_mangle) and writing caller memory"
 )]

@@ -1,7 +1,7 @@
 //! Status codes: every fallible export returns one. The engine's `ErrorCode` values pass
 //! through unchanged (1 to 99); the boundary's own codes are 100 to 199. Never renumber a
 //! status; only add (tests/status_codes.rs holds them to it).
-#![allow(unsafe_code, reason = "C export (no_mangle)")]
+#![expect(unsafe_code, reason = "C export (no_mangle)")]
 
 use std::ffi::{c_char, CStr};
 

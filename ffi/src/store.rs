@@ -4,7 +4,7 @@
 //!
 //! Thread-safety: an `annal_store *` may be used from any number of threads at once;
 //! closing it waits for calls in flight.
-#![allow(
+#![expect(
     unsafe_code,
     reason = "C exports (no_mangle) and reading caller memory"
 )]

@@ -4,7 +4,7 @@
 //!
 //! Thread-safety: an `annal_event_list *` is immutable: any number of threads may read
 //! it at once.
-#![allow(
+#![expect(
     unsafe_code,
     reason = "C exports (no_mangle) and reading caller memory"
 )]

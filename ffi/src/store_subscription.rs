@@ -5,7 +5,7 @@
 //! Thread-safety: an `annal_store_subscription *` may move between threads but is used
 //! by one thread at a time (a view is invalidated by the next call). It outlives its
 //! store's close: it delivers what was published, then returns `ANNAL_STATUS_CLOSED`.
-#![allow(
+#![expect(
     unsafe_code,
     reason = "C exports (no_mangle) and writing caller memory"
 )]

@@ -5,7 +5,7 @@
 //! thread at a time (calls are serialized; a view is invalidated by the next call). A
 //! subscription outlives its log's close: it delivers what was published, then returns
 //! `ANNAL_STATUS_CLOSED`.
-#![allow(
+#![expect(
     unsafe_code,
     reason = "C exports (no_mangle) and writing caller memory"
 )]

@@ -1,5 +1,5 @@
 //! Versions: of this library and of the on-disk format it reads and writes.
-#![allow(unsafe_code, reason = "C exports (no_mangle)")]
+#![expect(unsafe_code, reason = "C exports (no_mangle)")]
 
 use std::ffi::c_char;
 
