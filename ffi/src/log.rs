@@ -79,10 +79,7 @@ pub extern "C" fn annal_log_close(log: *mut annal_log) -> annal_status {
             return Ok(());
         }
         let owner = LOGS.remove(id_of(log))?;
-        match owner.take() {
-            Some(log) => log.close().map_err(Failure::from),
-            None => Ok(()),
-        }
+        owner.close(Log::close)
     })
 }
 

@@ -34,11 +34,15 @@ impl<T> Owner<T> {
         }
     }
 
-    /// Takes the object out to close it; later calls fail with `Closed`.
-    pub fn take(&self) -> Option<T> {
+    /// Takes the object out, waiting for calls in flight, and runs `close` on it; later
+    /// calls fail with `Closed`. Children learn of it only once `close` returned, so a
+    /// subscription never reports `Closed` before the close's final sync published what it
+    /// had to deliver.
+    pub fn close(&self, close: impl FnOnce(T) -> annal::Result<()>) -> Result<(), Failure> {
         let taken = self.inner.write().unwrap_or_else(|e| e.into_inner()).take();
+        let result = taken.map_or(Ok(()), close);
         self.closed.store(true, Ordering::Release);
-        taken
+        result.map_err(Failure::from)
     }
 
     /// The flag set once the object is closed, for children that outlive it.

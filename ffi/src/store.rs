@@ -77,10 +77,7 @@ pub extern "C" fn annal_store_close(store: *mut annal_store) -> annal_status {
             return Ok(());
         }
         let owner = STORES.remove(id_of(store))?;
-        match owner.take() {
-            Some(store) => store.close().map_err(Failure::from),
-            None => Ok(()),
-        }
+        owner.close(EventStore::close)
     })
 }
 
