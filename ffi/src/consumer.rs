@@ -11,16 +11,15 @@
 )]
 
 use std::ffi::c_char;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use annal::{ConsumerInfo, Log, Position};
+use annal::{ConsumerInfo, Position};
 
 use crate::args::{self, Out};
 use crate::enums;
 use crate::failure::Failure;
-use crate::handle::{handle_of, id_of, Kind, Table};
+use crate::handle::{handle_of, id_of, Kind, Ref, Table};
 use crate::log::{self, annal_log, byte_slices, write_optional};
-use crate::owner::Owner;
 use crate::panic::guard;
 use crate::status::{annal_status, ANNAL_STATUS_INVALID_LENGTH};
 use crate::subscription::{self, annal_subscription};
@@ -54,14 +53,16 @@ pub struct annal_consumer_info {
     pub checkpoint: u64,
 }
 
+/// A consumer handle: its log's handle id (a closed log makes its calls `Closed`) and
+/// the consumer's name, looked up on each call.
 struct ConsumerHandle {
-    log: Arc<Owner<Log>>,
+    log_id: usize,
     name: String,
 }
 
 impl ConsumerHandle {
     fn with<R>(&self, f: impl FnOnce(annal::Consumer) -> annal::Result<R>) -> Result<R, Failure> {
-        self.log.with(|log| f(log.consumer(&self.name)?))
+        log::get_for_child(self.log_id)?.with(|log| f(log.consumer(&self.name)?))
     }
 }
 
@@ -70,7 +71,7 @@ static CONSUMERS: LazyLock<Table<ConsumerHandle>> =
 static LISTS: LazyLock<Table<Vec<ConsumerInfo>>> =
     LazyLock::new(|| Table::new(Kind::ConsumerList, "annal_consumer_list"));
 
-fn consumer(handle: *const annal_consumer) -> Result<Arc<ConsumerHandle>, Failure> {
+fn consumer(handle: *const annal_consumer) -> Result<Ref<'static, ConsumerHandle>, Failure> {
     CONSUMERS.get(id_of(handle))
 }
 
@@ -100,9 +101,9 @@ pub unsafe extern "C" fn annal_consumer_create(
         let owner = log::get(log)?;
         owner.with(|log| log.create_consumer(name, start).map(drop))?;
         out.write(handle_of(CONSUMERS.insert(ConsumerHandle {
-            log: owner,
+            log_id: id_of(log),
             name: name.to_owned(),
-        })));
+        })?));
         Ok(())
     })
 }
@@ -129,9 +130,9 @@ pub unsafe extern "C" fn annal_consumer_open(
         let owner = log::get(log)?;
         owner.with(|log| log.consumer(name).map(drop))?;
         out.write(handle_of(CONSUMERS.insert(ConsumerHandle {
-            log: owner,
+            log_id: id_of(log),
             name: name.to_owned(),
-        })));
+        })?));
         Ok(())
     })
 }
@@ -189,8 +190,9 @@ pub unsafe extern "C" fn annal_consumer_subscribe(
         let visibility = enums::visibility(visibility)?;
         let handle = self::consumer(consumer)?;
         let options = annal::SubscriptionOptions::default().visibility(visibility);
-        let subscription = handle.with(|c| c.subscribe_with(options))?;
-        out.write(subscription::insert(subscription, handle.log.closed_flag()));
+        let owner = log::get_for_child(handle.log_id)?;
+        let subscription = owner.with(|log| log.consumer(&handle.name)?.subscribe_with(options))?;
+        out.write(subscription::insert(subscription, owner.closed_flag())?);
         Ok(())
     })
 }
@@ -259,7 +261,7 @@ pub unsafe extern "C" fn annal_log_consumers(
         // SAFETY: the contract.
         let out = unsafe { Out::new(list_out, "list_out") }?;
         let consumers = log::get(log)?.with(|log| Ok(log.consumers()))?;
-        out.write(handle_of(LISTS.insert(consumers)));
+        out.write(handle_of(LISTS.insert(consumers)?));
         Ok(())
     })
 }

@@ -10,14 +10,14 @@
 )]
 
 use std::ffi::c_char;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use annal::{Log, Position};
 
 use crate::args::{self, Out};
 use crate::enums;
 use crate::failure::Failure;
-use crate::handle::{handle_of, id_of, Kind, Table};
+use crate::handle::{handle_of, id_of, Kind, Ref, Table};
 use crate::options::{self, annal_open_options};
 use crate::owner::Owner;
 use crate::panic::guard;
@@ -32,10 +32,18 @@ pub struct annal_log {
 
 static LOGS: LazyLock<Table<Owner<Log>>> = LazyLock::new(|| Table::new(Kind::Log, "annal_log"));
 
-/// The log behind a handle (readers, subscriptions and consumers keep it to learn it
-/// closed).
-pub fn get(log: *const annal_log) -> Result<Arc<Owner<Log>>, Failure> {
+/// The log behind a handle, read-locked while the result lives (a close waits for it).
+pub fn get(log: *const annal_log) -> Result<Ref<'static, Owner<Log>>, Failure> {
     LOGS.get(id_of(log))
+}
+
+/// The log a child handle (a consumer) was made from: once that log is closed, the
+/// engine's `Closed`, since the child's own handle is still valid.
+pub fn get_for_child(log_id: usize) -> Result<Ref<'static, Owner<Log>>, Failure> {
+    LOGS.get(log_id).map_err(|failure| match failure.status() {
+        crate::status::ANNAL_STATUS_USE_AFTER_CLOSE => Failure::Engine(annal::Error::Closed),
+        _ => failure,
+    })
 }
 
 /// Opens (creating if needed) the log in directory `dir` and writes its handle to
@@ -61,7 +69,7 @@ pub unsafe extern "C" fn annal_log_open(
             )
         };
         let log = Log::open(dir, options)?;
-        out.write(handle_of(LOGS.insert(Owner::new(log))));
+        out.write(handle_of(LOGS.insert(Owner::new(log))?));
         Ok(())
     })
 }
@@ -78,8 +86,7 @@ pub extern "C" fn annal_log_close(log: *mut annal_log) -> annal_status {
         if log.is_null() {
             return Ok(());
         }
-        let owner = LOGS.remove(id_of(log))?;
-        owner.close(Log::close)
+        LOGS.remove(id_of(log))?.close(Log::close)
     })
 }
 

@@ -1,18 +1,14 @@
-//! What a log or store handle owns: the engine object until it is closed, and a flag its
-//! children (subscriptions, consumers) read to learn that it was.
+//! What a log or store handle owns: the engine object, and a flag its children
+//! (subscriptions) read to learn that it was closed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
-
-use annal::Error;
+use std::sync::Arc;
 
 use crate::failure::Failure;
 
-/// An engine object shared by the calls on its handle and by its children. Calls hold a
-/// read lock while they use it; closing takes the write lock, so it waits for calls in
-/// flight and no call ever sees a half-closed object.
+/// An engine object behind a handle, and the flag set once it is closed.
 pub struct Owner<T> {
-    inner: RwLock<Option<T>>,
+    value: T,
     closed: Arc<AtomicBool>,
 }
 
@@ -20,27 +16,22 @@ impl<T> Owner<T> {
     /// Owns `value`.
     pub fn new(value: T) -> Owner<T> {
         Owner {
-            inner: RwLock::new(Some(value)),
+            value,
             closed: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// Runs `f` on the object, or fails with the engine's `Closed` once it was closed.
+    /// Runs `f` on the object, turning an engine error into a failure.
     pub fn with<R>(&self, f: impl FnOnce(&T) -> annal::Result<R>) -> Result<R, Failure> {
-        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        match inner.as_ref() {
-            Some(value) => f(value).map_err(Failure::from),
-            None => Err(Failure::Engine(Error::Closed)),
-        }
+        f(&self.value).map_err(Failure::from)
     }
 
-    /// Takes the object out, waiting for calls in flight, and runs `close` on it; later
-    /// calls fail with `Closed`. Children learn of it only once `close` returned, so a
-    /// subscription never reports `Closed` before the close's final sync published what it
-    /// had to deliver.
-    pub fn close(&self, close: impl FnOnce(T) -> annal::Result<()>) -> Result<(), Failure> {
-        let taken = self.inner.write().unwrap_or_else(|e| e.into_inner()).take();
-        let result = taken.map_or(Ok(()), close);
+    /// Closes the object with `close` (its handle already removed from its table, so no
+    /// call is in flight). Children learn of it only once `close` returned, so a
+    /// subscription never reports `Closed` before the close's final sync published what
+    /// it had to deliver.
+    pub fn close(self, close: impl FnOnce(T) -> annal::Result<()>) -> Result<(), Failure> {
+        let result = close(self.value);
         self.closed.store(true, Ordering::Release);
         result.map_err(Failure::from)
     }

@@ -8,7 +8,7 @@
     reason = "C exports (no_mangle) and writing caller memory"
 )]
 
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 
 use annal::{Event, LogReader, Position, Visibility};
 
@@ -30,16 +30,12 @@ pub struct annal_reader {
 
 /// A reader and the events whose views it last handed out (kept alive until the next
 /// call).
-struct Reader {
-    state: Mutex<ReaderState>,
-}
-
 struct ReaderState {
     reader: LogReader,
     held: Vec<Event>,
 }
 
-static READERS: LazyLock<Table<Reader>> =
+static READERS: LazyLock<Table<ReaderState>> =
     LazyLock::new(|| Table::new(Kind::Reader, "annal_reader"));
 
 /// Opens a reader of `log` from `position`, seeing events up to the written or the
@@ -63,11 +59,11 @@ pub unsafe extern "C" fn annal_log_read_from(
             Visibility::Written => log.read_from(Position(position)),
             Visibility::Synced => log.read_synced_from(Position(position)),
         })?;
-        let state = Mutex::new(ReaderState {
+        let state = ReaderState {
             reader,
             held: Vec::new(),
-        });
-        out.write(handle_of(READERS.insert(Reader { state })));
+        };
+        out.write(handle_of(READERS.insert(state)?));
         Ok(())
     })
 }
@@ -76,8 +72,7 @@ fn with_state<R>(
     reader: *const annal_reader,
     f: impl FnOnce(&mut ReaderState) -> Result<R, Failure>,
 ) -> Result<R, Failure> {
-    let reader = READERS.get(id_of(reader))?;
-    let mut state = reader.state.lock().unwrap_or_else(|e| e.into_inner());
+    let mut state = READERS.get_mut(id_of(reader))?;
     f(&mut state)
 }
 

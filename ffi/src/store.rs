@@ -10,7 +10,7 @@
 )]
 
 use std::ffi::c_char;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use annal::{EventId, EventStore, NewEvent, StreamAppend};
 use bytes::Bytes;
@@ -18,7 +18,7 @@ use bytes::Bytes;
 use crate::args::{self, Out};
 use crate::enums;
 use crate::failure::Failure;
-use crate::handle::{handle_of, id_of, Kind, Table};
+use crate::handle::{handle_of, id_of, Kind, Ref, Table};
 use crate::options::{self, annal_open_options};
 use crate::owner::Owner;
 use crate::panic::guard;
@@ -34,8 +34,8 @@ pub struct annal_store {
 static STORES: LazyLock<Table<Owner<EventStore>>> =
     LazyLock::new(|| Table::new(Kind::Store, "annal_store"));
 
-/// The store behind a handle.
-pub fn get(store: *const annal_store) -> Result<Arc<Owner<EventStore>>, Failure> {
+/// The store behind a handle, read-locked while the result lives (a close waits for it).
+pub fn get(store: *const annal_store) -> Result<Ref<'static, Owner<EventStore>>, Failure> {
     STORES.get(id_of(store))
 }
 
@@ -61,7 +61,7 @@ pub unsafe extern "C" fn annal_store_open(
             )
         };
         let store = EventStore::open(dir, options)?;
-        out.write(handle_of(STORES.insert(Owner::new(store))));
+        out.write(handle_of(STORES.insert(Owner::new(store))?));
         Ok(())
     })
 }
@@ -76,8 +76,7 @@ pub extern "C" fn annal_store_close(store: *mut annal_store) -> annal_status {
         if store.is_null() {
             return Ok(());
         }
-        let owner = STORES.remove(id_of(store))?;
-        owner.close(EventStore::close)
+        STORES.remove(id_of(store))?.close(EventStore::close)
     })
 }
 

@@ -38,7 +38,7 @@ fn read_into(
     read: impl FnOnce() -> Result<Vec<RecordedEvent>, Failure>,
 ) -> Result<(), Failure> {
     let events = read()?;
-    out.write(handle_of(LISTS.insert(events)));
+    out.write(handle_of(LISTS.insert(events)?));
     Ok(())
 }
 

@@ -11,7 +11,7 @@
 )]
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use annal::{Error, RecordedEvent, StoreSubscription};
@@ -33,13 +33,11 @@ pub struct annal_store_subscription {
 }
 
 struct Handle {
-    state: Mutex<State>,
-    store_closed: Arc<AtomicBool>,
-}
-
-struct State {
     subscription: StoreSubscription,
+    /// The event whose view was handed out last.
     held: Option<RecordedEvent>,
+    /// Set when the store this subscription follows is closed.
+    store_closed: Arc<AtomicBool>,
 }
 
 static SUBSCRIPTIONS: LazyLock<Table<Handle>> =
@@ -69,15 +67,12 @@ pub unsafe extern "C" fn annal_store_subscribe(
         };
         let owner = store::get(store)?;
         let subscription = owner.with(|s| s.subscribe(request.start, request.store_options()))?;
-        let state = Mutex::new(State {
+        let handle = Handle {
             subscription,
             held: None,
-        });
-        let handle = Handle {
-            state,
             store_closed: owner.closed_flag(),
         };
-        out.write(handle_of(SUBSCRIPTIONS.insert(handle)));
+        out.write(handle_of(SUBSCRIPTIONS.insert(handle)?));
         Ok(())
     })
 }
@@ -93,13 +88,12 @@ unsafe fn next_with(
 ) -> Result<(), Failure> {
     // SAFETY: the caller's contract.
     let out = unsafe { Out::new(event, "event") }?;
-    let handle = SUBSCRIPTIONS.get(id_of(subscription))?;
-    let mut state = handle.state.lock().unwrap_or_else(|e| e.into_inner());
-    state.held = None;
-    match f(&mut state.subscription)? {
+    let mut handle = SUBSCRIPTIONS.get_mut(id_of(subscription))?;
+    handle.held = None;
+    match f(&mut handle.subscription)? {
         Some(next) => {
             out.write(annal_recorded_event::of(&next));
-            state.held = Some(next);
+            handle.held = Some(next);
             Ok(())
         }
         None if handle.store_closed.load(Ordering::Acquire) => Err(Error::Closed.into()),
@@ -158,9 +152,8 @@ pub unsafe extern "C" fn annal_store_subscription_position(
     guard(|| {
         // SAFETY: the contract.
         let out = unsafe { Out::new(position, "position") }?;
-        let handle = SUBSCRIPTIONS.get(id_of(subscription))?;
-        let state = handle.state.lock().unwrap_or_else(|e| e.into_inner());
-        out.write(state.subscription.position().0);
+        let handle = SUBSCRIPTIONS.get_mut(id_of(subscription))?;
+        out.write(handle.subscription.position().0);
         Ok(())
     })
 }

@@ -11,7 +11,7 @@
 )]
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use annal::{Error, Event, Subscription};
@@ -33,27 +33,27 @@ pub struct annal_subscription {
 }
 
 struct SubscriptionHandle {
-    state: Mutex<SubscriptionState>,
-    /// Set when the log this subscription follows is closed.
-    log_closed: Arc<AtomicBool>,
-}
-
-struct SubscriptionState {
     subscription: Subscription,
     /// The event whose view was handed out last.
     held: Option<Event>,
+    /// Set when the log this subscription follows is closed.
+    log_closed: Arc<AtomicBool>,
 }
 
 static SUBSCRIPTIONS: LazyLock<Table<SubscriptionHandle>> =
     LazyLock::new(|| Table::new(Kind::Subscription, "annal_subscription"));
 
 /// Registers `subscription` (of a log whose close sets `log_closed`) and returns its handle.
-pub fn insert(subscription: Subscription, log_closed: Arc<AtomicBool>) -> *mut annal_subscription {
-    let state = Mutex::new(SubscriptionState {
+pub fn insert(
+    subscription: Subscription,
+    log_closed: Arc<AtomicBool>,
+) -> Result<*mut annal_subscription, Failure> {
+    let id = SUBSCRIPTIONS.insert(SubscriptionHandle {
         subscription,
         held: None,
-    });
-    handle_of(SUBSCRIPTIONS.insert(SubscriptionHandle { state, log_closed }))
+        log_closed,
+    })?;
+    Ok(handle_of(id))
 }
 
 /// Subscribes to `log` (`options` may be NULL: from the beginning, synced events; the
@@ -79,7 +79,7 @@ pub unsafe extern "C" fn annal_log_subscribe(
         let options = request.log_options()?;
         let owner = log::get(log)?;
         let subscription = owner.with(|log| log.subscribe_with(request.start, options))?;
-        out.write(insert(subscription, owner.closed_flag()));
+        out.write(insert(subscription, owner.closed_flag())?);
         Ok(())
     })
 }
@@ -95,13 +95,12 @@ unsafe fn next_with(
 ) -> Result<(), Failure> {
     // SAFETY: the caller's contract.
     let out = unsafe { Out::new(event, "event") }?;
-    let handle = SUBSCRIPTIONS.get(id_of(subscription))?;
-    let mut state = handle.state.lock().unwrap_or_else(|e| e.into_inner());
-    state.held = None;
-    match f(&mut state.subscription)? {
+    let mut handle = SUBSCRIPTIONS.get_mut(id_of(subscription))?;
+    handle.held = None;
+    match f(&mut handle.subscription)? {
         Some(next) => {
             out.write(annal_event_view::of(&next));
-            state.held = Some(next);
+            handle.held = Some(next);
             Ok(())
         }
         None if handle.log_closed.load(Ordering::Acquire) => Err(Error::Closed.into()),
@@ -160,9 +159,8 @@ pub unsafe extern "C" fn annal_subscription_position(
     guard(|| {
         // SAFETY: the contract.
         let out = unsafe { Out::new(position, "position") }?;
-        let handle = SUBSCRIPTIONS.get(id_of(subscription))?;
-        let state = handle.state.lock().unwrap_or_else(|e| e.into_inner());
-        out.write(state.subscription.position().0);
+        let handle = SUBSCRIPTIONS.get_mut(id_of(subscription))?;
+        out.write(handle.subscription.position().0);
         Ok(())
     })
 }
