@@ -19,7 +19,9 @@ struct Workload {
     repetitions: usize,
 }
 
-const NAMES: [&str; 4] = ["append", "append_batch", "read", "read_batch"];
+/// The workloads; `call` is a call that does almost nothing behind the boundary (a
+/// reader's position), ns per call: the boundary's own cost.
+const NAMES: [&str; 5] = ["append", "append_batch", "read", "read_batch", "call"];
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -35,14 +37,14 @@ fn main() {
             events: 200_000,
             event_bytes: 100,
             batch: 64,
-            repetitions: 11,
+            repetitions: 21,
         }
     };
     let work = tempfile::tempdir().expect("tempdir");
     let exe = compile_c(work.path());
     // Repetitions alternate between the two, so that a machine getting busier or quieter
     // during the run weighs on both alike.
-    let (mut rust, mut c) = (vec![Vec::new(); 4], vec![Vec::new(); 4]);
+    let (mut rust, mut c) = (vec![Vec::new(); NAMES.len()], vec![Vec::new(); NAMES.len()]);
     for r in 0..workload.repetitions {
         let dir = work.path().join(format!("rep-{r}"));
         std::fs::create_dir(&dir).expect("mkdir");
@@ -83,7 +85,7 @@ fn per_event(start: Instant, events: usize) -> f64 {
 fn rust_workload(base: &Path, w: &Workload) -> Vec<f64> {
     let payload = vec![b'e'; w.event_bytes];
     let slices: Vec<&[u8]> = vec![&payload[..]; w.batch];
-    let mut figures = vec![0.0; 4];
+    let mut figures = vec![0.0; NAMES.len()];
     {
         let log = Log::open(base.join("rust-append"), Options::default()).expect("open");
         let start = Instant::now();
@@ -109,6 +111,13 @@ fn rust_workload(base: &Path, w: &Workload) -> Vec<f64> {
             bytes += out.iter().map(|e| e.payload.len()).sum::<usize>();
         }
         figures[3] = per_event(start, w.events);
+        let start = Instant::now();
+        let mut positions = 0u64;
+        for _ in 0..w.events {
+            positions += std::hint::black_box(&reader).position().0;
+        }
+        figures[4] = per_event(start, w.events);
+        assert_eq!(positions, (w.events * w.events) as u64);
         assert_eq!(bytes, 2 * w.events * w.event_bytes);
         log.close().expect("close");
 

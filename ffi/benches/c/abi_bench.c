@@ -1,6 +1,7 @@
 /* abi_bench.c: the C half of the ABI benchmark (ffi/benches/abi.rs runs it and the same
  * workload through the Rust API, and prints both). For each workload it prints one line,
- * "name ns_per_event ns_per_event ...", one figure per repetition.
+ * "name ns_per_event ns_per_event ...", one figure per repetition ("call" is ns per call of
+ * annal_reader_position: the cost of the boundary itself).
  * Usage: abi_bench DIR EVENTS EVENT_BYTES BATCH REPETITIONS */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -60,6 +61,7 @@ int main(int argc, char **argv) {
     double *append_batch = malloc(repetitions * sizeof *append_batch);
     double *read = malloc(repetitions * sizeof *read);
     double *read_batch = malloc(repetitions * sizeof *read_batch);
+    double *call = malloc(repetitions * sizeof *call);
     for (int r = 0; r < repetitions; r++) {
         annal_log *log = open_fresh(base, "append", r);
         double start = now_ns();
@@ -88,7 +90,20 @@ int main(int argc, char **argv) {
             }
         }
         read_batch[r] = (now_ns() - start) / (double)events;
+        /* The boundary alone: a call that does almost nothing behind it. */
+        uint64_t position = 0;
+        uint64_t positions = 0;
+        start = now_ns();
+        for (size_t i = 0; i < events; i++) {
+            CHECK(annal_reader_position(reader, &position));
+            positions += position;
+        }
+        call[r] = (now_ns() - start) / (double)events;
         CHECK(annal_reader_free(reader));
+        if (positions != events * events) {
+            fprintf(stderr, "positions %llu\n", (unsigned long long)positions);
+            return 1;
+        }
         if (bytes != 2 * events * event_bytes) {
             fprintf(stderr, "read %zu bytes, want %zu\n", bytes, 2 * events * event_bytes);
             return 1;
@@ -103,9 +118,9 @@ int main(int argc, char **argv) {
         append_batch[r] = (now_ns() - start) / (double)events;
         CHECK(annal_log_close(log));
     }
-    const char *names[] = {"append", "append_batch", "read", "read_batch"};
-    double *figures[] = {append, append_batch, read, read_batch};
-    for (int w = 0; w < 4; w++) {
+    const char *names[] = {"append", "append_batch", "read", "read_batch", "call"};
+    double *figures[] = {append, append_batch, read, read_batch, call};
+    for (int w = 0; w < 5; w++) {
         printf("%s", names[w]);
         for (int r = 0; r < repetitions; r++) {
             printf(" %.2f", figures[w][r]);
@@ -119,5 +134,6 @@ int main(int argc, char **argv) {
     free(append_batch);
     free(read);
     free(read_batch);
+    free(call);
     return 0;
 }
