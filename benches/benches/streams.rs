@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use annal::Revision;
 use annal::{Durability, EventStore, ExpectedRevision, NewEvent, OpenChecks, Options};
 use annal_benches::report::{fmt_duration, fmt_rate, fmt_ratio, verdict, Report, Table};
 use annal_benches::stats::{median, percentile, rate};
@@ -439,9 +440,9 @@ fn append_run(
         let s = i % APPEND_STREAMS;
         let expected = match condition {
             Condition::Any => ExpectedRevision::Any,
-            Condition::Exact => {
-                revisions[s].map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact)
-            }
+            Condition::Exact => revisions[s].map_or(ExpectedRevision::NoStream, |r| {
+                ExpectedRevision::Exact(Revision(r))
+            }),
         };
         let written = store.append(
             names[s].clone(),
@@ -449,7 +450,7 @@ fn append_run(
             vec![NewEvent::new(EVENT_TYPE, data.to_vec())],
             durability,
         )?;
-        revisions[s] = Some(written.last_revision);
+        revisions[s] = Some(written.last_revision.0);
     }
     Ok(rate(n, started.elapsed()))
 }

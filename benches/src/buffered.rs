@@ -79,7 +79,9 @@ fn annal(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
 
 fn annal_store(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
     let store = EventStore::open(dir, Options::default())?;
-    let names: Vec<String> = (0..STORE_STREAMS).map(|i| format!("s-{i}")).collect();
+    let names: Vec<bytes::Bytes> = (0..STORE_STREAMS)
+        .map(|i| bytes::Bytes::from(format!("s-{i}")))
+        .collect();
     let data = bytes::Bytes::copy_from_slice(payload);
     let started = Instant::now();
     for i in 0..n {
@@ -89,9 +91,8 @@ fn annal_store(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
         } else {
             Durability::Buffered
         };
-        let name = names[(i % STORE_STREAMS) as usize].as_bytes();
         store.append(
-            bytes::Bytes::copy_from_slice(name),
+            names[(i % STORE_STREAMS) as usize].clone(),
             ExpectedRevision::Any,
             vec![event],
             durability,

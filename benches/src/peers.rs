@@ -125,6 +125,7 @@ impl DurableLog for AnnalLog {
 /// to stream `s-<n>`, where n cycles through `STORE_STREAMS` names.
 pub struct AnnalStoreLog {
     store: EventStore,
+    names: Vec<bytes::Bytes>,
     next: AtomicU64,
 }
 
@@ -136,6 +137,9 @@ impl AnnalStoreLog {
     pub fn open(dir: &Path) -> BenchResult<AnnalStoreLog> {
         Ok(AnnalStoreLog {
             store: EventStore::open(dir, Options::default())?,
+            names: (0..STORE_STREAMS)
+                .map(|i| bytes::Bytes::from(format!("s-{i}")))
+                .collect(),
             next: AtomicU64::new(0),
         })
     }
@@ -146,7 +150,7 @@ impl DurableLog for AnnalStoreLog {
         let n = self.next.fetch_add(1, Ordering::Relaxed) % STORE_STREAMS;
         let event = NewEvent::new("E", payload.to_vec());
         self.store.append(
-            format!("s-{n}"),
+            self.names[n as usize].clone(),
             ExpectedRevision::Any,
             vec![event],
             Durability::Synced,

@@ -17,6 +17,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use annal::Revision;
 use annal::{Direction, Durability, EventStore, ExpectedRevision, NewEvent, Options};
 
 use crate::record::touch;
@@ -238,9 +239,12 @@ impl StreamReader {
         let mut acc = 0u64;
         match self {
             StreamReader::Annal(store) => {
-                for event in
-                    store.read_stream(name.as_bytes(), 0, Direction::Forwards, usize::MAX)?
-                {
+                for event in store.read_stream(
+                    name.as_bytes(),
+                    Revision(0),
+                    Direction::Forwards,
+                    usize::MAX,
+                )? {
                     acc = touch(acc, &event.data);
                     count += 1;
                 }

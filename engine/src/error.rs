@@ -8,7 +8,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use crate::position::Position;
+use crate::position::{ExpectedRevision, Position, Revision};
 
 /// A result whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -116,9 +116,9 @@ pub enum Error {
         /// The stream.
         stream: Vec<u8>,
         /// What the append expected.
-        expected: crate::ExpectedRevision,
+        expected: ExpectedRevision,
         /// The stream's last revision (`None`: the stream has no events).
-        actual: Option<u64>,
+        actual: Option<Revision>,
     },
     /// The stream was hard-deleted (tombstoned): it cannot be read or appended to.
     StreamDeleted {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::consumer::{self, Consumer, ConsumerInfo, Registry};
 use crate::error::Result;
+use crate::format::record::RecordEvents;
 use crate::io::{FileStorage, Storage};
 use crate::log::{Appended, Event, LogCore, LogReader, PendingAppend, Visibility};
 use crate::metrics::Metrics;
@@ -77,9 +78,9 @@ impl Log {
 
     /// Places a batch and returns before waiting for its durability (the event store's
     /// appends: see `log::Shared::begin_append`).
-    pub(crate) fn begin_append<E: AsRef<[u8]>>(
+    pub(crate) fn begin_append<E: RecordEvents + ?Sized>(
         &self,
-        events: &[E],
+        events: &E,
         extension: &[u8],
         durability: Durability,
     ) -> Result<PendingAppend<'_>> {

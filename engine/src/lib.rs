@@ -71,12 +71,11 @@ pub use io::{DirLock, FileStorage, Storage, StorageFile};
 pub use log::{Appended, Event, LogReader, Visibility};
 pub use metrics::Metrics;
 pub use options::{Durability, OpenChecks, Options, RecoveryMode};
-pub use position::{EventId, Location, Position, Revision};
+pub use position::{EventId, ExpectedRevision, Location, Position, Revision};
 pub use read::{EventPredicate, Filter, Start, Subscription, SubscriptionOptions};
 pub use stream::{
-    Direction, EventStore, ExpectedRevision, IndexMemory, IndexRecovery, NewEvent, RecordedEvent,
-    StoreFilter, StoreSubscription, StoreSubscriptionOptions, StreamAppend, StreamInfo,
-    WriteResult,
+    Direction, EventStore, IndexMemory, IndexRecovery, NewEvent, RecordedEvent, StoreFilter,
+    StoreSubscription, StoreSubscriptionOptions, StreamAppend, StreamInfo, WriteResult,
 };
 
 /// Group commit's protocol, exported only in `--cfg loom` builds for the loom models

@@ -1,14 +1,51 @@
-//! Value types every layer shares: an event's position and its location on disk.
+//! Value types every layer shares: an event's position, its location on disk, its
+//! revision in its stream and its id.
 
 use std::fmt;
 
 use crate::error::{Error, Limit, Result};
 
 /// An event's number within its stream: gapless from 0.
-pub type Revision = u64;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Revision(pub u64);
+
+impl Revision {
+    /// The first revision of every stream.
+    pub const ZERO: Revision = Revision(0);
+
+    /// The revision `count` events after this one.
+    pub fn after(self, count: u64) -> Revision {
+        Revision(self.0 + count)
+    }
+}
+
+impl fmt::Display for Revision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<u64> for Revision {
+    fn from(value: u64) -> Self {
+        Revision(value)
+    }
+}
 
 /// A 16-byte event id (a UUID, say): appending ids already stored is a retry.
 pub type EventId = [u8; 16];
+
+/// What an append expects of a stream, checked atomically with the write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedRevision {
+    /// No check.
+    Any,
+    /// The stream has no events (it was never written).
+    NoStream,
+    /// The stream has at least one event.
+    StreamExists,
+    /// The stream's last revision is exactly this.
+    Exact(Revision),
+}
 
 /// An event's global position: gapless from 0, assigned at append in commit order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

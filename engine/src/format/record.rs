@@ -282,21 +282,50 @@ pub fn encode_record<E: AsRef<[u8]>>(
     append_record(out, epoch, position, synced_before, events, extension);
 }
 
+/// The events of a record to encode, by index: a slice of payloads is one; the event
+/// store's batch of envelopes, encoded once into one buffer, is another.
+pub trait RecordEvents {
+    /// How many events.
+    fn count(&self) -> usize;
+    /// The payload of the `i`-th event (`i < count()`).
+    fn payload(&self, i: usize) -> &[u8];
+}
+
+impl<E: AsRef<[u8]>> RecordEvents for [E] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn payload(&self, i: usize) -> &[u8] {
+        self[i].as_ref()
+    }
+}
+
+impl<E: AsRef<[u8]>, const N: usize> RecordEvents for [E; N] {
+    fn count(&self) -> usize {
+        N
+    }
+
+    fn payload(&self, i: usize) -> &[u8] {
+        self[i].as_ref()
+    }
+}
+
 /// Like [`encode_record`], but appends the record to `out` (whose length must be a
 /// multiple of the alignment) instead of replacing its contents.
-pub fn append_record<E: AsRef<[u8]>>(
+pub fn append_record<E: RecordEvents + ?Sized>(
     out: &mut Vec<u8>,
     epoch: u64,
     position: u64,
     synced_before: u64,
-    events: &[E],
+    events: &E,
     extension: &[u8],
 ) {
     let start = out.len();
     debug_assert_eq!(start % ALIGNMENT_BYTES, 0);
     out.resize(start + RECORD_HEADER_BYTES, 0);
-    for event in events {
-        let payload = event.as_ref();
+    for i in 0..events.count() {
+        let payload = events.payload(i);
         out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         out.extend_from_slice(payload);
     }
@@ -304,7 +333,7 @@ pub fn append_record<E: AsRef<[u8]>>(
     let body_start = start + RECORD_HEADER_BYTES;
     let mut header = RecordHeader {
         body_bytes: (out.len() - body_start) as u32,
-        event_count: events.len() as u32,
+        event_count: events.count() as u32,
         position,
         synced_before,
         flags: 0,

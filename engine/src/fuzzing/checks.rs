@@ -3,7 +3,7 @@
 
 use super::model::{ModelEvent, STREAMS};
 use crate::error::Error;
-use crate::position::Position;
+use crate::position::{Position, Revision};
 use crate::stream::RecordedEvent;
 
 /// Whether two errors are the same as far as the model can tell.
@@ -39,7 +39,7 @@ pub(super) fn check_events(what: &str, actual: &[RecordedEvent], expected: &[Mod
             STREAMS[e.stream].as_bytes(),
             "{what}: stream"
         );
-        assert_eq!(a.revision, e.revision, "{what}: revision");
+        assert_eq!(a.revision, Revision(e.revision), "{what}: revision");
         assert_eq!(a.position, Position(e.position), "{what}: position");
         assert_eq!(a.id, e.event.id, "{what}: id");
         assert_eq!(a.event_type, e.event.event_type, "{what}: event type");

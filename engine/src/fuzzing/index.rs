@@ -14,8 +14,8 @@ use crate::index::checkpoint::{self, CHECKPOINT_FILE_NAME};
 use crate::index::Index;
 use crate::io::{CrashMode, SimStorage, Storage};
 use crate::options::{Durability, Options};
-use crate::position::Position;
-use crate::stream::{Direction, EventStore, ExpectedRevision, NewEvent};
+use crate::position::{ExpectedRevision, Position, Revision};
+use crate::stream::{Direction, EventStore, NewEvent};
 
 /// The directory of the store the target opens.
 pub(super) const STORE_DIR: &str = "/fuzz/store";
@@ -68,7 +68,7 @@ fn build_template() -> Template {
             .expect("template append");
     }
     store
-        .truncate_stream(b"order-2", 3)
+        .truncate_stream(b"order-2", Revision(3))
         .expect("template truncate");
     store.delete_stream(b"solo").expect("template delete");
     store.close().expect("template close");
@@ -166,10 +166,10 @@ pub fn index_checkpoint(data: &[u8]) {
 /// small: on `SimStorage` every event fetched copies its segment.
 fn use_store(store: &EventStore) {
     for stream in STREAMS {
-        let _ = store.read_stream(stream, 0, Direction::Forwards, 3);
-        let _ = store.read_stream(stream, u64::MAX, Direction::Backwards, 3);
-        let _ = store.read_stream(stream, 30, Direction::Forwards, 2);
-        let _ = store.read_stream_as_of(stream, Position(20), 1, Direction::Forwards, 2);
+        let _ = store.read_stream(stream, Revision(0), Direction::Forwards, 3);
+        let _ = store.read_stream(stream, Revision(u64::MAX), Direction::Backwards, 3);
+        let _ = store.read_stream(stream, Revision(30), Direction::Forwards, 2);
+        let _ = store.read_stream_as_of(stream, Position(20), Revision(1), Direction::Forwards, 2);
         let _ = store.stream_info(stream);
         let _ = store.stream_revision(stream);
     }
@@ -195,13 +195,13 @@ fn use_store(store: &EventStore) {
         );
         let _ = store.append(
             *stream,
-            ExpectedRevision::Exact(7),
+            ExpectedRevision::Exact(Revision(7)),
             vec![event],
             Durability::Written,
         );
     }
-    let _ = store.truncate_stream(b"order-1", 2);
+    let _ = store.truncate_stream(b"order-1", Revision(2));
     let _ = store.delete_stream(b"cust-1");
-    let _ = store.read_stream(b"order-1", 0, Direction::Forwards, 3);
+    let _ = store.read_stream(b"order-1", Revision(0), Direction::Forwards, 3);
     let _ = store.checkpoint();
 }

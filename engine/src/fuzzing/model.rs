@@ -4,8 +4,8 @@
 
 use crate::error::Error;
 use crate::index::category_of;
-use crate::position::{EventId, Position};
-use crate::stream::{Direction, ExpectedRevision, NewEvent, WriteResult};
+use crate::position::{EventId, ExpectedRevision, Position, Revision};
+use crate::stream::{Direction, NewEvent, WriteResult};
 
 /// The streams the target writes (two categories and a name without one).
 pub(super) const STREAMS: [&str; 4] = ["order-1", "order-2", "cust-1", "solo"];
@@ -116,8 +116,8 @@ impl Model {
             } if *a == attempt => {
                 let (first, last) = (events.first()?, events.last()?);
                 Some(WriteResult {
-                    first_revision: first.revision,
-                    last_revision: last.revision,
+                    first_revision: Revision(first.revision),
+                    last_revision: Revision(last.revision),
                     first_position: Position(first.position),
                     last_position: Position(last.position),
                 })
@@ -142,14 +142,14 @@ impl Model {
             });
         }
         // Nothing can follow revision u64::MAX: the engine does not look for a retry.
-        let retry_possible = with_ids && expected != ExpectedRevision::Exact(u64::MAX);
+        let retry_possible = with_ids && expected != ExpectedRevision::Exact(Revision(u64::MAX));
         if let Some(original) = attempt
             .filter(|_| retry_possible)
             .and_then(|a| self.applied(a))
         {
             let exact = match expected {
                 ExpectedRevision::NoStream => Some(0),
-                ExpectedRevision::Exact(n) => Some(n + 1),
+                ExpectedRevision::Exact(n) => Some(n.0 + 1),
                 ExpectedRevision::Any | ExpectedRevision::StreamExists => None,
             };
             return match exact {
@@ -164,7 +164,7 @@ impl Model {
             ExpectedRevision::Any => true,
             ExpectedRevision::NoStream => current.is_none(),
             ExpectedRevision::StreamExists => current.is_some(),
-            ExpectedRevision::Exact(revision) => current == Some(revision),
+            ExpectedRevision::Exact(revision) => current == Some(revision.0),
         };
         if matches {
             Prediction::Append { current }
@@ -172,7 +172,7 @@ impl Model {
             Prediction::Fails(Error::WrongExpectedRevision {
                 stream: STREAMS[stream].as_bytes().to_vec(),
                 expected,
-                actual: current,
+                actual: current.map(Revision),
             })
         }
     }

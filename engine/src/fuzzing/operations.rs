@@ -12,10 +12,8 @@ use crate::error::Error;
 use crate::io::{CrashMode, SimStorage};
 use crate::log::Visibility;
 use crate::options::{Durability, Options};
-use crate::position::Position;
-use crate::stream::{
-    Direction, EventStore, ExpectedRevision, NewEvent, StreamAppend, StreamInfo, WriteResult,
-};
+use crate::position::{ExpectedRevision, Position, Revision};
+use crate::stream::{Direction, EventStore, NewEvent, StreamAppend, StreamInfo, WriteResult};
 use crate::stream::{StoreFilter, StoreSubscriptionOptions};
 
 const STORE_DIR: &str = "/fuzz/operations";
@@ -79,9 +77,11 @@ fn expectation(byte: u8, current: Option<u64>) -> ExpectedRevision {
         0 => ExpectedRevision::Any,
         1 => ExpectedRevision::NoStream,
         2 => ExpectedRevision::StreamExists,
-        3 => current.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact),
-        4 => ExpectedRevision::Exact(current.map_or(k, |c| c + 1 + k)),
-        _ => ExpectedRevision::Exact(u64::MAX),
+        3 => current.map_or(ExpectedRevision::NoStream, |r| {
+            ExpectedRevision::Exact(Revision(r))
+        }),
+        4 => ExpectedRevision::Exact(Revision(current.map_or(k, |c| c + 1 + k))),
+        _ => ExpectedRevision::Exact(Revision(u64::MAX)),
     }
 }
 
@@ -176,8 +176,8 @@ impl Run {
                 let first = current.map_or(0, |c| c + 1);
                 let count = attempt.events.len() as u64;
                 let expected = WriteResult {
-                    first_revision: first,
-                    last_revision: first + count - 1,
+                    first_revision: Revision(first),
+                    last_revision: Revision(first + count - 1),
                     first_position: Position(before),
                     last_position: Position(before + count - 1),
                 };
@@ -274,8 +274,8 @@ impl Run {
                 let first = current.map_or(0, |c| c + 1);
                 let count = append.events.len() as u64;
                 expected.push(WriteResult {
-                    first_revision: first,
-                    last_revision: first + count - 1,
+                    first_revision: Revision(first),
+                    last_revision: Revision(first + count - 1),
                     first_position: Position(position),
                     last_position: Position(position + count - 1),
                 });
@@ -308,7 +308,7 @@ impl Run {
         let result = if tombstone {
             self.store().delete_stream(name)
         } else {
-            self.store().truncate_stream(name, before)
+            self.store().truncate_stream(name, Revision(before))
         };
         let state = self.model.stream(stream);
         let expected = if !state.exists {
@@ -348,9 +348,9 @@ impl Run {
             Direction::Forwards
         };
         let max = MAX_COUNTS[usize::from(input.byte()) % MAX_COUNTS.len()];
-        let actual = self
-            .store()
-            .read_stream(STREAMS[stream].as_bytes(), from, direction, max);
+        let actual =
+            self.store()
+                .read_stream(STREAMS[stream].as_bytes(), Revision(from), direction, max);
         let expected = self.model.read_stream(stream, from, direction, max);
         check_result("read_stream", actual, expected);
     }
@@ -448,8 +448,8 @@ impl Run {
             let info = self.store().stream_info(name.as_bytes());
             if state.exists {
                 let expected = StreamInfo {
-                    revision: state.revision,
-                    truncate_before: state.truncate_before,
+                    revision: state.revision.map(Revision),
+                    truncate_before: Revision(state.truncate_before),
                     deleted: state.deleted,
                 };
                 assert_eq!(info.ok(), Some(expected), "stream_info of {name}");
@@ -461,7 +461,7 @@ impl Run {
             }
             assert_eq!(
                 self.store().stream_revision(name.as_bytes()),
-                state.revision
+                state.revision.map(Revision)
             );
         }
         let next = Position(self.model.next_position());
@@ -485,9 +485,12 @@ impl Run {
         );
         self.check_info();
         for (stream, name) in STREAMS.iter().enumerate() {
-            let actual =
-                self.store()
-                    .read_stream(name.as_bytes(), 0, Direction::Forwards, usize::MAX);
+            let actual = self.store().read_stream(
+                name.as_bytes(),
+                Revision(0),
+                Direction::Forwards,
+                usize::MAX,
+            );
             let expected = self
                 .model
                 .read_stream(stream, 0, Direction::Forwards, usize::MAX);

@@ -6,9 +6,10 @@
 use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
+use foldhash::quality::RandomState;
 
 use crate::format::envelope::{Envelope, Kind};
-use crate::position::{EventId, Location, Revision};
+use crate::position::{EventId, Location};
 use chain::Chain;
 use names::NameIds;
 
@@ -27,7 +28,7 @@ pub const IDEMPOTENCY_WINDOW_EVENTS: usize = 100_000;
 pub(crate) struct StreamEntry {
     pub(crate) name: Bytes,
     pub(crate) chain: Chain,
-    pub(crate) truncate_before: Revision,
+    pub(crate) truncate_before: u64,
     pub(crate) deleted: bool,
 }
 
@@ -42,7 +43,7 @@ pub(crate) struct CategoryEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IdEntry {
     pub(crate) stream: u32,
-    pub(crate) revision: Revision,
+    pub(crate) revision: u64,
     pub(crate) position: u64,
 }
 
@@ -52,14 +53,14 @@ pub(crate) struct Index {
     pub(crate) streams: Vec<StreamEntry>,
     pub(crate) stream_ids: NameIds,
     pub(crate) categories: Vec<CategoryEntry>,
-    pub(crate) category_ids: HashMap<Bytes, u32>,
+    pub(crate) category_ids: HashMap<Bytes, u32, RandomState>,
     /// (timestamp, position) of every `TIME_INDEX_EVERY`-th event.
     pub(crate) time: Vec<(u64, u64)>,
     pub(crate) last_timestamp_ns: u64,
     pub(crate) events_indexed: u64,
     /// The position after the last event applied.
     pub(crate) through: u64,
-    recent_ids: HashMap<EventId, IdEntry>,
+    recent_ids: HashMap<EventId, IdEntry, RandomState>,
     recent_order: VecDeque<EventId>,
 }
 
@@ -67,6 +68,13 @@ pub(crate) struct Index {
 pub(crate) fn category_of(stream: &[u8]) -> Option<&[u8]> {
     let dash = stream.iter().position(|&b| b == b'-')?;
     Some(&stream[..dash])
+}
+
+/// The index ids of a stream and of its category, where known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct KnownIds {
+    pub(crate) stream: Option<u32>,
+    pub(crate) category: Option<u32>,
 }
 
 /// An envelope that contradicts the index (a revision out of sequence).
@@ -96,42 +104,51 @@ impl Index {
             .map(|&id| &self.categories[id as usize])
     }
 
-    /// The stream's entry, created if new. The name is copied: a slice of the event's
-    /// payload would keep the whole payload alive.
+    /// The id of the stream `name`, its entry created if new. The name is copied: a slice
+    /// of the event's payload would keep the whole payload alive.
+    fn stream_id_or_insert(&mut self, name: &[u8]) -> u32 {
+        if let Some(id) = self.stream_ids.get(name) {
+            return id;
+        }
+        let id = self.streams.len() as u32;
+        let key = Bytes::copy_from_slice(name);
+        self.stream_ids.insert(key.clone(), id);
+        self.streams.push(StreamEntry {
+            name: key,
+            chain: Chain::default(),
+            truncate_before: 0,
+            deleted: false,
+        });
+        id
+    }
+
     fn stream_mut(&mut self, name: &[u8]) -> &mut StreamEntry {
-        let id = match self.stream_ids.get(name) {
-            Some(id) => id,
-            None => {
-                let id = self.streams.len() as u32;
-                let key = Bytes::copy_from_slice(name);
-                self.stream_ids.insert(key.clone(), id);
-                self.streams.push(StreamEntry {
-                    name: key,
-                    chain: Chain::default(),
-                    truncate_before: 0,
-                    deleted: false,
-                });
-                id
-            }
-        };
+        let id = self.stream_id_or_insert(name);
         &mut self.streams[id as usize]
     }
 
-    fn category_mut(&mut self, name: &[u8]) -> &mut CategoryEntry {
-        let id = match self.category_ids.get(name) {
-            Some(&id) => id,
-            None => {
-                let id = self.categories.len() as u32;
-                let key = Bytes::copy_from_slice(name);
-                self.category_ids.insert(key.clone(), id);
-                self.categories.push(CategoryEntry {
-                    name: key,
-                    chain: Chain::default(),
-                });
-                id
-            }
-        };
-        &mut self.categories[id as usize]
+    /// The id of the category `name`, its entry created if new.
+    fn category_id_or_insert(&mut self, name: &[u8]) -> u32 {
+        if let Some(&id) = self.category_ids.get(name) {
+            return id;
+        }
+        let id = self.categories.len() as u32;
+        let key = Bytes::copy_from_slice(name);
+        self.category_ids.insert(key.clone(), id);
+        self.categories.push(CategoryEntry {
+            name: key,
+            chain: Chain::default(),
+        });
+        id
+    }
+
+    /// The ids of the stream `name` and of its category, where they exist: an append
+    /// looks them up once and hands them to [`Index::apply_event`].
+    pub(crate) fn known_ids(&self, name: &[u8]) -> KnownIds {
+        KnownIds {
+            stream: self.stream_id(name),
+            category: category_of(name).and_then(|c| self.category_ids.get(c).copied()),
+        }
     }
 
     /// Applies the envelope of the event at `link` (events must come in position order).
@@ -141,13 +158,16 @@ impl Index {
         link: Location,
     ) -> Result<(), Inconsistent> {
         match envelope.kind {
-            Kind::Event => self.apply_event(
-                &envelope.stream,
-                envelope.revision,
-                envelope.timestamp_ns,
-                envelope.id,
-                link,
-            ),
+            Kind::Event => self
+                .apply_event(
+                    &envelope.stream,
+                    KnownIds::default(),
+                    envelope.revision,
+                    envelope.timestamp_ns,
+                    envelope.id,
+                    link,
+                )
+                .map(drop),
             kind => {
                 self.apply_lifecycle(
                     kind,
@@ -162,32 +182,47 @@ impl Index {
     }
 
     /// Applies a stream event at `link`: from a decoded envelope at replay, or straight
-    /// from the parts an append just encoded.
+    /// from the parts an append just encoded. `known` holds the ids the caller already
+    /// has (the rest are looked up, or created); the ids after the event are returned,
+    /// for the next event of the same stream.
     pub(crate) fn apply_event(
         &mut self,
         stream_name: &[u8],
-        revision: Revision,
+        known: KnownIds,
+        revision: u64,
         timestamp_ns: u64,
         id: Option<EventId>,
         link: Location,
-    ) -> Result<(), Inconsistent> {
-        let stream = self.stream_mut(stream_name);
+    ) -> Result<KnownIds, Inconsistent> {
+        let stream_id = match known.stream {
+            Some(id) => id,
+            None => self.stream_id_or_insert(stream_name),
+        };
+        let stream = &mut self.streams[stream_id as usize];
         if stream.chain.next_seq() != revision {
             return Err(Inconsistent("stream revision out of sequence"));
         }
         stream.chain.push(link);
-        if let Some(category) = category_of(stream_name) {
-            self.category_mut(category).chain.push(link);
+        let category_id = match (known.category, category_of(stream_name)) {
+            (Some(id), _) => Some(id),
+            (None, Some(category)) => Some(self.category_id_or_insert(category)),
+            (None, None) => None,
+        };
+        if let Some(category_id) = category_id {
+            self.categories[category_id as usize].chain.push(link);
         }
         if self.events_indexed.is_multiple_of(TIME_INDEX_EVERY) {
             self.time.push((timestamp_ns, link.position.0));
         }
         self.events_indexed = self.events_indexed.saturating_add(1);
         if let Some(id) = id {
-            self.remember_id(id, stream_name, revision, link.position.0);
+            self.remember_id(id, stream_id, revision, link.position.0);
         }
         self.advance(timestamp_ns, link.position.0);
-        Ok(())
+        Ok(KnownIds {
+            stream: Some(stream_id),
+            category: category_id,
+        })
     }
 
     /// Applies a truncate-before or tombstone record at `link`.
@@ -195,7 +230,7 @@ impl Index {
         &mut self,
         kind: Kind,
         stream_name: &[u8],
-        revision: Revision,
+        revision: u64,
         timestamp_ns: u64,
         link: Location,
     ) {
@@ -218,14 +253,13 @@ impl Index {
     /// Remembers an event's id (also used when replaying the id window before `through`).
     pub(crate) fn remember_envelope_id(&mut self, envelope: &Envelope, position: u64) {
         if let (Some(id), Kind::Event) = (envelope.id, envelope.kind) {
-            self.remember_id(id, &envelope.stream, envelope.revision, position);
+            if let Some(stream) = self.stream_id(&envelope.stream) {
+                self.remember_id(id, stream, envelope.revision, position);
+            }
         }
     }
 
-    fn remember_id(&mut self, id: EventId, stream_name: &[u8], revision: Revision, position: u64) {
-        let Some(stream) = self.stream_id(stream_name) else {
-            return;
-        };
+    fn remember_id(&mut self, id: EventId, stream: u32, revision: u64, position: u64) {
         let entry = IdEntry {
             stream,
             revision,

@@ -2,14 +2,13 @@
 //!
 //! One hash map of every stream rehashes all of them when it grows: at 917 504 streams
 //! that took an append 160–330 ms (the `append_stalls` example). So the names are split
-//! by a CRC of the name over `SHARDS` maps, and a growth moves one shard's entries only.
+//! by a hash of the name over `SHARDS` maps, and a growth moves one shard's entries only.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use bytes::Bytes;
-
-use crate::format::crc32;
+use foldhash::quality::RandomState;
 
 /// Maps a growth is spread over (a power of two).
 const SHARDS: usize = 256;
@@ -17,20 +16,29 @@ const SHARDS: usize = 256;
 /// Stream names and their ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NameIds {
-    shards: Vec<HashMap<Bytes, u32>>,
+    shards: Vec<HashMap<Bytes, u32, RandomState>>,
 }
 
 impl Default for NameIds {
     fn default() -> NameIds {
         NameIds {
-            shards: vec![HashMap::new(); SHARDS],
+            shards: (0..SHARDS)
+                .map(|_| HashMap::with_hasher(RandomState::default()))
+                .collect(),
         }
     }
 }
 
 impl NameIds {
+    /// The shard of `name`: an FNV-1a hash of it, cheap for short names. Only the
+    /// spread over shards depends on it; each shard's map hashes its keys with a
+    /// randomly seeded hasher (foldhash), so crafted names cannot aim at one bucket.
     fn shard(name: &[u8]) -> usize {
-        crc32(name) as usize & (SHARDS - 1)
+        let mut hash: u32 = 0x811c_9dc5;
+        for &byte in name {
+            hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+        }
+        (hash ^ (hash >> 16)) as usize & (SHARDS - 1)
     }
 
     /// The id of `name`, if it has one.

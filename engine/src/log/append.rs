@@ -17,7 +17,9 @@ use super::preparer::Preparer;
 use super::segment::{Segment, INDEX_INTERVAL_BYTES};
 use super::{Appended, Shared};
 use crate::error::{Error, Limit, Result};
-use crate::format::record::{append_record, encode_seal, record_bytes_for, SEAL_RECORD_BYTES};
+use crate::format::record::{
+    append_record, encode_seal, record_bytes_for, RecordEvents, SEAL_RECORD_BYTES,
+};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::limits::{BATCH_BYTES_MAX, BATCH_EVENTS_MAX, EVENT_BYTES_MAX, EXTENSION_BYTES_MAX};
 use crate::options::Durability;
@@ -98,12 +100,12 @@ pub(crate) fn record_capacity_bytes(segment_bytes: u64) -> u64 {
     segment_bytes - SEGMENT_HEADER_BYTES as u64 - SEAL_RECORD_BYTES as u64
 }
 
-fn validate<E: AsRef<[u8]>>(
-    events: &[E],
+fn validate<E: RecordEvents + ?Sized>(
+    events: &E,
     extension: &[u8],
     segment_bytes: u64,
 ) -> Result<(usize, usize)> {
-    if events.is_empty() {
+    if events.count() == 0 {
         return Err(Error::EmptyBatch);
     }
     if extension.len() > EXTENSION_BYTES_MAX {
@@ -113,16 +115,16 @@ fn validate<E: AsRef<[u8]>>(
             max: EXTENSION_BYTES_MAX as u64,
         });
     }
-    if events.len() > BATCH_EVENTS_MAX {
+    if events.count() > BATCH_EVENTS_MAX {
         return Err(Error::LimitExceeded {
             limit: Limit::BatchEvents,
-            value: events.len() as u64,
+            value: events.count() as u64,
             max: BATCH_EVENTS_MAX as u64,
         });
     }
     let mut payload_bytes = 0usize;
-    for event in events {
-        let len = event.as_ref().len();
+    for i in 0..events.count() {
+        let len = events.payload(i).len();
         if len > EVENT_BYTES_MAX {
             return Err(Error::LimitExceeded {
                 limit: Limit::EventBytes,
@@ -139,7 +141,7 @@ fn validate<E: AsRef<[u8]>>(
             max: BATCH_BYTES_MAX as u64,
         });
     }
-    let record_bytes = record_bytes_for(payload_bytes, events.len(), extension.len());
+    let record_bytes = record_bytes_for(payload_bytes, events.count(), extension.len());
     let capacity = record_capacity_bytes(segment_bytes);
     if record_bytes as u64 > capacity {
         return Err(Error::LimitExceeded {
@@ -198,16 +200,16 @@ pub(crate) fn flush(shared: &Shared, writer: &mut Writer) -> Result<()> {
 /// Appends a batch (and its record extension) as one record. A `Written` record is
 /// written and published before this returns; a `Synced` one is left for the group
 /// commit leader to write and sync (the caller waits for it in `group_commit`).
-pub(crate) fn append<E: AsRef<[u8]>>(
+pub(crate) fn append<E: RecordEvents + ?Sized>(
     shared: &Shared,
-    events: &[E],
+    events: &E,
     extension: &[u8],
     durability: Durability,
 ) -> Result<Appended> {
     let (payload_bytes, record_bytes) = validate(events, extension, shared.options.segment_bytes)?;
     let mut writer = shared.writer();
     shared.check_usable()?;
-    check_positions_left(writer.next_position, events.len() as u64)?;
+    check_positions_left(writer.next_position, events.count() as u64)?;
     // The active segment's own size, not the option: a log reopened with another
     // `segment_bytes` keeps its existing segments at the size they were created with.
     if writer.active_sealed
@@ -240,7 +242,7 @@ pub(crate) fn append<E: AsRef<[u8]>>(
         writer.last_indexed_offset = Some(record_offset);
     }
     writer.offset += record_bytes as u64;
-    writer.next_position += events.len() as u64;
+    writer.next_position += events.count() as u64;
     shared.next.store(writer.next_position, Ordering::Release);
     // A `Synced` record stays in the buffer too: the group-commit leader writes every
     // record waiting for its sync in one `pwrite` just before the fdatasync, so
@@ -249,7 +251,7 @@ pub(crate) fn append<E: AsRef<[u8]>>(
         flush(shared, writer)?;
     }
     shared.counters.appended(
-        events.len() as u64,
+        events.count() as u64,
         record_bytes as u64,
         payload_bytes as u64,
     );

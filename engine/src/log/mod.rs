@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::error::{Error, Result};
+use crate::format::record::RecordEvents;
 use crate::io::{DirLock, Storage};
 use crate::metrics::{Counters, Metrics};
 use crate::options::{Durability, Options};
@@ -370,9 +371,9 @@ impl Shared {
     /// [`PendingAppend`] waits for the durability asked for. Layers above (the event store)
     /// place their record under their own lock and wait after releasing it, so concurrent
     /// `Synced` appends share one write and one fdatasync whatever layer they come from.
-    pub(crate) fn begin_append<E: AsRef<[u8]>>(
+    pub(crate) fn begin_append<E: RecordEvents + ?Sized>(
         &self,
-        events: &[E],
+        events: &E,
         extension: &[u8],
         durability: Durability,
     ) -> Result<PendingAppend<'_>> {

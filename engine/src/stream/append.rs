@@ -7,13 +7,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::read::read_stream;
-use super::types::{Direction, ExpectedRevision, StreamAppend, WriteResult};
+use super::types::{Direction, StreamAppend, WriteResult};
 use crate::error::{Error, Result};
 use crate::format::envelope::{encode, envelope_bytes, EnvelopeParts, Kind, SAME_RECORD};
+use crate::format::record::RecordEvents;
 use crate::handle::Log;
-use crate::index::{category_of, Index, StreamEntry};
+use crate::index::{category_of, Index, KnownIds};
 use crate::limits::{EVENT_TYPE_BYTES_MAX, STREAM_NAME_BYTES_MAX};
-use crate::position::{EventId, Location, Position};
+use crate::position::{EventId, ExpectedRevision, Location, Position, Revision};
 
 /// Checks a stream name: 1 to `STREAM_NAME_BYTES_MAX` bytes, no NUL (names cross the C
 /// ABI as C strings).
@@ -88,17 +89,61 @@ pub(crate) fn check_input(appends: &[StreamAppend]) -> Result<()> {
 }
 
 /// What to do with one stream's part of an append.
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Plan {
     /// Already written (a retry): the original result.
     Retry(WriteResult),
-    /// Write it after the stream's current revision.
-    Append { current: Option<u64> },
+    /// Write it after the stream's current revision; `known` holds the index ids looked
+    /// up while planning, so encoding and indexing do not look them up again.
+    Append {
+        current: Option<u64>,
+        known: KnownIds,
+    },
+}
+
+/// The result of a single-part append, kept without a vector.
+#[derive(Debug, Default)]
+pub(crate) struct OneResult(pub(crate) Option<WriteResult>);
+
+impl Extend<WriteResult> for OneResult {
+    fn extend<I: IntoIterator<Item = WriteResult>>(&mut self, results: I) {
+        for result in results {
+            self.0 = Some(result);
+        }
+    }
+}
+
+/// The envelopes of one append, encoded back to back into one buffer that the store
+/// keeps and reuses under its lock: no allocation per event, and the log copies each
+/// envelope once, into its record.
+#[derive(Debug, Default)]
+pub(crate) struct EncodedBatch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl EncodedBatch {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+}
+
+impl RecordEvents for EncodedBatch {
+    fn count(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn payload(&self, i: usize) -> &[u8] {
+        let start = i.checked_sub(1).map_or(0, |before| self.ends[before]);
+        &self.bytes[start..self.ends[i]]
+    }
 }
 
 fn result_of(first: (u64, Position), last: (u64, Position)) -> WriteResult {
     WriteResult {
-        first_revision: first.0,
-        last_revision: last.0,
+        first_revision: Revision(first.0),
+        last_revision: Revision(last.0),
         first_position: first.1,
         last_position: last.1,
     }
@@ -106,7 +151,8 @@ fn result_of(first: (u64, Position), last: (u64, Position)) -> WriteResult {
 
 /// Checks one stream's part against the index: a retry, a conflict, or an append.
 pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Plan> {
-    let entry = index.stream(&append.stream);
+    let known = index.known_ids(&append.stream);
+    let entry = known.stream.map(|id| &index.streams[id as usize]);
     if entry.is_some_and(|e| e.deleted) {
         return Err(Error::StreamDeleted {
             stream: append.stream.to_vec(),
@@ -115,7 +161,7 @@ pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Pl
     let current = entry.and_then(|e| e.chain.last()).map(|(seq, _)| seq);
     let ids: Option<Vec<EventId>> = append.events.iter().map(|e| e.id).collect();
     if let Some(ids) = ids {
-        if let Some(original) = find_retry(log, index, entry, append, current, &ids)? {
+        if let Some(original) = find_retry(log, index, known.stream, append, current, &ids)? {
             return Ok(Plan::Retry(original));
         }
     }
@@ -123,13 +169,13 @@ pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Pl
         ExpectedRevision::Any => true,
         ExpectedRevision::NoStream => current.is_none(),
         ExpectedRevision::StreamExists => current.is_some(),
-        ExpectedRevision::Exact(revision) => current == Some(revision),
+        ExpectedRevision::Exact(revision) => current == Some(revision.0),
     };
     if !matches {
         return Err(Error::WrongExpectedRevision {
             stream: append.stream.to_vec(),
             expected: append.expected,
-            actual: current,
+            actual: current.map(Revision),
         });
     }
     // Not a retry, and the expectation holds: none of its ids may be stored already (at
@@ -148,7 +194,7 @@ pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Pl
             ),
         ));
     }
-    Ok(Plan::Append { current })
+    Ok(Plan::Append { current, known })
 }
 
 fn conflict(stream: &Bytes, reason: &str) -> Error {
@@ -166,7 +212,7 @@ fn conflict(stream: &Bytes, reason: &str) -> Error {
 fn find_retry(
     log: &Log,
     index: &Index,
-    entry: Option<&StreamEntry>,
+    stream_id: Option<u32>,
     append: &StreamAppend,
     current: Option<u64>,
     ids: &[EventId],
@@ -174,8 +220,8 @@ fn find_retry(
     let after_expected = match append.expected {
         ExpectedRevision::NoStream => Some(0),
         // Nothing can follow revision u64::MAX: not a retry.
-        ExpectedRevision::Exact(u64::MAX) => return Ok(None),
-        ExpectedRevision::Exact(revision) => Some(revision + 1),
+        ExpectedRevision::Exact(Revision(u64::MAX)) => return Ok(None),
+        ExpectedRevision::Exact(revision) => Some(revision.0 + 1),
         ExpectedRevision::Any | ExpectedRevision::StreamExists => None,
     };
     if let Some(start) = after_expected {
@@ -186,7 +232,7 @@ fn find_retry(
             log,
             index,
             &append.stream,
-            start,
+            Revision(start),
             Direction::Forwards,
             ids.len(),
             None,
@@ -196,14 +242,14 @@ fn find_retry(
             .zip(ids)
             .enumerate()
             .take_while(|(i, (event, id))| {
-                event.revision == start + *i as u64 && event.id.as_ref() == Some(id)
+                event.revision == Revision(start + *i as u64) && event.id.as_ref() == Some(id)
             })
             .count();
         if matching == ids.len() {
             let (first, last) = (&stored[0], &stored[ids.len() - 1]);
             return Ok(Some(result_of(
-                (first.revision, first.position),
-                (last.revision, last.position),
+                (first.revision.0, first.position),
+                (last.revision.0, last.position),
             )));
         }
         let any_stored = stored
@@ -221,7 +267,6 @@ fn find_retry(
     if found.iter().all(Option::is_none) {
         return Ok(None);
     }
-    let stream_id = entry.and_then(|_| index.stream_id(&append.stream));
     let whole_retry = found.iter().enumerate().all(|(i, f)| {
         f.is_some_and(|f| {
             Some(f.stream) == stream_id
@@ -253,42 +298,41 @@ pub(crate) fn timestamp_ns(floor: u64) -> u64 {
     now.max(floor)
 }
 
-/// Encodes the envelopes of the planned parts, starting at `first_position`, and returns
-/// them with each part's result.
+/// Encodes the envelopes of the planned parts, starting at `first_position`, into
+/// `batch` (cleared first), and adds each part's result to `results`.
 pub(crate) fn encode_envelopes(
     index: &Index,
     appends: &[StreamAppend],
     plans: &[Plan],
     first_position: u64,
     timestamp_ns: u64,
-) -> (Vec<Vec<u8>>, Vec<WriteResult>) {
-    let mut payloads = Vec::new();
-    let mut results = Vec::with_capacity(appends.len());
+    batch: &mut EncodedBatch,
+    results: &mut impl Extend<WriteResult>,
+) {
+    batch.clear();
     let mut categories_in_batch: HashMap<&[u8], Location> = HashMap::new();
     // Only a later event of the same append needs to find an earlier one's category link.
     let events_in_batch: usize = appends.iter().map(|a| a.events.len()).sum();
     let mut position = first_position;
     for (append, plan) in appends.iter().zip(plans) {
-        let Plan::Append { current } = plan else {
+        let Plan::Append { current, known } = *plan else {
             continue;
         };
-        let chain = index.stream(&append.stream).map(|s| &s.chain);
+        let chain = known.stream.map(|id| &index.streams[id as usize].chain);
         let mut tail = chain.map(|c| c.tail()).unwrap_or_default();
         let mut previous_in_stream = chain.and_then(|c| c.last()).map(|(_, link)| link);
         let first_revision = current.map_or(0, |r| r + 1);
         let category = category_of(&append.stream);
+        let category_last = known
+            .category
+            .and_then(|id| index.categories[id as usize].chain.last())
+            .map(|(_, link)| link);
         for (i, event) in append.events.iter().enumerate() {
-            let previous_in_category = category.and_then(|c| {
-                categories_in_batch.get(c).copied().or_else(|| {
-                    index
-                        .category(c)
-                        .and_then(|e| e.chain.last())
-                        .map(|(_, l)| l)
-                })
-            });
+            let previous_in_category =
+                category.and_then(|c| categories_in_batch.get(c).copied().or(category_last));
             let block = tail.block_for_next();
             let link_block = block.as_ref().map_or(&[][..], |b| &b[..]);
-            let mut payload = Vec::with_capacity(envelope_bytes(
+            batch.bytes.reserve(envelope_bytes(
                 append.stream.len(),
                 event.event_type.len(),
                 event.id.is_some(),
@@ -310,9 +354,9 @@ pub(crate) fn encode_envelopes(
                     metadata: &event.metadata,
                     data: &event.data,
                 },
-                &mut payload,
+                &mut batch.bytes,
             );
-            payloads.push(payload);
+            batch.ends.push(batch.bytes.len());
             let here = Location::new(Position(position), SAME_RECORD);
             previous_in_stream = Some(here);
             tail.push(here);
@@ -324,12 +368,11 @@ pub(crate) fn encode_envelopes(
             position += 1;
         }
         let count = append.events.len() as u64;
-        results.push(result_of(
+        results.extend([result_of(
             (first_revision, Position(position - count)),
             (first_revision + count - 1, Position(position - 1)),
-        ));
+        )]);
     }
-    (payloads, results)
 }
 
 /// Encodes a lifecycle envelope (truncate-before or tombstone) for a stream.

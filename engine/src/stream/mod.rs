@@ -24,19 +24,20 @@ use crate::index::checkpointer::{Checkpointer, Snapshot};
 use crate::index::{checkpoint, Index, IDEMPOTENCY_WINDOW_EVENTS};
 use crate::io::{FileStorage, Storage};
 use crate::options::{Durability, Options};
-use crate::position::{check_positions_left, Location, Position, Revision};
+use crate::position::{check_positions_left, ExpectedRevision, Location, Position, Revision};
 use read::not_an_envelope;
 
 pub use subscription::{StoreFilter, StoreSubscription, StoreSubscriptionOptions};
-pub use types::{
-    Direction, ExpectedRevision, NewEvent, RecordedEvent, StreamAppend, StreamInfo, WriteResult,
-};
+pub use types::{Direction, NewEvent, RecordedEvent, StreamAppend, StreamInfo, WriteResult};
 
 struct State {
     index: Index,
     events_at_checkpoint: u64,
     /// The last checkpoint's size: the next one is encoded into a buffer that big.
     checkpoint_bytes: usize,
+    /// Reused by every append under the lock: its plans and its encoded envelopes.
+    plans: Vec<append::Plan>,
+    batch: append::EncodedBatch,
 }
 
 /// A first guess at a checkpoint's bytes per stream, before one has been written.
@@ -105,6 +106,8 @@ impl EventStore {
                 checkpoint_bytes: index.streams.len() * ENCODED_BYTES_PER_STREAM_GUESS,
                 index,
                 events_at_checkpoint,
+                plans: Vec::new(),
+                batch: append::EncodedBatch::default(),
             }),
         })
     }
@@ -139,7 +142,9 @@ impl EventStore {
             expected,
             events,
         }];
-        Ok(self.append_multi(&appends, durability)?[0])
+        let mut result = append::OneResult::default();
+        self.append_parts(&appends, durability, &mut result)?;
+        Ok(result.0.expect("an append of one part has one result"))
     }
 
     /// Appends to several streams at once, each with its own expectation: all of it or
@@ -150,37 +155,50 @@ impl EventStore {
         appends: &[StreamAppend],
         durability: Durability,
     ) -> Result<Vec<WriteResult>> {
+        let mut results = Vec::with_capacity(appends.len());
+        self.append_parts(appends, durability, &mut results)?;
+        Ok(results)
+    }
+
+    /// Checks, encodes and places the parts under the store's lock, then waits for their
+    /// durability without it; adds each part's result to `results`.
+    fn append_parts(
+        &self,
+        appends: &[StreamAppend],
+        durability: Durability,
+        results: &mut impl Extend<WriteResult>,
+    ) -> Result<()> {
         append::check_input(appends)?;
-        let mut state = self.write_state();
-        let plans = appends
-            .iter()
-            .map(|a| append::plan(&self.log, &state.index, a))
-            .collect::<Result<Vec<_>>>()?;
-        let retries = plans
+        let mut guard = self.write_state();
+        let state = &mut *guard;
+        state.plans.clear();
+        for part in appends {
+            let plan = append::plan(&self.log, &state.index, part)?;
+            state.plans.push(plan);
+        }
+        let retries = state
+            .plans
             .iter()
             .filter(|p| matches!(p, append::Plan::Retry(_)))
             .count();
-        if retries == plans.len() {
-            drop(state);
+        if retries == state.plans.len() {
+            results.extend(state.plans.iter().filter_map(|p| match p {
+                append::Plan::Retry(result) => Some(*result),
+                append::Plan::Append { .. } => None,
+            }));
+            drop(guard);
             // The original may still be in the writer's buffer: a retry is acknowledged
             // at the durability it asks for, as the original would have been.
-            match durability {
-                Durability::Synced => self.log.sync()?,
-                Durability::Written => self.log.flush()?,
-                Durability::Buffered => self.check_not_poisoned()?,
-            }
-            return Ok(plans
-                .into_iter()
-                .filter_map(|p| match p {
-                    append::Plan::Retry(result) => Some(result),
-                    append::Plan::Append { .. } => None,
-                })
-                .collect());
+            return match durability {
+                Durability::Synced => self.log.sync(),
+                Durability::Written => self.log.flush(),
+                Durability::Buffered => self.check_not_poisoned(),
+            };
         }
         if retries > 0 {
             let retried = appends
                 .iter()
-                .zip(&plans)
+                .zip(&state.plans)
                 .find(|(_, plan)| matches!(plan, append::Plan::Retry(_)))
                 .map_or(&appends[0], |(append, _)| append);
             return Err(Error::IdempotencyConflict {
@@ -193,40 +211,47 @@ impl EventStore {
         let events: u64 = appends.iter().map(|a| a.events.len() as u64).sum();
         check_positions_left(first_position, events)?;
         let timestamp = append::timestamp_ns(state.index.last_timestamp_ns);
-        let (payloads, results) =
-            append::encode_envelopes(&state.index, appends, &plans, first_position, timestamp);
+        append::encode_envelopes(
+            &state.index,
+            appends,
+            &state.plans,
+            first_position,
+            timestamp,
+            &mut state.batch,
+            results,
+        );
         // The record is placed under the lock (positions and revisions are decided there);
         // its durability is waited for after the lock goes, so concurrent `Synced` store
         // appends share one write and one fdatasync, as raw log appends do.
-        let pending = self.log.begin_append(&payloads, &[], durability)?;
+        let pending = self.log.begin_append(&state.batch, &[], durability)?;
         let appended = pending.appended();
         assert_eq!(
             appended.first.0, first_position,
             "the event store is the log's only writer"
         );
         let mut position = first_position;
-        for (part, plan) in appends.iter().zip(&plans) {
-            let append::Plan::Append { current } = plan else {
+        for (part, plan) in appends.iter().zip(&state.plans) {
+            let append::Plan::Append { current, mut known } = *plan else {
                 continue;
             };
             let first_revision = current.map_or(0, |r| r + 1);
             for (i, event) in part.events.iter().enumerate() {
-                let link = Location::new(Position(position), appended.record_offset);
-                state
+                known = state
                     .index
                     .apply_event(
                         &part.stream,
+                        known,
                         first_revision + i as u64,
                         timestamp,
                         event.id,
-                        link,
+                        appended.location(position - first_position),
                     )
                     .map_err(|e| not_an_envelope(self.log.dir(), position, e.0))?;
                 position += 1;
             }
         }
-        let due = self.checkpoint_if_due(&mut state);
-        drop(state);
+        let due = self.checkpoint_if_due(state);
+        drop(guard);
         // The snapshot covers events already written. The sync that makes them durable
         // comes before the file is written, and both run outside the lock.
         if let Some(snapshot) = due {
@@ -235,7 +260,7 @@ impl EventStore {
             }
         }
         pending.finish()?;
-        Ok(results)
+        Ok(())
     }
 
     fn append_lifecycle(&self, stream: &[u8], kind: Kind, revision: u64) -> Result<()> {
@@ -267,7 +292,7 @@ impl EventStore {
     /// Soft delete: reads of the stream start at `before`; the stream can still be
     /// appended to. Durable when this returns.
     pub fn truncate_stream(&self, stream: &[u8], before: Revision) -> Result<()> {
-        self.append_lifecycle(stream, Kind::TruncateBefore, before)
+        self.append_lifecycle(stream, Kind::TruncateBefore, before.0)
     }
 
     /// Hard delete: a tombstone; later reads and appends fail with `StreamDeleted`.
@@ -323,7 +348,13 @@ impl EventStore {
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>> {
         let as_of = self.position_after_time(time_ns)?;
-        self.read_stream_as_of(stream, as_of, 0, Direction::Forwards, max_count)
+        self.read_stream_as_of(
+            stream,
+            as_of,
+            Revision::ZERO,
+            Direction::Forwards,
+            max_count,
+        )
     }
 
     /// The position of the first event stamped after `time_ns`: the log as of that time
@@ -390,8 +421,8 @@ impl EventStore {
                 stream: stream.to_vec(),
             })?;
         Ok(StreamInfo {
-            revision: entry.chain.last().map(|(seq, _)| seq),
-            truncate_before: entry.truncate_before,
+            revision: entry.chain.last().map(|(seq, _)| Revision(seq)),
+            truncate_before: Revision(entry.truncate_before),
             deleted: entry.deleted,
         })
     }
@@ -403,7 +434,7 @@ impl EventStore {
             .index
             .stream(stream)
             .and_then(|e| e.chain.last())
-            .map(|(seq, _)| seq)
+            .map(|(seq, _)| Revision(seq))
     }
 
     /// The log's counters since open ([`Log::metrics`]): appends, bytes written, group

@@ -37,7 +37,7 @@ pub(crate) fn not_an_envelope(dir: &Path, position: impl Into<Position>, reason:
 pub(crate) fn recorded(envelope: Envelope, position: u64) -> RecordedEvent {
     RecordedEvent {
         stream: envelope.stream,
-        revision: envelope.revision,
+        revision: Revision(envelope.revision),
         position: Position(position),
         timestamp_ns: envelope.timestamp_ns,
         event_type: envelope.event_type,
@@ -299,7 +299,7 @@ pub(crate) fn read_stream(
         &entry.chain,
         Follow::Stream,
         Window {
-            from,
+            from: from.0,
             direction,
             max,
         },

@@ -3,20 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::position::{EventId, Position, Revision};
-
-/// What an append expects of a stream, checked atomically with the write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExpectedRevision {
-    /// No check.
-    Any,
-    /// The stream has no events (it was never written).
-    NoStream,
-    /// The stream has at least one event.
-    StreamExists,
-    /// The stream's last revision is exactly this.
-    Exact(Revision),
-}
+use crate::position::{EventId, ExpectedRevision, Position, Revision};
 
 /// An event to append.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -10,6 +10,7 @@ use annal::testing::segment_file_name;
 use annal::testing::SEGMENT_HEADER_BYTES;
 use annal::testing::{record_bytes_for, RECORD_HEADER_BYTES};
 use annal::testing::{CrashMode, SimStorage};
+use annal::Revision;
 use annal::{Durability, Error, Log, Options, Position, RecoveryMode};
 
 const SEGMENT_BYTES: u64 = 64 << 10;
@@ -538,7 +539,7 @@ fn a_failed_write_of_buffered_store_appends_poisons_the_store_and_loses_nothing_
     for n in 0..5u8 {
         let expected = match n {
             0 => ExpectedRevision::NoStream,
-            n => ExpectedRevision::Exact(u64::from(n) - 1),
+            n => ExpectedRevision::Exact(Revision(u64::from(n) - 1)),
         };
         store
             .append("acct-1", expected, vec![event(n)], Durability::Synced)
@@ -548,7 +549,7 @@ fn a_failed_write_of_buffered_store_appends_poisons_the_store_and_loses_nothing_
     store
         .append(
             "acct-1",
-            ExpectedRevision::Exact(4),
+            ExpectedRevision::Exact(Revision(4)),
             vec![event(5)],
             Durability::Buffered,
         )
@@ -557,7 +558,7 @@ fn a_failed_write_of_buffered_store_appends_poisons_the_store_and_loses_nothing_
     // The retry finds the buffered original; at Written it must write it first, and fails.
     let retry = store.append(
         "acct-1",
-        ExpectedRevision::Exact(4),
+        ExpectedRevision::Exact(Revision(4)),
         vec![event(5)],
         Durability::Written,
     );
@@ -566,7 +567,7 @@ fn a_failed_write_of_buffered_store_appends_poisons_the_store_and_loses_nothing_
         "a retry of an unwritten append is acknowledged: {retry:?}"
     );
     assert!(matches!(
-        store.read_stream(b"acct-1", 0, Direction::Forwards, 10),
+        store.read_stream(b"acct-1", Revision(0), Direction::Forwards, 10),
         Err(Error::Poisoned)
     ));
     assert!(matches!(
@@ -582,7 +583,7 @@ fn a_failed_write_of_buffered_store_appends_poisons_the_store_and_loses_nothing_
     drop(store);
     let store = open_store(&survivor);
     let read = store
-        .read_stream(b"acct-1", 0, Direction::Forwards, 10)
+        .read_stream(b"acct-1", Revision(0), Direction::Forwards, 10)
         .unwrap();
     let ids: Vec<_> = read.iter().map(|e| e.id.unwrap()[0]).collect();
     assert_eq!(ids, vec![0, 1, 2, 3, 4]);

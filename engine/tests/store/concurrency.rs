@@ -11,6 +11,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 
 use annal::testing::{CrashMode, SimStorage};
+use annal::Revision;
 use annal::{
     Direction, Durability, Error, EventStore, ExpectedRevision, NewEvent, Options, Position,
     StreamAppend, WriteResult,
@@ -75,12 +76,12 @@ fn durability_of(thread: usize) -> Durability {
     }
 }
 
-fn expectation(revision: Option<u64>) -> ExpectedRevision {
+fn expectation(revision: Option<Revision>) -> ExpectedRevision {
     revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact)
 }
 
 /// Asserts a loser's error names the stream and a revision above the one it expected.
-fn assert_lost(err: &Error, stream: &str, seen: Option<u64>) {
+fn assert_lost(err: &Error, stream: &str, seen: Option<Revision>) {
     match err {
         Error::WrongExpectedRevision {
             stream: s,
@@ -128,7 +129,7 @@ fn contend(store: &Arc<EventStore>, ops: usize) -> (Vec<Win>, u64) {
                     };
                     let label = format!("t{t}-k{k}");
                     loop {
-                        let seen: Vec<Option<u64>> = streams
+                        let seen: Vec<Option<Revision>> = streams
                             .iter()
                             .map(|s| store.stream_revision(s.as_bytes()))
                             .collect();
@@ -183,7 +184,7 @@ fn contend(store: &Arc<EventStore>, ops: usize) -> (Vec<Win>, u64) {
 /// Checks the store against the winners: gapless streams, each event once, at the
 /// revision and position its writer was told, multi-stream parts side by side.
 fn verify(store: &EventStore, wins: &[Win]) {
-    let mut expected: BTreeMap<(&str, u64), (String, Position)> = BTreeMap::new();
+    let mut expected: BTreeMap<(&str, Revision), (String, Position)> = BTreeMap::new();
     let mut total = 0u64;
     for win in wins {
         for (part, (stream, result)) in win.results.iter().enumerate() {
@@ -210,10 +211,15 @@ fn verify(store: &EventStore, wins: &[Win]) {
     }
     for stream in STREAMS {
         let events = store
-            .read_stream(stream.as_bytes(), 0, Direction::Forwards, usize::MAX)
+            .read_stream(
+                stream.as_bytes(),
+                Revision(0),
+                Direction::Forwards,
+                usize::MAX,
+            )
             .unwrap();
         for (i, event) in events.iter().enumerate() {
-            assert_eq!(event.revision, i as u64, "{stream} has a gap");
+            assert_eq!(event.revision, Revision(i as u64), "{stream} has a gap");
             let (label, position) = &expected[&(stream, event.revision)];
             assert_eq!(
                 &event.data[..],
@@ -230,7 +236,10 @@ fn verify(store: &EventStore, wins: &[Win]) {
             "{stream}: events read vs revisions won"
         );
         let info = store.stream_info(stream.as_bytes()).unwrap();
-        assert_eq!(info.revision, written.checked_sub(1).map(|r| r as u64));
+        assert_eq!(
+            info.revision,
+            written.checked_sub(1).map(|r| Revision(r as u64))
+        );
     }
     let all = store
         .read_all(Position(0), Direction::Forwards, usize::MAX)
@@ -328,7 +337,7 @@ fn lockstep_rounds(backend: Backend, rounds: usize) {
             .filter_map(|(_, r)| r.as_ref().ok())
             .collect();
         assert_eq!(won.len(), 1, "round {round}: exactly one append wins");
-        let revision = seen.map_or(0, |r| r + 1);
+        let revision = seen.map_or(Revision(0), |r| r.after(1));
         assert_eq!(won[0].first_revision, revision);
         for (_, result) in outcomes {
             if let Err(err) = result {
@@ -351,12 +360,17 @@ fn lockstep_rounds(backend: Backend, rounds: usize) {
     );
     for (i, stream) in STREAMS.iter().enumerate() {
         let events = store
-            .read_stream(stream.as_bytes(), 0, Direction::Forwards, usize::MAX)
+            .read_stream(
+                stream.as_bytes(),
+                Revision(0),
+                Direction::Forwards,
+                usize::MAX,
+            )
             .unwrap();
         let rounds_of_stream: Vec<usize> = (0..rounds).filter(|r| r % STREAMS.len() == i).collect();
         assert_eq!(events.len(), rounds_of_stream.len());
         for ((revision, event), round) in events.iter().enumerate().zip(rounds_of_stream) {
-            assert_eq!(event.revision, revision as u64);
+            assert_eq!(event.revision, Revision(revision as u64));
             assert!(event.data.starts_with(format!("r{round}-").as_bytes()));
         }
     }
@@ -389,7 +403,7 @@ fn concurrent_retries(backend: Backend, rounds: usize) {
                     let expected = if round < STREAMS.len() {
                         ExpectedRevision::NoStream
                     } else {
-                        ExpectedRevision::Exact((round / STREAMS.len()) as u64 * 2 - 1)
+                        ExpectedRevision::Exact(Revision((round / STREAMS.len()) as u64 * 2 - 1))
                     };
                     let events: Vec<NewEvent> = (0..2u8)
                         .map(|i| {
@@ -424,12 +438,17 @@ fn concurrent_retries(backend: Backend, rounds: usize) {
     );
     for stream in STREAMS {
         let events = store
-            .read_stream(stream.as_bytes(), 0, Direction::Forwards, usize::MAX)
+            .read_stream(
+                stream.as_bytes(),
+                Revision(0),
+                Direction::Forwards,
+                usize::MAX,
+            )
             .unwrap();
         assert!(events
             .iter()
             .enumerate()
-            .all(|(i, e)| e.revision == i as u64));
+            .all(|(i, e)| e.revision == Revision(i as u64)));
         let ids: HashSet<_> = events.iter().map(|e| e.id).collect();
         assert_eq!(ids.len(), events.len(), "{stream}: an id was stored twice");
     }

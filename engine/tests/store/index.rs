@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use annal::limits::{
     BATCH_EVENTS_MAX, EVENT_BYTES_MAX, EVENT_TYPE_BYTES_MAX, STREAM_NAME_BYTES_MAX,
 };
+use annal::Revision;
 use annal::{
     Direction, Durability, Error, EventStore, ExpectedRevision, Limit, NewEvent, Options, Position,
     RecordedEvent, StreamAppend,
@@ -69,7 +70,7 @@ fn retried_appends() -> Vec<(&'static str, ExpectedRevision, Vec<NewEvent>)> {
         ),
         (
             "inv-2",
-            ExpectedRevision::Exact(19),
+            ExpectedRevision::Exact(Revision(19)),
             vec![event(1).with_id(id(1)), event(2).with_id(id(2))],
         ),
         ("solo", ExpectedRevision::Any, vec![event(3).with_id(id(3))]),
@@ -138,7 +139,7 @@ fn build(dir: &Path) -> EventStore {
             .append(stream, ExpectedRevision::Any, vec![event(n)], durability)
             .unwrap();
         if n == 900 {
-            store.truncate_stream(b"order-5", 40).unwrap();
+            store.truncate_stream(b"order-5", Revision(40)).unwrap();
         }
         if n == 2000 {
             store.delete_stream(b"cust-2").unwrap();
@@ -186,7 +187,7 @@ fn answers(store: &EventStore) -> Vec<String> {
                 for max in [1, 7, usize::MAX] {
                     out.push(format!(
                         "stream {from} {direction:?} {max} {}",
-                        digest(store.read_stream(name, from, direction, max))
+                        digest(store.read_stream(name, Revision(from), direction, max))
                     ));
                 }
             }
@@ -197,7 +198,7 @@ fn answers(store: &EventStore) -> Vec<String> {
                 digest(store.read_stream_as_of(
                     name,
                     Position(as_of),
-                    0,
+                    Revision(0),
                     Direction::Forwards,
                     usize::MAX
                 ))
@@ -207,7 +208,7 @@ fn answers(store: &EventStore) -> Vec<String> {
                 digest(store.read_stream_as_of(
                     name,
                     Position(as_of),
-                    u64::MAX,
+                    Revision(u64::MAX),
                     Direction::Backwards,
                     5
                 ))
@@ -492,7 +493,12 @@ fn a_checkpoint_that_falls_due_is_written_in_the_background() {
     let streams = |store: &EventStore| {
         ["order-1", "order-2"].map(|name| {
             store
-                .read_stream(name.as_bytes(), 0, Direction::Forwards, usize::MAX)
+                .read_stream(
+                    name.as_bytes(),
+                    Revision(0),
+                    Direction::Forwards,
+                    usize::MAX,
+                )
                 .unwrap()
         })
     };
@@ -589,9 +595,9 @@ fn appends_to_a_deleted_stream_fail_under_every_expectation_and_write_nothing() 
         ExpectedRevision::Any,
         ExpectedRevision::NoStream,
         ExpectedRevision::StreamExists,
-        ExpectedRevision::Exact(0),
-        ExpectedRevision::Exact(7),
-        ExpectedRevision::Exact(u64::MAX),
+        ExpectedRevision::Exact(Revision(0)),
+        ExpectedRevision::Exact(Revision(7)),
+        ExpectedRevision::Exact(Revision(u64::MAX)),
     ] {
         for events in [vec![event(9)], vec![event(4).with_id(id(4))]] {
             let what = format!("{expected:?} {events:?}");
@@ -604,7 +610,7 @@ fn appends_to_a_deleted_stream_fail_under_every_expectation_and_write_nothing() 
     let mixed = [
         StreamAppend {
             stream: Bytes::from_static(b"live-1"),
-            expected: ExpectedRevision::Exact(2),
+            expected: ExpectedRevision::Exact(Revision(2)),
             events: vec![event(10)],
         },
         StreamAppend {
@@ -617,14 +623,14 @@ fn appends_to_a_deleted_stream_fail_under_every_expectation_and_write_nothing() 
         store.append_multi(&mixed, Durability::Synced),
         "multi-stream",
     );
-    assert_deleted(store.truncate_stream(b"gone-1", 1), "truncate");
+    assert_deleted(store.truncate_stream(b"gone-1", Revision(1)), "truncate");
     assert_deleted(store.delete_stream(b"gone-1"), "delete again");
     assert_deleted(
-        store.read_stream(b"gone-1", 0, Direction::Forwards, 10),
+        store.read_stream(b"gone-1", Revision(0), Direction::Forwards, 10),
         "read",
     );
     assert_deleted(
-        store.read_stream_as_of(b"gone-1", Position(2), 0, Direction::Forwards, 10),
+        store.read_stream_as_of(b"gone-1", Position(2), Revision(0), Direction::Forwards, 10),
         "read as of",
     );
     assert_deleted(
@@ -644,13 +650,16 @@ fn unknown_streams_are_not_found_and_unknown_categories_are_empty() {
     let store = small_store(dir.path());
     let before = observable(&store);
     let name = UNKNOWN.as_bytes();
-    assert_not_found(store.read_stream(name, 0, Direction::Forwards, 10), "read");
     assert_not_found(
-        store.read_stream(name, u64::MAX, Direction::Backwards, 10),
+        store.read_stream(name, Revision(0), Direction::Forwards, 10),
+        "read",
+    );
+    assert_not_found(
+        store.read_stream(name, Revision(u64::MAX), Direction::Backwards, 10),
         "read back",
     );
     assert_not_found(
-        store.read_stream_as_of(name, Position(1), 0, Direction::Forwards, 10),
+        store.read_stream_as_of(name, Position(1), Revision(0), Direction::Forwards, 10),
         "read as of",
     );
     assert_not_found(
@@ -658,7 +667,7 @@ fn unknown_streams_are_not_found_and_unknown_categories_are_empty() {
         "read at time",
     );
     assert_not_found(store.stream_info(name), "info");
-    assert_not_found(store.truncate_stream(name, 1), "truncate");
+    assert_not_found(store.truncate_stream(name, Revision(1)), "truncate");
     assert_not_found(store.delete_stream(name), "delete");
     assert_eq!(store.stream_revision(name), None);
     let category = store.read_category(b"nothing", Position(0), Direction::Forwards, 10);
@@ -785,10 +794,13 @@ fn malformed_appends_get_clear_errors_and_write_nothing() {
     let longest = vec![b'n'; STREAM_NAME_BYTES_MAX];
     append(longest.clone(), vec![at_limits]).unwrap();
     let stored = store
-        .read_stream(&longest, 0, Direction::Forwards, 1)
+        .read_stream(&longest, Revision(0), Direction::Forwards, 1)
         .unwrap();
     assert_eq!(stored[0].event_type.len(), EVENT_TYPE_BYTES_MAX);
     store.close().unwrap();
     let store = open(dir.path());
-    assert_eq!(store.stream_info(&longest).unwrap().revision, Some(0));
+    assert_eq!(
+        store.stream_info(&longest).unwrap().revision,
+        Some(Revision(0))
+    );
 }

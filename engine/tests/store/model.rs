@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use annal::testing::{CrashMode, SimStorage};
+use annal::Revision;
 use annal::{
     Direction, Durability, Error, EventId, EventStore, ExpectedRevision, NewEvent, Options,
     Position, RecordedEvent, StreamAppend, StreamInfo, WriteResult,
@@ -254,7 +255,7 @@ fn model_err(e: &Error) -> ModelErr {
         } => ModelErr::WrongExpected {
             stream: stream.clone(),
             expected: *expected,
-            actual: *actual,
+            actual: actual.map(|r| r.0),
         },
         Error::StreamDeleted { stream } => ModelErr::Deleted(stream.clone()),
         Error::StreamNotFound { stream } => ModelErr::NotFound(stream.clone()),
@@ -287,8 +288,8 @@ enum Plan {
 
 fn result_of(first: &Ev, last: &Ev) -> WriteResult {
     WriteResult {
-        first_revision: first.revision,
-        last_revision: last.revision,
+        first_revision: Revision(first.revision),
+        last_revision: Revision(last.revision),
         first_position: Position(first.position),
         last_position: Position(last.position),
     }
@@ -463,7 +464,7 @@ impl Model {
             let start = match append.expected {
                 ExpectedRevision::NoStream => Some(Some(0)),
                 // Exact(u64::MAX) has nothing after it: never a retry.
-                ExpectedRevision::Exact(r) => Some(r.checked_add(1)),
+                ExpectedRevision::Exact(r) => Some(r.0.checked_add(1)),
                 ExpectedRevision::Any | ExpectedRevision::StreamExists => None,
             };
             match start {
@@ -513,7 +514,7 @@ impl Model {
             ExpectedRevision::Any => true,
             ExpectedRevision::NoStream => current.is_none(),
             ExpectedRevision::StreamExists => current.is_some(),
-            ExpectedRevision::Exact(r) => current == Some(r),
+            ExpectedRevision::Exact(r) => current == Some(r.0),
         };
         if !matches {
             return Err(ModelErr::WrongExpected {
@@ -589,8 +590,8 @@ impl Model {
             }
             let count = append.events.len() as u64;
             results.push(WriteResult {
-                first_revision,
-                last_revision: first_revision + count - 1,
+                first_revision: Revision(first_revision),
+                last_revision: Revision(first_revision + count - 1),
                 first_position: Position(first_position),
                 last_position: Position(first_position + count - 1),
             });
@@ -675,8 +676,8 @@ impl Model {
             .stream(stream)
             .ok_or_else(|| ModelErr::NotFound(stream.to_vec()))?;
         Ok(StreamInfo {
-            revision: state.current(),
-            truncate_before: state.truncate_before,
+            revision: state.current().map(Revision),
+            truncate_before: Revision(state.truncate_before),
             deleted: state.deleted,
         })
     }
@@ -725,7 +726,7 @@ impl Harness {
             .iter()
             .map(|e| Ev {
                 stream: e.stream.clone(),
-                revision: e.revision,
+                revision: e.revision.0,
                 position: e.position.0,
                 event_type: e.event_type.clone(),
                 id: e.id,
@@ -794,19 +795,19 @@ impl Harness {
             Expect::Any => ExpectedRevision::Any,
             Expect::NoStream => ExpectedRevision::NoStream,
             Expect::StreamExists => ExpectedRevision::StreamExists,
-            Expect::ExactCurrent => {
-                current.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact)
-            }
+            Expect::ExactCurrent => current.map_or(ExpectedRevision::NoStream, |r| {
+                ExpectedRevision::Exact(Revision(r))
+            }),
             Expect::ExactOff(n) => {
                 let off = 1 + u64::from(n % 4);
                 let c = current.unwrap_or(0);
-                ExpectedRevision::Exact(if n.is_multiple_of(2) || c < off {
+                ExpectedRevision::Exact(Revision(if n.is_multiple_of(2) || c < off {
                     c + off
                 } else {
                     c - off
-                })
+                }))
             }
-            Expect::ExactAt(i) => ExpectedRevision::Exact(EXACT_VALUES[i as usize]),
+            Expect::ExactAt(i) => ExpectedRevision::Exact(Revision(EXACT_VALUES[i as usize])),
         }
     }
 
@@ -1002,7 +1003,7 @@ impl Harness {
             self.check_result(&got, &want, &format!("{when}: stream_info"));
             let got = self
                 .store()
-                .read_stream(name, 0, Direction::Forwards, usize::MAX);
+                .read_stream(name, Revision(0), Direction::Forwards, usize::MAX);
             let want = self
                 .model
                 .read_stream(name, 0, Direction::Forwards, usize::MAX, None);
@@ -1034,7 +1035,9 @@ impl Harness {
             Op::ReadStream(stream, from, direction, max) => {
                 let name = STREAMS[*stream].as_bytes();
                 let from = self.revision_of_pick(name, *from);
-                let got = self.store().read_stream(name, from, *direction, *max);
+                let got = self
+                    .store()
+                    .read_stream(name, Revision(from), *direction, *max);
                 let want = self.model.read_stream(name, from, *direction, *max, None);
                 self.check_reads(
                     got,
@@ -1046,9 +1049,13 @@ impl Harness {
                 let name = STREAMS[*stream].as_bytes();
                 let as_of = self.pick_position(*pick);
                 let from = self.revision_of_pick(name, *from);
-                let got =
-                    self.store()
-                        .read_stream_as_of(name, Position(as_of), from, *direction, *max);
+                let got = self.store().read_stream_as_of(
+                    name,
+                    Position(as_of),
+                    Revision(from),
+                    *direction,
+                    *max,
+                );
                 let want = self
                     .model
                     .read_stream(name, from, *direction, *max, Some(as_of));
@@ -1091,7 +1098,7 @@ impl Harness {
                     name,
                     Rec::Truncate(Bytes::from_static(STREAMS[*stream].as_bytes()), before),
                 );
-                let got = self.store().truncate_stream(name, before);
+                let got = self.store().truncate_stream(name, Revision(before));
                 self.check_result(&got, &want, &format!("truncate_stream {before}"));
             }
             Op::Delete(stream) => {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use annal::testing::{CrashMode, SimStorage};
+use annal::Revision;
 use annal::{
     Direction, Durability, Error, EventStore, ExpectedRevision, NewEvent, Options, Position,
     StreamAppend,
@@ -49,7 +50,7 @@ fn stream_reads_return_only_that_stream_in_both_directions() {
             .unwrap();
     }
     let forwards = store
-        .read_stream(b"order-1", 0, Direction::Forwards, 1000)
+        .read_stream(b"order-1", Revision(0), Direction::Forwards, 1000)
         .unwrap();
     let expected: Vec<String> = (0..200)
         .filter(|i| i % 3 == 1)
@@ -59,13 +60,13 @@ fn stream_reads_return_only_that_stream_in_both_directions() {
     assert!(forwards
         .iter()
         .enumerate()
-        .all(|(i, e)| e.revision == i as u64));
+        .all(|(i, e)| e.revision == Revision(i as u64)));
     let page = store
-        .read_stream(b"order-1", 10, Direction::Forwards, 5)
+        .read_stream(b"order-1", Revision(10), Direction::Forwards, 5)
         .unwrap();
     assert_eq!(data(&page), expected[10..15].to_vec());
     let backwards = store
-        .read_stream(b"order-1", 40, Direction::Backwards, 3)
+        .read_stream(b"order-1", Revision(40), Direction::Backwards, 3)
         .unwrap();
     assert_eq!(
         data(&backwards),
@@ -76,11 +77,11 @@ fn stream_reads_return_only_that_stream_in_both_directions() {
         ]
     );
     let tail = store
-        .read_stream(b"order-1", u64::MAX, Direction::Backwards, 2)
+        .read_stream(b"order-1", Revision(u64::MAX), Direction::Backwards, 2)
         .unwrap();
-    assert_eq!(tail[0].revision, 66);
+    assert_eq!(tail[0].revision, Revision(66));
     assert!(matches!(
-        store.read_stream(b"order-9", 0, Direction::Forwards, 10),
+        store.read_stream(b"order-9", Revision(0), Direction::Forwards, 10),
         Err(Error::StreamNotFound { .. })
     ));
 }
@@ -111,7 +112,7 @@ fn expected_revisions_are_checked_and_failures_write_nothing() {
         matches!(
             err,
             Error::WrongExpectedRevision {
-                actual: Some(0),
+                actual: Some(Revision(0)),
                 ..
             }
         ),
@@ -120,7 +121,7 @@ fn expected_revisions_are_checked_and_failures_write_nothing() {
     let err = store
         .append(
             "a-1",
-            ExpectedRevision::Exact(5),
+            ExpectedRevision::Exact(Revision(5)),
             vec![event("y")],
             Durability::Synced,
         )
@@ -129,7 +130,7 @@ fn expected_revisions_are_checked_and_failures_write_nothing() {
         matches!(
             err,
             Error::WrongExpectedRevision {
-                actual: Some(0),
+                actual: Some(Revision(0)),
                 ..
             }
         ),
@@ -151,13 +152,16 @@ fn expected_revisions_are_checked_and_failures_write_nothing() {
     let written = store
         .append(
             "a-1",
-            ExpectedRevision::Exact(0),
+            ExpectedRevision::Exact(Revision(0)),
             vec![event("y"), event("z")],
             Durability::Synced,
         )
         .unwrap();
-    assert_eq!((written.first_revision, written.last_revision), (1, 2));
-    assert_eq!(store.stream_revision(b"a-1"), Some(2));
+    assert_eq!(
+        (written.first_revision, written.last_revision),
+        (Revision(1), Revision(2))
+    );
+    assert_eq!(store.stream_revision(b"a-1"), Some(Revision(2)));
 }
 
 #[test]
@@ -177,7 +181,7 @@ fn multi_stream_appends_are_atomic_and_checked_per_stream() {
         vec![
             StreamAppend {
                 stream: Bytes::from_static(b"acct-1"),
-                expected: ExpectedRevision::Exact(0),
+                expected: ExpectedRevision::Exact(Revision(0)),
                 events: vec![event("debit")],
             },
             StreamAppend {
@@ -190,7 +194,7 @@ fn multi_stream_appends_are_atomic_and_checked_per_stream() {
     assert!(store
         .append_multi(&appends(ExpectedRevision::StreamExists), Durability::Synced)
         .is_err());
-    assert_eq!(store.stream_revision(b"acct-1"), Some(0));
+    assert_eq!(store.stream_revision(b"acct-1"), Some(Revision(0)));
     assert_eq!(store.stream_revision(b"acct-2"), None);
     let results = store
         .append_multi(&appends(ExpectedRevision::NoStream), Durability::Synced)
@@ -199,7 +203,7 @@ fn multi_stream_appends_are_atomic_and_checked_per_stream() {
     assert_eq!(
         data(
             &store
-                .read_stream(b"acct-2", 0, Direction::Forwards, 9)
+                .read_stream(b"acct-2", Revision(0), Direction::Forwards, 9)
                 .unwrap()
         ),
         vec!["credit", "note"]
@@ -311,7 +315,7 @@ fn temporal_reads_see_the_stream_as_it_was() {
         )
         .unwrap();
     let events = store
-        .read_stream(b"o-42", 0, Direction::Forwards, 10)
+        .read_stream(b"o-42", Revision(0), Direction::Forwards, 10)
         .unwrap();
     let paid_time = events[1].timestamp_ns;
     store
@@ -323,7 +327,13 @@ fn temporal_reads_see_the_stream_as_it_was() {
         )
         .unwrap();
     let as_of = store
-        .read_stream_as_of(b"o-42", mid.first_position, 0, Direction::Forwards, 10)
+        .read_stream_as_of(
+            b"o-42",
+            mid.first_position,
+            Revision(0),
+            Direction::Forwards,
+            10,
+        )
         .unwrap();
     assert_eq!(data(&as_of), vec!["created"]);
     let at_time = store.read_stream_at_time(b"o-42", paid_time, 10).unwrap();
@@ -354,19 +364,19 @@ fn soft_and_hard_deletes_survive_reopen() {
             Durability::Synced,
         )
         .unwrap();
-    store.truncate_stream(b"t-1", 3).unwrap();
+    store.truncate_stream(b"t-1", Revision(3)).unwrap();
     store.delete_stream(b"t-2").unwrap();
     let check = |store: &EventStore, expected: &[&str]| {
         assert_eq!(
             data(
                 &store
-                    .read_stream(b"t-1", 0, Direction::Forwards, 10)
+                    .read_stream(b"t-1", Revision(0), Direction::Forwards, 10)
                     .unwrap()
             ),
             expected
         );
         assert!(matches!(
-            store.read_stream(b"t-2", 0, Direction::Forwards, 1),
+            store.read_stream(b"t-2", Revision(0), Direction::Forwards, 1),
             Err(Error::StreamDeleted { .. })
         ));
         assert!(matches!(
@@ -383,7 +393,7 @@ fn soft_and_hard_deletes_survive_reopen() {
     store
         .append(
             "t-1",
-            ExpectedRevision::Exact(4),
+            ExpectedRevision::Exact(Revision(4)),
             vec![event("5")],
             Durability::Synced,
         )
@@ -418,7 +428,12 @@ fn a_lost_or_damaged_checkpoint_is_rebuilt_with_identical_answers() {
             .map(|s| {
                 data(
                     &store
-                        .read_stream(format!("s-{s}").as_bytes(), 0, Direction::Forwards, 1000)
+                        .read_stream(
+                            format!("s-{s}").as_bytes(),
+                            Revision(0),
+                            Direction::Forwards,
+                            1000,
+                        )
                         .unwrap(),
                 )
             })
@@ -499,7 +514,7 @@ fn bad_input_gets_a_clear_error_and_writes_nothing() {
         Err(Error::LimitExceeded { .. })
     ));
     assert!(matches!(
-        store.truncate_stream(b"nope-1", 1),
+        store.truncate_stream(b"nope-1", Revision(1)),
         Err(Error::StreamNotFound { .. })
     ));
     assert_eq!(store.log_next_position(), before);

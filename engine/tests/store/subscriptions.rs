@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use annal::testing::SimStorage;
+use annal::Revision;
 use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options, Visibility};
 use annal::{Start, StoreFilter, StoreSubscriptionOptions};
 use bytes::Bytes;
@@ -75,7 +76,7 @@ fn an_event_type_subscription_skips_other_types_and_lifecycle_records() {
     let store = open();
     append(&store, "a-1", "Paid", "p1");
     append(&store, "a-1", "Shipped", "s1");
-    store.truncate_stream(b"a-1", 1).unwrap();
+    store.truncate_stream(b"a-1", Revision(1)).unwrap();
     append(&store, "a-2", "Paid", "p2");
     store.delete_stream(b"a-2").unwrap();
     let options = StoreSubscriptionOptions::default()
