@@ -2,7 +2,8 @@
 //! names no variant is `ANNAL_STATUS_INVALID_ENUM`, never a guess.
 
 use annal::{
-    Direction, Durability, ExpectedRevision, OpenChecks, Position, RecoveryMode, Start, Visibility,
+    Direction, Durability, ExpectedRevision, OpenChecks, Position, RecoveryMode, Revision, Start,
+    Visibility,
 };
 
 use crate::failure::Failure;
@@ -83,7 +84,7 @@ pub fn expected(kind: u32, revision: u64) -> Result<ExpectedRevision, Failure> {
         ANNAL_EXPECTED_ANY => Ok(ExpectedRevision::Any),
         ANNAL_EXPECTED_NO_STREAM => Ok(ExpectedRevision::NoStream),
         ANNAL_EXPECTED_STREAM_EXISTS => Ok(ExpectedRevision::StreamExists),
-        ANNAL_EXPECTED_EXACT => Ok(ExpectedRevision::Exact(revision)),
+        ANNAL_EXPECTED_EXACT => Ok(ExpectedRevision::Exact(Revision(revision))),
         _ => Err(invalid("expected revision kind", kind)),
     }
 }

@@ -12,7 +12,7 @@
 use std::ffi::c_char;
 use std::sync::LazyLock;
 
-use annal::{EventId, EventStore, NewEvent, StreamAppend};
+use annal::{EventId, EventStore, NewEvent, Revision, StreamAppend};
 use bytes::Bytes;
 
 use crate::args::{self, Out};
@@ -237,7 +237,7 @@ pub unsafe extern "C" fn annal_store_truncate_stream(
     guard(|| {
         // SAFETY: the contract.
         let stream = unsafe { args::bytes(stream, stream_len, "stream") }?;
-        get(store)?.with(|s| s.truncate_stream(stream, before))
+        get(store)?.with(|s| s.truncate_stream(stream, Revision(before)))
     })
 }
 
@@ -281,8 +281,8 @@ pub unsafe extern "C" fn annal_store_stream_info(
         };
         let found = get(store)?.with(|s| s.stream_info(stream))?;
         out.write(annal_stream_info {
-            revision: found.revision.unwrap_or(0),
-            truncate_before: found.truncate_before,
+            revision: found.revision.map_or(0, |r| r.0),
+            truncate_before: found.truncate_before.0,
             has_revision: u32::from(found.revision.is_some()),
             deleted: u32::from(found.deleted),
         });

@@ -11,7 +11,7 @@
 
 use std::sync::LazyLock;
 
-use annal::{Position, RecordedEvent};
+use annal::{Position, RecordedEvent, Revision};
 
 use crate::args::{self, Out};
 use crate::enums;
@@ -64,7 +64,7 @@ pub unsafe extern "C" fn annal_store_read_stream(
             let direction = enums::direction(direction)?;
             // SAFETY: the contract.
             let stream = unsafe { args::bytes(stream, stream_len, "stream") }?;
-            store::get(store)?.with(|s| s.read_stream(stream, from, direction, max_count))
+            store::get(store)?.with(|s| s.read_stream(stream, Revision(from), direction, max_count))
         })
     })
 }
@@ -93,8 +93,15 @@ pub unsafe extern "C" fn annal_store_read_stream_as_of(
             let direction = enums::direction(direction)?;
             // SAFETY: the contract.
             let stream = unsafe { args::bytes(stream, stream_len, "stream") }?;
-            store::get(store)?
-                .with(|s| s.read_stream_as_of(stream, Position(as_of), from, direction, max_count))
+            store::get(store)?.with(|s| {
+                s.read_stream_as_of(
+                    stream,
+                    Position(as_of),
+                    Revision(from),
+                    direction,
+                    max_count,
+                )
+            })
         })
     })
 }

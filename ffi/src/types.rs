@@ -116,8 +116,8 @@ pub struct annal_write_result {
 impl From<WriteResult> for annal_write_result {
     fn from(result: WriteResult) -> Self {
         annal_write_result {
-            first_revision: result.first_revision,
-            last_revision: result.last_revision,
+            first_revision: result.first_revision.0,
+            last_revision: result.last_revision.0,
             first_position: result.first_position.0,
             last_position: result.last_position.0,
         }

@@ -72,7 +72,7 @@ impl annal_recorded_event {
     pub fn of(event: &RecordedEvent) -> annal_recorded_event {
         annal_recorded_event {
             position: event.position.0,
-            revision: event.revision,
+            revision: event.revision.0,
             timestamp_ns: event.timestamp_ns,
             stream: pointer(&event.stream),
             stream_len: event.stream.len(),
