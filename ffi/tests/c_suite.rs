@@ -101,6 +101,7 @@ fn compile(source: &Path, lib: &Path, out: &Path, dynamic: bool, asan: bool) {
     );
 }
 
+/// Proves every C test and the example pass linked both ways, plainly, under valgrind and under ASan.
 #[test]
 fn c_suite_passes_plain_under_valgrind_and_under_asan() {
     require("gcc", "the C test suite");
@@ -152,6 +153,7 @@ fn c_suite_passes_plain_under_valgrind_and_under_asan() {
     }
 }
 
+/// Proves the C tests call every function annal.h declares.
 #[test]
 fn c_suite_calls_every_function_in_the_header() {
     let header = std::fs::read_to_string(crate_dir().join("include/annal.h")).expect("annal.h");

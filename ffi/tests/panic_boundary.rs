@@ -8,6 +8,7 @@ use annal_ffi::last_error::{
 use annal_ffi::panic::{guard, guard_value};
 use annal_ffi::status::{ANNAL_STATUS_OK, ANNAL_STATUS_PANIC};
 
+/// Proves a panic in a fallible export is ANNAL_STATUS_PANIC with its message as the last error.
 #[test]
 fn a_panic_is_a_status_and_a_message() {
     let status = guard(|| panic!("boom at the boundary"));
@@ -30,6 +31,7 @@ fn a_panic_is_a_status_and_a_message() {
     assert_eq!(guard(|| Ok(())), ANNAL_STATUS_OK);
 }
 
+/// Proves a panic in an export without a status returns its fallback value.
 #[test]
 fn a_panic_in_an_infallible_export_returns_its_fallback() {
     assert_eq!(guard_value(7, || panic!("no status to return")), 7);

@@ -89,6 +89,7 @@ fn engine_error_codes() -> Vec<(String, i32)> {
     codes
 }
 
+/// Proves each ErrorCode variant in the engine's source has a status of the same name and number.
 #[test]
 fn every_engine_error_code_has_its_status_under_the_same_number() {
     let defined: Vec<(String, i32)> = status::all()
@@ -107,6 +108,7 @@ fn every_engine_error_code_has_its_status_under_the_same_number() {
     }
 }
 
+/// Proves the boundary maps each known ErrorCode to its own number and name.
 #[test]
 fn error_codes_map_to_the_same_numbers() {
     let known = [
@@ -143,6 +145,7 @@ fn error_codes_map_to_the_same_numbers() {
     }
 }
 
+/// Proves no published status changed number or went away, and every status is in its range.
 #[test]
 fn no_status_was_renumbered_or_dropped() {
     let defined: Vec<(&str, i32)> = status::all()
@@ -168,6 +171,7 @@ fn no_status_was_renumbered_or_dropped() {
     }
 }
 
+/// Proves annal.h defines every status with its number.
 #[test]
 fn header_defines_every_status_with_its_number() {
     let header =
@@ -181,6 +185,7 @@ fn header_defines_every_status_with_its_number() {
     }
 }
 
+/// Proves ANNAL_FORMAT_VERSION equals the engine's on-disk format version.
 #[test]
 fn format_version_matches_the_engine() {
     let source = engine_source("format/segment_header.rs");
