@@ -19,7 +19,7 @@ use crate::args::{self, Out};
 use crate::enums;
 use crate::failure::Failure;
 use crate::handle::{handle_of, id_of, Kind, Ref, Table};
-use crate::log::{self, annal_log, byte_slices, write_optional};
+use crate::log::{self, annal_log, with_byte_slices, write_optional};
 use crate::panic::guard;
 use crate::status::{annal_status, ANNAL_STATUS_INVALID_LENGTH};
 use crate::subscription::{self, annal_subscription};
@@ -225,11 +225,13 @@ pub unsafe extern "C" fn annal_consumer_append_and_commit(
 ) -> annal_status {
     guard(|| {
         let durability = enums::durability(durability)?;
-        // SAFETY: the contract.
-        let slices = unsafe { byte_slices(events, count) }?;
         let handle = self::consumer(consumer)?;
-        let result =
-            handle.with(|c| c.append_and_commit(&slices, Position(position), durability))?;
+        // SAFETY: the contract: `events` and each slice it names are valid.
+        let result = unsafe {
+            with_byte_slices(events, count, |slices| {
+                handle.with(|c| c.append_and_commit(slices, Position(position), durability))
+            })
+        }?;
         // SAFETY: the contract: NULL or writable.
         unsafe { write_optional(appended, result.into()) };
         Ok(())

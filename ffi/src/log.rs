@@ -136,34 +136,50 @@ pub unsafe extern "C" fn annal_log_append_batch(
         let owner = get(log)?;
         let durability = enums::durability(durability)?;
         // SAFETY: `events` and each slice it names are valid (the contract).
-        let slices = unsafe { byte_slices(events, count) }?;
-        let result = owner.with(|log| log.append_batch(&slices, durability))?;
+        let result = unsafe {
+            with_byte_slices(events, count, |slices| {
+                owner.with(|log| log.append_batch(slices, durability))
+            })
+        }?;
         // SAFETY: the contract: NULL or writable.
         unsafe { write_optional(appended, result.into()) };
         Ok(())
     })
 }
 
-/// The slices an `annal_bytes` array names.
+/// Batches of up to this many events reach the engine from a stack array, without an
+/// allocation.
+const STACK_SLICES: usize = 64;
+
+/// Runs `f` on the slices an `annal_bytes` array names, each checked (NULL only when
+/// empty, not over the event limit).
 ///
 /// # Safety
 /// `events` is NULL (with `count` 0) or points to `count` `annal_bytes`, each naming
-/// readable bytes, valid for `'a`.
-pub unsafe fn byte_slices<'a>(
+/// readable bytes, valid during the call.
+pub unsafe fn with_byte_slices<R>(
     events: *const annal_bytes,
     count: usize,
-) -> Result<Vec<&'a [u8]>, Failure> {
+    f: impl FnOnce(&[&[u8]]) -> Result<R, Failure>,
+) -> Result<R, Failure> {
     // SAFETY: the caller's contract.
     let events = unsafe { args::array(events, count, "events") }?;
-    events
-        .iter()
-        .map(|event| {
-            // SAFETY: each `annal_bytes` names readable bytes (the caller's contract).
-            let bytes = unsafe { args::bytes(event.ptr, event.len, "events[i].ptr") }?;
-            crate::limits::check_event_bytes(bytes.len())?;
-            Ok(bytes)
-        })
-        .collect()
+    let check = |event: &annal_bytes| {
+        // SAFETY: each `annal_bytes` names readable bytes (the caller's contract).
+        let bytes = unsafe { args::bytes(event.ptr, event.len, "events[i].ptr") }?;
+        crate::limits::check_event_bytes(bytes.len())?;
+        Ok::<_, Failure>(bytes)
+    };
+    if events.len() <= STACK_SLICES {
+        let mut slices: [&[u8]; STACK_SLICES] = [&[]; STACK_SLICES];
+        for (slot, event) in slices.iter_mut().zip(events) {
+            *slot = check(event)?;
+        }
+        f(&slices[..events.len()])
+    } else {
+        let slices = events.iter().map(check).collect::<Result<Vec<_>, _>>()?;
+        f(&slices)
+    }
 }
 
 /// Writes `value` through `ptr` unless it is NULL (an optional out-parameter).
