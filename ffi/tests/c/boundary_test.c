@@ -335,6 +335,21 @@ static void handles(const char *log_dir, const char *store_dir) {
     EXPECT(annal_store_close(store), ANNAL_STATUS_USE_AFTER_CLOSE);
     uint64_t position = 0;
     EXPECT(annal_store_next_position(store, &position), ANNAL_STATUS_USE_AFTER_CLOSE);
+
+    /* A freed handle stays dead when its slot is reused by a new handle of the same kind. */
+    OK(annal_log_open(log_dir, small(), &log));
+    annal_reader *first = NULL;
+    annal_reader *second = NULL;
+    OK(annal_log_read_from(log, 0, ANNAL_VISIBILITY_WRITTEN, &first));
+    OK(annal_reader_free(first));
+    OK(annal_log_read_from(log, 0, ANNAL_VISIBILITY_WRITTEN, &second));
+    CHECK(second != first);
+    EXPECT(annal_reader_position(first, &position), ANNAL_STATUS_USE_AFTER_CLOSE);
+    EXPECT(annal_reader_free(first), ANNAL_STATUS_USE_AFTER_CLOSE);
+    OK(annal_reader_position(second, &position));
+    CHECK(position == 0);
+    OK(annal_reader_free(second));
+    OK(annal_log_close(log));
 }
 
 int main(int argc, char **argv) {
