@@ -65,6 +65,8 @@ pub mod testing {
 
 pub use consumer::{Consumer, ConsumerInfo};
 pub use error::{Error, ErrorCode, Limit, Result};
+/// The on-disk format's version, written in every segment header (`docs/format.md`).
+pub use format::segment_header::FORMAT_VERSION;
 pub use handle::Log;
 pub use index::IDEMPOTENCY_WINDOW_EVENTS;
 pub use io::{DirLock, FileStorage, Storage, StorageFile};

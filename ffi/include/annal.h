@@ -96,9 +96,8 @@
 // Store subscriptions: the events of the streams whose names start with the filter value.
 #define ANNAL_FILTER_STREAM_PREFIX 3
 
-// The on-disk format version this library writes and reads. The engine keeps the
-// number in its format module, which is not part of its public API:
-// tests/status_codes.rs checks this copy against the engine's source.
+// The on-disk format version this library writes and reads: a literal, so cbindgen
+// writes it into the header, held equal to the engine's at compile time.
 #define ANNAL_FORMAT_VERSION 1
 
 // A durable consumer of a raw log. Thread-safe. Free it with `annal_consumer_free`

@@ -5,10 +5,10 @@ use std::ffi::c_char;
 
 use crate::panic::guard_value;
 
-/// The on-disk format version this library writes and reads. The engine keeps the
-/// number in its format module, which is not part of its public API:
-/// tests/status_codes.rs checks this copy against the engine's source.
+/// The on-disk format version this library writes and reads: a literal, so cbindgen
+/// writes it into the header, held equal to the engine's at compile time.
 pub const ANNAL_FORMAT_VERSION: u32 = 1;
+const _: () = assert!(ANNAL_FORMAT_VERSION == annal::FORMAT_VERSION);
 
 /// The library's version, `"MAJOR.MINOR.PATCH"`: a static NUL-terminated string, never
 /// freed. Thread-safe.
