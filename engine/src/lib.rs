@@ -65,10 +65,15 @@ pub mod testing {
 
 pub use consumer::{Consumer, ConsumerInfo};
 pub use error::{Error, ErrorCode, Limit, Result};
+/// The on-disk format's version, written in every segment header (`docs/format.md`).
+pub use format::segment_header::FORMAT_VERSION;
 pub use handle::Log;
 pub use index::IDEMPOTENCY_WINDOW_EVENTS;
 pub use io::{DirLock, FileStorage, PendingSync, Storage, StorageFile};
-pub use log::{Appended, Event, LogReader, Visibility};
+pub use log::{
+    Appended, CutReason, Event, LogReader, RecoveryAction, RecoveryReport, Visibility,
+    QUARANTINE_DIR,
+};
 pub use metrics::Metrics;
 pub use options::{Durability, IoPath, OpenChecks, Options, RecoveryMode};
 pub use position::{EventId, ExpectedRevision, Location, Position, Revision};

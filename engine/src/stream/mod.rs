@@ -49,6 +49,7 @@ pub struct EventStore {
     /// before the log and its directory lock go.
     checkpointer: Checkpointer,
     log: Log,
+    index_recovery: IndexRecovery,
     state: RwLock<State>,
 }
 
@@ -98,11 +99,18 @@ impl EventStore {
         storage: Arc<dyn Storage>,
     ) -> Result<EventStore> {
         let log = Log::open_with_storage(dir, options, Arc::clone(&storage))?;
-        let (index, _) = load_index(&log, storage.as_ref())?;
+        let (index, index_recovery) = load_index(&log, storage.as_ref())?;
+        if let IndexRecovery::Rebuilt { reason } = &index_recovery {
+            ::log::info!(
+                "annal: index of {} rebuilt from the log ({reason})",
+                log.dir().display()
+            );
+        }
         let events_at_checkpoint = index.events_indexed;
         Ok(EventStore {
             checkpointer: Checkpointer::new(storage, log.dir(), events_at_checkpoint),
             log,
+            index_recovery,
             state: RwLock::new(State {
                 checkpoint_bytes: index.streams.len() * ENCODED_BYTES_PER_STREAM_GUESS,
                 index,
@@ -120,6 +128,18 @@ impl EventStore {
             return Err(Error::Poisoned);
         }
         Ok(())
+    }
+
+    /// What recovery did to the log when the store opened (see
+    /// [`Log::recovery_report`]).
+    pub fn recovery_report(&self) -> crate::log::RecoveryReport {
+        self.log.recovery_report()
+    }
+
+    /// Whether opening loaded the index checkpoint or rebuilt the index from the log, and
+    /// why.
+    pub fn index_recovery(&self) -> IndexRecovery {
+        self.index_recovery.clone()
     }
 
     fn read_state(&self) -> RwLockReadGuard<'_, State> {

@@ -72,6 +72,7 @@ exceptions! {
     TooManyConsumers = TooManyConsumers: "Too many consumers exist.",
     BehindRetention = BehindRetention: "A subscription fell behind retention.",
     CheckpointRegression = CheckpointRegression: "A consumer's checkpoint can only move forward.",
+    IoUringUnavailable = IoUringUnavailable: "io_uring was required but this kernel or sandbox refuses it.",
 }
 
 /// The facts of an error a caller may act on, as attributes of the exception:
