@@ -28,7 +28,7 @@ use bytes::Bytes;
 use memmap2::Mmap;
 
 #[cfg(target_os = "linux")]
-use super::uring::{self, Ring, RingSync, Target};
+use super::uring::{self, Ring, Target};
 use super::{out_of_bounds, DirLock, PendingSync, Storage, StorageFile};
 use crate::error::{Error, Result};
 use crate::options::IoPath;
@@ -390,24 +390,21 @@ impl StorageFile for MappedFile {
             if !data.is_empty() {
                 self.write_at(offset, data)?;
             }
-            return Ok(PendingSync::new(move || self.file.sync_data()));
+            return Ok(PendingSync::sync_data());
         };
         let (mut written_through, zeros) = self.plan_write(offset, data)?;
         let target = Target {
             file: &self.file,
             slot: *slot,
         };
-        let mut writes: Vec<(u64, &[u8])> = Vec::with_capacity(2);
-        if !data.is_empty() {
-            writes.push((offset, data));
-        }
-        if let Some(zeros) = zeros {
-            writes.push(zeros);
-        }
-        let sync = ring.write_then_sync(target, &writes)?;
+        // The record bytes, then their zero-ahead: no allocation per group.
+        let writes: [(u64, &[u8]); 2] = [(offset, data), zeros.unwrap_or((offset, &[]))];
+        let count = if zeros.is_some() { 2 } else { 1 };
+        let writes = &writes[usize::from(data.is_empty())..count];
+        let sync = ring.write_then_sync(target, writes)?;
         *written_through = (*written_through)
             .max(offset + data.len() as u64 + zeros.map_or(0, |(_, z)| z.len() as u64));
-        Ok(PendingSync::new(move || RingSync::wait(sync)))
+        Ok(PendingSync::ring(sync))
     }
 
     fn sync_data(&self) -> io::Result<()> {

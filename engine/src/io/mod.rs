@@ -68,14 +68,14 @@ pub trait StorageFile: Send + Sync {
     }
     /// Writes `data` at `offset` as [`StorageFile::write_at`] does and starts a data sync
     /// covering it and every earlier completed write; the returned [`PendingSync`]
-    /// finishes the sync. An error means the write failed (the sync's own failure is
-    /// [`PendingSync::wait`]'s). The default writes, then syncs when waited on; the
+    /// finishes the sync (given this file). An error means the write failed (the sync's
+    /// own failure is [`PendingSync::wait`]'s). The default writes, then syncs when waited on; the
     /// io_uring path submits both as one linked request.
     fn write_then_sync_data(&self, offset: u64, data: &[u8]) -> io::Result<PendingSync<'_>> {
         if !data.is_empty() {
             self.write_at(offset, data)?;
         }
-        Ok(PendingSync::new(move || self.sync_data()))
+        Ok(PendingSync::sync_data())
     }
     /// A read-only view of the file from offset 0. It covers at least every byte written
     /// before the call; a reader needing bytes past its end asks again.
@@ -84,19 +84,41 @@ pub trait StorageFile: Send + Sync {
 
 /// A data sync started by [`StorageFile::write_then_sync_data`]. Waiting on it is the
 /// only way to learn whether it succeeded: nothing it covers may be reported durable
-/// before [`PendingSync::wait`] returns `Ok`.
+/// before [`PendingSync::wait`] returns `Ok`. Making one allocates nothing.
 #[must_use = "a sync's result must be checked"]
-pub struct PendingSync<'a>(Box<dyn FnOnce() -> io::Result<()> + 'a>);
+pub struct PendingSync<'a>(Pending<'a>);
+
+enum Pending<'a> {
+    /// Not started: `sync_data` on the file when waited on.
+    SyncData,
+    /// Submitted on the storage's io_uring ring, linked behind the write.
+    #[cfg(target_os = "linux")]
+    Ring(uring::RingSync<'a>),
+    #[cfg(not(target_os = "linux"))]
+    _Unused(std::marker::PhantomData<&'a ()>),
+}
 
 impl<'a> PendingSync<'a> {
-    /// A sync that `finish` completes.
-    pub fn new(finish: impl FnOnce() -> io::Result<()> + 'a) -> PendingSync<'a> {
-        PendingSync(Box::new(finish))
+    /// A sync that [`StorageFile::sync_data`] makes when waited on: what a backend
+    /// without its own way of syncing returns (the trait's default does).
+    pub fn sync_data() -> PendingSync<'a> {
+        PendingSync(Pending::SyncData)
     }
 
-    /// Waits for the sync and reports its result.
-    pub fn wait(self) -> io::Result<()> {
-        (self.0)()
+    #[cfg(target_os = "linux")]
+    fn ring(sync: uring::RingSync<'a>) -> PendingSync<'a> {
+        PendingSync(Pending::Ring(sync))
+    }
+
+    /// Waits for the sync of `file` (the file that started it) and reports its result.
+    pub fn wait(self, file: &dyn StorageFile) -> io::Result<()> {
+        match self.0 {
+            Pending::SyncData => file.sync_data(),
+            #[cfg(target_os = "linux")]
+            Pending::Ring(sync) => sync.wait(),
+            #[cfg(not(target_os = "linux"))]
+            Pending::_Unused(_) => unreachable!("never constructed"),
+        }
     }
 }
 

@@ -208,7 +208,7 @@ fn lead_sync(shared: &Shared) -> Result<()> {
     drop(writer);
     let earlier = shared.seals.make_durable(shared);
     // Waited for even when an earlier segment failed: no completion is left behind.
-    let synced = pending.wait();
+    let synced = pending.wait(segment.file.as_ref());
     earlier?;
     match synced {
         Ok(()) => {
