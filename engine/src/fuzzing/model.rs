@@ -109,7 +109,7 @@ impl Model {
     }
 
     /// The result of the append `attempt` if the log holds it.
-    fn applied(&self, attempt: usize) -> Option<WriteResult> {
+    pub(super) fn applied(&self, attempt: usize) -> Option<WriteResult> {
         self.entries.iter().find_map(|entry| match entry {
             Entry::Events {
                 events,
@@ -175,6 +175,21 @@ impl Model {
                 expected,
                 actual: current.map(Revision),
             })
+        }
+    }
+
+    /// What an append does that recombines the ids of earlier appends, all of them in
+    /// the log (two appends sent as one, or a piece of one) and expecting `Any`: it is
+    /// never a retry, always a conflict (unless the stream is deleted).
+    pub(super) fn predict_recombined(&self, stream: usize) -> Error {
+        let name = STREAMS[stream].as_bytes().to_vec();
+        if self.stream(stream).deleted {
+            Error::StreamDeleted { stream: name }
+        } else {
+            Error::IdempotencyConflict {
+                stream: name,
+                reason: "ids of earlier appends recombined".into(),
+            }
         }
     }
 

@@ -19,6 +19,8 @@ use crate::stream::{
 };
 use crate::stream::{StoreFilter, StoreSubscriptionOptions};
 
+mod recombined;
+
 const STORE_DIR: &str = "/fuzz/operations";
 const SEGMENT_BYTES: u64 = 64 << 10;
 /// Operations decoded from one input at most.
@@ -565,7 +567,8 @@ pub fn operations(data: &[u8]) {
         let Some(op) = input.next() else { break };
         match op % 16 {
             0..=3 => run.append(&mut input),
-            4 | 5 => run.retry(&mut input),
+            4 => run.retry(&mut input),
+            5 => run.retry_or_recombine(&mut input),
             6 => run.append_multi(&mut input),
             7 => run.read_stream(&mut input),
             8 => run.read_all(&mut input),

@@ -1,6 +1,6 @@
 //! The event store (`EventStore`, the stream layer over the log), one module per promise:
 //! streams end to end (`streams`), the persisted stream index and bad input (`index`), the
-//! model test of the stream layer (`model`), store subscriptions (`subscriptions`), and
+//! model test of the stream layer (`model`), retries by event id (`retries`), store subscriptions (`subscriptions`), and
 //! racing `Exact` appends from many threads (`concurrency`).
 
 #![allow(clippy::unwrap_used)]
@@ -8,5 +8,6 @@
 mod concurrency;
 mod index;
 mod model;
+mod retries;
 mod streams;
 mod subscriptions;
