@@ -75,8 +75,8 @@ pub use position::{EventId, Location, Position, Revision};
 pub use read::{EventPredicate, Filter, Start, Subscription, SubscriptionOptions};
 pub use stream::{
     Direction, EventStore, ExpectedRevision, IndexMemory, IndexRecovery, NewEvent, RecordedEvent,
-    StoreFilter, StoreSubscription, StoreSubscriptionOptions, StreamAppend, StreamInfo,
-    WriteResult,
+    StoreConsumer, StoreFilter, StoreSubscription, StoreSubscriptionOptions, StreamAppend,
+    StreamInfo, WriteResult,
 };
 
 /// Group commit's protocol, exported only in `--cfg loom` builds for the loom models
@@ -97,6 +97,7 @@ const _: () = {
     assert_send_sync::<Log>();
     assert_send_sync::<EventStore>();
     assert_send_sync::<Consumer>();
+    assert_send_sync::<StoreConsumer>();
     assert_send::<LogReader>();
     assert_send::<Subscription>();
     assert_send::<StoreSubscription>();

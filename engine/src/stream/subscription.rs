@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use super::read::{not_an_envelope, recorded};
 use super::types::RecordedEvent;
+use crate::consumer::Consumer;
 use crate::error::Result;
 use crate::format::envelope::{decode, peek, Kind};
 use crate::handle::Log;
@@ -112,6 +113,21 @@ impl StoreSubscription {
         Ok(StoreSubscription {
             dir: log.dir().to_path_buf(),
             inner: log.subscribe_with(start, options)?,
+        })
+    }
+
+    /// A subscription from a store consumer's checkpoint.
+    pub(crate) fn for_consumer(
+        log: &Log,
+        consumer: &Consumer,
+        options: StoreSubscriptionOptions,
+    ) -> Result<StoreSubscription> {
+        let options = SubscriptionOptions::default()
+            .visibility(options.visibility)
+            .filter(options.filter.to_log_filter());
+        Ok(StoreSubscription {
+            dir: log.dir().to_path_buf(),
+            inner: consumer.subscribe_with(options)?,
         })
     }
 
