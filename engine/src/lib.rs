@@ -36,6 +36,7 @@ mod io;
 pub mod limits;
 mod log;
 mod metrics;
+mod name;
 mod options;
 mod position;
 mod read;
@@ -70,13 +71,14 @@ pub use index::IDEMPOTENCY_WINDOW_EVENTS;
 pub use io::{DirLock, FileStorage, Storage, StorageFile};
 pub use log::{Appended, Event, LogReader, Visibility};
 pub use metrics::Metrics;
+pub use name::Name;
 pub use options::{Durability, OpenChecks, Options, RecoveryMode};
 pub use position::{EventId, Location, Position, Revision};
 pub use read::{EventPredicate, Filter, Start, Subscription, SubscriptionOptions};
 pub use stream::{
     Direction, EventStore, ExpectedRevision, IndexMemory, IndexRecovery, NewEvent, RecordedEvent,
-    StoreConsumer, StoreFilter, StoreSubscription, StoreSubscriptionOptions, StreamAppend,
-    StreamInfo, WriteResult,
+    StoreConsumer, StoreEvents, StoreFilter, StoreSubscription, StoreSubscriptionOptions,
+    StreamAppend, StreamInfo, WriteResult,
 };
 
 /// Group commit's protocol, exported only in `--cfg loom` builds for the loom models

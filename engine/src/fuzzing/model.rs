@@ -4,6 +4,7 @@
 
 use crate::error::Error;
 use crate::index::category_of;
+use crate::name::Name;
 use crate::position::Revision;
 use crate::position::{EventId, Position};
 use crate::stream::{Direction, ExpectedRevision, NewEvent, WriteResult};
@@ -139,7 +140,7 @@ impl Model {
         let state = self.stream(stream);
         if state.deleted {
             return Prediction::Fails(Error::StreamDeleted {
-                stream: STREAMS[stream].as_bytes().to_vec(),
+                stream: Name::from(STREAMS[stream]),
             });
         }
         // Nothing can follow revision u64::MAX: the engine does not look for a retry.
@@ -171,7 +172,7 @@ impl Model {
             Prediction::Append { current }
         } else {
             Prediction::Fails(Error::WrongExpectedRevision {
-                stream: STREAMS[stream].as_bytes().to_vec(),
+                stream: Name::from(STREAMS[stream]),
                 expected,
                 actual: current.map(Revision),
             })
@@ -182,7 +183,7 @@ impl Model {
     /// the log (two appends sent as one, or a piece of one) and expecting `Any`: it is
     /// never a retry, always a conflict (unless the stream is deleted).
     pub(super) fn predict_recombined(&self, stream: usize) -> Error {
-        let name = STREAMS[stream].as_bytes().to_vec();
+        let name = Name::from(STREAMS[stream]);
         if self.stream(stream).deleted {
             Error::StreamDeleted { stream: name }
         } else {
@@ -202,7 +203,7 @@ impl Model {
         max: usize,
     ) -> Result<Vec<ModelEvent>, Error> {
         let state = self.stream(stream);
-        let name = STREAMS[stream].as_bytes().to_vec();
+        let name = Name::from(STREAMS[stream]);
         if !state.exists {
             return Err(Error::StreamNotFound { stream: name });
         }

@@ -11,6 +11,7 @@ use super::model::{event_id, Entry, Model, ModelEvent, Prediction, STREAMS};
 use crate::error::Error;
 use crate::io::{CrashMode, SimStorage};
 use crate::log::Visibility;
+use crate::name::Name;
 use crate::options::{Durability, Options};
 use crate::position::Position;
 use crate::position::Revision;
@@ -318,11 +319,11 @@ impl Run {
         let state = self.model.stream(stream);
         let expected = if !state.exists {
             Some(Error::StreamNotFound {
-                stream: name.to_vec(),
+                stream: Name::from(name),
             })
         } else if state.deleted {
             Some(Error::StreamDeleted {
-                stream: name.to_vec(),
+                stream: Name::from(name),
             })
         } else {
             None

@@ -14,6 +14,7 @@ use crate::format::record::RecordEvents;
 use crate::handle::Log;
 use crate::index::{category_of, Index, KnownIds};
 use crate::limits::{EVENT_TYPE_BYTES_MAX, STREAM_NAME_BYTES_MAX};
+use crate::name::Name;
 use crate::position::{EventId, Location, Position, Revision};
 
 /// Checks a stream name: 1 to `STREAM_NAME_BYTES_MAX` bytes, no NUL (names cross the C
@@ -155,7 +156,7 @@ pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Pl
     let entry = known.stream.map(|id| &index.streams[id as usize]);
     if entry.is_some_and(|e| e.deleted) {
         return Err(Error::StreamDeleted {
-            stream: append.stream.to_vec(),
+            stream: Name::from(&append.stream),
         });
     }
     let current = entry.and_then(|e| e.chain.last()).map(|(seq, _)| seq);
@@ -173,7 +174,7 @@ pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Pl
     };
     if !matches {
         return Err(Error::WrongExpectedRevision {
-            stream: append.stream.to_vec(),
+            stream: Name::from(&append.stream),
             expected: append.expected,
             actual: current.map(Revision),
         });
@@ -199,7 +200,7 @@ pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Pl
 
 fn conflict(stream: &Bytes, reason: &str) -> Error {
     Error::IdempotencyConflict {
-        stream: stream.to_vec(),
+        stream: Name::from(stream),
         reason: reason.into(),
     }
 }

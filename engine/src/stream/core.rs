@@ -13,6 +13,7 @@ use crate::format::envelope::Kind;
 use crate::handle::Log;
 use crate::index::checkpointer::{Checkpointer, Snapshot};
 use crate::index::{checkpoint, Index};
+use crate::name::Name;
 use crate::options::Durability;
 use crate::position::{check_positions_left, Location, Position};
 
@@ -118,7 +119,7 @@ impl Core {
                 .find(|(_, plan)| matches!(plan, append::Plan::Retry(_)))
                 .map_or(&appends[0], |(append, _)| append);
             return Err(Error::IdempotencyConflict {
-                stream: retried.stream.to_vec(),
+                stream: Name::from(&retried.stream),
                 reason: "this part of a multi-stream append was already written, the others not"
                     .into(),
             });
@@ -191,11 +192,11 @@ impl Core {
             .index
             .stream(stream)
             .ok_or_else(|| Error::StreamNotFound {
-                stream: stream.to_vec(),
+                stream: Name::from(stream),
             })?;
         if entry.deleted {
             return Err(Error::StreamDeleted {
-                stream: stream.to_vec(),
+                stream: Name::from(stream),
             });
         }
         let timestamp = append::timestamp_ns(state.index.last_timestamp_ns);

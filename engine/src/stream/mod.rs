@@ -10,15 +10,15 @@
 mod append;
 mod consumer;
 mod core;
+mod iter;
 mod open;
 mod read;
+mod shortcuts;
 mod subscription;
 mod types;
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
-
-use bytes::Bytes;
 
 use crate::consumer::ConsumerInfo;
 use crate::error::{Error, Result};
@@ -26,6 +26,7 @@ use crate::format::envelope::Kind;
 use crate::handle::Log;
 use crate::index::checkpointer::Checkpointer;
 use crate::io::{FileStorage, Storage};
+use crate::name::Name;
 use crate::options::{Durability, Options};
 use crate::position::{Position, Revision};
 use crate::read::Start;
@@ -33,6 +34,7 @@ use core::{Commit, Core, State, ENCODED_BYTES_PER_STREAM_GUESS};
 use open::load_index;
 
 pub use consumer::StoreConsumer;
+pub use iter::StoreEvents;
 pub use subscription::{StoreFilter, StoreSubscription, StoreSubscriptionOptions};
 pub use types::{
     Direction, ExpectedRevision, NewEvent, RecordedEvent, StreamAppend, StreamInfo, WriteResult,
@@ -110,13 +112,13 @@ impl EventStore {
     /// Appends events to one stream if it is at the expected revision.
     pub fn append(
         &self,
-        stream: impl Into<Bytes>,
+        stream: impl Into<Name>,
         expected: ExpectedRevision,
         events: Vec<NewEvent>,
         durability: Durability,
     ) -> Result<WriteResult> {
         let appends = [StreamAppend {
-            stream: stream.into(),
+            stream: stream.into().into_bytes(),
             expected,
             events,
         }];
@@ -142,38 +144,39 @@ impl EventStore {
 
     /// Soft delete: reads of the stream start at `before`; the stream can still be
     /// appended to. Durable when this returns.
-    pub fn truncate_stream(&self, stream: &[u8], before: Revision) -> Result<()> {
+    pub fn truncate_stream(&self, stream: impl AsRef<[u8]>, before: Revision) -> Result<()> {
         self.core
-            .append_lifecycle(stream, Kind::TruncateBefore, before.0)
+            .append_lifecycle(stream.as_ref(), Kind::TruncateBefore, before.0)
     }
 
     /// Hard delete: a tombstone; later reads and appends fail with `StreamDeleted`.
     /// Durable when this returns.
-    pub fn delete_stream(&self, stream: &[u8]) -> Result<()> {
-        self.core.append_lifecycle(stream, Kind::Tombstone, 0)
+    pub fn delete_stream(&self, stream: impl AsRef<[u8]>) -> Result<()> {
+        self.core
+            .append_lifecycle(stream.as_ref(), Kind::Tombstone, 0)
     }
 
     /// Reads up to `max_count` events of a stream from revision `from` in `direction`.
     pub fn read_stream(
         &self,
-        stream: &[u8],
+        stream: impl AsRef<[u8]>,
         from: Revision,
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>> {
-        self.read_stream_bounded(stream, None, from, direction, max_count)
+        self.read_stream_bounded(stream.as_ref(), None, from, direction, max_count)
     }
 
     /// Reads a stream as it was before `position`: only events at lower positions.
     pub fn read_stream_as_of(
         &self,
-        stream: &[u8],
+        stream: impl AsRef<[u8]>,
         as_of: Position,
         from: Revision,
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>> {
-        self.read_stream_bounded(stream, Some(as_of), from, direction, max_count)
+        self.read_stream_bounded(stream.as_ref(), Some(as_of), from, direction, max_count)
     }
 
     fn read_stream_bounded(
@@ -203,7 +206,7 @@ impl EventStore {
     /// was order-42 at 14:03" in one call.
     pub fn read_stream_at_time(
         &self,
-        stream: &[u8],
+        stream: impl AsRef<[u8]>,
         time_ns: u64,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>> {
@@ -241,11 +244,12 @@ impl EventStore {
     /// first `-`: `order` for `order-42`) from a position.
     pub fn read_category(
         &self,
-        category: &[u8],
+        category: impl AsRef<[u8]>,
         from: Position,
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>> {
+        let category = category.as_ref();
         self.core.check_not_poisoned()?;
         let state = self.core.read_state();
         read::read_category(
@@ -296,7 +300,8 @@ impl EventStore {
     }
 
     /// What the store knows about a stream.
-    pub fn stream_info(&self, stream: &[u8]) -> Result<StreamInfo> {
+    pub fn stream_info(&self, stream: impl AsRef<[u8]>) -> Result<StreamInfo> {
+        let stream = stream.as_ref();
         append::check_stream_name(stream)?;
         self.core.check_not_poisoned()?;
         let state = self.core.read_state();
@@ -304,7 +309,7 @@ impl EventStore {
             .index
             .stream(stream)
             .ok_or_else(|| Error::StreamNotFound {
-                stream: stream.to_vec(),
+                stream: Name::from(stream),
             })?;
         Ok(StreamInfo {
             revision: entry.chain.last().map(|(seq, _)| Revision(seq)),
@@ -314,7 +319,8 @@ impl EventStore {
     }
 
     /// The stream's last revision (`None`: no events, or never written).
-    pub fn stream_revision(&self, stream: &[u8]) -> Option<Revision> {
+    pub fn stream_revision(&self, stream: impl AsRef<[u8]>) -> Option<Revision> {
+        let stream = stream.as_ref();
         let state = self.core.read_state();
         state
             .index

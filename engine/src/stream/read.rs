@@ -9,6 +9,7 @@ use crate::format::envelope::{decode, decode_in, Envelope, Kind, SAME_RECORD};
 use crate::handle::Log;
 use crate::index::chain::{Chain, LINK_GROUP};
 use crate::index::Index;
+use crate::name::Name;
 use crate::position::{Location, Position, Revision};
 
 /// Which back-link a walk follows.
@@ -309,11 +310,11 @@ pub(crate) fn read_stream(
     as_of: Option<Position>,
 ) -> Result<Vec<RecordedEvent>> {
     let entry = index.stream(stream).ok_or_else(|| Error::StreamNotFound {
-        stream: stream.to_vec(),
+        stream: Name::from(stream),
     })?;
     if entry.deleted {
         return Err(Error::StreamDeleted {
-            stream: stream.to_vec(),
+            stream: Name::from(stream),
         });
     }
     let highest = match as_of {

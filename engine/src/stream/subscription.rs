@@ -17,6 +17,7 @@ use crate::format::envelope::{decode, peek, Kind};
 use crate::handle::Log;
 use crate::index::category_of;
 use crate::log::{Event, Visibility};
+use crate::name::Name;
 use crate::position::Position;
 use crate::read::{Filter, Start, Subscription, SubscriptionOptions};
 
@@ -38,6 +39,21 @@ pub enum StoreFilter {
 }
 
 impl StoreFilter {
+    /// The events of the streams in `category` (`"order"` for `order-42`).
+    pub fn category(category: impl Into<Name>) -> StoreFilter {
+        StoreFilter::Category(category.into().into_bytes())
+    }
+
+    /// The events of one event type.
+    pub fn event_type(event_type: impl Into<Name>) -> StoreFilter {
+        StoreFilter::EventType(event_type.into().into_bytes())
+    }
+
+    /// The events of the streams whose names start with `prefix`.
+    pub fn stream_prefix(prefix: impl Into<Name>) -> StoreFilter {
+        StoreFilter::StreamPrefix(prefix.into().into_bytes())
+    }
+
     /// The raw log filter that delivers what this one does (and the store's lifecycle
     /// records, which the subscription skips).
     fn to_log_filter(&self) -> Filter {

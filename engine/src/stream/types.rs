@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use crate::name::Name;
 use crate::position::{EventId, Position, Revision};
 
 /// What an append expects of a stream, checked atomically with the write.
@@ -33,10 +34,10 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// An event with a type and data, no id, no metadata.
-    pub fn new(event_type: impl Into<Bytes>, data: impl Into<Bytes>) -> NewEvent {
+    pub fn new(event_type: impl Into<Name>, data: impl Into<Bytes>) -> NewEvent {
         NewEvent {
             id: None,
-            event_type: event_type.into(),
+            event_type: event_type.into().into_bytes(),
             data: data.into(),
             metadata: Bytes::new(),
         }
@@ -64,6 +65,22 @@ pub struct StreamAppend {
     pub expected: ExpectedRevision,
     /// The events, in order.
     pub events: Vec<NewEvent>,
+}
+
+impl StreamAppend {
+    /// One stream's part of an append: its name (`&str`, `String`, `&[u8]`, `Bytes` …),
+    /// what it expects of the stream, and the events.
+    pub fn new(
+        stream: impl Into<Name>,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> StreamAppend {
+        StreamAppend {
+            stream: stream.into().into_bytes(),
+            expected,
+            events,
+        }
+    }
 }
 
 /// Where one stream's part of an append landed.
