@@ -15,6 +15,20 @@ const WAIT_SLICE: Duration = Duration::from_secs(1);
 /// An iterator over a store subscription's events ([`StoreSubscription::iter`],
 /// [`StoreSubscription::iter_timeout`], or `for event in &mut subscription`). Each item
 /// is an event or the error that ended the iteration (the last item).
+///
+/// ```
+/// use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options, Start};
+/// use std::time::Duration;
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+/// store.append("order-1", ExpectedRevision::Any, vec![NewEvent::new("Placed", "")], Durability::Synced)?;
+/// let mut subscription = store.subscribe(Start::Beginning, Default::default())?;
+/// for event in subscription.iter_timeout(Duration::from_millis(10)) {
+///     assert_eq!(event?.stream, "order-1");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct StoreEvents<'a> {
     subscription: &'a mut StoreSubscription,

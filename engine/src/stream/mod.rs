@@ -41,6 +41,31 @@ pub use types::{
 };
 
 /// An event store: streams on a log. `Send + Sync`; share it in an `Arc`.
+///
+/// The whole pattern of an event-sourced service: append with an expectation (a retry
+/// with the same event ids writes nothing), read a stream back, audit it as of a
+/// position.
+///
+/// ```
+/// use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options, Revision};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+/// let created = NewEvent::new("OrderCreated", r#"{"total": 42}"#).with_id(*b"order-42-created");
+/// let first = store.append("order-42", ExpectedRevision::NoStream, vec![created.clone()], Durability::Synced)?;
+/// // A retry after a timeout: the original result, nothing written twice.
+/// let retry = store.append("order-42", ExpectedRevision::NoStream, vec![created], Durability::Synced)?;
+/// assert_eq!(retry, first);
+/// let paid = NewEvent::new("OrderPaid", "");
+/// store.append("order-42", ExpectedRevision::Exact(Revision(0)), vec![paid], Durability::Synced)?;
+/// let history = store.read_stream_last("order-42", 10)?;
+/// assert_eq!(history.len(), 2);
+/// // The auditor: order-42 as it was before the payment.
+/// let before_payment = store.read_stream_as_of("order-42", history[1].position, Revision::ZERO, Default::default(), 10)?;
+/// assert_eq!(before_payment.len(), 1);
+/// store.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct EventStore {
     /// Shared with the store's consumer handles, which hold it weakly.
     core: Arc<Core>,
@@ -55,6 +80,16 @@ impl std::fmt::Debug for EventStore {
 }
 
 /// What the store's index holds in memory ([`EventStore::index_memory`]).
+///
+/// ```
+/// use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options};
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+/// store.append("order-1", ExpectedRevision::Any, vec![NewEvent::new("Placed", "")], Durability::Written)?;
+/// assert_eq!(store.index_memory().streams, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexMemory {
     /// Approximate heap bytes of the index.
@@ -64,6 +99,13 @@ pub struct IndexMemory {
 }
 
 /// What opening found in the index checkpoint (for tests and operators).
+///
+/// ```
+/// use annal::{IndexRecovery, Position};
+///
+/// let loaded = IndexRecovery::Loaded { replayed_from: Position(1_000) };
+/// assert!(matches!(loaded, IndexRecovery::Loaded { .. }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexRecovery {
     /// The checkpoint was loaded; the log was replayed from this position.
@@ -80,6 +122,17 @@ pub enum IndexRecovery {
 
 impl EventStore {
     /// Opens (creating if needed) the event store in `dir` on the local file system.
+    ///
+    /// ```
+    /// use annal::{EventStore, Options};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = EventStore::open(dir.path(), Options::default())?;
+    /// store.close()?;
+    /// let again = EventStore::open(dir.path(), Options::default())?; // reopens it
+    /// # drop(again);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<EventStore> {
         EventStore::open_with_storage(dir, options, Arc::new(FileStorage))
     }
@@ -110,6 +163,22 @@ impl EventStore {
     }
 
     /// Appends events to one stream if it is at the expected revision.
+    /// The stream's name may be a `&str`, `String`, `&[u8]` or `Bytes`. Errors:
+    /// [`Error::WrongExpectedRevision`] (nothing written), [`Error::StreamDeleted`],
+    /// [`Error::IdempotencyConflict`] (ids stored, but not as exactly this one append).
+    ///
+    /// ```
+    /// use annal::{Durability, Error, EventStore, ExpectedRevision, NewEvent, Options, Revision};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+    /// let placed = NewEvent::new("OrderPlaced", "");
+    /// let result = store.append("order-1", ExpectedRevision::NoStream, vec![placed.clone()], Durability::Synced)?;
+    /// assert_eq!(result.last_revision, Revision(0));
+    /// let again = store.append("order-1", ExpectedRevision::NoStream, vec![placed], Durability::Synced);
+    /// assert!(matches!(again, Err(Error::WrongExpectedRevision { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn append(
         &self,
         stream: impl Into<Name>,
@@ -131,6 +200,20 @@ impl EventStore {
     /// Appends to several streams at once, each with its own expectation: all of it or
     /// none of it, across a crash. A retry of an append already stored (same event ids)
     /// returns the original results and writes nothing.
+    ///
+    /// ```
+    /// use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options, StreamAppend};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+    /// let transfer = [
+    ///     StreamAppend::new("account-1", ExpectedRevision::Any, vec![NewEvent::new("Debited", "10")]),
+    ///     StreamAppend::new("account-2", ExpectedRevision::Any, vec![NewEvent::new("Credited", "10")]),
+    /// ];
+    /// let results = store.append_multi(&transfer, Durability::Synced)?;
+    /// assert_eq!(results[1].first_position.0, results[0].first_position.0 + 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn append_multi(
         &self,
         appends: &[StreamAppend],
@@ -144,6 +227,18 @@ impl EventStore {
 
     /// Soft delete: reads of the stream start at `before`; the stream can still be
     /// appended to. Durable when this returns.
+    ///
+    /// ```
+    /// use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options, Revision};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+    /// let events = (0..3).map(|i| NewEvent::new("Ticked", format!("{i}"))).collect();
+    /// store.append("clock-1", ExpectedRevision::Any, events, Durability::Written)?;
+    /// store.truncate_stream("clock-1", Revision(2))?;
+    /// assert_eq!(store.read_stream("clock-1", Revision::ZERO, Default::default(), 10)?.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn truncate_stream(&self, stream: impl AsRef<[u8]>, before: Revision) -> Result<()> {
         self.core
             .append_lifecycle(stream.as_ref(), Kind::TruncateBefore, before.0)
@@ -151,12 +246,39 @@ impl EventStore {
 
     /// Hard delete: a tombstone; later reads and appends fail with `StreamDeleted`.
     /// Durable when this returns.
+    ///
+    /// ```
+    /// use annal::{Durability, Error, EventStore, ExpectedRevision, NewEvent, Options};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+    /// store.append("cart-9", ExpectedRevision::Any, vec![NewEvent::new("Added", "")], Durability::Written)?;
+    /// store.delete_stream("cart-9")?;
+    /// assert!(store.stream_info("cart-9")?.deleted);
+    /// let read = store.read_stream_last("cart-9", 10);
+    /// assert!(matches!(read, Err(Error::StreamDeleted { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn delete_stream(&self, stream: impl AsRef<[u8]>) -> Result<()> {
         self.core
             .append_lifecycle(stream.as_ref(), Kind::Tombstone, 0)
     }
 
     /// Reads up to `max_count` events of a stream from revision `from` in `direction`.
+    /// To read from the end, see [`EventStore::read_stream_backwards`] and
+    /// [`EventStore::read_stream_last`].
+    ///
+    /// ```
+    /// use annal::{Direction, Durability, EventStore, ExpectedRevision, NewEvent, Options, Revision};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+    /// let events = (0..5).map(|i| NewEvent::new("Ticked", format!("{i}"))).collect();
+    /// store.append("clock-1", ExpectedRevision::Any, events, Durability::Written)?;
+    /// let page = store.read_stream("clock-1", Revision(1), Direction::Forwards, 2)?;
+    /// assert_eq!((page[0].revision, page[1].revision), (Revision(1), Revision(2)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_stream(
         &self,
         stream: impl AsRef<[u8]>,
@@ -231,6 +353,18 @@ impl EventStore {
 
     /// Reads up to `max_count` events of the whole log from `from` in `direction`
     /// (the store's own truncation and tombstone records are skipped).
+    ///
+    /// ```
+    /// use annal::{Direction, Durability, EventStore, ExpectedRevision, NewEvent, Options, Position};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+    /// store.append("a-1", ExpectedRevision::Any, vec![NewEvent::new("X", "")], Durability::Written)?;
+    /// store.append("b-1", ExpectedRevision::Any, vec![NewEvent::new("Y", "")], Durability::Written)?;
+    /// let everything = store.read_all(Position(0), Direction::Forwards, 100)?;
+    /// assert_eq!(everything.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_all(
         &self,
         from: Position,
@@ -242,6 +376,19 @@ impl EventStore {
 
     /// Reads up to `max_count` events of a category (the stream-name prefix before the
     /// first `-`: `order` for `order-42`) from a position.
+    ///
+    /// ```
+    /// use annal::{Direction, Durability, EventStore, ExpectedRevision, NewEvent, Options, Position};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+    /// for stream in ["order-1", "cust-1", "order-2"] {
+    ///     store.append(stream, ExpectedRevision::Any, vec![NewEvent::new("Happened", "")], Durability::Written)?;
+    /// }
+    /// let orders = store.read_category("order", Position(0), Direction::Forwards, 100)?;
+    /// assert_eq!(orders.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_category(
         &self,
         category: impl AsRef<[u8]>,
@@ -265,6 +412,21 @@ impl EventStore {
     /// Subscribes to the store's events from `start`: catch-up, then live. Use
     /// [`StoreFilter`] in the options to receive one category, one event type or the
     /// streams of a name prefix.
+    ///
+    /// ```
+    /// use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options, Start};
+    /// use annal::{StoreFilter, StoreSubscriptionOptions};
+    /// use std::time::Duration;
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+    /// let paid = StoreSubscriptionOptions::default().filter(StoreFilter::event_type("OrderPaid"));
+    /// let mut subscription = store.subscribe(Start::Beginning, paid)?;
+    /// store.append("order-1", ExpectedRevision::Any, vec![NewEvent::new("OrderPaid", "")], Durability::Synced)?;
+    /// let event = subscription.next(Duration::from_secs(1))?.expect("the payment");
+    /// assert_eq!(event.stream, "order-1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn subscribe(
         &self,
         start: impl Into<Start>,
@@ -278,6 +440,17 @@ impl EventStore {
     /// Errors: [`Error::ConsumerExists`] (also for a name differing only in ASCII case),
     /// [`Error::InvalidConsumerName`], [`Error::TooManyConsumers`],
     /// [`Error::PositionOutOfRange`].
+    ///
+    /// ```
+    /// use annal::{EventStore, Options, Position, Start};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+    /// let projection = store.create_consumer("order-view", Start::Beginning)?;
+    /// assert_eq!(projection.checkpoint()?, Position(0));
+    /// assert_eq!(store.consumers()[0].name, "order-view");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create_consumer(&self, name: &str, start: impl Into<Start>) -> Result<StoreConsumer> {
         let consumer = self.core.log.create_consumer(name, start)?;
         Ok(StoreConsumer::new(consumer, &self.core))
@@ -300,6 +473,17 @@ impl EventStore {
     }
 
     /// What the store knows about a stream.
+    ///
+    /// ```
+    /// use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options, Revision};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+    /// store.append("order-5", ExpectedRevision::Any, vec![NewEvent::new("Placed", "")], Durability::Written)?;
+    /// let info = store.stream_info("order-5")?;
+    /// assert_eq!((info.revision, info.deleted), (Some(Revision(0)), false));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stream_info(&self, stream: impl AsRef<[u8]>) -> Result<StreamInfo> {
         let stream = stream.as_ref();
         append::check_stream_name(stream)?;

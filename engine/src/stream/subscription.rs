@@ -23,6 +23,17 @@ use crate::read::{Filter, Start, Subscription, SubscriptionOptions};
 
 /// Which of the store's events a subscription delivers. Events it rejects are still
 /// scanned: [`StoreSubscription::position`] moves past them.
+///
+/// ```
+/// use annal::{StoreFilter, StoreSubscriptionOptions};
+///
+/// let orders = StoreFilter::category("order"); // order-1, order-42, …
+/// let payments = StoreFilter::event_type("OrderPaid");
+/// let europe = StoreFilter::stream_prefix("order-eu-");
+/// let options = StoreSubscriptionOptions::default().filter(orders);
+/// assert_ne!(payments, europe);
+/// # drop(options);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreFilter {
@@ -77,6 +88,16 @@ impl StoreFilter {
 }
 
 /// How a store subscription reads. The default sees only synced events and delivers all.
+///
+/// ```
+/// use annal::{StoreFilter, StoreSubscriptionOptions, Visibility};
+///
+/// // Deliver events once written (before they are synced), of the `order` category only.
+/// let options = StoreSubscriptionOptions::default()
+///     .visibility(Visibility::Written)
+///     .filter(StoreFilter::category("order"));
+/// assert_eq!(options.visibility, Visibility::Written);
+/// ```
 #[derive(Debug, Clone)]
 pub struct StoreSubscriptionOptions {
     /// The watermark the subscription reads to (default [`Visibility::Synced`]).
@@ -111,6 +132,21 @@ impl StoreSubscriptionOptions {
 /// A subscription to an event store's events, in position order, catch-up then live.
 /// It owns what it needs (no borrow of the store), so bindings can hand it out as a
 /// handle.
+///
+/// ```
+/// use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options, Start};
+/// use std::time::Duration;
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+/// store.append("order-1", ExpectedRevision::Any, vec![NewEvent::new("Placed", "")], Durability::Synced)?;
+/// let mut subscription = store.subscribe(Start::Beginning, Default::default())?;
+/// let caught_up = subscription.next(Duration::from_millis(100))?.expect("the first event");
+/// assert_eq!(caught_up.event_type, "Placed");
+/// // Resume later from here: everything before it was delivered.
+/// assert_eq!(subscription.position(), store.log_next_position());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct StoreSubscription {
     dir: PathBuf,
