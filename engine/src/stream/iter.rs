@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::subscription::StoreSubscription;
 use super::types::RecordedEvent;
 use crate::error::Result;
+use crate::position::Position;
 
 /// How long one wait of a blocking iterator lasts before it waits again: it only bounds
 /// how long a wait takes to notice nothing, never delays an event.
@@ -35,6 +36,14 @@ pub struct StoreEvents<'a> {
     /// `None`: wait as long as it takes.
     timeout: Option<Duration>,
     done: bool,
+}
+
+impl StoreEvents<'_> {
+    /// The subscription's position: every event before it was delivered or filtered
+    /// out (the checkpoint to commit after handling the events delivered so far).
+    pub fn position(&self) -> Position {
+        self.subscription.position()
+    }
 }
 
 impl Iterator for StoreEvents<'_> {
