@@ -78,7 +78,7 @@ pub use read::{EventPredicate, Filter, Start, Subscription, SubscriptionOptions}
 pub use stream::{
     Direction, EventStore, ExpectedRevision, IndexMemory, IndexRecovery, NewEvent, RecordedEvent,
     StoreConsumer, StoreEvents, StoreFilter, StoreSubscription, StoreSubscriptionOptions,
-    StreamAppend, StreamInfo, WriteResult,
+    StreamAppend, StreamInfo, Truncation, WriteResult,
 };
 
 /// Group commit's protocol, exported only in `--cfg loom` builds for the loom models

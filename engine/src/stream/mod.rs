@@ -13,6 +13,7 @@ mod core;
 mod iter;
 mod open;
 mod read;
+mod retention;
 mod shortcuts;
 mod subscription;
 mod types;
@@ -35,6 +36,7 @@ use open::load_index;
 
 pub use consumer::StoreConsumer;
 pub use iter::StoreEvents;
+pub use retention::Truncation;
 pub use subscription::{StoreFilter, StoreSubscription, StoreSubscriptionOptions};
 pub use types::{
     Direction, ExpectedRevision, NewEvent, RecordedEvent, StreamAppend, StreamInfo, WriteResult,
@@ -69,6 +71,8 @@ pub use types::{
 pub struct EventStore {
     /// Shared with the store's consumer handles, which hold it weakly.
     core: Arc<Core>,
+    /// What opening found in the index checkpoint.
+    recovery: IndexRecovery,
 }
 
 impl std::fmt::Debug for EventStore {
@@ -144,7 +148,7 @@ impl EventStore {
         storage: Arc<dyn Storage>,
     ) -> Result<EventStore> {
         let log = Log::open_with_storage(dir, options, Arc::clone(&storage))?;
-        let (index, _) = load_index(&log, storage.as_ref())?;
+        let (index, recovery) = load_index(&log, storage.as_ref())?;
         let events_at_checkpoint = index.events_indexed;
         let core = Core {
             checkpointer: Checkpointer::new(storage, log.dir(), events_at_checkpoint),
@@ -159,6 +163,7 @@ impl EventStore {
         };
         Ok(EventStore {
             core: Arc::new(core),
+            recovery,
         })
     }
 
@@ -517,6 +522,12 @@ impl EventStore {
     /// commits, and the located reads that stream and category reads make.
     pub fn metrics(&self) -> crate::metrics::Metrics {
         self.core.log.metrics()
+    }
+
+    /// What opening found in the index checkpoint: loaded (and the log replayed after
+    /// it) or rebuilt from the whole log, and why.
+    pub fn index_recovery(&self) -> &IndexRecovery {
+        &self.recovery
     }
 
     /// What the index holds in memory (for memory measurements).

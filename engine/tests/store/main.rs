@@ -1,7 +1,7 @@
 //! The event store (`EventStore`, the stream layer over the log), one module per promise:
 //! its API in the domain's words (`api`), streams end to end (`streams`), the persisted
 //! stream index and bad input (`index`), the model test of the stream layer (`model`),
-//! retries by event id (`retries`), store subscriptions (`subscriptions`), and racing
+//! retries by event id (`retries`), retention (`retention`), store subscriptions (`subscriptions`), and racing
 //! `Exact` appends from many threads (`concurrency`).
 
 #![allow(clippy::unwrap_used)]
@@ -10,6 +10,7 @@ mod api;
 mod concurrency;
 mod index;
 mod model;
+mod retention;
 mod retries;
 mod streams;
 mod subscriptions;
