@@ -9,7 +9,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::name::Name;
-use crate::position::Position;
+use crate::position::{ExpectedRevision, Position, Revision};
 
 /// A result whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -117,9 +117,9 @@ pub enum Error {
         /// The stream.
         stream: Name,
         /// What the append expected.
-        expected: crate::ExpectedRevision,
+        expected: ExpectedRevision,
         /// The stream's last revision (`None`: the stream has no events).
-        actual: Option<crate::Revision>,
+        actual: Option<Revision>,
     },
     /// The stream was hard-deleted (tombstoned): it cannot be read or appended to.
     StreamDeleted {

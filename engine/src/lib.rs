@@ -73,12 +73,12 @@ pub use log::{Appended, Event, LogReader, Visibility};
 pub use metrics::Metrics;
 pub use name::Name;
 pub use options::{Durability, OpenChecks, Options, RecoveryMode};
-pub use position::{EventId, Location, Position, Revision};
+pub use position::{EventId, ExpectedRevision, Location, Position, Revision};
 pub use read::{EventPredicate, Filter, Start, Subscription, SubscriptionOptions};
 pub use stream::{
-    Direction, EventStore, ExpectedRevision, IndexMemory, IndexRecovery, NewEvent, RecordedEvent,
-    StoreConsumer, StoreEvents, StoreFilter, StoreSubscription, StoreSubscriptionOptions,
-    StreamAppend, StreamInfo, Truncation, WriteResult,
+    Direction, EventStore, IndexMemory, IndexRecovery, NewEvent, RecordedEvent, StoreConsumer,
+    StoreEvents, StoreFilter, StoreSubscription, StoreSubscriptionOptions, StreamAppend,
+    StreamInfo, Truncation, WriteResult,
 };
 
 /// Group commit's protocol, exported only in `--cfg loom` builds for the loom models

@@ -635,3 +635,19 @@ fn a_checkpoint_past_a_cut_log_is_brought_back_to_its_end() {
         Position(4)
     );
 }
+
+#[test]
+fn a_consumer_handle_outliving_its_log_says_closed() {
+    // Proves an owned consumer handle kept after its log is closed refuses commits (even one that would change nothing) and appends with Error::Closed, never acting on a closed log.
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), Options::default().segment_bytes(1 << 20)).unwrap();
+    log.append(b"one", Durability::Synced).unwrap();
+    let consumer = log.create_consumer("kept", Start::Beginning).unwrap();
+    consumer.commit(Position(1)).unwrap();
+    log.close().unwrap();
+    assert!(matches!(consumer.commit(Position(1)), Err(Error::Closed)));
+    assert!(matches!(
+        consumer.append_and_commit(&[b"late"], Position(1), Durability::Synced),
+        Err(Error::Closed)
+    ));
+}

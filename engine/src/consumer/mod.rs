@@ -241,13 +241,13 @@ impl Consumer {
     /// position, [`Error::PositionOutOfRange`] past the end of the log,
     /// [`Error::UnknownConsumer`] once deleted.
     pub fn commit(&self, position: Position) -> Result<()> {
+        let shared = &self.shared;
+        shared.check_usable()?;
         let mut state = self.state()?;
         self.check_position(&state, position)?;
         if position.0 == state.position && !state.needs_flush() {
             return Ok(());
         }
-        let shared = &self.shared;
-        shared.check_usable()?;
         if position.0 > shared.synced() || state.sync_to > shared.synced() {
             shared.sync()?;
         }

@@ -3,8 +3,7 @@
 
 use super::model::{ModelEvent, STREAMS};
 use crate::error::Error;
-use crate::position::Position;
-use crate::position::Revision;
+use crate::position::{Position, Revision};
 use crate::stream::RecordedEvent;
 
 /// Whether two errors are the same as far as the model can tell.

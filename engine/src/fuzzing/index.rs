@@ -14,9 +14,8 @@ use crate::index::checkpoint::{self, CHECKPOINT_FILE_NAME};
 use crate::index::Index;
 use crate::io::{CrashMode, SimStorage, Storage};
 use crate::options::{Durability, Options};
-use crate::position::Position;
-use crate::position::Revision;
-use crate::stream::{Direction, EventStore, ExpectedRevision, NewEvent};
+use crate::position::{ExpectedRevision, Position, Revision};
+use crate::stream::{Direction, EventStore, NewEvent};
 
 /// The directory of the store the target opens.
 pub(super) const STORE_DIR: &str = "/fuzz/store";

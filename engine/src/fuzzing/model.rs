@@ -5,9 +5,8 @@
 use crate::error::Error;
 use crate::index::category_of;
 use crate::name::Name;
-use crate::position::Revision;
-use crate::position::{EventId, Position};
-use crate::stream::{Direction, ExpectedRevision, NewEvent, WriteResult};
+use crate::position::{EventId, ExpectedRevision, Position, Revision};
+use crate::stream::{Direction, NewEvent, WriteResult};
 
 /// The streams the target writes (two categories and a name without one).
 pub(super) const STREAMS: [&str; 4] = ["order-1", "order-2", "cust-1", "solo"];

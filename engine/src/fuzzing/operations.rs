@@ -13,11 +13,8 @@ use crate::io::{CrashMode, SimStorage};
 use crate::log::Visibility;
 use crate::name::Name;
 use crate::options::{Durability, Options};
-use crate::position::Position;
-use crate::position::Revision;
-use crate::stream::{
-    Direction, EventStore, ExpectedRevision, NewEvent, StreamAppend, StreamInfo, WriteResult,
-};
+use crate::position::{ExpectedRevision, Position, Revision};
+use crate::stream::{Direction, EventStore, NewEvent, StreamAppend, StreamInfo, WriteResult};
 use crate::stream::{StoreFilter, StoreSubscriptionOptions};
 
 mod recombined;

@@ -6,6 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
+use foldhash::quality::RandomState;
 
 use crate::format::envelope::{Envelope, Kind};
 use crate::position::{EventId, Location};
@@ -52,14 +53,14 @@ pub(crate) struct Index {
     pub(crate) streams: Vec<StreamEntry>,
     pub(crate) stream_ids: NameIds,
     pub(crate) categories: Vec<CategoryEntry>,
-    pub(crate) category_ids: HashMap<Bytes, u32>,
+    pub(crate) category_ids: HashMap<Bytes, u32, RandomState>,
     /// (timestamp, position) of every `TIME_INDEX_EVERY`-th event.
     pub(crate) time: Vec<(u64, u64)>,
     pub(crate) last_timestamp_ns: u64,
     pub(crate) events_indexed: u64,
     /// The position after the last event applied.
     pub(crate) through: u64,
-    recent_ids: HashMap<EventId, IdEntry>,
+    recent_ids: HashMap<EventId, IdEntry, RandomState>,
     recent_order: VecDeque<EventId>,
 }
 

@@ -8,6 +8,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use foldhash::quality::RandomState;
 
 /// Maps a growth is spread over (a power of two).
 const SHARDS: usize = 256;
@@ -15,21 +16,23 @@ const SHARDS: usize = 256;
 /// Stream names and their ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NameIds {
-    shards: Vec<HashMap<Bytes, u32>>,
+    shards: Vec<HashMap<Bytes, u32, RandomState>>,
 }
 
 impl Default for NameIds {
     fn default() -> NameIds {
         NameIds {
-            shards: vec![HashMap::new(); SHARDS],
+            shards: (0..SHARDS)
+                .map(|_| HashMap::with_hasher(RandomState::default()))
+                .collect(),
         }
     }
 }
 
 impl NameIds {
     /// The shard of `name`: an FNV-1a hash of it, cheap for short names. Only the
-    /// spread over shards depends on it; each shard's map hashes its keys with the
-    /// standard library's keyed hasher, so crafted names cannot pile into one bucket.
+    /// spread over shards depends on it; each shard's map hashes its keys with a
+    /// randomly seeded hasher (foldhash), so crafted names cannot aim at one bucket.
     fn shard(name: &[u8]) -> usize {
         let mut hash: u32 = 0x811c_9dc5;
         for &byte in name {

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::read::{read_stream, starts_of_parts};
-use super::types::{Direction, ExpectedRevision, StreamAppend, WriteResult};
+use super::types::{Direction, StreamAppend, WriteResult};
 use crate::error::{Error, Result};
 use crate::format::envelope::{encode, envelope_bytes, EnvelopeParts, Kind, SAME_RECORD};
 use crate::format::record::RecordEvents;
@@ -15,7 +15,7 @@ use crate::handle::Log;
 use crate::index::{category_of, Index, KnownIds};
 use crate::limits::{EVENT_TYPE_BYTES_MAX, STREAM_NAME_BYTES_MAX};
 use crate::name::Name;
-use crate::position::{EventId, Location, Position, Revision};
+use crate::position::{EventId, ExpectedRevision, Location, Position, Revision};
 
 /// Checks a stream name: 1 to `STREAM_NAME_BYTES_MAX` bytes, no NUL (names cross the C
 /// ABI as C strings).

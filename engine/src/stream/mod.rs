@@ -29,7 +29,7 @@ use crate::index::checkpointer::Checkpointer;
 use crate::io::{FileStorage, Storage};
 use crate::name::Name;
 use crate::options::{Durability, Options};
-use crate::position::{Position, Revision};
+use crate::position::{ExpectedRevision, Position, Revision};
 use crate::read::Start;
 use core::{Commit, Core, State, ENCODED_BYTES_PER_STREAM_GUESS};
 use open::load_index;
@@ -38,9 +38,7 @@ pub use consumer::StoreConsumer;
 pub use iter::StoreEvents;
 pub use retention::Truncation;
 pub use subscription::{StoreFilter, StoreSubscription, StoreSubscriptionOptions};
-pub use types::{
-    Direction, ExpectedRevision, NewEvent, RecordedEvent, StreamAppend, StreamInfo, WriteResult,
-};
+pub use types::{Direction, NewEvent, RecordedEvent, StreamAppend, StreamInfo, WriteResult};
 
 /// An event store: streams on a log. `Send + Sync`; share it in an `Arc`.
 ///

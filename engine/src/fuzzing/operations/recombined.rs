@@ -7,8 +7,8 @@ use crate::error::Error;
 use crate::fuzzing::checks::same_error;
 use crate::fuzzing::model::STREAMS;
 use crate::options::Durability;
-use crate::position::Position;
-use crate::stream::{ExpectedRevision, NewEvent};
+use crate::position::{ExpectedRevision, Position};
+use crate::stream::NewEvent;
 
 impl Run {
     /// Op 5: a plain retry when the parameter's top bit is clear; otherwise two earlier

@@ -1,0 +1,72 @@
+//! The `annal` Python package's native module (`annal._annal`): PyO3 classes over the
+//! engine's public API. `python/annal/__init__.py` re-exports everything here.
+//!
+//! One file per job: `store` (the event store and its read iterators), `log` (the raw
+//! log), `consumer` (durable consumers), `subscription` (waiting with signals checked),
+//! `event` (the values appended and read), `buffer` (zero-copy payloads, the only
+//! `unsafe`), `args` (Python arguments into engine values), `errors` (exceptions).
+
+mod args;
+mod buffer;
+mod consumer;
+mod errors;
+mod event;
+mod handle;
+mod log;
+mod options;
+mod store;
+mod subscription;
+
+use pyo3::prelude::*;
+
+use args::{ExpectedRevision, Start, StartKind};
+
+#[pymodule]
+fn _annal(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    m.add_class::<store::EventStore>()?;
+    m.add_class::<store::EventIterator>()?;
+    m.add_class::<log::Log>()?;
+    m.add_class::<log::LogEvent>()?;
+    m.add_class::<log::LogReader>()?;
+    m.add_class::<log::Appended>()?;
+    m.add_class::<consumer::Consumer>()?;
+    m.add_class::<consumer::ConsumerInfo>()?;
+    m.add_class::<subscription::Subscription>()?;
+    m.add_class::<subscription::LogSubscription>()?;
+    m.add_class::<event::NewEvent>()?;
+    m.add_class::<event::RecordedEvent>()?;
+    m.add_class::<event::WriteResult>()?;
+    m.add_class::<event::StreamInfo>()?;
+    m.add_class::<buffer::Payload>()?;
+    m.add_class::<args::Durability>()?;
+    m.add_class::<args::Direction>()?;
+    m.add_class::<args::Visibility>()?;
+    m.add_class::<ExpectedRevision>()?;
+    m.add_class::<Start>()?;
+    m.add("ANY", ExpectedRevision(annal::ExpectedRevision::Any))?;
+    m.add(
+        "NO_STREAM",
+        ExpectedRevision(annal::ExpectedRevision::NoStream),
+    )?;
+    m.add(
+        "STREAM_EXISTS",
+        ExpectedRevision(annal::ExpectedRevision::StreamExists),
+    )?;
+    m.add("BEGINNING", Start(StartKind::Beginning))?;
+    m.add("END", Start(StartKind::End))?;
+    m.add("EVENT_BYTES_MAX", annal::limits::EVENT_BYTES_MAX)?;
+    m.add("BATCH_EVENTS_MAX", annal::limits::BATCH_EVENTS_MAX)?;
+    m.add("BATCH_BYTES_MAX", annal::limits::BATCH_BYTES_MAX)?;
+    m.add(
+        "STREAM_NAME_BYTES_MAX",
+        annal::limits::STREAM_NAME_BYTES_MAX,
+    )?;
+    m.add("EVENT_TYPE_BYTES_MAX", annal::limits::EVENT_TYPE_BYTES_MAX)?;
+    m.add(
+        "CONSUMER_NAME_BYTES_MAX",
+        annal::limits::CONSUMER_NAME_BYTES_MAX,
+    )?;
+    m.add("SUBSCRIPTIONS_MAX", annal::limits::SUBSCRIPTIONS_MAX)?;
+    Ok(())
+}
