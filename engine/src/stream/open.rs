@@ -85,9 +85,19 @@ pub(super) fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, Ind
         let envelope =
             decode(&event.payload).map_err(|e| not_an_envelope(log.dir(), position, e.0))?;
         let link = Location::new(Position(position), reader.record_offset());
-        index
-            .apply(&envelope, link)
-            .map_err(|e| not_an_envelope(log.dir(), position, e.0))?;
+        index.apply(&envelope, link).map_err(|e| {
+            // A rebuild from a log whose beginning retention removed finds streams that
+            // start past revision 0: say so rather than blame the envelope.
+            let rebuilt_after_retention =
+                first > 0 && matches!(recovery, IndexRecovery::Rebuilt { .. });
+            let reason = if rebuilt_after_retention {
+                "the index checkpoint is missing or unusable and retention removed the \
+                 log's first events: the index cannot be rebuilt"
+            } else {
+                e.0
+            };
+            not_an_envelope(log.dir(), position, reason)
+        })?;
     }
     Ok((index, recovery))
 }

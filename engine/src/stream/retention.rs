@@ -7,6 +7,13 @@ use crate::error::Result;
 use crate::position::Position;
 
 /// How far [`EventStore::truncate_before`] may go.
+///
+/// ```
+/// use annal::Truncation;
+///
+/// // The default never removes what a store consumer has not handled yet.
+/// assert_eq!(Truncation::default(), Truncation::BehindConsumers);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Truncation {
     /// Never past the smallest checkpoint of the store's consumers: every consumer can

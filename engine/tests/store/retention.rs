@@ -98,3 +98,32 @@ fn a_store_reopens_after_retention_with_its_index() {
         "{removed:?}"
     );
 }
+
+#[test]
+fn a_lost_index_checkpoint_after_retention_is_a_clear_error() {
+    // Proves a store whose index checkpoint is gone after retention removed the log's beginning refuses to open with an error that says so (the known limit in design.md).
+    let storage = SimStorage::new();
+    let store = open(&storage);
+    fill(&store, 1_000, 10);
+    store
+        .truncate_before(Position(700), Truncation::Forced)
+        .unwrap();
+    store.close().unwrap();
+    let checkpoint = storage
+        .file_names()
+        .into_iter()
+        .find(|p| p.ends_with("streams.idx"))
+        .expect("an index checkpoint");
+    storage.corrupt_file(&checkpoint, 0, b"damaged!");
+    let opened = EventStore::open_with_storage(
+        "/retention",
+        Options::default().segment_bytes(64 << 10),
+        Arc::new(storage.clone()),
+    );
+    match opened {
+        Err(Error::Corrupt { reason, .. }) => {
+            assert!(reason.contains("cannot be rebuilt"), "{reason}")
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
