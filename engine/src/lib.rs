@@ -23,7 +23,7 @@
 //! `stream` (the event store) → `index` (its per-stream index) → `handle` (the public
 //! [`Log`]) → `consumer` (durable consumers) → `read` (subscriptions) → `log` (the raw
 //! log: segments, writer, group commit, recovery, watermarks, readers) → `io`, `format`
-//! and the value types (`position`, `options`, `error`, `limits`).
+//! and the value types (`position`, `name`, `options`, `error`, `limits`).
 
 mod consumer;
 mod error;
