@@ -375,3 +375,28 @@ fn closing_the_store_waits_for_nothing_but_consumer_calls_in_flight() {
     store.close().unwrap();
     worker.join().unwrap();
 }
+
+#[test]
+fn a_step_whose_reaction_was_stored_without_the_checkpoint_commits_the_checkpoint() {
+    // Proves append_and_commit of a reaction already stored by a plain append returns the original result, writes nothing, and still moves the checkpoint.
+    let storage = SimStorage::new();
+    let store = open(&storage);
+    place_orders(&store, 0, 2);
+    let billing = store.create_consumer("billing", Start::Beginning).unwrap();
+    let reaction = invoice_for(Position(0));
+    let original = store
+        .append_multi(&[reaction.clone()], Durability::Written)
+        .unwrap();
+    let next = store.log_next_position();
+    let step = billing
+        .append_and_commit(&[reaction], Position(1), Durability::Written)
+        .unwrap();
+    assert_eq!(step, original);
+    assert_eq!(store.log_next_position(), next);
+    assert_eq!(billing.checkpoint().unwrap(), Position(1));
+    drop(billing);
+    drop(store);
+    let store = open(&storage.crash(CrashMode::DropUnsynced));
+    assert_eq!(checkpoint(&store, "billing"), Position(1));
+    assert_eq!(invoices(&store), 1);
+}

@@ -101,10 +101,17 @@ impl Core {
             drop(guard);
             // The original may still be in the writer's buffer: a retry is acknowledged
             // at the durability it asks for, as the original would have been.
-            return match durability {
-                Durability::Synced => self.log.sync(),
-                Durability::Written => self.log.flush(),
-                Durability::Buffered => self.check_not_poisoned(),
+            match durability {
+                Durability::Synced => self.log.sync()?,
+                Durability::Written => self.log.flush()?,
+                Durability::Buffered => self.check_not_poisoned()?,
+            }
+            // The original step committed this checkpoint, unless the appends were made
+            // without it: then the checkpoint is committed now, so the reaction is never
+            // stored without it.
+            return match commit {
+                Commit::With(pending) => pending.commit_alone(),
+                Commit::None | Commit::RetryOnly(_) => Ok(()),
             };
         }
         let commit = match commit {
