@@ -385,7 +385,7 @@ fn a_step_whose_reaction_was_stored_without_the_checkpoint_commits_the_checkpoin
     let billing = store.create_consumer("billing", Start::Beginning).unwrap();
     let reaction = invoice_for(Position(0));
     let original = store
-        .append_multi(&[reaction.clone()], Durability::Written)
+        .append_multi(std::slice::from_ref(&reaction), Durability::Written)
         .unwrap();
     let next = store.log_next_position();
     let step = billing
