@@ -9,7 +9,7 @@ use crate::consumer::{self, Consumer, ConsumerInfo, Registry};
 use crate::error::Result;
 use crate::format::record::RecordEvents;
 use crate::io::{FileStorage, Storage};
-use crate::log::{Appended, Event, LogCore, LogReader, PendingAppend, Visibility};
+use crate::log::{Appended, Event, LogCore, LogReader, PendingAppend, RecoveryReport, Visibility};
 use crate::metrics::Metrics;
 use crate::options::{Durability, Options};
 use crate::position::{Location, Position};
@@ -194,6 +194,13 @@ impl Log {
     /// Counters since open.
     pub fn metrics(&self) -> Metrics {
         self.core.metrics()
+    }
+
+    /// What recovery did when the log opened: every segment it cut or removed, why, and
+    /// where it kept a copy (`quarantine/` in the log directory). Empty after a clean
+    /// close. Each action was also logged as a warning through the `log` facade.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.core.recovery_report().clone()
     }
 
     /// Whether an earlier failure poisoned the log.

@@ -69,7 +69,10 @@ pub use error::{Error, ErrorCode, Limit, Result};
 pub use handle::Log;
 pub use index::IDEMPOTENCY_WINDOW_EVENTS;
 pub use io::{DirLock, FileStorage, Storage, StorageFile};
-pub use log::{Appended, Event, LogReader, Visibility};
+pub use log::{
+    Appended, CutReason, Event, LogReader, RecoveryAction, RecoveryReport, Visibility,
+    QUARANTINE_DIR,
+};
 pub use metrics::Metrics;
 pub use name::Name;
 pub use options::{Durability, OpenChecks, Options, RecoveryMode};

@@ -113,13 +113,28 @@ impl Storage for FileStorage {
             .truncate(false)
             .open(&path)?;
         match file.try_lock() {
-            Ok(()) => Ok(DirLock::new(Box::new(file))),
+            Ok(()) => Ok(DirLock::new(Box::new(HeldLock(file)))),
             Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 "lock held by another owner",
             )),
             Err(fs::TryLockError::Error(e)) => Err(e),
         }
+    }
+}
+
+/// The directory's `LOCK` file while its lock is held. Dropping it unlocks explicitly
+/// rather than only closing the descriptor: a child process forked by another thread
+/// holds a copy of the descriptor until it execs, and the lock, which belongs to the open
+/// file rather than the descriptor, would outlive the log that long (a reopen right after
+/// a close then found the directory locked).
+struct HeldLock(File);
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        // Closing the file releases the lock anyway once the last copy is closed; an
+        // error here leaves exactly that.
+        let _ = self.0.unlock();
     }
 }
 

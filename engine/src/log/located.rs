@@ -49,15 +49,17 @@ impl MappedSegment {
         })
     }
 
-    /// The byte range of the event at `position` in the record at `record_offset`, and
-    /// the bytes from the record's start to the event's end (for the counters).
+    /// The byte range of the event at `position` in the record at `record_offset`, the
+    /// bytes from the record's start to the event's end (for the counters), and where the
+    /// record's next event is (so a location further into the same record continues
+    /// from there).
     fn locate(
         &self,
         epoch: u64,
         verify: bool,
         position: u64,
         record_offset: u32,
-    ) -> Result<(Range<usize>, u64)> {
+    ) -> Result<(Range<usize>, u64, InRecord<'_>)> {
         let corrupt = |reason: &str| {
             Error::corrupt(self.segment.path.clone(), u64::from(record_offset), reason)
         };
@@ -79,16 +81,16 @@ impl MappedSegment {
         if verify {
             check_body(&header, body).map_err(|e| corrupt(e.describe()))?;
         }
-        let events = &body[..header.events_bytes()];
-        let wanted = (position - header.position) as usize;
-        let range = EventRanges::new(events, header.event_count)
-            .nth(wanted)
+        let mut in_record = InRecord {
+            record_offset,
+            next_position: header.position,
+            end_position: header.end_position(),
+            events: EventRanges::new(&body[..header.events_bytes()], header.event_count),
+        };
+        let (range, span) = in_record
+            .next_to(position)
             .ok_or_else(|| corrupt("event length runs past its record"))?;
-        let start = offset + RECORD_HEADER_BYTES;
-        Ok((
-            start + range.start..start + range.end,
-            (RECORD_HEADER_BYTES + range.end) as u64,
-        ))
+        Ok((range, span, in_record))
     }
 
     /// Reads the first bytes of the record at `record_offset`, one per cache line.
@@ -102,6 +104,39 @@ impl MappedSegment {
             at += CACHE_LINE_BYTES;
         }
         fold
+    }
+}
+
+/// A place in one record's events: a location further into the same record steps on from
+/// here instead of walking the record's events from its start again (a stream appended
+/// in large batches would otherwise cost the square of the batch to read).
+struct InRecord<'view> {
+    record_offset: u32,
+    /// The position of the event `events` yields next.
+    next_position: u64,
+    end_position: u64,
+    events: EventRanges<'view>,
+}
+
+impl InRecord<'_> {
+    /// Whether the event at `position` in the record at `record_offset` is ahead of here.
+    fn holds_ahead(&self, position: u64, record_offset: u32) -> bool {
+        self.record_offset == record_offset
+            && (self.next_position..self.end_position).contains(&position)
+    }
+
+    /// The view range of the event at `position` (at or after `next_position`) and the
+    /// bytes from the record's start to its end; `None` when a length runs past the
+    /// record.
+    fn next_to(&mut self, position: u64) -> Option<(Range<usize>, u64)> {
+        let skip = (position - self.next_position) as usize;
+        let range = self.events.nth(skip)?;
+        self.next_position = position + 1;
+        let start = self.record_offset as usize + RECORD_HEADER_BYTES;
+        Some((
+            start + range.start..start + range.end,
+            (RECORD_HEADER_BYTES + range.end) as u64,
+        ))
     }
 }
 
@@ -123,7 +158,7 @@ pub(crate) fn read_in_record(shared: &Shared, location: Location) -> Result<Even
         .ok_or_else(|| shared.out_of_range(position))?;
     let mapped = MappedSegment::new(segment)?;
     let verify = shared.options.verify_reads;
-    let (range, span) = mapped.locate(shared.epoch, verify, position, record_offset)?;
+    let (range, span, _) = mapped.locate(shared.epoch, verify, position, record_offset)?;
     let mut spans = LocatedSpans::default();
     spans.add(u64::from(record_offset), span);
     shared.counters.located_reads(&spans);
@@ -199,15 +234,34 @@ fn visit_batch(
     let verify = shared.options.verify_reads;
     let mut spans = LocatedSpans::default();
     let mut result = Ok(());
+    // The record the last location was in, per segment slot: consecutive locations in
+    // one record (a stream appended in batches) continue through it.
+    let mut in_record: Option<(u32, InRecord<'_>)> = None;
     for (i, (location, &slot)) in locations.iter().zip(&slots).enumerate() {
         let (position, record_offset) = (location.position.0, location.record_offset);
         let segment = &mapped[slot as usize];
-        let step = segment
-            .locate(shared.epoch, verify, position, record_offset)
-            .and_then(|(range, span)| {
-                spans.add(u64::from(record_offset), span);
-                visit(i, &segment.view, range)
-            });
+        let ahead = in_record
+            .as_mut()
+            .filter(|(at, walk)| *at == slot && walk.holds_ahead(position, record_offset));
+        let found = match ahead {
+            Some((_, walk)) => walk.next_to(position).ok_or_else(|| {
+                Error::corrupt(
+                    segment.segment.path.clone(),
+                    u64::from(record_offset),
+                    "event length runs past its record",
+                )
+            }),
+            None => segment
+                .locate(shared.epoch, verify, position, record_offset)
+                .map(|(range, span, walk)| {
+                    in_record = Some((slot, walk));
+                    (range, span)
+                }),
+        };
+        let step = found.and_then(|(range, span)| {
+            spans.add(u64::from(record_offset), span);
+            visit(i, &segment.view, range)
+        });
         if step.is_err() {
             result = step;
             break;

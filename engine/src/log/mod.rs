@@ -46,6 +46,7 @@ use watermark::Tail;
 
 pub use event::{Event, Visibility};
 pub use reader::LogReader;
+pub use recovery::{CutReason, RecoveryAction, RecoveryReport, QUARANTINE_DIR};
 
 /// What a layer above the log needs to hear of it (the durable consumers register one):
 /// called by the log at the points where that layer's state must be in step with it.
@@ -242,6 +243,8 @@ impl PendingAppend<'_> {
 /// it with subscriptions and consumers.
 pub(crate) struct LogCore {
     shared: Arc<Shared>,
+    /// What recovery did at open.
+    recovery: RecoveryReport,
     _lock: DirLock,
 }
 
@@ -324,6 +327,7 @@ impl LogCore {
         shared.writer().set_flusher(flusher);
         Ok(LogCore {
             shared,
+            recovery: recovered.report,
             _lock: lock,
         })
     }
@@ -332,6 +336,11 @@ impl LogCore {
     /// consumers).
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// What recovery did when the log opened.
+    pub(crate) fn recovery_report(&self) -> &RecoveryReport {
+        &self.recovery
     }
 
     /// Registers a layer's hooks (see [`LogHooks`]).

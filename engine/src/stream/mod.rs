@@ -70,7 +70,7 @@ pub struct EventStore {
     /// Shared with the store's consumer handles, which hold it weakly.
     core: Arc<Core>,
     /// What opening found in the index checkpoint.
-    recovery: IndexRecovery,
+    index_recovery: IndexRecovery,
 }
 
 impl std::fmt::Debug for EventStore {
@@ -146,7 +146,13 @@ impl EventStore {
         storage: Arc<dyn Storage>,
     ) -> Result<EventStore> {
         let log = Log::open_with_storage(dir, options, Arc::clone(&storage))?;
-        let (index, recovery) = load_index(&log, storage.as_ref())?;
+        let (index, index_recovery) = load_index(&log, storage.as_ref())?;
+        if let IndexRecovery::Rebuilt { reason } = &index_recovery {
+            ::log::info!(
+                "annal: index of {} rebuilt from the log ({reason})",
+                log.dir().display()
+            );
+        }
         let events_at_checkpoint = index.events_indexed;
         let core = Core {
             checkpointer: Checkpointer::new(storage, log.dir(), events_at_checkpoint),
@@ -161,8 +167,14 @@ impl EventStore {
         };
         Ok(EventStore {
             core: Arc::new(core),
-            recovery,
+            index_recovery,
         })
+    }
+
+    /// What recovery did to the log when the store opened (see
+    /// [`Log::recovery_report`]).
+    pub fn recovery_report(&self) -> crate::log::RecoveryReport {
+        self.core.log.recovery_report()
     }
 
     /// Appends events to one stream if it is at the expected revision.
@@ -524,8 +536,8 @@ impl EventStore {
 
     /// What opening found in the index checkpoint: loaded (and the log replayed after
     /// it) or rebuilt from the whole log, and why.
-    pub fn index_recovery(&self) -> &IndexRecovery {
-        &self.recovery
+    pub fn index_recovery(&self) -> IndexRecovery {
+        self.index_recovery.clone()
     }
 
     /// What the index holds in memory (for memory measurements).

@@ -10,35 +10,34 @@ use annal::testing::segment_file_name;
 use annal::testing::SEGMENT_HEADER_BYTES;
 use annal::testing::{record_bytes_for, RECORD_HEADER_BYTES};
 use annal::testing::{CrashMode, SimStorage};
-use annal::Revision;
 use annal::{Durability, Error, Log, Options, Position, RecoveryMode};
 
 const SEGMENT_BYTES: u64 = 64 << 10;
 
-fn dir() -> &'static Path {
+pub(super) fn dir() -> &'static Path {
     Path::new("/sim/faults")
 }
 
-fn options() -> Options {
+pub(super) fn options() -> Options {
     Options::default().segment_bytes(SEGMENT_BYTES)
 }
 
-fn open(storage: &SimStorage) -> Log {
+pub(super) fn open(storage: &SimStorage) -> Log {
     open_with(storage, options())
 }
 
-fn open_with(storage: &SimStorage, options: Options) -> Log {
+pub(super) fn open_with(storage: &SimStorage, options: Options) -> Log {
     Log::open_with_storage(dir(), options, Arc::new(storage.clone())).unwrap()
 }
 
 /// A payload that names its position, of a length that varies with it.
-fn payload(position: u64, len: usize) -> Vec<u8> {
+pub(super) fn payload(position: u64, len: usize) -> Vec<u8> {
     let mut bytes = format!("event {position};").into_bytes();
     bytes.resize(len.max(bytes.len()), (position % 251) as u8);
     bytes
 }
 
-fn read_all(log: &Log) -> Vec<Vec<u8>> {
+pub(super) fn read_all(log: &Log) -> Vec<Vec<u8>> {
     let mut expected = log.first_position().0;
     log.read_from(log.first_position())
         .unwrap()
@@ -52,7 +51,12 @@ fn read_all(log: &Log) -> Vec<Vec<u8>> {
 }
 
 /// Appends `count` events of `len` bytes at `durability`, returning their payloads.
-fn append_events(log: &Log, count: u64, len: usize, durability: Durability) -> Vec<Vec<u8>> {
+pub(super) fn append_events(
+    log: &Log,
+    count: u64,
+    len: usize,
+    durability: Durability,
+) -> Vec<Vec<u8>> {
     (0..count)
         .map(|_| {
             let position = log.next_position().0;
@@ -64,7 +68,7 @@ fn append_events(log: &Log, count: u64, len: usize, durability: Durability) -> V
         .collect()
 }
 
-fn assert_poisoned(log: &Log) {
+pub(super) fn assert_poisoned(log: &Log) {
     assert!(log.is_poisoned());
     for durability in [
         Durability::Buffered,
@@ -354,7 +358,7 @@ fn no_space_then_power_loss_then_reopen_continues() {
 
 /// Fills three segments with synced single events of varied sizes; returns the payloads
 /// and the first position of every segment.
-fn three_segments(storage: &SimStorage) -> (Vec<Vec<u8>>, Vec<u64>) {
+pub(super) fn three_segments(storage: &SimStorage) -> (Vec<Vec<u8>>, Vec<u64>) {
     let log = open(storage);
     let mut events = Vec::new();
     let mut extra = 0;
@@ -373,21 +377,23 @@ fn three_segments(storage: &SimStorage) -> (Vec<Vec<u8>>, Vec<u64>) {
     (events, firsts)
 }
 
-fn segment_firsts(storage: &SimStorage) -> Vec<u64> {
+/// The segments in the log directory (not those recovery moved to its quarantine).
+pub(super) fn segment_firsts(storage: &SimStorage) -> Vec<u64> {
     storage
         .file_names()
         .iter()
+        .filter(|p| p.parent() == Some(dir()))
         .filter_map(|p| annal::testing::parse_segment_file_name(p.file_name()?.to_str()?))
         .collect()
 }
 
-fn segment(first: u64) -> PathBuf {
+pub(super) fn segment(first: u64) -> PathBuf {
     dir().join(segment_file_name(first))
 }
 
 /// Offset of the record holding `position` in the segment starting at `first`, for logs
 /// of single-event appends.
-fn record_offset(events: &[Vec<u8>], first: u64, position: u64) -> u64 {
+pub(super) fn record_offset(events: &[Vec<u8>], first: u64, position: u64) -> u64 {
     let before: usize = (first..position)
         .map(|p| record_bytes_for(events[p as usize].len(), 1, 0))
         .sum();
@@ -395,7 +401,12 @@ fn record_offset(events: &[Vec<u8>], first: u64, position: u64) -> u64 {
 }
 
 /// Flips one bit in the payload of the event at `position`; returns its record's offset.
-fn flip_payload_bit(storage: &SimStorage, events: &[Vec<u8>], first: u64, position: u64) -> u64 {
+pub(super) fn flip_payload_bit(
+    storage: &SimStorage,
+    events: &[Vec<u8>],
+    first: u64,
+    position: u64,
+) -> u64 {
     let offset = record_offset(events, first, position);
     let path = segment(first);
     let at = offset as usize + RECORD_HEADER_BYTES + 4 + 3;
@@ -524,105 +535,4 @@ fn a_second_open_of_a_locked_directory_is_refused() {
         read_all(&log),
         vec![b"first owner".to_vec(), b"still mine".to_vec()]
     );
-}
-
-#[test]
-fn a_failed_write_of_buffered_store_appends_poisons_the_store_and_loses_nothing_synced() {
-    // Proves store appends left in the writer's buffer whose write fails are never acknowledged by a retry, the store refuses reads and appends once poisoned, and a reopen after a power loss holds exactly the synced events.
-    use annal::{Direction, EventStore, ExpectedRevision, NewEvent};
-    let storage = SimStorage::new();
-    let open_store = |storage: &SimStorage| {
-        EventStore::open_with_storage(dir(), options(), Arc::new(storage.clone())).unwrap()
-    };
-    let store = open_store(&storage);
-    let event = |n: u8| NewEvent::new("Deposited", vec![n; 40]).with_id([n; 16]);
-    for n in 0..5u8 {
-        let expected = match n {
-            0 => ExpectedRevision::NoStream,
-            n => ExpectedRevision::Exact(Revision(u64::from(n) - 1)),
-        };
-        store
-            .append("acct-1", expected, vec![event(n)], Durability::Synced)
-            .unwrap();
-    }
-    // Buffered: placed in the writer's buffer, no write yet.
-    store
-        .append(
-            "acct-1",
-            ExpectedRevision::Exact(Revision(4)),
-            vec![event(5)],
-            Durability::Buffered,
-        )
-        .unwrap();
-    storage.fail_writes_after(0, false);
-    // The retry finds the buffered original; at Written it must write it first, and fails.
-    let retry = store.append(
-        "acct-1",
-        ExpectedRevision::Exact(Revision(4)),
-        vec![event(5)],
-        Durability::Written,
-    );
-    assert!(
-        matches!(retry, Err(Error::Io { .. }) | Err(Error::Poisoned)),
-        "a retry of an unwritten append is acknowledged: {retry:?}"
-    );
-    assert!(matches!(
-        store.read_stream(b"acct-1", Revision(0), Direction::Forwards, 10),
-        Err(Error::Poisoned)
-    ));
-    assert!(matches!(
-        store.append(
-            "acct-2",
-            ExpectedRevision::Any,
-            vec![event(9)],
-            Durability::Written
-        ),
-        Err(Error::Poisoned)
-    ));
-    let survivor = storage.crash(CrashMode::DropUnsynced);
-    drop(store);
-    let store = open_store(&survivor);
-    let read = store
-        .read_stream(b"acct-1", Revision(0), Direction::Forwards, 10)
-        .unwrap();
-    let ids: Vec<_> = read.iter().map(|e| e.id.unwrap()[0]).collect();
-    assert_eq!(ids, vec![0, 1, 2, 3, 4]);
-}
-
-/// Panics in any fdatasync the flusher thread makes: a background worker that dies.
-#[derive(Debug)]
-struct FlusherPanics;
-
-impl crate::support::StorageHooks for FlusherPanics {
-    type FileState = ();
-
-    fn new_file(&self, _origin: crate::support::FileOrigin) {}
-
-    fn before_sync_data(&self, _file: &()) {
-        if std::thread::current().name() == Some("annal-flusher") {
-            panic!("injected: the flusher thread dies");
-        }
-    }
-}
-
-#[test]
-fn a_flusher_thread_that_dies_poisons_the_log() {
-    // Proves a background flusher that panics while syncing a sealed segment poisons the log: appends and syncs then fail with Poisoned instead of waiting on, or skipping, the seal's sync.
-    let storage =
-        crate::support::HookedStorage::with_hooks(Arc::new(SimStorage::new()), FlusherPanics);
-    let log = Log::open_with_storage(dir(), options(), Arc::new(storage)).unwrap();
-    let mut outcome = Ok(());
-    for _ in 0..10_000 {
-        outcome = log.append(&[7u8; 512], Durability::Written).map(drop);
-        if outcome.is_err() || log.is_poisoned() {
-            break;
-        }
-    }
-    // The roll that woke the flusher may return before the thread died.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !log.is_poisoned() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    assert!(log.is_poisoned(), "the log was not poisoned: {outcome:?}");
-    assert_poisoned(&log);
 }

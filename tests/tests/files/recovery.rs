@@ -538,3 +538,37 @@ fn unrelated_files_in_the_directory_are_ignored() {
         .join(annal::testing::segment_file_name(1000))
         .is_dir());
 }
+
+#[test]
+fn a_cut_on_real_files_is_reported_and_its_bytes_kept_in_the_quarantine() {
+    // Proves that on the real file system a torn last record is reported (offset, size, reason) and its bytes are copied into quarantine/ in the log directory before the segment is zeroed there.
+    let dir = tempfile::tempdir().unwrap();
+    let (earlier, _) = small_log(dir.path());
+    let segment = segment_files(dir.path()).pop().unwrap();
+    let pristine = fs::read(&segment).unwrap();
+    let last = *walk_records(&pristine).last().unwrap();
+    let mut torn = pristine.clone();
+    torn[last.offset + last.record_bytes() / 2..last.offset + last.record_bytes()].fill(0);
+    fs::write(&segment, &torn).unwrap();
+    let (log, payloads) = open_and_read(dir.path()).unwrap();
+    assert_eq!(payloads, earlier);
+    let report = log.recovery_report();
+    let [annal::RecoveryAction::Cut {
+        offset,
+        bytes_cut,
+        reason: annal::CutReason::TornTail { .. },
+        quarantine: Some(copy),
+        ..
+    }] = &report.actions[..]
+    else {
+        panic!("expected one torn-tail cut, got {report:?}");
+    };
+    assert_eq!(*offset, last.offset as u64);
+    assert!(copy.starts_with(dir.path().join(annal::QUARANTINE_DIR)));
+    let kept = fs::read(copy).unwrap();
+    assert_eq!(kept.len() as u64, *bytes_cut);
+    assert_eq!(&kept[..], &torn[last.offset..last.offset + kept.len()]);
+    assert!(fs::read(&segment).unwrap()[last.offset..]
+        .iter()
+        .all(|&b| b == 0));
+}

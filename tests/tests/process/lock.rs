@@ -143,3 +143,37 @@ fn a_second_log_in_the_same_process_gets_locked() {
     ));
     again.close().unwrap();
 }
+
+#[test]
+fn closing_releases_the_lock_while_a_forked_child_still_holds_its_descriptor() {
+    // Proves a log closed while a forked child (not yet exec'd) holds a copy of the lock file's descriptor can be reopened at once: closing unlocks, it does not wait for every copy to close.
+    let _turn = child::one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), options()).unwrap();
+    log.append(b"before the fork", Durability::Synced).unwrap();
+    // SAFETY: the child only sleeps and exits with `_exit`, both async-signal-safe, so
+    // forking this multi-threaded process is sound; the parent waits for it below.
+    #[expect(
+        unsafe_code,
+        reason = "fork a child that holds the lock file's descriptor"
+    )]
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: see above; nothing else runs in the child.
+        #[expect(unsafe_code, reason = "the forked child sleeps and exits")]
+        unsafe {
+            libc::sleep(3);
+            libc::_exit(0);
+        }
+    }
+    log.close().unwrap();
+    let reopened = Log::open(dir.path(), options());
+    let mut status = 0;
+    // SAFETY: `pid` is this process's child; `status` is a valid out-pointer.
+    #[expect(unsafe_code, reason = "reap the forked child")]
+    let reaped = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(reaped, pid);
+    let log = reopened.expect("the lock was released at close");
+    assert_eq!(log.next_position(), Position(1));
+}

@@ -32,9 +32,13 @@ use super::directory::{
 use super::scan::{scan_records, Damage};
 use super::segment::Segment;
 use crate::error::{Error, Result};
+use report::{quarantine_cut, quarantine_segment};
+pub use report::{CutReason, RecoveryAction, RecoveryReport, QUARANTINE_DIR};
+
+mod report;
 use crate::format::record::{body, check_body, decode_header, Frame};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
-use crate::format::{parse_segment_file_name, read_u64, ALIGNMENT_BYTES};
+use crate::format::{align_up, parse_segment_file_name, read_u64, ALIGNMENT_BYTES};
 use crate::io::{Storage, StorageFile};
 use crate::options::{OpenChecks, Options, RecoveryMode};
 
@@ -46,6 +50,7 @@ pub(crate) struct Recovered {
     pub(crate) first_position: u64,
     pub(crate) active_sealed: bool,
     pub(crate) epoch: u64,
+    pub(crate) report: RecoveryReport,
 }
 
 /// One segment as found on disk.
@@ -115,8 +120,9 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, options: &Options) -> R
         scans.push(scan_segment(storage, dir, first, k == last, deferred_end)?);
     }
     let epoch = scans[0].epoch;
+    let mut report = RecoveryReport::default();
     match find_problem_keeping_last_two_scanned(&mut scans, epoch) {
-        None => finish(storage, dir, scans, epoch, None),
+        None => finish(storage, dir, scans, epoch, None, report),
         Some(problem) => {
             let proven_synced = problem.kind == ProblemKind::NeverTorn
                 || later_record_proves_synced(&scans, &problem);
@@ -127,11 +133,23 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, options: &Options) -> R
                     problem.reason,
                 ));
             }
+            let reason = if proven_synced {
+                CutReason::Damage {
+                    detail: problem.reason.clone(),
+                }
+            } else {
+                CutReason::TornTail {
+                    detail: problem.reason.clone(),
+                }
+            };
             if problem.segment == 0 && problem.offset == 0 {
-                remove_segments(storage, dir, &scans)?;
-                return start_new_log(storage, dir, options, problem.expected_position, epoch);
+                quarantine_segments(storage, dir, &scans, &reason, &mut report)?;
+                let mut recovered =
+                    start_new_log(storage, dir, options, problem.expected_position, epoch)?;
+                recovered.report = report;
+                return Ok(recovered);
             }
-            finish(storage, dir, scans, epoch, Some(problem))
+            finish(storage, dir, scans, epoch, Some((problem, reason)), report)
         }
     }
 }
@@ -182,6 +200,7 @@ fn start_new_log(
         first_position,
         active_sealed: false,
         epoch,
+        report: RecoveryReport::default(),
     })
 }
 
@@ -420,37 +439,57 @@ fn has_durable_record_after(view: &[u8], epoch: u64, from: u64, damaged_position
     false
 }
 
-fn remove_segments(storage: &dyn Storage, dir: &Path, scans: &[Scanned]) -> Result<()> {
-    for scan in scans {
-        storage
-            .remove_file(&scan.path)
-            .map_err(|e| Error::io("remove segment", Some(scan.path.clone()), e))?;
+/// Takes whole segments out of the log into the quarantine: the first for `reason`, the
+/// ones after it because they follow it.
+fn quarantine_segments(
+    storage: &dyn Storage,
+    dir: &Path,
+    scans: &[Scanned],
+    reason: &CutReason,
+    report: &mut RecoveryReport,
+) -> Result<()> {
+    for (k, scan) in scans.iter().enumerate() {
+        let kept_as = quarantine_segment(storage, dir, &scan.path)?;
+        report.record(RecoveryAction::Removed {
+            segment: scan.path.clone(),
+            reason: if k == 0 {
+                reason.clone()
+            } else {
+                CutReason::AfterCut
+            },
+            quarantine: kept_as,
+        });
     }
     sync_dir(storage, dir)
 }
 
 /// Keeps the segments before the problem (or all of them), cuts the last one at its
-/// valid end, and builds the in-memory segments.
+/// valid end (keeping a copy of what it cuts), and builds the in-memory segments.
 fn finish(
     storage: &dyn Storage,
     dir: &Path,
     mut scans: Vec<Scanned>,
     epoch: u64,
-    problem: Option<Problem>,
+    problem: Option<(Problem, CutReason)>,
+    mut report: RecoveryReport,
 ) -> Result<Recovered> {
     let mut cut_offset = None;
-    if let Some(problem) = &problem {
+    let mut reason = CutReason::TornTail {
+        detail: "bytes after the last complete record".into(),
+    };
+    if let Some((problem, problem_reason)) = problem {
         let dropped = scans.split_off(problem.segment + 1);
         if !dropped.is_empty() {
-            remove_segments(storage, dir, &dropped)?;
+            quarantine_segments(storage, dir, &dropped, &CutReason::AfterCut, &mut report)?;
         }
         let kept = problem.segment;
         if problem.offset == 0 {
             let removed = scans.split_off(kept);
-            remove_segments(storage, dir, &removed)?;
+            quarantine_segments(storage, dir, &removed, &problem_reason, &mut report)?;
         } else {
             cut_offset = Some(problem.offset);
         }
+        reason = problem_reason;
     }
     let last = scans.len() - 1;
     let scan = &mut scans[last];
@@ -461,6 +500,11 @@ fn finish(
         scan_all_records(scan);
         scan.deferred = false;
         cut_offset = scan.damage.map(|damage| damage.offset);
+        if let Some(damage) = scan.damage {
+            reason = CutReason::TornTail {
+                detail: damage.reason.into(),
+            };
+        }
     }
     if let Some(offset) = cut_offset {
         scan.end_offset = offset;
@@ -473,6 +517,9 @@ fn finish(
                 .open_file(&scan.path, true)
                 .map_err(|e| Error::io("open segment", Some(scan.path.clone()), e))?;
         }
+        if let Some(action) = quarantine_tail(storage, dir, scan, epoch, reason)? {
+            report.record(action);
+        }
         zero_tail(scan)?;
     }
     // The log opens with everything it holds counted as synced: after a process crash
@@ -484,6 +531,7 @@ fn finish(
             .sync_data()
             .map_err(|e| Error::io("fdatasync segment", Some(scan.path.clone()), e))?;
     }
+    report.segments_scanned = scans.iter().filter(|scan| !scan.deferred).count();
     let first_position = scans[0].first_position;
     let active = &scans[last];
     let (write_offset, next_position, active_sealed) =
@@ -518,7 +566,74 @@ fn finish(
         first_position,
         active_sealed,
         epoch,
+        report,
     })
+}
+
+/// Copies the non-zero bytes after the active segment's valid end into the quarantine
+/// before they are zeroed, and says what they were; `None` when they are all zero.
+fn quarantine_tail(
+    storage: &dyn Storage,
+    dir: &Path,
+    scan: &Scanned,
+    epoch: u64,
+    reason: CutReason,
+) -> Result<Option<RecoveryAction>> {
+    let view = &scan.view[..];
+    let start = (scan.end_offset as usize).min(view.len());
+    let Some(last_nonzero) = last_nonzero_byte(&view[start..]) else {
+        return Ok(None);
+    };
+    // Up to the last non-zero byte, and on to the end of any whole record there (a
+    // record's last bytes may be zeros).
+    let (records_cut, records_end) = valid_records(&view[start..], last_nonzero, epoch);
+    let end = (start + align_up(last_nonzero + 1).max(records_end)).min(view.len());
+    let cut = &view[start..end];
+    let copy = quarantine_cut(storage, dir, &scan.path, scan.end_offset, cut)?;
+    Ok(Some(RecoveryAction::Cut {
+        segment: scan.path.clone(),
+        offset: scan.end_offset,
+        bytes_cut: cut.len() as u64,
+        records_cut,
+        reason,
+        quarantine: Some(copy),
+    }))
+}
+
+/// The index of the last non-zero byte, skipping zero blocks a block at a time.
+fn last_nonzero_byte(bytes: &[u8]) -> Option<usize> {
+    let mut end = bytes.len();
+    while end > 0 {
+        let start = end.saturating_sub(ZERO_CHECK_BYTES);
+        if !all_zero(&bytes[start..end]) {
+            return bytes[start..end]
+                .iter()
+                .rposition(|&b| b != 0)
+                .map(|at| start + at);
+        }
+        end = start;
+    }
+    None
+}
+
+/// Records (header and body checksums passing) found at record alignment in `bytes`
+/// (which start at a record boundary) up to `last_nonzero`, and where the last one ends:
+/// what a cut takes that once looked whole.
+fn valid_records(bytes: &[u8], last_nonzero: usize, epoch: u64) -> (u64, usize) {
+    let (mut count, mut end) = (0, 0);
+    let mut offset = 0;
+    while offset <= last_nonzero && offset + ALIGNMENT_BYTES <= bytes.len() {
+        let at = &bytes[offset..];
+        match decode_header(at, epoch) {
+            Ok(Frame::Record(header)) if check_body(&header, body(&header, at)).is_ok() => {
+                count += 1;
+                offset += header.record_bytes();
+                end = offset;
+            }
+            _ => offset += ALIGNMENT_BYTES,
+        }
+    }
+    (count, end)
 }
 
 /// Zeroes every non-zero byte after the valid end of the active segment (debris of a torn

@@ -52,7 +52,7 @@ fn segment_count(storage: &SimStorage) -> usize {
     storage
         .file_names()
         .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .filter(|p| p.parent() == Some(dir()) && p.extension().is_some_and(|e| e == "log"))
         .count()
 }
 
