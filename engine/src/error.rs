@@ -190,6 +190,9 @@ pub enum Error {
         /// The earlier position given.
         position: Position,
     },
+    /// The log was opened read-only (a follower: `Log::open_read_only`): it takes no
+    /// append, sync, retention or consumer change.
+    ReadOnly,
 }
 
 /// Stable numeric error codes, shared with the C ABI. Never renumber; only add.
@@ -241,6 +244,8 @@ pub enum ErrorCode {
     BehindRetention = 16,
     /// A consumer checkpoint would move backward.
     CheckpointRegression = 17,
+    /// The log was opened read-only.
+    ReadOnly = 19,
 }
 
 impl Error {
@@ -269,6 +274,7 @@ impl Error {
             Error::TooManyConsumers { .. } => ErrorCode::TooManyConsumers,
             Error::BehindRetention { .. } => ErrorCode::BehindRetention,
             Error::CheckpointRegression { .. } => ErrorCode::CheckpointRegression,
+            Error::ReadOnly => ErrorCode::ReadOnly,
         }
     }
 
@@ -395,6 +401,10 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "consumer {name:?} is at position {checkpoint}; its checkpoint cannot move back to {position}"
+            ),
+            Error::ReadOnly => write!(
+                f,
+                "log is open read-only (a follower of another process's writer): it cannot be changed"
             ),
         }
     }

@@ -381,6 +381,9 @@ typedef struct annal_subscribe_options {
 // A consumer checkpoint would move backward.
 #define ANNAL_STATUS_CHECKPOINT_REGRESSION 17
 
+// The log or store was opened read-only (a follower): it cannot be changed.
+#define ANNAL_STATUS_READ_ONLY 19
+
 // An append's expected revision did not match; nothing was written.
 #define ANNAL_STATUS_WRONG_EXPECTED_REVISION 20
 

@@ -49,6 +49,8 @@ pub const ANNAL_STATUS_TOO_MANY_CONSUMERS: annal_status = 15;
 pub const ANNAL_STATUS_BEHIND_RETENTION: annal_status = 16;
 /// A consumer checkpoint would move backward.
 pub const ANNAL_STATUS_CHECKPOINT_REGRESSION: annal_status = 17;
+/// The log or store was opened read-only (a follower): it cannot be changed.
+pub const ANNAL_STATUS_READ_ONLY: annal_status = 19;
 /// An append's expected revision did not match; nothing was written.
 pub const ANNAL_STATUS_WRONG_EXPECTED_REVISION: annal_status = 20;
 /// The stream is deleted (tombstoned).
@@ -130,6 +132,7 @@ const NAMES: &[(annal_status, &CStr)] = &[
         ANNAL_STATUS_CHECKPOINT_REGRESSION,
         c"ANNAL_STATUS_CHECKPOINT_REGRESSION",
     ),
+    (ANNAL_STATUS_READ_ONLY, c"ANNAL_STATUS_READ_ONLY"),
     (
         ANNAL_STATUS_WRONG_EXPECTED_REVISION,
         c"ANNAL_STATUS_WRONG_EXPECTED_REVISION",
