@@ -8,6 +8,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use crate::name::Name;
 use crate::position::{ExpectedRevision, Position, Revision};
 
 /// A result whose error is [`Error`].
@@ -114,7 +115,7 @@ pub enum Error {
     /// An append's expected revision did not match the stream; nothing was written.
     WrongExpectedRevision {
         /// The stream.
-        stream: Vec<u8>,
+        stream: Name,
         /// What the append expected.
         expected: ExpectedRevision,
         /// The stream's last revision (`None`: the stream has no events).
@@ -123,18 +124,18 @@ pub enum Error {
     /// The stream was hard-deleted (tombstoned): it cannot be read or appended to.
     StreamDeleted {
         /// The stream.
-        stream: Vec<u8>,
+        stream: Name,
     },
     /// No event was ever appended to the stream.
     StreamNotFound {
         /// The stream.
-        stream: Vec<u8>,
+        stream: Name,
     },
     /// Some, but not all, of an append's event ids are already stored: it is neither a
     /// new append nor a retry of one. Nothing was written.
     IdempotencyConflict {
         /// The stream.
-        stream: Vec<u8>,
+        stream: Name,
         /// What does not match.
         reason: String,
     },
@@ -196,6 +197,9 @@ pub enum Error {
         /// Why, as the probe found it.
         reason: String,
     },
+    /// The log was opened read-only (a follower: `Log::open_read_only`): it takes no
+    /// append, sync, retention or consumer change.
+    ReadOnly,
 }
 
 /// Stable numeric error codes, shared with the C ABI. Never renumber; only add.
@@ -249,6 +253,8 @@ pub enum ErrorCode {
     CheckpointRegression = 17,
     /// io_uring was required but cannot be used here.
     IoUringUnavailable = 18,
+    /// The log was opened read-only.
+    ReadOnly = 19,
 }
 
 impl Error {
@@ -278,6 +284,7 @@ impl Error {
             Error::BehindRetention { .. } => ErrorCode::BehindRetention,
             Error::CheckpointRegression { .. } => ErrorCode::CheckpointRegression,
             Error::IoUringUnavailable { .. } => ErrorCode::IoUringUnavailable,
+            Error::ReadOnly => ErrorCode::ReadOnly,
         }
     }
 
@@ -358,24 +365,24 @@ impl fmt::Display for Error {
                 };
                 write!(
                     f,
-                    "wrong expected revision for stream {}: expected {expected:?}, but {actual}",
-                    String::from_utf8_lossy(stream)
+                    "wrong expected revision for stream {:?}: expected {expected:?}, but {actual}",
+                    stream
                 )
             }
             Error::StreamDeleted { stream } => write!(
                 f,
-                "stream {} is deleted",
-                String::from_utf8_lossy(stream)
+                "stream {:?} is deleted",
+                stream
             ),
             Error::StreamNotFound { stream } => write!(
                 f,
-                "stream {} does not exist",
-                String::from_utf8_lossy(stream)
+                "stream {:?} does not exist",
+                stream
             ),
             Error::IdempotencyConflict { stream, reason } => write!(
                 f,
-                "idempotency conflict on stream {}: {reason}",
-                String::from_utf8_lossy(stream)
+                "idempotency conflict on stream {:?}: {reason}",
+                stream
             ),
             Error::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
             Error::UnknownConsumer { name } => write!(f, "no consumer named {name:?}"),
@@ -408,6 +415,10 @@ impl fmt::Display for Error {
             Error::IoUringUnavailable { reason } => write!(
                 f,
                 "the io_uring write path was required but io_uring cannot be used here: {reason}"
+            ),
+            Error::ReadOnly => write!(
+                f,
+                "log is open read-only (a follower of another process's writer): it cannot be changed"
             ),
         }
     }

@@ -48,6 +48,43 @@ impl Log {
         Ok(Log { core, consumers })
     }
 
+    /// Opens the log in `dir` read-only, as a follower of whatever process writes it (or
+    /// of nothing: a backup, a copy on a read-only file system). It takes no lock and
+    /// never writes — no recovery, no cut; it reads every record that is valid now and
+    /// follows what the writer adds (a thread looks every
+    /// [`crate::limits::FOLLOW_POLL_INTERVAL_ACTIVE`] while a subscription is live), so
+    /// its readers and subscriptions work as on the writer's own log. Appends, syncs,
+    /// retention and consumer changes return [`crate::Error::ReadOnly`]; consumers are
+    /// not listed. Its `synced` watermark is what the records it read say was durable.
+    pub fn open_read_only(dir: impl AsRef<Path>, options: Options) -> Result<Log> {
+        // A follower never writes: no ring, whatever `options.io_path` says.
+        Log::open_read_only_with_storage(dir, options, Arc::new(FileStorage::default()))
+    }
+
+    /// [`Log::open_read_only`] on a given storage backend.
+    pub fn open_read_only_with_storage(
+        dir: impl AsRef<Path>,
+        options: Options,
+        storage: Arc<dyn Storage>,
+    ) -> Result<Log> {
+        let core = LogCore::open_read_only(dir.as_ref(), options, storage)?;
+        Ok(Log {
+            core,
+            consumers: Arc::new(Registry::default()),
+        })
+    }
+
+    /// A follower ([`Log::open_read_only`]) reads what its writer added since it last
+    /// looked, now; a log with a writer has nothing to do.
+    pub fn refresh(&self) -> Result<()> {
+        self.core.follow()
+    }
+
+    /// Whether the log was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.core.is_read_only()
+    }
+
     /// Appends one event and waits for the given durability.
     pub fn append(&self, event: &[u8], durability: Durability) -> Result<Appended> {
         self.append_batch(&[event], durability)

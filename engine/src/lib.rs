@@ -23,7 +23,7 @@
 //! `stream` (the event store) → `index` (its per-stream index) → `handle` (the public
 //! [`Log`]) → `consumer` (durable consumers) → `read` (subscriptions) → `log` (the raw
 //! log: segments, writer, group commit, recovery, watermarks, readers) → `io`, `format`
-//! and the value types (`position`, `options`, `error`, `limits`).
+//! and the value types (`position`, `name`, `options`, `error`, `limits`).
 
 mod consumer;
 mod error;
@@ -36,6 +36,7 @@ mod io;
 pub mod limits;
 mod log;
 mod metrics;
+mod name;
 mod options;
 mod position;
 mod read;
@@ -75,12 +76,14 @@ pub use log::{
     QUARANTINE_DIR,
 };
 pub use metrics::Metrics;
+pub use name::Name;
 pub use options::{Durability, IoPath, OpenChecks, Options, RecoveryMode};
 pub use position::{EventId, ExpectedRevision, Location, Position, Revision};
 pub use read::{EventPredicate, Filter, Start, Subscription, SubscriptionOptions};
 pub use stream::{
-    Direction, EventStore, IndexMemory, IndexRecovery, NewEvent, RecordedEvent, StoreFilter,
-    StoreSubscription, StoreSubscriptionOptions, StreamAppend, StreamInfo, WriteResult,
+    Direction, EventStore, IndexMemory, IndexRecovery, NewEvent, RecordedEvent, StoreConsumer,
+    StoreEvents, StoreFilter, StoreSubscription, StoreSubscriptionOptions, StreamAppend,
+    StreamInfo, Truncation, WriteResult,
 };
 
 /// Group commit's protocol, exported only in `--cfg loom` builds for the loom models
@@ -101,6 +104,7 @@ const _: () = {
     assert_send_sync::<Log>();
     assert_send_sync::<EventStore>();
     assert_send_sync::<Consumer>();
+    assert_send_sync::<StoreConsumer>();
     assert_send::<LogReader>();
     assert_send::<Subscription>();
     assert_send::<StoreSubscription>();

@@ -47,3 +47,12 @@ const _: () = assert!(EXTENSION_BYTES_MAX < SEGMENT_BYTES_MIN as usize / 2);
 const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX);
 const _: () = assert!(SEGMENT_BYTES_MAX <= u32::MAX as u64);
 const _: () = assert!(BATCH_EVENTS_MAX <= u32::MAX as usize);
+
+/// How often a read-only follower (`Log::open_read_only`) looks for records its writer
+/// added, while a subscription of it is live: the bound on what following adds to an
+/// event's latency, at a cost of one wake-up per interval.
+pub const FOLLOW_POLL_INTERVAL_ACTIVE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// How often a follower looks while no subscription is live (every read also looks for
+/// itself first).
+pub const FOLLOW_POLL_INTERVAL_IDLE: std::time::Duration = std::time::Duration::from_millis(20);

@@ -35,6 +35,23 @@ impl From<u64> for Revision {
 pub type EventId = [u8; 16];
 
 /// What an append expects of a stream, checked atomically with the write.
+///
+/// ```
+/// use annal::{Durability, Error, EventStore, ExpectedRevision, NewEvent, Options, Revision};
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+/// let ev = || vec![NewEvent::new("Happened", "")];
+/// store.append("order-1", ExpectedRevision::NoStream, ev(), Durability::Written)?;
+/// store.append("order-1", ExpectedRevision::Exact(Revision(0)), ev(), Durability::Written)?;
+/// store.append("order-1", ExpectedRevision::StreamExists, ev(), Durability::Written)?;
+/// let stale = store.append("order-1", ExpectedRevision::Exact(Revision(0)), ev(), Durability::Written);
+/// match stale {
+///     Err(Error::WrongExpectedRevision { actual, .. }) => assert_eq!(actual, Some(Revision(2))),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpectedRevision {
     /// No check.

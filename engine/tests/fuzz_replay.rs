@@ -82,6 +82,12 @@ fn operations_corpus_and_regressions() {
 }
 
 #[test]
+fn recombined_ids_of_earlier_appends_are_conflicts_in_the_operations_target() {
+    // Proves the operations target sends two appends' ids as one and pieces of one append, and the store refuses each as a conflict.
+    (annal::fuzzing::operations)(&annal::fuzzing::RECOMBINED_IDS);
+}
+
+#[test]
 fn every_target_has_a_replay_test() {
     // Proves no target is left out of the replay (a new target needs a test above).
     let names: Vec<_> = TARGETS.iter().map(|(name, _)| *name).collect();

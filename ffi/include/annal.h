@@ -384,6 +384,9 @@ typedef struct annal_subscribe_options {
 // io_uring was required (`IoPath::IoUring`) but this kernel or sandbox refuses it.
 #define ANNAL_STATUS_IO_URING_UNAVAILABLE 18
 
+// The log or store was opened read-only (a follower): it cannot be changed.
+#define ANNAL_STATUS_READ_ONLY 19
+
 // An append's expected revision did not match; nothing was written.
 #define ANNAL_STATUS_WRONG_EXPECTED_REVISION 20
 

@@ -51,6 +51,8 @@ pub const ANNAL_STATUS_BEHIND_RETENTION: annal_status = 16;
 pub const ANNAL_STATUS_CHECKPOINT_REGRESSION: annal_status = 17;
 /// io_uring was required (`IoPath::IoUring`) but this kernel or sandbox refuses it.
 pub const ANNAL_STATUS_IO_URING_UNAVAILABLE: annal_status = 18;
+/// The log or store was opened read-only (a follower): it cannot be changed.
+pub const ANNAL_STATUS_READ_ONLY: annal_status = 19;
 /// An append's expected revision did not match; nothing was written.
 pub const ANNAL_STATUS_WRONG_EXPECTED_REVISION: annal_status = 20;
 /// The stream is deleted (tombstoned).
@@ -136,6 +138,7 @@ const NAMES: &[(annal_status, &CStr)] = &[
         ANNAL_STATUS_IO_URING_UNAVAILABLE,
         c"ANNAL_STATUS_IO_URING_UNAVAILABLE",
     ),
+    (ANNAL_STATUS_READ_ONLY, c"ANNAL_STATUS_READ_ONLY"),
     (
         ANNAL_STATUS_WRONG_EXPECTED_REVISION,
         c"ANNAL_STATUS_WRONG_EXPECTED_REVISION",

@@ -1,6 +1,6 @@
 //! Test helpers shared by the process-level tests and the `annal-crash-child` binary:
-//! a small deterministic random generator, self-describing event payloads, and a walker
-//! over the records of a segment file.
+//! a small deterministic random generator, self-describing event payloads, a walker
+//! over the records of a segment file, and the store reactor of the store kill -9 test.
 
 use annal::testing::{decode_header, Frame, RecordHeader};
 use annal::testing::{SegmentHeader, SEGMENT_HEADER_BYTES};
@@ -11,6 +11,10 @@ use annal::testing::{SegmentHeader, SEGMENT_HEADER_BYTES};
 mod rng;
 
 pub use rng::Rng;
+
+mod reactor;
+
+pub use reactor::{invoice_for, run_reactor, REACTOR_CONSUMER};
 
 /// A seed derived from the clock, for tests that explore; they print it so a failure
 /// can be replayed.

@@ -326,6 +326,23 @@ pub(crate) struct PendingCommit<'a> {
 }
 
 impl PendingCommit<'_> {
+    /// Commits the checkpoint to the consumer's file instead, when no record will carry
+    /// it: the append it came with turned out to be stored already (a retry). A
+    /// checkpoint already there costs nothing; a newer one is committed as
+    /// [`Consumer::commit`] does (syncing the log first if it covers events not durable).
+    pub(crate) fn commit_alone(mut self) -> Result<()> {
+        if self.position == self.state.position {
+            return Ok(());
+        }
+        let shared = &self.consumer.shared;
+        if self.position > shared.synced() || self.state.sync_to > shared.synced() {
+            shared.sync()?;
+        }
+        self.consumer
+            .entry
+            .write_state(&mut self.state, shared.epoch(), self.position, None)
+    }
+
     /// Records the commit once the append carrying [`PendingCommit::extension`]
     /// succeeded. When the oldest checkpoint only the log holds is more than
     /// [`CONSUMER_REPLAY_EVENTS_MAX`] events behind, writes the file too (best effort:

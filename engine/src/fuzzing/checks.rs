@@ -27,6 +27,10 @@ pub(super) fn same_error(actual: &Error, expected: &Error) -> bool {
             Error::PositionOutOfRange { position: a, .. },
             Error::PositionOutOfRange { position: b, .. },
         ) => a == b,
+        (
+            Error::IdempotencyConflict { stream: a, .. },
+            Error::IdempotencyConflict { stream: b, .. },
+        ) => a == b,
         _ => false,
     }
 }

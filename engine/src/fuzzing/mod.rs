@@ -20,7 +20,7 @@ pub use decoders::{consumer_checkpoint, record_decoder, stream_envelope};
 pub use index::index_checkpoint;
 pub use operations::operations;
 pub use recovery::segment_recovery;
-pub use seeds::seed_corpus;
+pub use seeds::{seed_corpus, RECOMBINED_IDS};
 
 /// The epoch that the decoder targets salt record checksums with.
 pub const FUZZ_EPOCH: u64 = 0x5eed_f022_a22a_1001;

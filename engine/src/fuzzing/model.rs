@@ -4,6 +4,7 @@
 
 use crate::error::Error;
 use crate::index::category_of;
+use crate::name::Name;
 use crate::position::{EventId, ExpectedRevision, Position, Revision};
 use crate::stream::{Direction, NewEvent, WriteResult};
 
@@ -108,7 +109,7 @@ impl Model {
     }
 
     /// The result of the append `attempt` if the log holds it.
-    fn applied(&self, attempt: usize) -> Option<WriteResult> {
+    pub(super) fn applied(&self, attempt: usize) -> Option<WriteResult> {
         self.entries.iter().find_map(|entry| match entry {
             Entry::Events {
                 events,
@@ -138,7 +139,7 @@ impl Model {
         let state = self.stream(stream);
         if state.deleted {
             return Prediction::Fails(Error::StreamDeleted {
-                stream: STREAMS[stream].as_bytes().to_vec(),
+                stream: Name::from(STREAMS[stream]),
             });
         }
         // Nothing can follow revision u64::MAX: the engine does not look for a retry.
@@ -170,10 +171,25 @@ impl Model {
             Prediction::Append { current }
         } else {
             Prediction::Fails(Error::WrongExpectedRevision {
-                stream: STREAMS[stream].as_bytes().to_vec(),
+                stream: Name::from(STREAMS[stream]),
                 expected,
                 actual: current.map(Revision),
             })
+        }
+    }
+
+    /// What an append does that recombines the ids of earlier appends, all of them in
+    /// the log (two appends sent as one, or a piece of one) and expecting `Any`: it is
+    /// never a retry, always a conflict (unless the stream is deleted).
+    pub(super) fn predict_recombined(&self, stream: usize) -> Error {
+        let name = Name::from(STREAMS[stream]);
+        if self.stream(stream).deleted {
+            Error::StreamDeleted { stream: name }
+        } else {
+            Error::IdempotencyConflict {
+                stream: name,
+                reason: "ids of earlier appends recombined".into(),
+            }
         }
     }
 
@@ -186,7 +202,7 @@ impl Model {
         max: usize,
     ) -> Result<Vec<ModelEvent>, Error> {
         let state = self.stream(stream);
-        let name = STREAMS[stream].as_bytes().to_vec();
+        let name = Name::from(STREAMS[stream]);
         if !state.exists {
             return Err(Error::StreamNotFound { stream: name });
         }

@@ -11,10 +11,13 @@ use super::model::{event_id, Entry, Model, ModelEvent, Prediction, STREAMS};
 use crate::error::Error;
 use crate::io::{CrashMode, SimStorage};
 use crate::log::Visibility;
+use crate::name::Name;
 use crate::options::{Durability, Options};
 use crate::position::{ExpectedRevision, Position, Revision};
 use crate::stream::{Direction, EventStore, NewEvent, StreamAppend, StreamInfo, WriteResult};
 use crate::stream::{StoreFilter, StoreSubscriptionOptions};
+
+mod recombined;
 
 const STORE_DIR: &str = "/fuzz/operations";
 const SEGMENT_BYTES: u64 = 64 << 10;
@@ -313,11 +316,11 @@ impl Run {
         let state = self.model.stream(stream);
         let expected = if !state.exists {
             Some(Error::StreamNotFound {
-                stream: name.to_vec(),
+                stream: Name::from(name),
             })
         } else if state.deleted {
             Some(Error::StreamDeleted {
-                stream: name.to_vec(),
+                stream: Name::from(name),
             })
         } else {
             None
@@ -562,7 +565,8 @@ pub fn operations(data: &[u8]) {
         let Some(op) = input.next() else { break };
         match op % 16 {
             0..=3 => run.append(&mut input),
-            4 | 5 => run.retry(&mut input),
+            4 => run.retry(&mut input),
+            5 => run.retry_or_recombine(&mut input),
             6 => run.append_multi(&mut input),
             7 => run.read_stream(&mut input),
             8 => run.read_all(&mut input),

@@ -262,6 +262,12 @@ fn consumer_seeds() -> Vec<Vec<u8>> {
     ]
 }
 
+/// Appends with ids, then op 5 recombining their ids (`operations/recombined.rs`).
+pub const RECOMBINED_IDS: [u8; 27] = [
+    0, 0, 1, 5, 0, 0, 0, 5, 5, 0x81, 5, 0xA1, 5, 0xC0, 0, 5, 0xC1, 1, 5, 0xE1, 0, 14, 5, 0x81, 5,
+    0xC0, 1,
+];
+
 /// Operation sequences: each operation's byte is followed by its parameters (see
 /// `operations.rs`); a generator fills the rest.
 fn operation_seeds() -> Vec<Vec<u8>> {
@@ -276,6 +282,9 @@ fn operation_seeds() -> Vec<Vec<u8>> {
         vec![6, 0, 0x33, 0, 0, 12, 0, 2, 3, 12, 15, 9, 4, 0, 7, 2, 4],
         // Synced appends then a crash that drops the unsynced rest.
         vec![0, 3, 0, 8, 0, 3, 0, 9, 0, 3, 0, 2, 15, 0, 8, 0, 4],
+        // Two appends with ids on one stream, then their ids recombined: both sent as
+        // one (expecting Any, then their own expectation), pieces of one, a reopen.
+        RECOMBINED_IDS.to_vec(),
     ];
     let mut state = 0x0123_4567_89ab_cdefu64;
     for len in [16usize, 24, 32, 48, 64, 96, 128, 160] {

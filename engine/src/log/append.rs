@@ -57,7 +57,7 @@ impl Writer {
         offset: u64,
         next_position: u64,
         active_sealed: bool,
-        preparer: Preparer,
+        preparer: Option<Preparer>,
     ) -> Writer {
         Writer {
             active,
@@ -68,7 +68,7 @@ impl Writer {
             buffer: Vec::new(),
             active_sealed,
             last_indexed_offset: None,
-            preparer: Some(preparer),
+            preparer,
             flusher: None,
         }
     }

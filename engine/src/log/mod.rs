@@ -15,6 +15,7 @@ mod directory;
 mod event;
 mod extensions;
 mod flusher;
+mod follower;
 pub(crate) mod group_commit;
 mod located;
 mod preparer;
@@ -95,6 +96,8 @@ pub(crate) struct Shared {
     first: AtomicU64,
     poisoned: AtomicBool,
     closed: AtomicBool,
+    /// A follower (`follower`): nothing is written, the walk goes on from `follow`.
+    read_only: bool,
     counters: Counters,
     writer: Mutex<Writer>,
     group_commit: GroupCommit,
@@ -106,6 +109,8 @@ pub(crate) struct Shared {
     hooks: Mutex<Vec<Arc<dyn LogHooks>>>,
     /// Serializes `truncate_before` calls (`retention`).
     retention: Mutex<()>,
+    /// A follower's walk of the log (`follower`); unused with a writer.
+    follow: Mutex<follower::Follow>,
 }
 
 impl Shared {
@@ -190,6 +195,9 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
         if self.poisoned.load(Ordering::Acquire) {
             return Err(Error::Poisoned);
         }
@@ -245,7 +253,10 @@ pub(crate) struct LogCore {
     shared: Arc<Shared>,
     /// What recovery did at open.
     recovery: RecoveryReport,
-    _lock: DirLock,
+    /// A follower's polling thread (`follower`).
+    poller: Option<std::thread::JoinHandle<()>>,
+    /// The directory lock (none for a follower, which takes no lock).
+    _lock: Option<DirLock>,
 }
 
 impl std::ops::Deref for LogCore {
@@ -301,7 +312,7 @@ impl LogCore {
             recovered.write_offset,
             recovered.next_position,
             recovered.active_sealed,
-            preparer,
+            Some(preparer),
         );
         let shared = Arc::new(Shared {
             dir,
@@ -315,6 +326,7 @@ impl LogCore {
             first: AtomicU64::new(recovered.first_position),
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            read_only: false,
             counters: Counters::default(),
             writer: Mutex::new(writer),
             group_commit: GroupCommit::default(),
@@ -322,13 +334,15 @@ impl LogCore {
             tail: Tail::new(),
             hooks: Mutex::new(Vec::new()),
             retention: Mutex::new(()),
+            follow: Mutex::new(follower::Follow::default()),
         });
         let flusher = Flusher::start(Arc::downgrade(&shared));
         shared.writer().set_flusher(flusher);
         Ok(LogCore {
             shared,
             recovery: recovered.report,
-            _lock: lock,
+            poller: None,
+            _lock: Some(lock),
         })
     }
 
@@ -352,9 +366,13 @@ impl LogCore {
             .push(hooks);
     }
 
-    /// Syncs and closes the log, reporting any error.
+    /// Syncs and closes the log, reporting any error (a follower has nothing to sync).
     pub(crate) fn close(self) -> Result<()> {
-        let result = self.sync();
+        let result = if self.shared.read_only {
+            Ok(())
+        } else {
+            self.sync()
+        };
         self.shared.closed.store(true, Ordering::Release);
         self.shared.tail.end();
         result
@@ -468,6 +486,7 @@ impl Shared {
         position: Position,
         visibility: Visibility,
     ) -> Result<LogReader> {
+        self.follow()?;
         if position.0 < self.first() || position.0 > self.next() {
             return Err(self.out_of_range(position.0));
         }
@@ -497,6 +516,11 @@ impl Shared {
         self.counters.snapshot()
     }
 
+    /// Whether the log is a read-only follower.
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     /// Whether an earlier failure poisoned the log.
     pub(crate) fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::Acquire)
@@ -506,6 +530,7 @@ impl Shared {
 impl Drop for LogCore {
     fn drop(&mut self) {
         if !self.shared.closed.load(Ordering::Acquire)
+            && !self.shared.read_only
             && !self.shared.poisoned.load(Ordering::Acquire)
             && self.shared.flush().is_ok()
         {
@@ -518,5 +543,8 @@ impl Drop for LogCore {
         // goes.
         let threads = self.shared.writer().stop_threads();
         drop(threads);
+        if let Some(poller) = self.poller.take() {
+            let _ = poller.join();
+        }
     }
 }

@@ -176,6 +176,11 @@ impl Tail {
     }
 
     /// Uncounts a subscription that ended.
+    /// Live subscriptions.
+    pub(crate) fn subscriptions(&self) -> usize {
+        self.subscriptions.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn remove_subscription(&self) {
         self.subscriptions.fetch_sub(1, Ordering::AcqRel);
     }

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::read::read_stream;
+use super::read::{read_stream, starts_of_parts};
 use super::types::{Direction, StreamAppend, WriteResult};
 use crate::error::{Error, Result};
 use crate::format::envelope::{encode, envelope_bytes, EnvelopeParts, Kind, SAME_RECORD};
@@ -14,6 +14,7 @@ use crate::format::record::RecordEvents;
 use crate::handle::Log;
 use crate::index::{category_of, Index, KnownIds};
 use crate::limits::{EVENT_TYPE_BYTES_MAX, STREAM_NAME_BYTES_MAX};
+use crate::name::Name;
 use crate::position::{EventId, ExpectedRevision, Location, Position, Revision};
 
 /// Checks a stream name: 1 to `STREAM_NAME_BYTES_MAX` bytes, no NUL (names cross the C
@@ -155,7 +156,7 @@ pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Pl
     let entry = known.stream.map(|id| &index.streams[id as usize]);
     if entry.is_some_and(|e| e.deleted) {
         return Err(Error::StreamDeleted {
-            stream: append.stream.to_vec(),
+            stream: Name::from(&append.stream),
         });
     }
     let current = entry.and_then(|e| e.chain.last()).map(|(seq, _)| seq);
@@ -173,7 +174,7 @@ pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Pl
     };
     if !matches {
         return Err(Error::WrongExpectedRevision {
-            stream: append.stream.to_vec(),
+            stream: Name::from(&append.stream),
             expected: append.expected,
             actual: current.map(Revision),
         });
@@ -199,7 +200,7 @@ pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Pl
 
 fn conflict(stream: &Bytes, reason: &str) -> Error {
     Error::IdempotencyConflict {
-        stream: stream.to_vec(),
+        stream: Name::from(stream),
         reason: reason.into(),
     }
 }
@@ -247,6 +248,9 @@ fn find_retry(
             .count();
         if matching == ids.len() {
             let (first, last) = (&stored[0], &stored[ids.len() - 1]);
+            if !is_one_append(log, index, stream_id, start, ids.len())? {
+                return Err(not_one_append(&append.stream));
+            }
             return Ok(Some(result_of(
                 (first.revision.0, first.position),
                 (last.revision.0, last.position),
@@ -281,12 +285,49 @@ fn find_retry(
     }
     let (first, last) = (found[0], found[ids.len() - 1]);
     match (first, last) {
-        (Some(first), Some(last)) => Ok(Some(result_of(
-            (first.revision, Position(first.position)),
-            (last.revision, Position(last.position)),
-        ))),
+        (Some(first), Some(last)) => {
+            if !is_one_append(log, index, stream_id, first.revision, ids.len())? {
+                return Err(not_one_append(&append.stream));
+            }
+            Ok(Some(result_of(
+                (first.revision, Position(first.position)),
+                (last.revision, Position(last.position)),
+            )))
+        }
         _ => Ok(None),
     }
+}
+
+/// Whether the stream's revisions `first..first + count` are exactly one earlier append's
+/// part for this stream: the first starts a part, the others continue it, and the event
+/// after them (if any) starts another. Ids spread over two appends, or a part of one
+/// append, are not a retry.
+fn is_one_append(
+    log: &Log,
+    index: &Index,
+    stream_id: Option<u32>,
+    first: u64,
+    count: usize,
+) -> Result<bool> {
+    let Some(entry) = stream_id.map(|id| &index.streams[id as usize]) else {
+        return Ok(false);
+    };
+    let Some((current, _)) = entry.chain.last() else {
+        return Ok(false);
+    };
+    let end = first + count as u64;
+    let starts = starts_of_parts(log, &entry.chain, first, end.min(current))?;
+    let (inside, after) = starts.split_at(count.min(starts.len()));
+    Ok(inside.first() == Some(&true)
+        && inside[1..].iter().all(|start| !start)
+        && after.iter().all(|start| *start))
+}
+
+fn not_one_append(stream: &Bytes) -> Error {
+    conflict(
+        stream,
+        "these event ids are stored, but not as exactly one earlier append",
+    )
 }
 
 /// Nanoseconds since the Unix epoch, never below `floor` (timestamps never decrease).

@@ -9,6 +9,7 @@ use crate::format::envelope::{decode, decode_in, Envelope, Kind, SAME_RECORD};
 use crate::handle::Log;
 use crate::index::chain::{Chain, LINK_GROUP};
 use crate::index::Index;
+use crate::name::Name;
 use crate::position::{Location, Position, Revision};
 
 /// Which back-link a walk follows.
@@ -204,6 +205,32 @@ fn read_links(
     Ok(out)
 }
 
+/// For each revision `low..=high` of a stream (all below its length), whether its event
+/// starts a part of an append: its back-link to the stream's previous event is not the
+/// "same record" marker. A part's later events link back within their record.
+pub(crate) fn starts_of_parts(log: &Log, chain: &Chain, low: u64, high: u64) -> Result<Vec<bool>> {
+    let links = chain_links(log, chain, low, high, Follow::Stream)?;
+    let mut starts = Vec::with_capacity(links.len());
+    log.visit_located(&links, |i, view, range| {
+        let position = links[i].position;
+        let envelope =
+            decode_in(view, range).map_err(|e| not_an_envelope(log.dir(), position, e.0))?;
+        if envelope.kind != Kind::Event || envelope.revision != low + i as u64 {
+            return Err(not_an_envelope(
+                log.dir(),
+                position,
+                "the index points at another event",
+            ));
+        }
+        let continues = envelope
+            .previous_in_stream
+            .is_some_and(|link| link.record_offset == SAME_RECORD);
+        starts.push(!continues);
+        Ok(())
+    })?;
+    Ok(starts)
+}
+
 /// The highest sequence number of the chain whose event is at a position below
 /// `position`, or `None` if none is.
 fn last_seq_before(log: &Log, chain: &Chain, position: u64, follow: Follow) -> Result<Option<u64>> {
@@ -283,11 +310,11 @@ pub(crate) fn read_stream(
     as_of: Option<Position>,
 ) -> Result<Vec<RecordedEvent>> {
     let entry = index.stream(stream).ok_or_else(|| Error::StreamNotFound {
-        stream: stream.to_vec(),
+        stream: Name::from(stream),
     })?;
     if entry.deleted {
         return Err(Error::StreamDeleted {
-            stream: stream.to_vec(),
+            stream: Name::from(stream),
         });
     }
     let highest = match as_of {

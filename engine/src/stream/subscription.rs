@@ -11,16 +11,29 @@ use bytes::Bytes;
 
 use super::read::{not_an_envelope, recorded};
 use super::types::RecordedEvent;
+use crate::consumer::Consumer;
 use crate::error::Result;
 use crate::format::envelope::{decode, peek, Kind};
 use crate::handle::Log;
 use crate::index::category_of;
 use crate::log::{Event, Visibility};
+use crate::name::Name;
 use crate::position::Position;
 use crate::read::{Filter, Start, Subscription, SubscriptionOptions};
 
 /// Which of the store's events a subscription delivers. Events it rejects are still
 /// scanned: [`StoreSubscription::position`] moves past them.
+///
+/// ```
+/// use annal::{StoreFilter, StoreSubscriptionOptions};
+///
+/// let orders = StoreFilter::category("order"); // order-1, order-42, …
+/// let payments = StoreFilter::event_type("OrderPaid");
+/// let europe = StoreFilter::stream_prefix("order-eu-");
+/// let options = StoreSubscriptionOptions::default().filter(orders);
+/// assert_ne!(payments, europe);
+/// # drop(options);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreFilter {
@@ -37,6 +50,21 @@ pub enum StoreFilter {
 }
 
 impl StoreFilter {
+    /// The events of the streams in `category` (`"order"` for `order-42`).
+    pub fn category(category: impl Into<Name>) -> StoreFilter {
+        StoreFilter::Category(category.into().into_bytes())
+    }
+
+    /// The events of one event type.
+    pub fn event_type(event_type: impl Into<Name>) -> StoreFilter {
+        StoreFilter::EventType(event_type.into().into_bytes())
+    }
+
+    /// The events of the streams whose names start with `prefix`.
+    pub fn stream_prefix(prefix: impl Into<Name>) -> StoreFilter {
+        StoreFilter::StreamPrefix(prefix.into().into_bytes())
+    }
+
     /// The raw log filter that delivers what this one does (and the store's lifecycle
     /// records, which the subscription skips).
     fn to_log_filter(&self) -> Filter {
@@ -60,6 +88,16 @@ impl StoreFilter {
 }
 
 /// How a store subscription reads. The default sees only synced events and delivers all.
+///
+/// ```
+/// use annal::{StoreFilter, StoreSubscriptionOptions, Visibility};
+///
+/// // Deliver events once written (before they are synced), of the `order` category only.
+/// let options = StoreSubscriptionOptions::default()
+///     .visibility(Visibility::Written)
+///     .filter(StoreFilter::category("order"));
+/// assert_eq!(options.visibility, Visibility::Written);
+/// ```
 #[derive(Debug, Clone)]
 pub struct StoreSubscriptionOptions {
     /// The watermark the subscription reads to (default [`Visibility::Synced`]).
@@ -94,6 +132,21 @@ impl StoreSubscriptionOptions {
 /// A subscription to an event store's events, in position order, catch-up then live.
 /// It owns what it needs (no borrow of the store), so bindings can hand it out as a
 /// handle.
+///
+/// ```
+/// use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options, Start};
+/// use std::time::Duration;
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+/// store.append("order-1", ExpectedRevision::Any, vec![NewEvent::new("Placed", "")], Durability::Synced)?;
+/// let mut subscription = store.subscribe(Start::Beginning, Default::default())?;
+/// let caught_up = subscription.next(Duration::from_millis(100))?.expect("the first event");
+/// assert_eq!(caught_up.event_type, "Placed");
+/// // Resume later from here: everything before it was delivered.
+/// assert_eq!(subscription.position(), store.log_next_position());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct StoreSubscription {
     dir: PathBuf,
@@ -112,6 +165,21 @@ impl StoreSubscription {
         Ok(StoreSubscription {
             dir: log.dir().to_path_buf(),
             inner: log.subscribe_with(start, options)?,
+        })
+    }
+
+    /// A subscription from a store consumer's checkpoint.
+    pub(crate) fn for_consumer(
+        log: &Log,
+        consumer: &Consumer,
+        options: StoreSubscriptionOptions,
+    ) -> Result<StoreSubscription> {
+        let options = SubscriptionOptions::default()
+            .visibility(options.visibility)
+            .filter(options.filter.to_log_filter());
+        Ok(StoreSubscription {
+            dir: log.dir().to_path_buf(),
+            inner: consumer.subscribe_with(options)?,
         })
     }
 

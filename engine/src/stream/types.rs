@@ -3,9 +3,19 @@
 
 use bytes::Bytes;
 
+use crate::name::Name;
 use crate::position::{EventId, ExpectedRevision, Position, Revision};
 
 /// An event to append.
+///
+/// ```
+/// use annal::NewEvent;
+///
+/// let event = NewEvent::new("OrderPlaced", r#"{"total": 42}"#)
+///     .with_id(*b"0123456789abcdef") // a retry with this id writes nothing
+///     .with_metadata("correlation=abc");
+/// assert_eq!(event.event_type, "OrderPlaced");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NewEvent {
     /// Optional id; a retry with the same ids writes nothing (see [`crate::EventStore`]).
@@ -20,10 +30,10 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// An event with a type and data, no id, no metadata.
-    pub fn new(event_type: impl Into<Bytes>, data: impl Into<Bytes>) -> NewEvent {
+    pub fn new(event_type: impl Into<Name>, data: impl Into<Bytes>) -> NewEvent {
         NewEvent {
             id: None,
-            event_type: event_type.into(),
+            event_type: event_type.into().into_bytes(),
             data: data.into(),
             metadata: Bytes::new(),
         }
@@ -43,6 +53,13 @@ impl NewEvent {
 }
 
 /// Events for one stream within a (possibly multi-stream) append.
+///
+/// ```
+/// use annal::{ExpectedRevision, NewEvent, StreamAppend};
+///
+/// let part = StreamAppend::new("order-42", ExpectedRevision::NoStream, vec![NewEvent::new("OrderPlaced", "")]);
+/// assert_eq!(part.stream, "order-42");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamAppend {
     /// The stream's name.
@@ -53,7 +70,35 @@ pub struct StreamAppend {
     pub events: Vec<NewEvent>,
 }
 
+impl StreamAppend {
+    /// One stream's part of an append: its name (`&str`, `String`, `&[u8]`, `Bytes` …),
+    /// what it expects of the stream, and the events.
+    pub fn new(
+        stream: impl Into<Name>,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> StreamAppend {
+        StreamAppend {
+            stream: stream.into().into_bytes(),
+            expected,
+            events,
+        }
+    }
+}
+
 /// Where one stream's part of an append landed.
+///
+/// ```
+/// use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options, Position, Revision};
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+/// let events = vec![NewEvent::new("A", ""), NewEvent::new("B", "")];
+/// let result = store.append("s-1", ExpectedRevision::Any, events, Durability::Written)?;
+/// assert_eq!((result.first_revision, result.last_revision), (Revision(0), Revision(1)));
+/// assert_eq!((result.first_position, result.last_position), (Position(0), Position(1)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteResult {
     /// Revision of the first event appended to the stream.
@@ -67,6 +112,17 @@ pub struct WriteResult {
 }
 
 /// An event as stored.
+///
+/// ```
+/// use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options, Revision};
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+/// store.append("order-7", ExpectedRevision::Any, vec![NewEvent::new("Placed", "7 EUR")], Durability::Written)?;
+/// let event = &store.read_stream_last("order-7", 1)?[0];
+/// assert_eq!((&event.stream, event.revision, &event.data), (&"order-7".into(), Revision(0), &"7 EUR".into()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedEvent {
     /// The stream it belongs to.
@@ -88,6 +144,18 @@ pub struct RecordedEvent {
 }
 
 /// Which way a read goes.
+///
+/// ```
+/// use annal::{Direction, Durability, EventStore, ExpectedRevision, NewEvent, Options, Revision};
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+/// let events = (0..3).map(|i| NewEvent::new("Ticked", format!("{i}"))).collect();
+/// store.append("clock-1", ExpectedRevision::Any, events, Durability::Written)?;
+/// let newest_first = store.read_stream("clock-1", Revision(2), Direction::Backwards, 3)?;
+/// assert_eq!(newest_first[0].revision, Revision(2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Direction {
     /// Oldest first.
@@ -98,6 +166,18 @@ pub enum Direction {
 }
 
 /// What the store knows about a stream.
+///
+/// ```
+/// use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options, Revision};
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+/// store.append("order-3", ExpectedRevision::Any, vec![NewEvent::new("Placed", "")], Durability::Written)?;
+/// let info = store.stream_info("order-3")?;
+/// assert_eq!(info.revision, Some(Revision(0)));
+/// assert_eq!(info.truncate_before, Revision(0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamInfo {
     /// The last revision written, if any event was.

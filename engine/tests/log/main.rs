@@ -13,6 +13,7 @@ mod support;
 
 mod concurrency;
 mod faults;
+mod follower;
 mod limits;
 mod located_reads;
 mod model;

@@ -1,12 +1,16 @@
 //! The event store (`EventStore`, the stream layer over the log), one module per promise:
-//! streams end to end (`streams`), the persisted stream index and bad input (`index`), the
-//! model test of the stream layer (`model`), store subscriptions (`subscriptions`), and
-//! racing `Exact` appends from many threads (`concurrency`).
+//! its API in the domain's words (`api`), streams end to end (`streams`), the persisted
+//! stream index and bad input (`index`), the model test of the stream layer (`model`),
+//! retries by event id (`retries`), retention (`retention`), store subscriptions (`subscriptions`), and racing
+//! `Exact` appends from many threads (`concurrency`).
 
 #![allow(clippy::unwrap_used)]
 
+mod api;
 mod concurrency;
 mod index;
 mod model;
+mod retention;
+mod retries;
 mod streams;
 mod subscriptions;

@@ -101,6 +101,9 @@ enum Op {
     /// Sends an earlier append changed: 0 replace the last id, 1 drop the last event,
     /// 2 add a fresh event, 3 drop the first event, 4 expect `Any`.
     PartialRetry(u64, u8, Durability),
+    /// Sends the events of two earlier appends of one stream as one append: 0 with the
+    /// first one's expectation, 1 expecting `Any`.
+    MergedRetry(u64, u8, Durability),
     ReadStream(usize, RevPick, Direction, usize),
     ReadStreamAsOf(usize, u64, RevPick, Direction, usize),
     ReadAll(u64, Direction, usize),
@@ -189,6 +192,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (any::<u64>(), durability()).prop_map(|(pick, d)| Op::Retry(pick, d)),
         2 => (any::<u64>(), 0..5u8, durability())
             .prop_map(|(pick, mode, d)| Op::PartialRetry(pick, mode, d)),
+        1 => (any::<u64>(), 0..2u8, durability())
+            .prop_map(|(pick, mode, d)| Op::MergedRetry(pick, mode, d)),
         3 => (stream.clone(), from(), direction(), max_count())
             .prop_map(|(s, f, d, m)| Op::ReadStream(s, f, d, m)),
         2 => (stream.clone(), any::<u64>(), from(), direction(), max_count())
@@ -221,6 +226,9 @@ struct Ev {
     id: Option<EventId>,
     metadata: Bytes,
     data: Bytes,
+    /// The position of the first event of the append's part for this stream: which
+    /// append it came from.
+    part: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -253,13 +261,13 @@ fn model_err(e: &Error) -> ModelErr {
             expected,
             actual,
         } => ModelErr::WrongExpected {
-            stream: stream.clone(),
+            stream: stream.to_vec(),
             expected: *expected,
             actual: actual.map(|r| r.0),
         },
-        Error::StreamDeleted { stream } => ModelErr::Deleted(stream.clone()),
-        Error::StreamNotFound { stream } => ModelErr::NotFound(stream.clone()),
-        Error::IdempotencyConflict { stream, .. } => ModelErr::Conflict(stream.clone()),
+        Error::StreamDeleted { stream } => ModelErr::Deleted(stream.to_vec()),
+        Error::StreamNotFound { stream } => ModelErr::NotFound(stream.to_vec()),
+        Error::IdempotencyConflict { stream, .. } => ModelErr::Conflict(stream.to_vec()),
         Error::InvalidArgument { .. } => ModelErr::InvalidArgument,
         Error::EmptyBatch => ModelErr::EmptyBatch,
         Error::PositionOutOfRange { .. } => ModelErr::OutOfRange,
@@ -278,6 +286,21 @@ struct StreamState {
 impl StreamState {
     fn current(&self) -> Option<u64> {
         self.events.last().map(|e| e.revision)
+    }
+
+    /// Whether revisions `first..first + count` are exactly one earlier append's part:
+    /// a retry must match one append, not two, nor a piece of one.
+    fn is_one_append(&self, first: u64, count: usize) -> bool {
+        let Some(head) = self.events.iter().find(|e| e.revision == first) else {
+            return false;
+        };
+        head.part == head.position
+            && self.events.iter().filter(|e| e.part == head.part).count() == count
+            && self
+                .events
+                .iter()
+                .filter(|e| e.revision >= first && e.revision < first + count as u64)
+                .all(|e| e.part == head.part)
     }
 }
 
@@ -480,6 +503,9 @@ impl Model {
                         })
                         .count();
                     if matching == ids.len() {
+                        if !state.is_one_append(start, ids.len()) {
+                            return Err(ModelErr::Conflict(name));
+                        }
                         return Ok(Plan::Retry(result_of(&stored[0], &stored[ids.len() - 1])));
                     }
                     if stored
@@ -505,6 +531,10 @@ impl Model {
                             return Err(ModelErr::Conflict(name));
                         }
                         let (first, last) = (found[0].unwrap(), found[ids.len() - 1].unwrap());
+                        let state = state.as_ref().expect("found ids mean a stream");
+                        if !state.is_one_append(first.revision, ids.len()) {
+                            return Err(ModelErr::Conflict(name));
+                        }
                         return Ok(Plan::Retry(result_of(first, last)));
                     }
                 }
@@ -585,6 +615,7 @@ impl Model {
                     id: e.id,
                     metadata: e.metadata.clone(),
                     data: e.data.clone(),
+                    part: first_position,
                 };
                 self.records.push(Rec::Event(ev));
             }
@@ -724,7 +755,8 @@ impl Harness {
     fn check_events(&mut self, got: &[RecordedEvent], want: &[Ev], what: &str) {
         let got_plain: Vec<Ev> = got
             .iter()
-            .map(|e| Ev {
+            .zip(want)
+            .map(|(e, w)| Ev {
                 stream: e.stream.clone(),
                 revision: e.revision.0,
                 position: e.position.0,
@@ -732,8 +764,11 @@ impl Harness {
                 id: e.id,
                 metadata: e.metadata.clone(),
                 data: e.data.clone(),
+                // Reads do not say which append an event came from.
+                part: w.part,
             })
             .collect();
+        assert_eq!(got.len(), want.len(), "{what}: event count");
         assert_eq!(got_plain, want, "{what}");
         for e in got {
             let known = *self
@@ -892,6 +927,28 @@ impl Harness {
         self.send(appends, durability);
     }
 
+    /// Sends, as one append, one part of the earlier append `pick` followed by the next
+    /// later append's part for the same stream (nothing if there is none).
+    fn merged_retry(&mut self, pick: u64, mode: u8, durability: Durability) {
+        if self.model.sent.is_empty() {
+            return;
+        }
+        let first = (pick % self.model.sent.len() as u64) as usize;
+        let which = (pick / 7) as usize % self.model.sent[first].len();
+        let mut merged = self.model.sent[first][which].clone();
+        let Some(second) = self.model.sent[first + 1..]
+            .iter()
+            .find_map(|appends| appends.iter().find(|a| a.stream == merged.stream))
+        else {
+            return;
+        };
+        merged.events.extend(second.events.iter().cloned());
+        if mode == 1 {
+            merged.expected = ExpectedRevision::Any;
+        }
+        self.send(vec![merged], durability);
+    }
+
     fn revision_of_pick(&self, stream: &[u8], from: RevPick) -> u64 {
         match from {
             RevPick::Zero => 0,
@@ -1032,6 +1089,7 @@ impl Harness {
             Op::PartialRetry(pick, mode, durability) => {
                 self.partial_retry(*pick, *mode, *durability)
             }
+            Op::MergedRetry(pick, mode, durability) => self.merged_retry(*pick, *mode, *durability),
             Op::ReadStream(stream, from, direction, max) => {
                 let name = STREAMS[*stream].as_bytes();
                 let from = self.revision_of_pick(name, *from);
@@ -1267,4 +1325,57 @@ fn exact_u64_max_with_event_ids_is_a_wrong_expected_revision() {
             Durability::Synced,
         ),
     ]);
+}
+
+#[test]
+fn ids_of_two_earlier_appends_sent_as_one_are_a_conflict() {
+    // Proves a retry naming the ids of two separate earlier appends is an IdempotencyConflict, with every expectation kind, also after a reopen.
+    let mut ops = vec![
+        Op::Append(
+            vec![part(0, Expect::NoStream, 1, Ids::Fresh)],
+            Durability::Written,
+        ),
+        Op::Append(
+            vec![part(0, Expect::Any, 1, Ids::Fresh)],
+            Durability::Written,
+        ),
+        Op::Append(
+            vec![part(0, Expect::ExactCurrent, 2, Ids::Fresh)],
+            Durability::Written,
+        ),
+    ];
+    for restart in [Op::Checkpoint, Op::Reopen] {
+        for pick in 0..2 {
+            ops.push(Op::MergedRetry(pick, 0, Durability::Written));
+            ops.push(Op::MergedRetry(pick, 1, Durability::Written));
+        }
+        ops.push(restart);
+    }
+    run(&ops);
+}
+
+#[test]
+fn a_piece_of_one_earlier_append_is_a_conflict() {
+    // Proves a retry naming only the first or last ids of one earlier append is an IdempotencyConflict, not a retry.
+    let mut ops = vec![
+        Op::Append(
+            vec![part(0, Expect::NoStream, 3, Ids::Fresh)],
+            Durability::Written,
+        ),
+        Op::Append(
+            vec![part(0, Expect::Any, 3, Ids::Fresh)],
+            Durability::Written,
+        ),
+    ];
+    for pick in 0..2 {
+        ops.push(Op::PartialRetry(pick, 1, Durability::Written));
+        ops.push(Op::PartialRetry(pick, 3, Durability::Written));
+        ops.push(Op::PartialRetry(pick, 4, Durability::Written));
+    }
+    ops.push(Op::Reopen);
+    for pick in 0..2 {
+        ops.push(Op::PartialRetry(pick, 1, Durability::Written));
+        ops.push(Op::PartialRetry(pick, 3, Durability::Written));
+    }
+    run(&ops);
 }

@@ -25,6 +25,13 @@
 //!     `Consumer::append_and_commit` of one `out <name> <through>` event, `Synced` or
 //!     `Written`), printing `commit <name> <position>` once the commit returned; and a
 //!     thread truncates the log before the smallest checkpoint now and then.
+//! annal-crash-child store-reactor <dir> <segment_bytes> <seed>
+//!     Opens an event store, creates the consumer `billing` if missing, retries the
+//!     reaction to the newest order it handled (it must write nothing), prints
+//!     `open <next_position>`, then until killed: one thread places orders (streams
+//!     `order-<seed>-<n>`) and `billing` issues an invoice per order with
+//!     `StoreConsumer::append_and_commit`, printing `commit <checkpoint>` once each
+//!     returned (`annal_tests::run_reactor`).
 //! ```
 //!
 //! `ANNAL_IO_PATH` (`auto`, `io-uring` or `pwrite`; default `auto`) chooses the path of
@@ -39,7 +46,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use annal::{Durability, IoPath, Log, Options, Position, Start, SubscriptionOptions, Visibility};
-use annal_tests::{fnv1a, payload, PayloadId, Rng};
+use annal_tests::{fnv1a, payload, run_reactor, PayloadId, Rng};
 
 /// Exit code for a usage error or an unexpected failure (engine error codes are 1..=10).
 const EXIT_FAILURE: u8 = 100;
@@ -111,6 +118,11 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         "consumers" => {
             let seed: u64 = arg(args, 3, "seed")?;
             consumers(&dir, options(args)?, seed)
+        }
+        "store-reactor" => {
+            let seed: u64 = arg(args, 3, "seed")?;
+            run_reactor(&dir, options(args)?, seed, say)?;
+            Ok(ExitCode::SUCCESS)
         }
         "open" => match Log::open(&dir, options(args)?) {
             Ok(log) => {

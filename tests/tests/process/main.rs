@@ -1,6 +1,6 @@
 //! Process-level tests on real files: a child process (`annal-crash-child`, started by
 //! the one harness in `child`) killed with SIGKILL while appending (`kill9`) or while its
-//! consumers commit (`consumers_kill9`), the directory lock between processes (`lock`),
+//! consumers commit (`consumers_kill9`) or its store consumer reacts (`store_kill9`), the directory lock between processes (`lock`),
 //! and a roll right after open run in a child so a SIGBUS fails the test
 //! (`roll_after_open`).
 
@@ -11,3 +11,4 @@ mod consumers_kill9;
 mod kill9;
 mod lock;
 mod roll_after_open;
+mod store_kill9;

@@ -1,0 +1,247 @@
+//! The store's shared core: the log, the index under its lock and the checkpointer.
+//! `EventStore` owns it through an `Arc`; store consumers hold a weak reference, so their
+//! calls reach the store's append path while it is open and get `Closed` after.
+
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::append;
+use super::read::not_an_envelope;
+use super::types::{StreamAppend, WriteResult};
+use crate::consumer::PendingCommit;
+use crate::error::{Error, Result};
+use crate::format::envelope::Kind;
+use crate::handle::Log;
+use crate::index::checkpointer::{Checkpointer, Snapshot};
+use crate::index::{checkpoint, Index};
+use crate::name::Name;
+use crate::options::Durability;
+use crate::position::{check_positions_left, Location, Position};
+
+pub(super) struct State {
+    pub(super) index: Index,
+    pub(super) events_at_checkpoint: u64,
+    /// The last checkpoint's size: the next one is encoded into a buffer that big.
+    pub(super) checkpoint_bytes: usize,
+    /// Reused by every append under the lock: its plans and its encoded envelopes.
+    pub(super) plans: Vec<append::Plan>,
+    pub(super) batch: append::EncodedBatch,
+}
+
+/// A first guess at a checkpoint's bytes per stream, before one has been written.
+pub(super) const ENCODED_BYTES_PER_STREAM_GUESS: usize = 64;
+
+/// What a store append does with a consumer's checkpoint.
+pub(super) enum Commit<'a> {
+    /// Nothing: a plain append.
+    None,
+    /// Carries the checkpoint in the append's record (`append_and_commit`); a retry of an
+    /// append already stored commits nothing.
+    With(PendingCommit<'a>),
+    /// The consumer is already past the checkpoint: only a retry of an append already
+    /// stored succeeds (returning the original results); anything else is this error.
+    RetryOnly(Error),
+}
+
+/// The store's state behind `EventStore` and its consumers.
+pub(super) struct Core {
+    /// First, so a store dropped without `close()` finishes its background checkpoint
+    /// before the log and its directory lock go.
+    pub(super) checkpointer: Checkpointer,
+    pub(super) log: Log,
+    pub(super) state: RwLock<State>,
+}
+
+impl Core {
+    /// After a failed write or sync the index may name events that never reached the
+    /// log: reads of it stop, as appends do.
+    pub(super) fn check_not_poisoned(&self) -> Result<()> {
+        if self.log.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
+        Ok(())
+    }
+
+    pub(super) fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checks, encodes and places the parts under the store's lock, then waits for their
+    /// durability without it; adds each part's result to `results`. With a consumer's
+    /// commit, the checkpoint goes in the same record (its extension) and is recorded
+    /// once the record is placed; a retry of an append already stored commits nothing.
+    pub(super) fn append_parts(
+        &self,
+        appends: &[StreamAppend],
+        durability: Durability,
+        results: &mut impl Extend<WriteResult>,
+        commit: Commit<'_>,
+    ) -> Result<()> {
+        append::check_input(appends)?;
+        let mut guard = self.write_state();
+        let state = &mut *guard;
+        state.plans.clear();
+        for part in appends {
+            let plan = append::plan(&self.log, &state.index, part)?;
+            state.plans.push(plan);
+        }
+        let retries = state
+            .plans
+            .iter()
+            .filter(|p| matches!(p, append::Plan::Retry(_)))
+            .count();
+        if retries == state.plans.len() {
+            results.extend(state.plans.iter().filter_map(|p| match p {
+                append::Plan::Retry(result) => Some(*result),
+                append::Plan::Append { .. } => None,
+            }));
+            drop(guard);
+            // The original may still be in the writer's buffer: a retry is acknowledged
+            // at the durability it asks for, as the original would have been.
+            match durability {
+                Durability::Synced => self.log.sync()?,
+                Durability::Written => self.log.flush()?,
+                Durability::Buffered => self.check_not_poisoned()?,
+            }
+            // The original step committed this checkpoint, unless the appends were made
+            // without it: then the checkpoint is committed now, so the reaction is never
+            // stored without it.
+            return match commit {
+                Commit::With(pending) => pending.commit_alone(),
+                Commit::None | Commit::RetryOnly(_) => Ok(()),
+            };
+        }
+        let commit = match commit {
+            Commit::RetryOnly(error) => return Err(error),
+            Commit::None => None,
+            Commit::With(pending) => Some(pending),
+        };
+        if retries > 0 {
+            let retried = appends
+                .iter()
+                .zip(&state.plans)
+                .find(|(_, plan)| matches!(plan, append::Plan::Retry(_)))
+                .map_or(&appends[0], |(append, _)| append);
+            return Err(Error::IdempotencyConflict {
+                stream: Name::from(&retried.stream),
+                reason: "this part of a multi-stream append was already written, the others not"
+                    .into(),
+            });
+        }
+        let first_position = self.log.next_position().0;
+        let events: u64 = appends.iter().map(|a| a.events.len() as u64).sum();
+        check_positions_left(first_position, events)?;
+        let timestamp = append::timestamp_ns(state.index.last_timestamp_ns);
+        append::encode_envelopes(
+            &state.index,
+            appends,
+            &state.plans,
+            first_position,
+            timestamp,
+            &mut state.batch,
+            results,
+        );
+        // The record is placed under the lock (positions and revisions are decided there);
+        // its durability is waited for after the lock goes, so concurrent `Synced` store
+        // appends share one write and one fdatasync, as raw log appends do.
+        let extension = commit.as_ref().map_or(&[][..], |c| &c.extension[..]);
+        let pending = self.log.begin_append(&state.batch, extension, durability)?;
+        let appended = pending.appended();
+        if let Some(commit) = commit {
+            commit.finish(&appended);
+        }
+        assert_eq!(
+            appended.first.0, first_position,
+            "the event store is the log's only writer"
+        );
+        let mut position = first_position;
+        for (part, plan) in appends.iter().zip(&state.plans) {
+            let append::Plan::Append { current, mut known } = *plan else {
+                continue;
+            };
+            let first_revision = current.map_or(0, |r| r + 1);
+            for (i, event) in part.events.iter().enumerate() {
+                known = state
+                    .index
+                    .apply_event(
+                        &part.stream,
+                        known,
+                        first_revision + i as u64,
+                        timestamp,
+                        event.id,
+                        appended.location(position - first_position),
+                    )
+                    .map_err(|e| not_an_envelope(self.log.dir(), position, e.0))?;
+                position += 1;
+            }
+        }
+        let due = self.checkpoint_if_due(state);
+        drop(guard);
+        // The snapshot covers events already written. The sync that makes them durable
+        // comes before the file is written, and both run outside the lock.
+        if let Some(snapshot) = due {
+            if self.log.sync().is_ok() {
+                self.checkpointer.write_in_background(snapshot);
+            }
+        }
+        pending.finish()?;
+        Ok(())
+    }
+
+    /// Soft and hard delete: a lifecycle record for `stream`, durable when this returns.
+    pub(super) fn append_lifecycle(&self, stream: &[u8], kind: Kind, revision: u64) -> Result<()> {
+        append::check_stream_name(stream)?;
+        let mut state = self.write_state();
+        let entry = state
+            .index
+            .stream(stream)
+            .ok_or_else(|| Error::StreamNotFound {
+                stream: Name::from(stream),
+            })?;
+        if entry.deleted {
+            return Err(Error::StreamDeleted {
+                stream: Name::from(stream),
+            });
+        }
+        let timestamp = append::timestamp_ns(state.index.last_timestamp_ns);
+        let payload = append::encode_lifecycle(stream, kind, revision, timestamp);
+        let pending = self.log.begin_append(&[payload], &[], Durability::Synced)?;
+        let appended = pending.appended();
+        let link = Location::new(Position(appended.first.0), appended.record_offset);
+        state
+            .index
+            .apply_lifecycle(kind, stream, revision, timestamp, link);
+        drop(state);
+        pending.finish().map(drop)
+    }
+
+    /// A snapshot to write in the background when one is due
+    /// ([`Options::index_checkpoint_events`] events since the last) and the previous one
+    /// is written. Best effort: the append it follows has succeeded and must be reported
+    /// so; a checkpoint not taken only means the next open replays more.
+    fn checkpoint_if_due(&self, state: &mut State) -> Option<Snapshot> {
+        let every = self.log.options().index_checkpoint_events;
+        let since = state.index.events_indexed - state.events_at_checkpoint;
+        if since < every || self.checkpointer.is_busy() {
+            return None;
+        }
+        Some(self.snapshot(state))
+    }
+
+    /// Encodes the index: the only part of a checkpoint that holds the store's lock
+    /// (appends and reads wait for it). The caller syncs the log, so that every event
+    /// the snapshot covers is durable, and then writes the file, both outside the lock.
+    pub(super) fn snapshot(&self, state: &mut State) -> Snapshot {
+        let hint = state.checkpoint_bytes + state.checkpoint_bytes / 8;
+        let bytes = checkpoint::encode(&state.index, self.log.epoch(), hint);
+        state.checkpoint_bytes = bytes.len();
+        state.events_at_checkpoint = state.index.events_indexed;
+        Snapshot {
+            bytes,
+            events_indexed: state.index.events_indexed,
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Opening a store: the index checkpoint loaded if it is usable (else rebuilt from the
+//! whole log), the id window replayed, then the log after the checkpoint.
+
+use crate::error::{Error, Result};
+use crate::format::envelope::decode;
+use crate::handle::Log;
+use crate::index::{checkpoint, Index, IDEMPOTENCY_WINDOW_EVENTS};
+use crate::io::Storage;
+use crate::position::{Location, Position};
+
+use super::read::not_an_envelope;
+use super::IndexRecovery;
+
+/// Why the index checkpoint was not loaded.
+enum NotLoaded {
+    /// There is none (a new store, or one never checkpointed).
+    Missing,
+    /// It is damaged or does not fit the log: it is removed, and the index rebuilt.
+    Unusable(String),
+}
+
+/// Loads the index checkpoint if it is usable, then replays the log after it.
+pub(super) fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, IndexRecovery)> {
+    let path = log.dir().join(checkpoint::CHECKPOINT_FILE_NAME);
+    let first = log.first_position().0;
+    let next = log.next_position().0;
+    let loaded = match storage.open_file(&path, false) {
+        Ok(file) => {
+            let bytes = file
+                .view()
+                .map_err(|e| Error::io("map index checkpoint", Some(path.clone()), e))?;
+            checkpoint::decode(&bytes, log.epoch())
+                .map_err(|e| NotLoaded::Unusable(e.0.to_owned()))
+                .and_then(|index| {
+                    if index.through < first || index.through > next {
+                        Err(NotLoaded::Unusable(
+                            "checkpoint is not within the log (the log lost its tail)".to_owned(),
+                        ))
+                    } else {
+                        Ok(index)
+                    }
+                })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(NotLoaded::Missing),
+        Err(e) => return Err(Error::io("open index checkpoint", Some(path), e)),
+    };
+    let (mut index, recovery) = match loaded {
+        Ok(index) => {
+            let replayed_from = Position(index.through);
+            (index, IndexRecovery::Loaded { replayed_from })
+        }
+        Err(NotLoaded::Missing) => (
+            Index::starting_at(first),
+            IndexRecovery::Rebuilt {
+                reason: "no checkpoint".to_owned(),
+            },
+        ),
+        Err(NotLoaded::Unusable(reason)) => {
+            // A stale or damaged checkpoint must never be trusted later either.
+            storage
+                .remove_file(&path)
+                .map_err(|e| Error::io("remove index checkpoint", Some(path.clone()), e))?;
+            storage
+                .sync_dir(log.dir())
+                .map_err(|e| Error::io("fsync directory", Some(log.dir().to_path_buf()), e))?;
+            (Index::starting_at(first), IndexRecovery::Rebuilt { reason })
+        }
+    };
+    let ids_from = index
+        .through
+        .saturating_sub(IDEMPOTENCY_WINDOW_EVENTS as u64)
+        .max(first);
+    let mut reader = log.read_from(Position(ids_from))?;
+    while reader.position().0 < index.through {
+        let Some(event) = reader.next() else { break };
+        let event = event?;
+        let envelope = decode(&event.payload)
+            .map_err(|e| not_an_envelope(log.dir(), event.position.0, e.0))?;
+        index.remember_envelope_id(&envelope, event.position.0);
+    }
+    let mut reader = log.read_from(Position(index.through))?;
+    while let Some(event) = reader.next() {
+        let event = event?;
+        let position = event.position.0;
+        let envelope =
+            decode(&event.payload).map_err(|e| not_an_envelope(log.dir(), position, e.0))?;
+        let link = Location::new(Position(position), reader.record_offset());
+        index.apply(&envelope, link).map_err(|e| {
+            // A rebuild from a log whose beginning retention removed finds streams that
+            // start past revision 0: say so rather than blame the envelope.
+            let rebuilt_after_retention =
+                first > 0 && matches!(recovery, IndexRecovery::Rebuilt { .. });
+            let reason = if rebuilt_after_retention {
+                "the index checkpoint is missing or unusable and retention removed the \
+                 log's first events: the index cannot be rebuilt"
+            } else {
+                e.0
+            };
+            not_an_envelope(log.dir(), position, reason)
+        })?;
+    }
+    Ok((index, recovery))
+}
