@@ -87,7 +87,10 @@ fn main() -> BenchResult<()> {
     let mut cases: Vec<Case> = [1, 8, 64, 256]
         .into_iter()
         .map(|threads| Case {
-            name: format!("{threads} threads, 100 B"),
+            name: format!(
+                "{threads} thread{}, 100 B",
+                if threads == 1 { "" } else { "s" }
+            ),
             threads,
             batch: 1,
         })
