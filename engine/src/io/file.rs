@@ -59,14 +59,7 @@ impl FileStorage {
     /// per process) if it is the measured default and falls back to `pwrite` where it
     /// is unavailable; `IoUring` there is [`Error::IoUringUnavailable`].
     pub fn with_io_path(io_path: IoPath) -> Result<FileStorage> {
-        match io_path {
-            IoPath::Pwrite => Ok(FileStorage::default()),
-            IoPath::Auto if !AUTO_PREFERS_IO_URING => Ok(FileStorage::default()),
-            IoPath::Auto => Ok(FileStorage::with_ring().unwrap_or_default()),
-            IoPath::IoUring => {
-                FileStorage::with_ring().map_err(|reason| Error::IoUringUnavailable { reason })
-            }
-        }
+        choose(io_path, AUTO_PREFERS_IO_URING, FileStorage::with_ring)
     }
 
     #[cfg(target_os = "linux")]
@@ -93,6 +86,21 @@ impl FileStorage {
             mapped.ring = Some((Arc::clone(ring), slot));
         }
         Ok(mapped)
+    }
+}
+
+/// The storage for `io_path`, given whether `Auto` prefers io_uring and how to set up a
+/// ring (which fails with the reason io_uring cannot be used).
+fn choose(
+    io_path: IoPath,
+    auto_prefers_io_uring: bool,
+    with_ring: impl FnOnce() -> std::result::Result<FileStorage, String>,
+) -> Result<FileStorage> {
+    match io_path {
+        IoPath::Pwrite => Ok(FileStorage::default()),
+        IoPath::Auto if !auto_prefers_io_uring => Ok(FileStorage::default()),
+        IoPath::Auto => Ok(with_ring().unwrap_or_default()),
+        IoPath::IoUring => with_ring().map_err(|reason| Error::IoUringUnavailable { reason }),
     }
 }
 
@@ -417,5 +425,33 @@ impl StorageFile for MappedFile {
 
     fn view(&self) -> io::Result<Bytes> {
         Ok(self.view.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused() -> std::result::Result<FileStorage, String> {
+        Err("io_uring_setup: Operation not permitted (os error 1)".to_owned())
+    }
+
+    #[test]
+    fn io_uring_where_refused_is_a_clear_error_and_auto_falls_back() {
+        // Proves that where io_uring is refused (EPERM from a sandbox, say) `IoUring`
+        // fails with `IoUringUnavailable` naming why, and `Auto` takes `pwrite` whichever
+        // path it prefers.
+        match choose(IoPath::IoUring, true, refused) {
+            Err(Error::IoUringUnavailable { reason }) => {
+                assert!(reason.contains("not permitted"), "{reason}");
+            }
+            other => panic!("expected IoUringUnavailable, got {other:?}"),
+        }
+        for prefers in [false, true] {
+            let storage = choose(IoPath::Auto, prefers, refused).expect("auto falls back");
+            assert_eq!(storage.io_path(), IoPath::Pwrite);
+        }
+        let storage = choose(IoPath::Pwrite, true, refused).expect("pwrite");
+        assert_eq!(storage.io_path(), IoPath::Pwrite);
     }
 }
