@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod read_only_fs;
 mod recovery;
 mod reopen_options;
 mod zero_copy;
