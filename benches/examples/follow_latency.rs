@@ -29,7 +29,9 @@ fn thread_cpu(name: &str) -> Option<Duration> {
         if comm.trim() != name {
             continue;
         }
-        let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
         let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
         let ticks: f64 = fields[11].parse::<f64>().ok()? + fields[12].parse::<f64>().ok()?;
         return Some(Duration::from_secs_f64(ticks / ticks_per_second));
@@ -46,6 +48,7 @@ fn main() -> BenchResult<()> {
     writer.append(b"first", Durability::Synced)?;
     let follower = Log::open_read_only(dir.path(), Options::default())?;
     let origin = Instant::now();
+    let cpu_before = thread_cpu("annal-follower");
     let total = (rate as f64 * seconds) as u64;
     let mut latencies = Vec::with_capacity(total as usize);
     for visibility in [Visibility::Written, Visibility::Synced] {
@@ -54,7 +57,6 @@ fn main() -> BenchResult<()> {
             Start::End,
             SubscriptionOptions::default().visibility(visibility),
         )?;
-        let cpu_before = thread_cpu("annal-follower");
         let started = Instant::now();
         std::thread::scope(|scope| -> BenchResult<()> {
             scope.spawn(|| {
@@ -90,23 +92,24 @@ fn main() -> BenchResult<()> {
             }
             Ok(())
         })?;
-        let wall = started.elapsed();
-        let cpu = match (cpu_before, thread_cpu("annal-follower")) {
-            (Some(before), Some(after)) => format!(
-                "{:.1} % of one core",
-                (after - before).as_secs_f64() / wall.as_secs_f64() * 100.0
-            ),
-            _ => "unknown".into(),
-        };
         latencies.sort_unstable();
         println!(
-            "{visibility:?}: {} events at {rate}/s: p50 {} p99 {} p99.9 {} max {}; follower thread CPU {cpu}",
+            "{visibility:?}: {} events at {rate}/s: p50 {} p99 {} p99.9 {} max {}",
             latencies.len(),
             fmt_duration(percentile(&latencies, 50.0)),
             fmt_duration(percentile(&latencies, 99.0)),
             fmt_duration(percentile(&latencies, 99.9)),
             fmt_duration(*latencies.last().unwrap()),
         );
+    }
+    let wall = origin.elapsed();
+    match (cpu_before, thread_cpu("annal-follower")) {
+        (Some(before), Some(after)) => println!(
+            "follower thread CPU: {:.2} % of one core over {:.1} s",
+            (after - before).as_secs_f64() / wall.as_secs_f64() * 100.0,
+            wall.as_secs_f64()
+        ),
+        _ => println!("follower thread CPU: not found in /proc"),
     }
     follower.close()?;
     writer.close()?;
