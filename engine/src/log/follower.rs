@@ -217,18 +217,34 @@ impl Shared {
                     )?
                     .map(|(segment, _)| segment),
                 };
-                let Some(next) = next else { break };
-                if next.first_position != follow.next_position {
+                let next = match next {
+                    Some(next) => next,
+                    None => match self.skip_removed(follow.next_position)? {
+                        // Retention removed the next segment before the follower got to
+                        // it: the follower's log now starts after the gap.
+                        Some(later) => later,
+                        None => break,
+                    },
+                };
+                let gap = next.first_position > follow.next_position;
+                if next.first_position < follow.next_position {
                     return Err(Error::corrupt(
                         next.path.clone(),
                         0,
                         "segment does not start where the previous one's seal says",
                     ));
                 }
-                self.segments
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(next);
+                {
+                    let mut segments = self.segments.write().unwrap_or_else(|e| e.into_inner());
+                    if gap {
+                        // Everything before the gap goes: readers of it get
+                        // `BehindRetention` or `PositionOutOfRange`, as on the writer.
+                        segments.clear();
+                        self.first.store(next.first_position, Ordering::Release);
+                        follow.next_position = next.first_position;
+                    }
+                    segments.push(next);
+                }
                 *follow = Follow {
                     offset: SEGMENT_HEADER_BYTES as u64,
                     next_position: follow.next_position,
@@ -282,6 +298,33 @@ impl Shared {
             self.tail.publish();
         }
         Ok(())
+    }
+}
+
+impl Shared {
+    /// The first segment after `position` still in the directory, when the segment that
+    /// should start at `position` is gone while a later one exists: the writer's
+    /// retention removed it before the follower opened it. `None` when nothing later
+    /// exists yet (the segment is still to be named).
+    fn skip_removed(&self, position: u64) -> Result<Option<Arc<Segment>>> {
+        let names = self
+            .storage
+            .list_dir(&self.dir)
+            .map_err(|e| Error::io("list log directory", Some(self.dir.clone()), e))?;
+        let later = names
+            .iter()
+            .filter_map(|name| parse_segment_file_name(name))
+            .filter(|&first| first > position)
+            .min();
+        let Some(later) = later else {
+            return Ok(None);
+        };
+        // Named after the listing, so it exists unless retention removed it too: then the
+        // next look finds the one after.
+        Ok(
+            open_segment(self.storage.as_ref(), &self.dir, later, Some(self.epoch))?
+                .map(|(segment, _)| segment),
+        )
     }
 }
 

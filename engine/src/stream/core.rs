@@ -61,6 +61,28 @@ impl Core {
         Ok(())
     }
 
+    /// What every read of the index does first: refuses a poisoned store, and brings a
+    /// follower's index up to what its writer added.
+    pub(super) fn before_read(&self) -> Result<()> {
+        self.check_not_poisoned()?;
+        self.catch_up()
+    }
+
+    /// A follower ([`EventStore::open_read_only`](super::EventStore::open_read_only))
+    /// reads what its writer added and applies it to the index; nothing for a store with
+    /// a writer.
+    pub(super) fn catch_up(&self) -> Result<()> {
+        if !self.log.is_read_only() {
+            return Ok(());
+        }
+        self.log.refresh()?;
+        if self.read_state().index.through >= self.log.next_position().0 {
+            return Ok(());
+        }
+        let mut state = self.write_state();
+        super::open::replay(&self.log, &mut state.index, false)
+    }
+
     pub(super) fn read_state(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }

@@ -147,7 +147,32 @@ impl EventStore {
         storage: Arc<dyn Storage>,
     ) -> Result<EventStore> {
         let log = Log::open_with_storage(dir, options, Arc::clone(&storage))?;
-        let (index, index_recovery) = load_index(&log, storage.as_ref())?;
+        EventStore::on_log(log, storage)
+    }
+
+    /// Opens the event store in `dir` read-only, as a follower of the process that writes
+    /// it (or of a read-only copy): see [`Log::open_read_only`]. It takes no lock and
+    /// writes nothing — an unusable index checkpoint is left in place and the index
+    /// rebuilt in memory — and every read first catches up with what the writer added.
+    /// Appends, deletes, checkpoints and consumer changes return
+    /// [`Error::ReadOnly`].
+    pub fn open_read_only(dir: impl AsRef<Path>, options: Options) -> Result<EventStore> {
+        EventStore::open_read_only_with_storage(dir, options, Arc::new(FileStorage::default()))
+    }
+
+    /// [`EventStore::open_read_only`] on a given storage backend.
+    pub fn open_read_only_with_storage(
+        dir: impl AsRef<Path>,
+        options: Options,
+        storage: Arc<dyn Storage>,
+    ) -> Result<EventStore> {
+        let log = Log::open_read_only_with_storage(dir, options, Arc::clone(&storage))?;
+        EventStore::on_log(log, storage)
+    }
+
+    /// The store on an open log: its index loaded or rebuilt.
+    fn on_log(log: Log, storage: Arc<dyn Storage>) -> Result<EventStore> {
+        let (index, index_recovery) = load_index(&log, storage.as_ref(), log.is_read_only())?;
         if let IndexRecovery::Rebuilt { reason } = &index_recovery {
             ::log::info!(
                 "annal: index of {} rebuilt from the log ({reason})",
@@ -326,7 +351,7 @@ impl EventStore {
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>> {
         append::check_stream_name(stream)?;
-        self.core.check_not_poisoned()?;
+        self.core.before_read()?;
         let state = self.core.read_state();
         let index = &state.index;
         read::read_stream(
@@ -362,7 +387,7 @@ impl EventStore {
     /// is everything before it. Uses the sparse time index, then scans at most
     /// `TIME_INDEX_EVERY` events.
     pub fn position_after_time(&self, time_ns: u64) -> Result<Position> {
-        self.core.check_not_poisoned()?;
+        self.core.before_read()?;
         let state = self.core.read_state();
         read::position_after_time(&self.core.log, &state.index, time_ns)
     }
@@ -413,7 +438,7 @@ impl EventStore {
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>> {
         let category = category.as_ref();
-        self.core.check_not_poisoned()?;
+        self.core.before_read()?;
         let state = self.core.read_state();
         read::read_category(
             &self.core.log,
@@ -503,7 +528,7 @@ impl EventStore {
     pub fn stream_info(&self, stream: impl AsRef<[u8]>) -> Result<StreamInfo> {
         let stream = stream.as_ref();
         append::check_stream_name(stream)?;
-        self.core.check_not_poisoned()?;
+        self.core.before_read()?;
         let state = self.core.read_state();
         let entry = state
             .index
@@ -521,6 +546,8 @@ impl EventStore {
     /// The stream's last revision (`None`: no events, or never written).
     pub fn stream_revision(&self, stream: impl AsRef<[u8]>) -> Option<Revision> {
         let stream = stream.as_ref();
+        // A follower that cannot catch up answers from what it has read.
+        let _ = self.core.catch_up();
         let state = self.core.read_state();
         state
             .index
@@ -564,6 +591,9 @@ impl EventStore {
     /// Writes the index checkpoint now (after syncing the log, so it covers only durable
     /// events), once any checkpoint being written in the background is done.
     pub fn checkpoint(&self) -> Result<()> {
+        if self.core.log.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
         let snapshot = self.core.snapshot(&mut self.core.write_state());
         self.core.log.sync()?;
         self.core.checkpointer.write_now(&snapshot)
@@ -584,7 +614,7 @@ impl EventStore {
         };
         let snapshot = {
             let mut state = core.write_state();
-            if core.log.is_poisoned() {
+            if core.log.is_poisoned() || core.log.is_read_only() {
                 None
             } else {
                 Some(core.snapshot(&mut state))

@@ -19,8 +19,14 @@ enum NotLoaded {
     Unusable(String),
 }
 
-/// Loads the index checkpoint if it is usable, then replays the log after it.
-pub(super) fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, IndexRecovery)> {
+/// Loads the index checkpoint if it is usable, then replays the log after it. A
+/// read-only store (a follower) leaves an unusable checkpoint where it is and rebuilds
+/// the index in memory.
+pub(super) fn load_index(
+    log: &Log,
+    storage: &dyn Storage,
+    read_only: bool,
+) -> Result<(Index, IndexRecovery)> {
     let path = log.dir().join(checkpoint::CHECKPOINT_FILE_NAME);
     let first = log.first_position().0;
     let next = log.next_position().0;
@@ -55,6 +61,9 @@ pub(super) fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, Ind
                 reason: "no checkpoint".to_owned(),
             },
         ),
+        Err(NotLoaded::Unusable(reason)) if read_only => {
+            (Index::starting_at(first), IndexRecovery::Rebuilt { reason })
+        }
         Err(NotLoaded::Unusable(reason)) => {
             // A stale or damaged checkpoint must never be trusted later either.
             storage
@@ -78,6 +87,15 @@ pub(super) fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, Ind
             .map_err(|e| not_an_envelope(log.dir(), event.position.0, e.0))?;
         index.remember_envelope_id(&envelope, event.position.0);
     }
+    let rebuilt = matches!(recovery, IndexRecovery::Rebuilt { .. });
+    replay(log, &mut index, rebuilt)?;
+    Ok((index, recovery))
+}
+
+/// Applies the log's events from `index.through` on to the index: at open, and when a
+/// follower catches up with what its writer added.
+pub(super) fn replay(log: &Log, index: &mut Index, rebuilt: bool) -> Result<()> {
+    let first = log.first_position().0;
     let mut reader = log.read_from(Position(index.through))?;
     while let Some(event) = reader.next() {
         let event = event?;
@@ -88,9 +106,7 @@ pub(super) fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, Ind
         index.apply(&envelope, link).map_err(|e| {
             // A rebuild from a log whose beginning retention removed finds streams that
             // start past revision 0: say so rather than blame the envelope.
-            let rebuilt_after_retention =
-                first > 0 && matches!(recovery, IndexRecovery::Rebuilt { .. });
-            let reason = if rebuilt_after_retention {
+            let reason = if first > 0 && rebuilt {
                 "the index checkpoint is missing or unusable and retention removed the \
                  log's first events: the index cannot be rebuilt"
             } else {
@@ -99,5 +115,5 @@ pub(super) fn load_index(log: &Log, storage: &dyn Storage) -> Result<(Index, Ind
             not_an_envelope(log.dir(), position, reason)
         })?;
     }
-    Ok((index, recovery))
+    Ok(())
 }

@@ -8,6 +8,7 @@
 
 mod api;
 mod concurrency;
+mod follower;
 mod index;
 mod model;
 mod retention;

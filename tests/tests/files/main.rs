@@ -1,10 +1,12 @@
-//! The log on real files, in one process: both durable write paths (`io_path`), recovery of segment files damaged by hand
-//! (`recovery`), reopening with another segment size (`reopen_options`), and zero-copy
-//! payloads that outlive the log and its files (`zero_copy`).
+//! The log on real files, in one process: both durable write paths (`io_path`),
+//! recovery of segment files damaged by hand (`recovery`), reopening with another
+//! segment size (`reopen_options`), and zero-copy payloads that outlive the log and its
+//! files (`zero_copy`).
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod io_path;
+mod read_only_fs;
 mod recovery;
 mod reopen_options;
 mod zero_copy;

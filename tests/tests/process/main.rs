@@ -8,6 +8,7 @@
 
 mod child;
 mod consumers_kill9;
+mod follower;
 mod kill9;
 mod lock;
 mod roll_after_open;
