@@ -29,6 +29,7 @@ use super::group_commit::GroupCommit;
 use super::segment::{Segment, INDEX_INTERVAL_BYTES};
 use super::walker::{RecordWalker, Step};
 use super::watermark::Tail;
+use super::RecoveryReport;
 use super::{LogCore, Shared};
 use crate::error::{Error, Result};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
@@ -36,7 +37,7 @@ use crate::format::{parse_segment_file_name, segment_file_name};
 use crate::io::Storage;
 use crate::limits::{FOLLOW_POLL_INTERVAL_ACTIVE, FOLLOW_POLL_INTERVAL_IDLE};
 use crate::metrics::Counters;
-use crate::options::Options;
+use crate::options::{IoPath, Options};
 
 /// Where the follower's walk of the log stands.
 #[derive(Debug, Default)]
@@ -133,9 +134,13 @@ impl LogCore {
         // Every segment found but the first is walked into as its predecessor's seal is.
         shared.walk(&segments[1..])?;
         let poller = start_poller(Arc::downgrade(&shared));
+        let recovery = RecoveryReport {
+            io_path: IoPath::Pwrite,
+            ..RecoveryReport::default()
+        };
         Ok(LogCore {
             shared,
-            recovery: Default::default(),
+            recovery,
             poller,
             _lock: None,
         })

@@ -338,9 +338,16 @@ impl LogCore {
         });
         let flusher = Flusher::start(Arc::downgrade(&shared));
         shared.writer().set_flusher(flusher);
+        let mut recovery = recovered.report;
+        recovery.io_path = shared.storage.io_path();
+        ::log::info!(
+            "annal: opened {} (durable writes by {:?})",
+            shared.dir.display(),
+            recovery.io_path
+        );
         Ok(LogCore {
             shared,
-            recovery: recovered.report,
+            recovery,
             poller: None,
             _lock: Some(lock),
         })

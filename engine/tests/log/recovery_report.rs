@@ -34,6 +34,12 @@ fn a_clean_open_reports_nothing_and_quarantines_nothing() {
     let report = log.recovery_report();
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(report.segments_scanned, 1);
+    assert_eq!(
+        report.io_path,
+        log.io_path(),
+        "the report names the write path taken"
+    );
+    assert_ne!(report.io_path, annal::IoPath::Auto);
     assert!(quarantined(&storage).is_empty());
 }
 

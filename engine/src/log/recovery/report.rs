@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::io::Storage;
+use crate::options::IoPath;
 
 /// The subdirectory of the log directory holding what recovery took out of the log.
 pub const QUARANTINE_DIR: &str = "quarantine";
@@ -122,6 +123,9 @@ pub struct RecoveryReport {
     /// Segments whose records it checked (the others are checked by their first reader,
     /// under `OpenChecks::LastSegment`).
     pub segments_scanned: usize,
+    /// The path the log's durable writes take from this open on: what `IoPath::Auto`
+    /// resolved to (`Pwrite` for a follower, which never writes).
+    pub io_path: IoPath,
 }
 
 impl RecoveryReport {
