@@ -48,6 +48,22 @@ impl Limit {
 }
 
 /// Everything that can go wrong, as values a caller can match on.
+///
+/// ```
+/// use annal::{Durability, Error, ErrorCode, Log, Options};
+///
+/// let dir = tempfile::tempdir()?;
+/// let log = Log::open(dir.path(), Options::default())?;
+/// match Log::open(dir.path(), Options::default()) {
+///     Err(error @ Error::Locked { .. }) => {
+///         assert_eq!(error.code(), ErrorCode::Locked); // stable, for the C ABI
+///         println!("{error}"); // a sentence naming the lock file
+///     }
+///     other => panic!("expected Locked, got {other:?}"),
+/// }
+/// # drop(log);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {

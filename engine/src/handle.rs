@@ -16,6 +16,18 @@ use crate::position::{Location, Position};
 use crate::read::{Start, Subscription, SubscriptionOptions};
 
 /// An open log. `Send + Sync`: share it (in an `Arc`) between appending threads.
+///
+/// ```
+/// use annal::{Durability, Log, Options, Position};
+///
+/// let dir = tempfile::tempdir()?;
+/// let log = Log::open(dir.path(), Options::default())?;
+/// let appended = log.append(b"OrderCreated", Durability::Synced)?;
+/// assert_eq!(log.read(appended.first)?.payload.as_ref(), b"OrderCreated");
+/// assert_eq!(log.next_position(), Position(1));
+/// log.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Log {
     core: LogCore,
     consumers: Arc<Registry>,

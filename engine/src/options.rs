@@ -4,6 +4,16 @@ use crate::error::{Error, Limit, Result};
 use crate::limits;
 
 /// What an acknowledged append survives.
+///
+/// ```
+/// use annal::{Durability, Log, Options};
+///
+/// let dir = tempfile::tempdir()?;
+/// let log = Log::open(dir.path(), Options::default())?;
+/// log.append(b"cache hint", Durability::Buffered)?; // survives nothing
+/// log.append(b"order placed", Durability::Synced)?; // survives power loss
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
 pub enum Durability {
     /// Acknowledged once copied into the log's shared mapping. With the file backend
@@ -19,6 +29,16 @@ pub enum Durability {
 }
 
 /// What opening a log does when it finds damage that is not a torn tail.
+///
+/// ```
+/// use annal::{Log, Options, RecoveryMode};
+///
+/// let dir = tempfile::tempdir()?;
+/// // An operator who prefers the valid prefix to an offline repair:
+/// let log = Log::open(dir.path(), Options::default().recovery(RecoveryMode::TruncateAtDamage))?;
+/// assert!(log.recovery_report().is_clean());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RecoveryMode {
     /// Cut off a torn tail (the last, incomplete write); refuse to open on any other
@@ -65,6 +85,16 @@ pub enum IoPath {
 pub(crate) const INDEX_CHECKPOINT_EVENTS_DEFAULT: u64 = 1_000_000;
 
 /// Settings for [`crate::Log::open`].
+///
+/// ```
+/// use annal::{OpenChecks, Options, RecoveryMode};
+///
+/// let options = Options::default()
+///     .segment_bytes(8 << 20)
+///     .open_checks(OpenChecks::LastSegment)
+///     .recovery(RecoveryMode::Strict);
+/// assert_eq!(options.segment_bytes, 8 << 20);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Size of every segment file, preallocated when it is created.

@@ -6,6 +6,12 @@ use std::fmt;
 use crate::error::{Error, Limit, Result};
 
 /// An event's number within its stream: gapless from 0.
+///
+/// ```
+/// use annal::Revision;
+///
+/// assert_eq!(Revision::ZERO.after(2), Revision(2));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Revision(pub u64);
 
@@ -65,6 +71,13 @@ pub enum ExpectedRevision {
 }
 
 /// An event's global position: gapless from 0, assigned at append in commit order.
+///
+/// ```
+/// use annal::Position;
+///
+/// assert_eq!(Position(41).after(1), Position(42));
+/// assert_eq!(Position(42).to_string(), "42");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Position(pub u64);
 

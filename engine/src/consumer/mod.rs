@@ -59,6 +59,23 @@ pub struct ConsumerInfo {
 /// its state; commits through any of them are serialized. It owns what it uses (no
 /// borrow of the log), so it may be kept across calls and sent between threads; once
 /// the log is closed its calls return [`Error::Closed`].
+///
+/// ```
+/// use annal::{Durability, Log, Options, Start};
+/// use std::time::Duration;
+///
+/// let dir = tempfile::tempdir()?;
+/// let log = Log::open(dir.path(), Options::default())?;
+/// log.append(b"order 1", Durability::Synced)?;
+/// let consumer = log.create_consumer("mailer", Start::Beginning)?;
+/// let mut inbox = consumer.subscribe()?;
+/// while let Some(_order) = inbox.next(Duration::from_millis(10))? {
+///     // ... send the mail, then remember it was sent:
+///     consumer.commit(inbox.position())?;
+/// }
+/// assert_eq!(log.consumer("mailer")?.checkpoint()?, log.next_position());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Consumer {
     shared: Arc<Shared>,
     entry: Arc<Entry>,

@@ -35,6 +35,19 @@ struct RecordCursor {
 }
 
 /// Reads events in position order from a start position; see [`crate::Log::read_from`].
+///
+/// ```
+/// use annal::{Durability, Log, Options, Position};
+///
+/// let dir = tempfile::tempdir()?;
+/// let log = Log::open(dir.path(), Options::default())?;
+/// let appended = log.append_batch(&[b"a".as_slice(), b"b"], Durability::Written)?;
+/// let mut reader = log.read_from(Position(0))?;
+/// let first = reader.next().expect("an event")?;
+/// assert_eq!(reader.location(), appended.location(0)); // where `first` is, for a later read
+/// assert_eq!(log.read_in_record(reader.location())?, first);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct LogReader {
     shared: Arc<Shared>,
     visibility: Visibility,

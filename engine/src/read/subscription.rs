@@ -16,6 +16,20 @@ use crate::log::{Event, LogReader, Shared, Visibility};
 use crate::position::Position;
 
 /// Where a subscription starts.
+///
+/// ```
+/// use annal::{Durability, Log, Options, Position, Start};
+///
+/// let dir = tempfile::tempdir()?;
+/// let log = Log::open(dir.path(), Options::default())?;
+/// log.append(b"old", Durability::Synced)?;
+/// let from_start = log.subscribe(Start::Beginning)?;
+/// let only_new = log.subscribe(Start::End)?;
+/// let from_one = log.subscribe(Position(1))?;
+/// assert_eq!((from_start.position(), only_new.position()), (Position(0), Position(1)));
+/// # drop(from_one);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Start {
     /// The first position the log holds.
@@ -122,6 +136,22 @@ pub(crate) fn resolve_start(shared: &Shared, start: Start) -> Result<Position> {
 }
 
 /// A reader that follows the log: see [`crate::Log::subscribe_with`]. Dropping it ends it.
+///
+/// ```
+/// use annal::{Durability, Filter, Log, Options, Start, SubscriptionOptions};
+/// use std::time::Duration;
+///
+/// let dir = tempfile::tempdir()?;
+/// let log = Log::open(dir.path(), Options::default())?;
+/// let orders = Filter::predicate(|event| event.payload.starts_with(b"order"));
+/// let mut subscription =
+///     log.subscribe_with(Start::Beginning, SubscriptionOptions::default().filter(orders))?;
+/// log.append(b"audit ping", Durability::Synced)?;
+/// log.append(b"order 42", Durability::Synced)?;
+/// let event = subscription.next(Duration::from_secs(5))?.expect("published");
+/// assert_eq!(event.payload.as_ref(), b"order 42");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Subscription {
     shared: Arc<Shared>,
     reader: LogReader,

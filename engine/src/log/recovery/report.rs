@@ -115,6 +115,19 @@ impl fmt::Display for RecoveryAction {
 }
 
 /// What recovery did when the log opened: nothing, after a clean close.
+///
+/// ```
+/// use annal::{Durability, Log, Options};
+///
+/// let dir = tempfile::tempdir()?;
+/// let log = Log::open(dir.path(), Options::default())?;
+/// log.append(b"x", Durability::Synced)?;
+/// log.close()?;
+/// let log = Log::open(dir.path(), Options::default())?;
+/// let report = log.recovery_report();
+/// assert!(report.is_clean(), "{report:?}"); // each action would be listed, and logged
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecoveryReport {
