@@ -18,21 +18,16 @@ mod shortcuts;
 mod subscription;
 mod types;
 
-use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use crate::consumer::ConsumerInfo;
 use crate::error::{Error, Result};
 use crate::format::envelope::Kind;
-use crate::handle::Log;
-use crate::index::checkpointer::Checkpointer;
-use crate::io::{FileStorage, Storage};
 use crate::name::Name;
-use crate::options::{Durability, Options};
+use crate::options::Durability;
 use crate::position::{ExpectedRevision, Position, Revision};
 use crate::read::Start;
 use core::{Commit, Core, State, ENCODED_BYTES_PER_STREAM_GUESS};
-use open::load_index;
 
 pub use consumer::StoreConsumer;
 pub use iter::StoreEvents;
@@ -123,82 +118,8 @@ pub enum IndexRecovery {
 }
 
 impl EventStore {
-    /// Opens (creating if needed) the event store in `dir` on the local file system.
-    ///
-    /// ```
-    /// use annal::{EventStore, Options};
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let store = EventStore::open(dir.path(), Options::default())?;
-    /// store.close()?;
-    /// let again = EventStore::open(dir.path(), Options::default())?; // reopens it
-    /// # drop(again);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<EventStore> {
-        let storage = FileStorage::with_io_path(options.io_path)?;
-        EventStore::open_with_storage(dir, options, Arc::new(storage))
-    }
-
-    /// Opens the event store on a given storage backend.
-    pub fn open_with_storage(
-        dir: impl AsRef<Path>,
-        options: Options,
-        storage: Arc<dyn Storage>,
-    ) -> Result<EventStore> {
-        let log = Log::open_with_storage(dir, options, Arc::clone(&storage))?;
-        EventStore::on_log(log, storage)
-    }
-
-    /// Opens the event store in `dir` read-only, as a follower of the process that writes
-    /// it (or of a read-only copy): see [`Log::open_read_only`]. It takes no lock and
-    /// writes nothing — an unusable index checkpoint is left in place and the index
-    /// rebuilt in memory — and every read first catches up with what the writer added.
-    /// Appends, deletes, checkpoints and consumer changes return
-    /// [`Error::ReadOnly`].
-    pub fn open_read_only(dir: impl AsRef<Path>, options: Options) -> Result<EventStore> {
-        EventStore::open_read_only_with_storage(dir, options, Arc::new(FileStorage::default()))
-    }
-
-    /// [`EventStore::open_read_only`] on a given storage backend.
-    pub fn open_read_only_with_storage(
-        dir: impl AsRef<Path>,
-        options: Options,
-        storage: Arc<dyn Storage>,
-    ) -> Result<EventStore> {
-        let log = Log::open_read_only_with_storage(dir, options, Arc::clone(&storage))?;
-        EventStore::on_log(log, storage)
-    }
-
-    /// The store on an open log: its index loaded or rebuilt.
-    fn on_log(log: Log, storage: Arc<dyn Storage>) -> Result<EventStore> {
-        let (index, index_recovery) = load_index(&log, storage.as_ref(), log.is_read_only())?;
-        if let IndexRecovery::Rebuilt { reason } = &index_recovery {
-            ::log::info!(
-                "annal: index of {} rebuilt from the log ({reason})",
-                log.dir().display()
-            );
-        }
-        let events_at_checkpoint = index.events_indexed;
-        let core = Core {
-            checkpointer: Checkpointer::new(storage, log.dir(), events_at_checkpoint),
-            log,
-            state: RwLock::new(State {
-                checkpoint_bytes: index.streams.len() * ENCODED_BYTES_PER_STREAM_GUESS,
-                index,
-                events_at_checkpoint,
-                plans: Vec::new(),
-                batch: append::EncodedBatch::default(),
-            }),
-        };
-        Ok(EventStore {
-            core: Arc::new(core),
-            index_recovery,
-        })
-    }
-
     /// What recovery did to the log when the store opened (see
-    /// [`Log::recovery_report`]).
+    /// [`crate::Log::recovery_report`]).
     pub fn recovery_report(&self) -> crate::log::RecoveryReport {
         self.core.log.recovery_report()
     }
@@ -556,7 +477,7 @@ impl EventStore {
             .map(|(seq, _)| Revision(seq))
     }
 
-    /// The log's counters since open ([`Log::metrics`]): appends, bytes written, group
+    /// The log's counters since open ([`crate::Log::metrics`]): appends, bytes written, group
     /// commits, and the located reads that stream and category reads make.
     pub fn metrics(&self) -> crate::metrics::Metrics {
         self.core.log.metrics()
@@ -568,7 +489,7 @@ impl EventStore {
         self.index_recovery.clone()
     }
 
-    /// The path durable writes take ([`Log::io_path`]).
+    /// The path durable writes take ([`crate::Log::io_path`]).
     pub fn io_path(&self) -> crate::options::IoPath {
         self.core.log.io_path()
     }
