@@ -73,6 +73,7 @@ exceptions! {
     BehindRetention = BehindRetention: "A subscription fell behind retention.",
     CheckpointRegression = CheckpointRegression: "A consumer's checkpoint can only move forward.",
     IoUringUnavailable = IoUringUnavailable: "io_uring was required but this kernel or sandbox refuses it.",
+    ReadOnly = ReadOnly: "The log or store was opened read-only (a follower): it cannot be changed.",
 }
 
 /// The facts of an error a caller may act on, as attributes of the exception:

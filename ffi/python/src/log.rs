@@ -175,15 +175,18 @@ impl Log {
 
 #[pymethods]
 impl Log {
-    /// Opens (creating if needed) the log in the directory `path`.
+    /// Opens (creating if needed) the log in the directory `path`. With `read_only=True`
+    /// it opens it as a follower of another process's writer (no lock, nothing written,
+    /// following what the writer adds; changes raise `ReadOnly`).
     #[staticmethod]
-    #[pyo3(signature = (path, *, segment_bytes = None, verify_reads = None, recovery = None))]
+    #[pyo3(signature = (path, *, segment_bytes = None, verify_reads = None, recovery = None, read_only = false))]
     fn open(
         py: Python<'_>,
         path: PathBuf,
         segment_bytes: Option<u64>,
         verify_reads: Option<bool>,
         recovery: Option<String>,
+        read_only: bool,
     ) -> PyResult<Log> {
         let options = OpenOptions {
             segment_bytes,
@@ -192,7 +195,15 @@ impl Log {
             index_checkpoint_events: None,
         }
         .build()?;
-        let log = py.detach(|| annal::Log::open(&path, options)).py_err()?;
+        let log = py
+            .detach(|| {
+                if read_only {
+                    annal::Log::open_read_only(&path, options)
+                } else {
+                    annal::Log::open(&path, options)
+                }
+            })
+            .py_err()?;
         Ok(Log {
             handle: Handle::new(log),
             path,
@@ -380,6 +391,12 @@ impl Log {
     fn delete_consumer(&self, py: Python<'_>, name: String) -> PyResult<()> {
         let log = self.engine()?;
         py.detach(|| log.delete_consumer(&name)).py_err()
+    }
+
+    /// A follower (`read_only=True`) reads what its writer added since it last looked.
+    fn refresh(&self, py: Python<'_>) -> PyResult<()> {
+        let log = self.engine()?;
+        py.detach(|| log.refresh()).py_err()
     }
 
     /// Writes back to their files the checkpoints committed with appends.

@@ -140,9 +140,11 @@ impl EventStore {
 
 #[pymethods]
 impl EventStore {
-    /// Opens (creating if needed) the event store in the directory `path`.
+    /// Opens (creating if needed) the event store in the directory `path`. With
+    /// `read_only=True` it opens it as a follower of another process's writer (no lock,
+    /// nothing written; every read catches up first; changes raise `ReadOnly`).
     #[staticmethod]
-    #[pyo3(signature = (path, *, segment_bytes = None, verify_reads = None, recovery = None, index_checkpoint_events = None))]
+    #[pyo3(signature = (path, *, segment_bytes = None, verify_reads = None, recovery = None, index_checkpoint_events = None, read_only = false))]
     fn open(
         py: Python<'_>,
         path: PathBuf,
@@ -150,6 +152,7 @@ impl EventStore {
         verify_reads: Option<bool>,
         recovery: Option<String>,
         index_checkpoint_events: Option<u64>,
+        read_only: bool,
     ) -> PyResult<EventStore> {
         let options = OpenOptions {
             segment_bytes,
@@ -159,7 +162,13 @@ impl EventStore {
         }
         .build()?;
         let store = py
-            .detach(|| annal::EventStore::open(&path, options))
+            .detach(|| {
+                if read_only {
+                    annal::EventStore::open_read_only(&path, options)
+                } else {
+                    annal::EventStore::open(&path, options)
+                }
+            })
             .py_err()?;
         Ok(EventStore {
             handle: Handle::new(store),

@@ -11,7 +11,7 @@ CODES = {
     "LimitExceeded": 6, "EmptyBatch": 7, "PositionOutOfRange": 8, "InvalidOptions": 9,
     "Closed": 10, "UnknownConsumer": 11, "ConsumerExists": 12, "InvalidConsumerName": 13,
     "TooManySubscriptions": 14, "TooManyConsumers": 15, "BehindRetention": 16,
-    "CheckpointRegression": 17, "IoUringUnavailable": 18, "WrongExpectedRevision": 20, "StreamDeleted": 21,
+    "CheckpointRegression": 17, "IoUringUnavailable": 18, "ReadOnly": 19, "WrongExpectedRevision": 20, "StreamDeleted": 21,
     "StreamNotFound": 22, "IdempotencyConflict": 23, "InvalidArgument": 24,
 }
 
