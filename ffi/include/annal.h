@@ -178,8 +178,9 @@ typedef struct annal_open_options {
   uint32_t open_checks;
   // 1: re-check every record's body checksum on read; 0: no.
   uint32_t verify_reads;
-  // Must be zero.
-  uint32_t reserved;
+  // 1: open read-only, as a follower of the process that writes the directory (no
+  // lock, nothing written; changes return `ANNAL_STATUS_READ_ONLY`); 0: no.
+  uint32_t read_only;
 } annal_open_options;
 
 // A snapshot of a log's positions. Every event before `written_position` is written,
@@ -561,7 +562,8 @@ annal_status annal_last_error_message(char *buffer,
 
 // Opens (creating if needed) the log in directory `dir` and writes its handle to
 // `*log_out`. `options` may be NULL (all defaults). One process opens a directory at a
-// time (`ANNAL_STATUS_LOCKED`).
+// time (`ANNAL_STATUS_LOCKED`); with `options->read_only = 1` any number of others open
+// it as followers (no lock, nothing written, following the writer).
 //
 // # Safety
 // `dir` is NULL or a NUL-terminated path; `options` is NULL or an
@@ -697,6 +699,8 @@ const char *annal_status_name(annal_status status);
 
 // Opens (creating if needed) the event store in directory `dir` and writes its handle
 // to `*store_out`. `options` may be NULL (all defaults).
+// With `options->read_only = 1` it opens the store as a follower of its writer (no
+// lock, nothing written; every read catches up first).
 //
 // # Safety
 // `dir` is NULL or a NUL-terminated path; `options` is NULL or an

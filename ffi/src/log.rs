@@ -48,7 +48,8 @@ pub fn get_for_child(log_id: usize) -> Result<Ref<'static, Owner<Log>>, Failure>
 
 /// Opens (creating if needed) the log in directory `dir` and writes its handle to
 /// `*log_out`. `options` may be NULL (all defaults). One process opens a directory at a
-/// time (`ANNAL_STATUS_LOCKED`).
+/// time (`ANNAL_STATUS_LOCKED`); with `options->read_only = 1` any number of others open
+/// it as followers (no lock, nothing written, following the writer).
 ///
 /// # Safety
 /// `dir` is NULL or a NUL-terminated path; `options` is NULL or an
@@ -68,7 +69,11 @@ pub unsafe extern "C" fn annal_log_open(
                 options::read_open_options(options)?,
             )
         };
-        let log = Log::open(dir, options)?;
+        let log = if options.read_only {
+            Log::open_read_only(dir, options.options)?
+        } else {
+            Log::open(dir, options.options)?
+        };
         out.write(handle_of(LOGS.insert(Owner::new(log))?));
         Ok(())
     })

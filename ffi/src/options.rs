@@ -33,8 +33,9 @@ pub struct annal_open_options {
     pub open_checks: u32,
     /// 1: re-check every record's body checksum on read; 0: no.
     pub verify_reads: u32,
-    /// Must be zero.
-    pub reserved: u32,
+    /// 1: open read-only, as a follower of the process that writes the directory (no
+    /// lock, nothing written; changes return `ANNAL_STATUS_READ_ONLY`); 0: no.
+    pub read_only: u32,
 }
 
 impl Default for annal_open_options {
@@ -46,13 +47,33 @@ impl Default for annal_open_options {
             recovery: 0,
             open_checks: 0,
             verify_reads: 0,
-            reserved: 0,
+            read_only: 0,
         }
     }
 }
 
+/// A flag field that must be 0 or 1.
+fn flag(value: u32, what: &str) -> Result<bool, Failure> {
+    match value {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(Failure::boundary(
+            ANNAL_STATUS_INVALID_ENUM,
+            format!("{what} is {other}, not 0 or 1"),
+        )),
+    }
+}
+
+/// What opening asks for: the engine's options, and whether to open read-only.
+pub struct OpenRequest {
+    /// The engine's options.
+    pub options: Options,
+    /// Open as a follower (`Log::open_read_only`).
+    pub read_only: bool,
+}
+
 /// The engine's options for `raw` (from [`args::sized_struct`]).
-pub fn open_options(raw: &annal_open_options) -> Result<Options, Failure> {
+pub fn open_options(raw: &annal_open_options) -> Result<OpenRequest, Failure> {
     let mut options = Options::default()
         .recovery(enums::recovery(raw.recovery)?)
         .open_checks(enums::open_checks(raw.open_checks)?);
@@ -62,24 +83,18 @@ pub fn open_options(raw: &annal_open_options) -> Result<Options, Failure> {
     if raw.index_checkpoint_events != 0 {
         options = options.index_checkpoint_events(raw.index_checkpoint_events);
     }
-    options = options.verify_reads(match raw.verify_reads {
-        0 => false,
-        1 => true,
-        other => {
-            return Err(Failure::boundary(
-                ANNAL_STATUS_INVALID_ENUM,
-                format!("verify_reads is {other}, not 0 or 1"),
-            ))
-        }
-    });
-    Ok(options)
+    options = options.verify_reads(flag(raw.verify_reads, "verify_reads")?);
+    Ok(OpenRequest {
+        options,
+        read_only: flag(raw.read_only, "read_only")?,
+    })
 }
 
 /// Reads `annal_open_options` from C.
 ///
 /// # Safety
 /// NULL, or a pointer to `struct_size` readable bytes of an `annal_open_options`.
-pub unsafe fn read_open_options(ptr: *const annal_open_options) -> Result<Options, Failure> {
+pub unsafe fn read_open_options(ptr: *const annal_open_options) -> Result<OpenRequest, Failure> {
     // SAFETY: the caller's contract; annal_open_options is repr(C), starts with
     // struct_size, and holds only integers.
     let raw = unsafe { args::sized_struct(ptr, "options") }?;

@@ -41,6 +41,8 @@ pub fn get(store: *const annal_store) -> Result<Ref<'static, Owner<EventStore>>,
 
 /// Opens (creating if needed) the event store in directory `dir` and writes its handle
 /// to `*store_out`. `options` may be NULL (all defaults).
+/// With `options->read_only = 1` it opens the store as a follower of its writer (no
+/// lock, nothing written; every read catches up first).
 ///
 /// # Safety
 /// `dir` is NULL or a NUL-terminated path; `options` is NULL or an
@@ -60,7 +62,11 @@ pub unsafe extern "C" fn annal_store_open(
                 options::read_open_options(options)?,
             )
         };
-        let store = EventStore::open(dir, options)?;
+        let store = if options.read_only {
+            EventStore::open_read_only(dir, options.options)?
+        } else {
+            EventStore::open(dir, options.options)?
+        };
         out.write(handle_of(STORES.insert(Owner::new(store))?));
         Ok(())
     })

@@ -75,6 +75,9 @@ static void open_options(const char *dir, const char *base) {
     options.verify_reads = 2;
     EXPECT(annal_log_open(dir, &options, &log), ANNAL_STATUS_INVALID_ENUM);
     options.verify_reads = 1;
+    options.read_only = 3;
+    EXPECT(annal_log_open(dir, &options, &log), ANNAL_STATUS_INVALID_ENUM);
+    options.read_only = 0;
     options.segment_bytes = 1000;
     EXPECT(annal_log_open(dir, &options, &log), ANNAL_STATUS_INVALID_OPTIONS);
     CHECK(log == NULL);

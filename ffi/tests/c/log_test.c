@@ -1,6 +1,7 @@
 /* log_test.c: proves the raw log's C API round-trips: open, appends, flush, sync, reads
  * by position, readers, state, retention, subscriptions and durable consumers, including
- * a consumer that resumes after the log is closed and reopened. Usage: log_test DIR */
+ * a consumer that resumes after the log is closed and reopened, and a read-only follower
+ * of the open log. Usage: log_test DIR */
 #include "check.h"
 
 static annal_log *open_log(const char *dir) {
@@ -225,6 +226,29 @@ static void consumer_resumes_after_restart(const char *dir) {
            ANNAL_STATUS_USE_AFTER_CLOSE);
 }
 
+/* A read-only follower beside the writer: it reads what is written, follows later
+ * appends, and refuses changes with ANNAL_STATUS_READ_ONLY. */
+static void read_only_follower(annal_log *writer, const char *dir) {
+    annal_open_options options;
+    memset(&options, 0, sizeof options);
+    options.struct_size = sizeof options;
+    options.segment_bytes = 1 << 20;
+    options.read_only = 1;
+    annal_log *follower = NULL;
+    OK(annal_log_open(dir, &options, &follower));
+    annal_log_info before;
+    OK(annal_log_state(follower, &before));
+    OK(annal_log_append(writer, BYTES("for the follower"), ANNAL_DURABILITY_SYNCED, NULL));
+    uint8_t buffer[64];
+    size_t length = 0;
+    OK(annal_log_read(follower, before.next_position, buffer, sizeof buffer, &length));
+    CHECK(view_equals(buffer, length, "for the follower"));
+    EXPECT(annal_log_append(follower, BYTES("nope"), ANNAL_DURABILITY_SYNCED, NULL),
+           ANNAL_STATUS_READ_ONLY);
+    EXPECT(annal_log_sync(follower), ANNAL_STATUS_READ_ONLY);
+    OK(annal_log_close(follower));
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s DIR\n", argv[0]);
@@ -237,6 +261,7 @@ int main(int argc, char **argv) {
     appends_and_reads(log);
     subscriptions(log);
     consumers(log);
+    read_only_follower(log, dir);
     OK(annal_log_close(log));
     OK(annal_log_close(NULL));
     consumer_resumes_after_restart(dir);
