@@ -227,7 +227,7 @@ pub(crate) struct PendingAppend<'log> {
     shared: &'log Shared,
     appended: Appended,
     /// Counts a `Synced` append in progress until it is covered (group commit).
-    _appending: Option<group_commit::Appending<'log>>,
+    appending: Option<group_commit::Appending<'log>>,
 }
 
 impl PendingAppend<'_> {
@@ -239,7 +239,7 @@ impl PendingAppend<'_> {
     /// Waits for the durability the append asked for: returns at once unless `Synced`,
     /// which joins (or leads) a group commit.
     pub(crate) fn finish(self) -> Result<Appended> {
-        if self._appending.is_some() {
+        if self.appending.is_some() {
             group_commit::wait_synced(self.shared, self.appended.last.0 + 1)?;
         }
         Ok(self.appended)
@@ -416,7 +416,7 @@ impl Shared {
         Ok(PendingAppend {
             shared: self,
             appended,
-            _appending: appending,
+            appending,
         })
     }
 
