@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod extension;
 pub mod record;
 pub mod segment_header;
+pub mod truncation_marker;
 
 /// Every record starts at a multiple of this many bytes from the start of the segment.
 pub const ALIGNMENT_BYTES: usize = 8;

@@ -24,6 +24,8 @@ mod recovery;
 mod retention;
 mod scan;
 mod segment;
+mod truncation;
+mod truncation_open;
 mod walker;
 pub(crate) mod watermark;
 
@@ -298,6 +300,7 @@ impl LogCore {
                 Error::io("lock log directory", Some(dir.join("LOCK")), e)
             }
         })?;
+        truncation_open::finish_interrupted_truncation(storage.as_ref(), &dir)?;
         let recovered = recovery::recover(storage.as_ref(), &dir, &options)?;
         let preparer = Preparer::start(Arc::clone(&storage), dir.clone(), options.segment_bytes);
         let active = Arc::clone(
