@@ -222,9 +222,15 @@ impl Syncable for Shared {
 
     fn reached(&self, target: u64) -> bool {
         // Appended positions are below `next` unless a suffix truncation removed them:
-        // their waiters are done once what the log still holds is durable.
+        // their waiters are done once what the log still holds is durable. A failed
+        // write also moves `next` back, after poisoning the log (so a `next` seen moved
+        // back by a failure is seen with the poison): those waiters are not done.
         let synced = self.synced();
-        synced >= target || synced >= self.next.load(StdOrdering::Acquire)
+        if synced >= target {
+            return true;
+        }
+        let next = self.next.load(StdOrdering::Acquire);
+        synced >= next && !self.poisoned.load(StdOrdering::Acquire)
     }
 }
 
