@@ -1,0 +1,21 @@
+//! Replication for Annal on openraft (0.9, `storage-v2`): no consensus of our own.
+//!
+//! - [`AnnalLogStore`] is openraft's log storage over an Annal [`annal::Log`]: one
+//!   record per raft entry, appends acknowledged to openraft by group commit (one
+//!   fdatasync for every entry appended meanwhile), conflicting suffixes removed with
+//!   [`annal::Log::truncate_from`], purges by retention (whole segments), and the vote,
+//!   committed and purged log ids in a small durable file ([`meta`]).
+//! - [`EventStoreMachine`] is openraft's state machine over an [`annal::EventStore`]:
+//!   every committed [`AppendRequest`] is applied as one event-store append whose
+//!   expectation is checked on apply, the same on every replica, and whose events get
+//!   ids derived from the entry's log index, so applying an entry again (after a crash
+//!   between the append and the applied-state file) writes nothing.
+
+mod log_store;
+mod meta;
+mod state_machine;
+mod types;
+
+pub use log_store::{AnnalLogReader, AnnalLogStore};
+pub use state_machine::{EventStoreMachine, SnapshotBuilder};
+pub use types::{AppendOutcome, AppendRequest, Expected, ProposedEvent, TypeConfig};
