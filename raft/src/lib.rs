@@ -11,9 +11,13 @@
 //!   ids derived from the entry's log index, so applying an entry again (after a crash
 //!   between the append and the applied-state file) writes nothing.
 
+// openraft's traits return its `StorageError` (over 200 bytes); the helpers return it too.
+#![allow(clippy::result_large_err)]
+
 mod log_store;
 mod meta;
 mod state_machine;
+mod syncer;
 mod types;
 
 pub use log_store::{AnnalLogReader, AnnalLogStore};

@@ -19,10 +19,8 @@ use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 
 use annal::{Durability, Log, Options, Position};
-use crossbeam::channel::{self, Receiver, Sender};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{
     AnyError, Entry, LogId, LogState, RaftLogReader, StorageError, StorageIOError, Vote,
@@ -30,6 +28,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 
 use crate::meta::MetaFile;
+use crate::syncer::Syncer;
 use crate::TypeConfig;
 
 type NodeId = u64;
@@ -61,8 +60,7 @@ struct Shared {
 /// openraft's log storage on an Annal log (see the module docs).
 pub struct AnnalLogStore {
     shared: Arc<Shared>,
-    syncer: Option<Sender<LogFlushed<TypeConfig>>>,
-    syncer_thread: Option<JoinHandle<()>>,
+    syncer: Syncer,
 }
 
 /// A reader of the log for replication: cheap to clone, reads never block appends.
@@ -100,46 +98,13 @@ impl AnnalLogStore {
         });
         shared.learn_offset().map_err(io::Error::other)?;
         shared.rebase_if_behind_purge().map_err(io::Error::other)?;
-        let (syncer, callbacks) = channel::unbounded();
-        let syncer_thread = std::thread::Builder::new()
-            .name("annal-raft-syncer".into())
-            .spawn(move || run_syncer(&log, &callbacks))?;
-        Ok(AnnalLogStore {
-            shared,
-            syncer: Some(syncer),
-            syncer_thread: Some(syncer_thread),
-        })
+        let syncer = Syncer::start(log)?;
+        Ok(AnnalLogStore { shared, syncer })
     }
 
     /// The Annal log holding the entries.
     pub fn log(&self) -> &Log {
         &self.shared.log
-    }
-}
-
-impl Drop for AnnalLogStore {
-    fn drop(&mut self) {
-        // The syncer ends once the channel is closed, after calling what is queued.
-        drop(self.syncer.take());
-        if let Some(thread) = self.syncer_thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Calls flush callbacks once a `Log::sync` that began after they were queued returned:
-/// every callback waiting when a sync starts shares it.
-fn run_syncer(log: &Log, callbacks: &Receiver<LogFlushed<TypeConfig>>) {
-    while let Ok(first) = callbacks.recv() {
-        let mut waiting = vec![first];
-        waiting.extend(callbacks.try_iter());
-        let result = log.sync();
-        for callback in waiting {
-            callback.log_io_completed(match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(io::Error::other(e.to_string())),
-            });
-        }
     }
 }
 
@@ -156,7 +121,11 @@ impl Shared {
         (index as i64 - self.offset()).max(0) as u64
     }
 
-    fn decode(&self, position: u64, payload: &[u8]) -> Result<Entry<TypeConfig>, StorageError<NodeId>> {
+    fn decode(
+        &self,
+        position: u64,
+        payload: &[u8],
+    ) -> Result<Entry<TypeConfig>, StorageError<NodeId>> {
         serde_json::from_slice(payload)
             .map_err(|e| read_error(format!("entry at log position {position} is damaged: {e}")))
     }
@@ -171,7 +140,10 @@ impl Shared {
             if event.payload.is_empty() {
                 continue;
             }
-            return Ok(Some((event.position.0, self.decode(event.position.0, &event.payload)?)));
+            return Ok(Some((
+                event.position.0,
+                self.decode(event.position.0, &event.payload)?,
+            )));
         }
         Ok(None)
     }
@@ -374,16 +346,18 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
                 )));
             }
             for _ in 0..gap {
-                log.append(HOLE, Durability::Buffered).map_err(write_error)?;
+                log.append(HOLE, Durability::Buffered)
+                    .map_err(write_error)?;
             }
             let payload = serde_json::to_vec(&entry).map_err(write_error)?;
             log.append(&payload, Durability::Buffered)
                 .map_err(write_error)?;
         }
-        let syncer = self.syncer.as_ref().expect("the syncer runs while the store is open");
-        syncer
-            .send(callback)
-            .map_err(|_| write_error("the syncer thread is gone"))
+        self.syncer
+            .after_sync(Box::new(move |result| {
+                callback.log_io_completed(result.map_err(io::Error::other));
+            }))
+            .map_err(write_error)
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
@@ -401,7 +375,10 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
         {
             let mut meta = self.shared.meta();
-            if meta.last_purged.is_some_and(|purged| purged.index >= log_id.index) {
+            if meta
+                .last_purged
+                .is_some_and(|purged| purged.index >= log_id.index)
+            {
                 return Ok(());
             }
             let mut next = meta.clone();

@@ -15,7 +15,9 @@ use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use annal::{Direction, Durability, ErrorCode, EventStore, ExpectedRevision, NewEvent, Options, Position};
+use annal::{
+    Direction, Durability, ErrorCode, EventStore, ExpectedRevision, NewEvent, Options, Position,
+};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     AnyError, BasicNode, Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta,
@@ -121,7 +123,8 @@ impl EventStoreMachine {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> io::Result<EventStoreMachine> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir)?;
-        let store = EventStore::open(dir.join("store"), options.clone()).map_err(io::Error::other)?;
+        let store =
+            EventStore::open(dir.join("store"), options.clone()).map_err(io::Error::other)?;
         let state_file = MetaFile::new(&dir, "raft-state.json");
         let applied = state_file.load()?.unwrap_or_default();
         Ok(EventStoreMachine {
@@ -244,7 +247,9 @@ impl Inner {
             last_applied: meta.last_log_id,
             membership: meta.last_membership.clone(),
         };
-        self.state_file.store(&self.applied).map_err(snapshot_error)?;
+        self.state_file
+            .store(&self.applied)
+            .map_err(snapshot_error)?;
         self.current = Some(StoredSnapshot {
             meta: meta.clone(),
             bytes,
@@ -297,7 +302,8 @@ impl RaftStateMachine<TypeConfig> for EventStoreMachine {
             let outcome = match entry.payload {
                 EntryPayload::Blank => AppendOutcome::None,
                 EntryPayload::Membership(membership) => {
-                    inner.applied.membership = StoredMembership::new(Some(entry.log_id), membership);
+                    inner.applied.membership =
+                        StoredMembership::new(Some(entry.log_id), membership);
                     AppendOutcome::None
                 }
                 EntryPayload::Normal(request) => {
@@ -316,15 +322,21 @@ impl RaftStateMachine<TypeConfig> for EventStoreMachine {
                         Ok(result) => {
                             unsynced = durability == Durability::Written;
                             AppendOutcome::Appended {
-                            first_revision: result.first_revision.0,
-                            last_revision: result.last_revision.0,
-                            first_position: result.first_position.0,
+                                first_revision: result.first_revision.0,
+                                last_revision: result.last_revision.0,
+                                first_position: result.first_position.0,
                             }
                         }
                         Err(e) if is_refusal(e.code()) => AppendOutcome::Refused {
                             reason: e.to_string(),
                         },
-                        Err(e) => return Err(StorageIOError::apply(entry.log_id, AnyError::error(e.to_string())).into()),
+                        Err(e) => {
+                            return Err(StorageIOError::apply(
+                                entry.log_id,
+                                AnyError::error(e.to_string()),
+                            )
+                            .into())
+                        }
                     }
                 }
             };

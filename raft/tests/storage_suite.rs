@@ -1,7 +1,7 @@
 //! openraft's own storage test suite (`openraft::testing::Suite`) against the Annal log
 //! storage and the event-store state machine, on real files.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::result_large_err)]
 
 use annal::Options;
 use annal_raft::{AnnalLogStore, EventStoreMachine, TypeConfig};
