@@ -14,6 +14,7 @@
 // openraft's traits return its `StorageError` (over 200 bytes); the helpers return it too.
 #![allow(clippy::result_large_err)]
 
+pub mod in_process;
 mod log_store;
 mod meta;
 mod state_machine;
