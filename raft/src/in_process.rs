@@ -115,11 +115,7 @@ impl Router {
     }
 
     /// Whether an RPC from `from` to `to` gets through now, its delay, and the target.
-    fn route(
-        &self,
-        from: NodeId,
-        to: NodeId,
-    ) -> Result<(Duration, Raft<TypeConfig>), Dropped> {
+    fn route(&self, from: NodeId, to: NodeId) -> Result<(Duration, Raft<TypeConfig>), Dropped> {
         let mut state = self.lock();
         if state.faults.cut.contains(&(from.min(to), from.max(to))) {
             return Err(Dropped("partitioned"));
@@ -208,7 +204,9 @@ impl Connection {
         result: Result<T, RaftError<NodeId, E>>,
     ) -> Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>> {
         if self.router.answer_lost(self.from, self.to) {
-            return Err(RPCError::Network(NetworkError::new(&Dropped("answer lost"))));
+            return Err(RPCError::Network(NetworkError::new(&Dropped(
+                "answer lost",
+            ))));
         }
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
     }

@@ -14,13 +14,16 @@
 // openraft's traits return its `StorageError` (over 200 bytes); the helpers return it too.
 #![allow(clippy::result_large_err)]
 
+pub mod http;
 pub mod in_process;
 mod log_store;
 mod meta;
+mod replicated;
 mod state_machine;
 mod syncer;
 mod types;
 
 pub use log_store::{AnnalLogReader, AnnalLogStore};
+pub use replicated::{ReplicatedError, ReplicatedStore, READ_EVENTS_MAX};
 pub use state_machine::{EventStoreMachine, SnapshotBuilder};
 pub use types::{AppendOutcome, AppendRequest, Expected, ProposedEvent, TypeConfig};

@@ -38,6 +38,9 @@ pub struct Cluster {
 
 pub type Metrics = RaftMetrics<u64, BasicNode>;
 
+/// One stored event as (stream, data, id).
+pub type Stored = (Vec<u8>, Vec<u8>, Option<[u8; 16]>);
+
 fn options() -> Options {
     Options::default().segment_bytes(64 << 10)
 }
@@ -188,8 +191,11 @@ impl Cluster {
     /// The leader every running node names, once they all name the same one.
     async fn agreed_leader(&self, deadline: Instant) -> u64 {
         loop {
-            let named: Vec<Option<u64>> =
-                self.nodes.keys().map(|&id| self.metrics(id).current_leader).collect();
+            let named: Vec<Option<u64>> = self
+                .nodes
+                .keys()
+                .map(|&id| self.metrics(id).current_leader)
+                .collect();
             if let Some(Some(leader)) = named.first().copied() {
                 if named.iter().all(|&n| n == Some(leader))
                     && self.nodes.contains_key(&leader)
@@ -198,7 +204,10 @@ impl Cluster {
                     return leader;
                 }
             }
-            assert!(Instant::now() < deadline, "the nodes name different leaders: {named:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the nodes name different leaders: {named:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -215,7 +224,10 @@ impl Cluster {
             if self.write_to(leader).await {
                 break leader;
             }
-            assert!(Instant::now() < deadline, "the cluster takes no write after healing");
+            assert!(
+                Instant::now() < deadline,
+                "the cluster takes no write after healing"
+            );
         };
         loop {
             let last = self.metrics(leader).last_log_index;
@@ -231,8 +243,8 @@ impl Cluster {
         }
     }
 
-    /// Every event of a node's store as (stream, data, id).
-    pub fn contents(&self, id: u64) -> Vec<(Vec<u8>, Vec<u8>, Option<[u8; 16]>)> {
+    /// Every event of a node's store.
+    pub fn contents(&self, id: u64) -> Vec<Stored> {
         let store = self.nodes[&id].machine.store();
         let mut out = Vec::new();
         let mut from = Position(0);
@@ -244,7 +256,11 @@ impl Cluster {
             };
             let Some(last) = batch.last() else { break };
             from = Position(last.position.0 + 1);
-            out.extend(batch.into_iter().map(|e| (e.stream.to_vec(), e.data.to_vec(), e.id)));
+            out.extend(
+                batch
+                    .into_iter()
+                    .map(|e| (e.stream.to_vec(), e.data.to_vec(), e.id)),
+            );
         }
         out
     }
@@ -274,7 +290,10 @@ impl Cluster {
                 .iter()
                 .filter(|(s, d, _)| s == stream.as_bytes() && d == data)
                 .count();
-            assert_eq!(copies, 1, "{context}: acknowledged write {stream} is held {copies} times");
+            assert_eq!(
+                copies, 1,
+                "{context}: acknowledged write {stream} is held {copies} times"
+            );
         }
     }
 }

@@ -41,7 +41,10 @@ async fn a_partitioned_leaders_synced_entries_are_truncated_after_the_heal() {
     cluster.router.isolate(old);
     let acked_before = cluster.acked.len();
     for _ in 0..3 {
-        assert!(!cluster.write_to(old).await, "a leader without a quorum acknowledged");
+        assert!(
+            !cluster.write_to(old).await,
+            "a leader without a quorum acknowledged"
+        );
     }
     assert!(
         cluster.metrics(old).last_log_index > committed_before,
@@ -65,7 +68,11 @@ async fn a_partitioned_leaders_synced_entries_are_truncated_after_the_heal() {
     }
     cluster.converge().await;
     cluster.assert_consistent("after the partition healed");
-    let streams: Vec<Vec<u8>> = cluster.contents(old).into_iter().map(|(s, _, _)| s).collect();
+    let streams: Vec<Vec<u8>> = cluster
+        .contents(old)
+        .into_iter()
+        .map(|(s, _, _)| s)
+        .collect();
     for n in 10..13 {
         assert!(
             !streams.contains(&format!("w-{n}").into_bytes()),
@@ -128,10 +135,9 @@ async fn a_seeded_random_schedule_of_faults_loses_no_acknowledged_write() {
             0 => cluster.router.isolate(1 + random(3)),
             1 => cluster.router.heal(),
             2 => cluster.router.set_loss_percent(random(30)),
-            3 => cluster.router.set_delay(
-                Duration::ZERO,
-                Duration::from_millis(random(5)),
-            ),
+            3 => cluster
+                .router
+                .set_delay(Duration::ZERO, Duration::from_millis(random(5))),
             4 => {
                 // Stop a node and start it again from its files (never two down at once).
                 let id = 1 + random(3);
