@@ -123,6 +123,7 @@ impl EventStoreMachine {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> io::Result<EventStoreMachine> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir)?;
+        finish_interrupted_install(&dir)?;
         let store =
             EventStore::open(dir.join("store"), options.clone()).map_err(io::Error::other)?;
         let state_file = MetaFile::new(&dir, "raft-state.json");
@@ -154,6 +155,25 @@ impl EventStoreMachine {
     pub fn last_applied(&self) -> Option<LogId<NodeId>> {
         self.lock().applied.last_applied
     }
+}
+
+/// Undoes or completes a snapshot install a crash interrupted: the old store is put
+/// back if the new one had not taken its name yet, and removed if it had.
+fn finish_interrupted_install(dir: &Path) -> io::Result<()> {
+    let live = dir.join("store");
+    let old = dir.join("store.old");
+    let fresh = dir.join("store.installing");
+    if old.exists() {
+        if live.exists() {
+            std::fs::remove_dir_all(&old)?;
+        } else {
+            std::fs::rename(&old, &live)?;
+        }
+    }
+    if fresh.exists() {
+        std::fs::remove_dir_all(&fresh)?;
+    }
+    std::fs::File::open(dir)?.sync_all()
 }
 
 impl Inner {
@@ -234,12 +254,15 @@ impl Inner {
                 Err(_) => return Err(snapshot_error("the store is still in use by a reader")),
             }
         }
+        // The old store steps aside before the new one takes its name: a crash in
+        // between leaves `store.old`, which the next open puts back.
         let live = self.dir.join("store");
-        std::fs::remove_dir_all(&live).map_err(snapshot_error)?;
+        let old = self.dir.join("store.old");
+        let sync_dir = || std::fs::File::open(&self.dir).and_then(|d| d.sync_all());
+        std::fs::rename(&live, &old).map_err(snapshot_error)?;
         std::fs::rename(&fresh_dir, &live).map_err(snapshot_error)?;
-        std::fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(snapshot_error)?;
+        sync_dir().map_err(snapshot_error)?;
+        std::fs::remove_dir_all(&old).map_err(snapshot_error)?;
         self.store = Some(Arc::new(
             EventStore::open(&live, self.options.clone()).map_err(snapshot_error)?,
         ));

@@ -123,3 +123,23 @@ async fn a_snapshot_installed_elsewhere_gives_an_identical_store_that_survives_a
     assert_eq!(contents(&follower), contents(&leader));
     assert_eq!(follower.applied_state().await.unwrap().0, meta.last_log_id);
 }
+
+#[tokio::test]
+async fn an_install_cut_short_between_its_renames_gets_the_old_store_back() {
+    // Proves an open that finds the old store set aside and no new one in its place
+    // (a crash between the install's two renames) puts the old store back.
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let mut machine = open(dir.path());
+        machine
+            .apply(vec![entry(1, request("kept-1", Expected::Any, "x"))])
+            .await
+            .unwrap();
+        contents(&machine)
+    };
+    std::fs::rename(dir.path().join("store"), dir.path().join("store.old")).unwrap();
+    std::fs::create_dir(dir.path().join("store.installing")).unwrap();
+    let machine = open(dir.path());
+    assert_eq!(contents(&machine), before);
+    assert!(!dir.path().join("store.installing").exists());
+}
