@@ -19,6 +19,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use annal::{Durability, Log, Options, Position};
 use openraft::storage::{LogFlushed, RaftLogStorage};
@@ -37,6 +38,8 @@ type NodeId = u64;
 /// log, but its storage suite appends entries with small gaps between them; each
 /// missing index takes one empty record (an entry is never empty), which reads skip.
 const HOLE: &[u8] = b"";
+/// The committed log id is written to the file at most this often.
+const COMMITTED_WRITE_INTERVAL: Duration = Duration::from_millis(100);
 /// The largest gap an append may leave.
 const HOLE_ENTRIES_MAX: i64 = 1024;
 
@@ -61,6 +64,8 @@ struct Shared {
 pub struct AnnalLogStore {
     shared: Arc<Shared>,
     syncer: Syncer,
+    /// When the committed log id was last written to the file.
+    committed_written_at: Option<Instant>,
 }
 
 /// A reader of the log for replication: cheap to clone, reads never block appends.
@@ -99,7 +104,11 @@ impl AnnalLogStore {
         shared.learn_offset().map_err(io::Error::other)?;
         shared.rebase_if_behind_purge().map_err(io::Error::other)?;
         let syncer = Syncer::start(log)?;
-        Ok(AnnalLogStore { shared, syncer })
+        Ok(AnnalLogStore {
+            shared,
+            syncer,
+            committed_written_at: None,
+        })
     }
 
     /// The Annal log holding the entries.
@@ -303,11 +312,21 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
         &mut self,
         committed: Option<LogId<NodeId>>,
     ) -> Result<(), StorageError<NodeId>> {
+        // The committed log id only lets a restart apply sooner, and any older value is
+        // still a true lower bound: it is written at most every
+        // `COMMITTED_WRITE_INTERVAL` (and with every vote), not once per commit, which
+        // would put two fsyncs into the path of every entry.
         let mut meta = self.shared.meta();
-        let mut next = meta.clone();
-        next.committed = committed;
-        self.shared.meta_file.store(&next).map_err(write_error)?;
-        *meta = next;
+        meta.committed = committed;
+        let now = Instant::now();
+        if self
+            .committed_written_at
+            .is_some_and(|at| now.duration_since(at) < COMMITTED_WRITE_INTERVAL)
+        {
+            return Ok(());
+        }
+        self.shared.meta_file.store(&*meta).map_err(write_error)?;
+        self.committed_written_at = Some(now);
         Ok(())
     }
 

@@ -20,8 +20,8 @@ use annal::{
 };
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    AnyError, BasicNode, Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta,
-    StorageError, StorageIOError, StoredMembership,
+    AnyError, BasicNode, CommittedLeaderId, Entry, EntryPayload, LogId, RaftSnapshotBuilder,
+    SnapshotMeta, StorageError, StorageIOError, StoredMembership,
 };
 use serde::{Deserialize, Serialize};
 
@@ -93,13 +93,35 @@ fn snapshot_error(e: impl std::fmt::Display) -> StorageError<NodeId> {
     StorageIOError::write_snapshot(None, AnyError::error(e.to_string())).into()
 }
 
-/// The id the `n`-th event of the entry at `index` gets on every replica.
-fn event_id(index: u64, n: usize) -> [u8; 16] {
+/// The id the `n`-th event of the entry `log_id` gets on every replica: the index
+/// (u64), the event's number in the entry (u32) and the term (u32), little-endian.
+fn event_id(log_id: LogId<NodeId>, n: usize) -> [u8; 16] {
+    let term = u32::try_from(log_id.leader_id.term).expect("terms stay below 2^32");
     let mut id = [0u8; 16];
-    id[0..8].copy_from_slice(&index.to_le_bytes());
+    id[0..8].copy_from_slice(&log_id.index.to_le_bytes());
     id[8..12].copy_from_slice(&(n as u32).to_le_bytes());
-    id[12..16].copy_from_slice(b"raft");
+    id[12..16].copy_from_slice(&term.to_le_bytes());
     id
+}
+
+/// The log id of the entry that wrote an event with this id.
+fn log_id_of(id: &[u8; 16]) -> LogId<NodeId> {
+    let index = u64::from_le_bytes(id[0..8].try_into().expect("8 bytes"));
+    let term = u32::from_le_bytes(id[12..16].try_into().expect("4 bytes"));
+    LogId::new(CommittedLeaderId::new(u64::from(term), 0), index)
+}
+
+/// The log id of the entry that wrote the store's last event: every entry after it
+/// wrote nothing, so applying them again sees the state they saw.
+fn last_written_log_id(store: &EventStore) -> io::Result<Option<LogId<NodeId>>> {
+    let next = store.log_next_position().0;
+    if next == 0 {
+        return Ok(None);
+    }
+    let last = store
+        .read_all(Position(next - 1), Direction::Forwards, 1)
+        .map_err(io::Error::other)?;
+    Ok(last.first().and_then(|e| e.id.as_ref()).map(log_id_of))
 }
 
 /// Whether an append's error is a decision (the same on every replica) rather than a
@@ -127,7 +149,13 @@ impl EventStoreMachine {
         let store =
             EventStore::open(dir.join("store"), options.clone()).map_err(io::Error::other)?;
         let state_file = MetaFile::new(&dir, "raft-state.json");
-        let applied = state_file.load()?.unwrap_or_default();
+        let mut applied: Applied = state_file.load()?.unwrap_or_default();
+        // The file is written at membership changes and snapshots; the store's last
+        // event says how far appends were applied since.
+        let written = last_written_log_id(&store)?;
+        if written > applied.last_applied {
+            applied.last_applied = written;
+        }
         Ok(EventStoreMachine {
             inner: Arc::new(Mutex::new(Inner {
                 dir,
@@ -181,7 +209,19 @@ impl Inner {
         self.store.as_ref().expect("the store is open")
     }
 
+    /// Makes the store durable, then the applied state: the file never runs ahead of
+    /// the store.
+    fn persist_applied(&self) -> Result<(), String> {
+        self.store().checkpoint().map_err(|e| e.to_string())?;
+        self.state_file
+            .store(&self.applied)
+            .map_err(|e| format!("write applied state: {e}"))
+    }
+
     fn build(&mut self) -> Result<StoredSnapshot, StorageError<NodeId>> {
+        // Openraft purges the log up to the snapshot: the applied state must be on
+        // disk at least that far.
+        self.persist_applied().map_err(snapshot_error)?;
         let store = self.store();
         let mut events = Vec::new();
         let mut from = Position(0);
@@ -308,25 +348,16 @@ impl RaftStateMachine<TypeConfig> for EventStoreMachine {
         I::IntoIter: Send,
     {
         let mut inner = self.lock();
-        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
-        let last_append = entries
-            .iter()
-            .rposition(|e| matches!(e.payload, EntryPayload::Normal(_)));
-        let mut unsynced = false;
+        let mut membership_changed = false;
         let mut outcomes = Vec::new();
-        for (k, entry) in entries.into_iter().enumerate() {
-            // The batch's last append is synced, covering the ones written before it.
-            let durability = if Some(k) == last_append {
-                Durability::Synced
-            } else {
-                Durability::Written
-            };
+        for entry in entries {
             inner.applied.last_applied = Some(entry.log_id);
             let outcome = match entry.payload {
                 EntryPayload::Blank => AppendOutcome::None,
                 EntryPayload::Membership(membership) => {
                     inner.applied.membership =
                         StoredMembership::new(Some(entry.log_id), membership);
+                    membership_changed = true;
                     AppendOutcome::None
                 }
                 EntryPayload::Normal(request) => {
@@ -334,22 +365,22 @@ impl RaftStateMachine<TypeConfig> for EventStoreMachine {
                         .events
                         .iter()
                         .enumerate()
-                        .map(|(n, e)| e.to_new_event(event_id(entry.log_id.index, n)))
+                        .map(|(n, e)| e.to_new_event(event_id(entry.log_id, n)))
                         .collect();
+                    // `Written`: the raft log holds the entry durably on a majority; a
+                    // crash that loses this append lowers the applied log id derived at
+                    // open, and the entry is applied again.
                     match inner.store().append(
                         request.stream.as_str(),
                         request.expected.into(),
                         events,
-                        durability,
+                        Durability::Written,
                     ) {
-                        Ok(result) => {
-                            unsynced = durability == Durability::Written;
-                            AppendOutcome::Appended {
-                                first_revision: result.first_revision.0,
-                                last_revision: result.last_revision.0,
-                                first_position: result.first_position.0,
-                            }
-                        }
+                        Ok(result) => AppendOutcome::Appended {
+                            first_revision: result.first_revision.0,
+                            last_revision: result.last_revision.0,
+                            first_position: result.first_position.0,
+                        },
                         Err(e) if is_refusal(e.code()) => AppendOutcome::Refused {
                             reason: e.to_string(),
                         },
@@ -365,12 +396,8 @@ impl RaftStateMachine<TypeConfig> for EventStoreMachine {
             };
             outcomes.push(outcome);
         }
-        if !outcomes.is_empty() {
-            if unsynced {
-                // The batch's last append was refused: sync what was written before it.
-                inner.store().checkpoint().map_err(sm_error)?;
-            }
-            inner.state_file.store(&inner.applied).map_err(sm_error)?;
+        if membership_changed {
+            inner.persist_applied().map_err(sm_error)?;
         }
         Ok(outcomes)
     }

@@ -143,3 +143,28 @@ async fn an_install_cut_short_between_its_renames_gets_the_old_store_back() {
     assert_eq!(contents(&machine), before);
     assert!(!dir.path().join("store.installing").exists());
 }
+
+#[tokio::test]
+async fn a_reopen_learns_how_far_appends_were_applied_from_the_store() {
+    // Proves the applied log id after a reopen is the one of the entry that wrote the
+    // store's last event (the file is written only at membership changes and
+    // snapshots), so the entries after it, which wrote nothing, are applied again
+    // against the state they first saw and decide the same.
+    let dir = tempfile::tempdir().unwrap();
+    let entries = vec![
+        entry(1, request("acct-1", Expected::NoStream, "open")),
+        entry(2, request("acct-1", Expected::Exact(0), "deposit")),
+        entry(3, request("acct-1", Expected::Exact(0), "stale")),
+    ];
+    let first = {
+        let mut machine = open(dir.path());
+        machine.apply(entries.clone()).await.unwrap()
+    };
+    assert!(matches!(first[2], AppendOutcome::Refused { .. }));
+    let mut machine = open(dir.path());
+    let (applied, _) = machine.applied_state().await.unwrap();
+    assert_eq!(applied.map(|id| id.index), Some(2));
+    let again = machine.apply(vec![entries[2].clone()]).await.unwrap();
+    assert_eq!(again[0], first[2]);
+    assert_eq!(contents(&machine).len(), 2);
+}
