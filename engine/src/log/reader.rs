@@ -163,9 +163,10 @@ impl LogReader {
     /// Decodes the next record into the cursor; `Ok(false)` when caught up.
     fn load_record(&mut self) -> Result<bool> {
         loop {
-            let cut = self.segment.cut_from();
-            if self.next_record_position >= cut {
-                self.follow_cut(cut)?;
+            if let Some(cut) = self.segment.cut_from() {
+                if self.next_record_position >= cut {
+                    self.follow_cut(cut)?;
+                }
             }
             if self.next_record_position >= self.known_limit {
                 self.known_limit = self.limit();
@@ -259,8 +260,7 @@ impl Iterator for LogReader {
     /// later call returns events appended since).
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(cursor) = &self.record {
-                let cut = self.segment.cut_from();
+            if let (Some(cursor), Some(cut)) = (&self.record, self.segment.cut_from()) {
                 if cursor.remaining > 0 && cursor.position >= cut {
                     if let Err(e) = self.follow_cut(cut) {
                         return Some(Err(e));

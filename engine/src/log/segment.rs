@@ -123,10 +123,13 @@ impl Segment {
         self.written_bytes.store(bytes, Ordering::Release);
     }
 
-    /// The first position a suffix truncation removed from this segment, `u64::MAX` for
-    /// none (a `Relaxed` load: the truncation stored it before it returned).
-    pub(crate) fn cut_from(&self) -> u64 {
-        self.cut_from.load(Ordering::Relaxed)
+    /// The first position a suffix truncation removed from this segment, if one did (a
+    /// `Relaxed` load: the truncation stored it before it returned). `u64::MAX` stands
+    /// for none, so a cut there is not told (a record ending at `u64::MAX` takes no
+    /// append after it: nothing could follow the cut).
+    pub(crate) fn cut_from(&self) -> Option<u64> {
+        let cut = self.cut_from.load(Ordering::Relaxed);
+        (cut != u64::MAX).then_some(cut)
     }
 
     /// Marks every position from `position` on as removed from this segment.
