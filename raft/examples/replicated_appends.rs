@@ -175,8 +175,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rounds: usize = args.first().map_or(3, |s| s.parse().unwrap());
     let time = Duration::from_secs_f64(args.get(1).map_or(2.0, |s| s.parse().unwrap()));
+    let workers: usize = std::env::var("ANNAL_RAFT_WORKERS").map_or(2, |s| s.parse().unwrap());
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .unwrap();

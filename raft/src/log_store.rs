@@ -296,11 +296,15 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
-        let mut meta = self.shared.meta();
-        let mut next = meta.clone();
+        let mut next = self.shared.meta().clone();
         next.vote = Some(*vote);
-        self.shared.meta_file.store(&next).map_err(vote_error)?;
-        *meta = next;
+        let (file, state) = (self.shared.meta_file.clone(), next.clone());
+        // Durable before it returns, as openraft requires; off the async workers.
+        tokio::task::spawn_blocking(move || file.store(&state))
+            .await
+            .map_err(vote_error)?
+            .map_err(vote_error)?;
+        self.shared.meta().vote = next.vote;
         Ok(())
     }
 
@@ -316,8 +320,11 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
         // still a true lower bound: it is written at most every
         // `COMMITTED_WRITE_INTERVAL` (and with every vote), not once per commit, which
         // would put two fsyncs into the path of every entry.
-        let mut meta = self.shared.meta();
-        meta.committed = committed;
+        let state = {
+            let mut meta = self.shared.meta();
+            meta.committed = committed;
+            meta.clone()
+        };
         let now = Instant::now();
         if self
             .committed_written_at
@@ -325,7 +332,12 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
         {
             return Ok(());
         }
-        self.shared.meta_file.store(&*meta).map_err(write_error)?;
+        let file = self.shared.meta_file.clone();
+        // Two fsyncs: off the async workers, which run every node task.
+        tokio::task::spawn_blocking(move || file.store(&state))
+            .await
+            .map_err(write_error)?
+            .map_err(write_error)?;
         self.committed_written_at = Some(now);
         Ok(())
     }
