@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::format::envelope::decode;
 use crate::handle::Log;
 use crate::index::checkpointer::Checkpointer;
+use crate::index::table::Table;
 use crate::index::{checkpoint, Index, IDEMPOTENCY_WINDOW_EVENTS};
 use crate::io::FileStorage;
 use crate::io::Storage;
@@ -17,7 +18,7 @@ use crate::position::{Location, Position};
 
 use super::read::not_an_envelope;
 use super::IndexRecovery;
-use super::{append, Core, EventStore, State, ENCODED_BYTES_PER_STREAM_GUESS};
+use super::{append, Core, EventStore, State};
 
 impl EventStore {
     /// Opens (creating if needed) the event store in `dir` on the local file system.
@@ -78,10 +79,9 @@ impl EventStore {
         }
         let events_at_checkpoint = index.events_indexed;
         let core = Core {
-            checkpointer: Checkpointer::new(storage, log.dir(), events_at_checkpoint),
+            checkpointer: Checkpointer::new(storage, log.dir()),
             log,
             state: RwLock::new(State {
-                checkpoint_bytes: index.streams.len() * ENCODED_BYTES_PER_STREAM_GUESS,
                 index,
                 events_at_checkpoint,
                 plans: Vec::new(),
@@ -119,15 +119,16 @@ pub(super) fn load_index(
             let bytes = file
                 .view()
                 .map_err(|e| Error::io("map index checkpoint", Some(path.clone()), e))?;
-            checkpoint::decode(&bytes, log.epoch())
+            Table::open(bytes, log.epoch())
                 .map_err(|e| NotLoaded::Unusable(e.0.to_owned()))
-                .and_then(|index| {
-                    if index.through < first || index.through > next {
+                .and_then(|table| {
+                    let through = table.header().through;
+                    if through < first || through > next {
                         Err(NotLoaded::Unusable(
                             "checkpoint is not within the log (the log lost its tail)".to_owned(),
                         ))
                     } else {
-                        Ok(index)
+                        Ok(Index::on_table(std::sync::Arc::new(table)))
                     }
                 })
         }
