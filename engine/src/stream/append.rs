@@ -163,7 +163,9 @@ pub(crate) fn plan(log: &Log, index: &mut Index, append: &StreamAppend) -> Resul
     }
     let ids: Option<Vec<EventId>> = append.events.iter().map(|e| e.id).collect();
     if let Some(ids) = ids {
-        if let Some(original) = find_retry(log, index, append, current, &ids)? {
+        let retry = find_retry(log, index, append, current, &ids)
+            .map_err(|e| removed_by_retention(e, &append.stream))?;
+        if let Some(original) = retry {
             return Ok(Plan::Retry(original));
         }
     }
@@ -200,6 +202,19 @@ pub(crate) fn plan(log: &Log, index: &mut Index, append: &StreamAppend) -> Resul
     // copied up to the heap where the append will change them.
     let known = index.known_ids(&append.stream);
     Ok(Plan::Append { current, known })
+}
+
+/// A retry check that had to read events retention removed cannot tell a retry from a
+/// new append: that is a conflict the caller must resolve, not a read past the log.
+fn removed_by_retention(error: Error, stream: &Bytes) -> Error {
+    match error {
+        Error::PositionOutOfRange { .. } => conflict(
+            stream,
+            "the events these ids would repeat were removed by retention: \
+             whether this append is a retry cannot be told",
+        ),
+        other => other,
+    }
 }
 
 fn conflict(stream: &Bytes, reason: &str) -> Error {
