@@ -67,7 +67,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: AllocLayout, new_size: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         // SAFETY: the caller's contract for `realloc` is passed on as it is.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -165,7 +168,12 @@ fn measure_one(dir: &Path, streams: usize, round: usize, label: &str) -> BenchRe
     let (_, rss_anon) = resident_bytes();
     let rss_file = rss_file_bytes();
     if index.streams != streams {
-        return Err(format!("{}: {} streams, expected {streams}", dir.display(), index.streams).into());
+        return Err(format!(
+            "{}: {} streams, expected {streams}",
+            dir.display(),
+            index.streams
+        )
+        .into());
     }
     let chosen = random_streams(LONG_STREAMS.min(streams), READS, round as u64 + 1);
     // The first pass faults the events' pages into this process's mappings; the second
@@ -200,7 +208,9 @@ fn read_pass(store: &EventStore, chosen: &[usize]) -> BenchResult<f64> {
             return Err(format!("stream {s}: {} events", read.len()).into());
         }
         for event in &read {
-            folded = folded.wrapping_mul(31).wrapping_add(u64::from(event.data[0]));
+            folded = folded
+                .wrapping_mul(31)
+                .wrapping_add(u64::from(event.data[0]));
         }
         events += read.len() as u64;
     }
@@ -234,10 +244,7 @@ fn main() -> BenchResult<()> {
     match mode.as_str() {
         "build" => {
             let sizes: Vec<usize> = match args.get(2) {
-                Some(list) => list
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?,
+                Some(list) => list.split(',').map(str::parse).collect::<Result<_, _>>()?,
                 None => vec![10_000, 100_000, 1_000_000],
             };
             std::fs::create_dir_all(&root)?;

@@ -113,7 +113,10 @@ fn check_table(table: Table, input: &[u8]) {
                 .find_record(section, record.name)
                 .expect("every record is found by its name");
             assert_eq!(found.bytes, record.bytes);
-            assert!(table.entry_of(&record).is_some(), "an accepted record loads");
+            assert!(
+                table.entry_of(&record).is_some(),
+                "an accepted record loads"
+            );
         }
     }
     let encoded = checkpoint::encode(&Snapshot::of_table(Arc::new(table)));

@@ -157,7 +157,12 @@ impl Chain {
                 open: [Packed::default(); GROUP],
             },
         };
-        for (slot, link) in chain.tail.open.iter_mut().zip(open.chunks_exact(LINK_BYTES)) {
+        for (slot, link) in chain
+            .tail
+            .open
+            .iter_mut()
+            .zip(open.chunks_exact(LINK_BYTES))
+        {
             *slot = Packed::from(read_link(link));
         }
         Some(chain)

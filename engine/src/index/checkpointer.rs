@@ -129,7 +129,11 @@ impl Checkpointer {
             return;
         }
         let outcome = {
-            let mut slot = self.target.finished.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slot = self
+                .target
+                .finished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             self.target.has_finished.store(false, Ordering::Release);
             slot.take()
         };
@@ -148,4 +152,3 @@ impl Drop for Checkpointer {
         self.wait();
     }
 }
-

@@ -28,6 +28,8 @@ pub(crate) mod checkpointer;
 pub(crate) mod levels;
 mod names;
 pub(crate) mod table;
+#[cfg(test)]
+mod tests;
 
 /// One time-index entry is kept per this many events.
 pub(crate) const TIME_INDEX_EVERY: u64 = 1024;
@@ -244,7 +246,9 @@ impl Index {
         timestamp_ns: u64,
         link: Location,
     ) {
-        let id = self.streams.id_or_insert(self.table.as_deref(), stream_name);
+        let id = self
+            .streams
+            .id_or_insert(self.table.as_deref(), stream_name);
         let stream = self.streams.active_mut(id);
         match kind {
             Kind::TruncateBefore => {

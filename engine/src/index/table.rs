@@ -10,8 +10,8 @@ use super::chain::{Chain, LINK_GROUP};
 use super::ChainEntry;
 use crate::format::envelope::{read_link, LINK_BYTES};
 use crate::format::index_table::{
-    bucket, directory_bits, name_hash, parse_record, Header, Invalid, RecordView, SectionRanges, Sections,
-    HEADER_BYTES, SLOT_BYTES, TIME_ENTRY_BYTES,
+    bucket, directory_bits, name_hash, parse_record, Header, Invalid, RecordView, SectionRanges,
+    Sections, HEADER_BYTES, SLOT_BYTES, TIME_ENTRY_BYTES,
 };
 use crate::format::{crc32, read_u32, read_u64};
 

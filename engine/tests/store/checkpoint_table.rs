@@ -59,15 +59,30 @@ fn answers(store: &EventStore) -> Vec<String> {
 /// A store with a checkpoint, then changes after it (appends to old and new streams, a
 /// truncation, a deletion), all synced.
 fn build(storage: &SimStorage) -> Vec<String> {
-    let store = EventStore::open_with_storage(DIR, sim_options(), Arc::new(storage.clone())).unwrap();
+    let store =
+        EventStore::open_with_storage(DIR, sim_options(), Arc::new(storage.clone())).unwrap();
     for i in 0..STREAMS {
         let event = NewEvent::new("Opened", format!("{i}"));
-        store.append(name(i), ExpectedRevision::NoStream, vec![event], Durability::Buffered).unwrap();
+        store
+            .append(
+                name(i),
+                ExpectedRevision::NoStream,
+                vec![event],
+                Durability::Buffered,
+            )
+            .unwrap();
     }
     store.checkpoint().unwrap();
     for i in (0..STREAMS + 500).step_by(7) {
         let event = NewEvent::new("Changed", format!("again {i}"));
-        store.append(name(i), ExpectedRevision::Any, vec![event], Durability::Buffered).unwrap();
+        store
+            .append(
+                name(i),
+                ExpectedRevision::Any,
+                vec![event],
+                Durability::Buffered,
+            )
+            .unwrap();
     }
     store.truncate_stream(name(3), Revision(1)).unwrap();
     store.delete_stream(name(4)).unwrap();
@@ -84,11 +99,19 @@ fn a_crash_at_any_step_of_a_checkpoint_write_reopens_with_every_answer() {
     let base = base.crash(CrashMode::DropUnsynced);
     let mut failed = 0;
     for fault in 0..8u64 {
-        for mode in [CrashMode::DropUnsynced, CrashMode::TearUnsynced { seed: fault }] {
+        for mode in [
+            CrashMode::DropUnsynced,
+            CrashMode::TearUnsynced { seed: fault },
+        ] {
             let storage = base.fork();
             let store =
-                EventStore::open_with_storage(DIR, sim_options(), Arc::new(storage.clone())).unwrap();
-            assert_eq!(answers(&store), want, "fault {fault}: before the checkpoint");
+                EventStore::open_with_storage(DIR, sim_options(), Arc::new(storage.clone()))
+                    .unwrap();
+            assert_eq!(
+                answers(&store),
+                want,
+                "fault {fault}: before the checkpoint"
+            );
             if fault < 4 {
                 storage.fail_writes_after(fault, false);
             } else {
@@ -100,12 +123,18 @@ fn a_crash_at_any_step_of_a_checkpoint_write_reopens_with_every_answer() {
             drop(store);
             let after = storage.crash(mode);
             let store = EventStore::open_with_storage(DIR, sim_options(), Arc::new(after)).unwrap();
-            let what = format!("fault {fault} ({written:?}), {mode:?}: {:?}", store.index_recovery());
+            let what = format!(
+                "fault {fault} ({written:?}), {mode:?}: {:?}",
+                store.index_recovery()
+            );
             assert_eq!(answers(&store), want, "{what}");
         }
     }
     // Some faults come after the last write or sync a checkpoint makes; most must not.
-    assert!(failed >= 8, "only {failed} of 16 checkpoint writes met their fault");
+    assert!(
+        failed >= 8,
+        "only {failed} of 16 checkpoint writes met their fault"
+    );
 }
 
 #[test]
@@ -115,11 +144,23 @@ fn an_old_format_checkpoint_is_rebuilt_and_reported() {
     let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20)).unwrap();
     for i in 0..300 {
         let event = NewEvent::new("Opened", format!("{i}"));
-        store.append(name(i % 40), ExpectedRevision::Any, vec![event], Durability::Written).unwrap();
+        store
+            .append(
+                name(i % 40),
+                ExpectedRevision::Any,
+                vec![event],
+                Durability::Written,
+            )
+            .unwrap();
     }
     let sample = |store: &EventStore| {
         (0..40)
-            .map(|i| store.read_stream(name(i), Revision(0), Direction::Forwards, 100).unwrap().len())
+            .map(|i| {
+                store
+                    .read_stream(name(i), Revision(0), Direction::Forwards, 100)
+                    .unwrap()
+                    .len()
+            })
             .collect::<Vec<_>>()
     };
     let want = sample(&store);
@@ -157,7 +198,14 @@ fn a_checkpoint_written_in_the_background_takes_its_changes_off_the_heap() {
     let store = EventStore::open(dir.path(), options.clone()).unwrap();
     for i in 0..19_999 {
         let event = NewEvent::new("Opened", format!("{i}"));
-        store.append(name(i), ExpectedRevision::NoStream, vec![event], Durability::Buffered).unwrap();
+        store
+            .append(
+                name(i),
+                ExpectedRevision::NoStream,
+                vec![event],
+                Durability::Buffered,
+            )
+            .unwrap();
     }
     let before = store.index_memory();
     assert_eq!(before.mapped_bytes, 0);
@@ -165,7 +213,14 @@ fn a_checkpoint_written_in_the_background_takes_its_changes_off_the_heap() {
     let mut appended = 19_999;
     while store.index_memory().mapped_bytes == 0 {
         let event = NewEvent::new("Later", "x");
-        store.append("later-1", ExpectedRevision::Any, vec![event], Durability::Buffered).unwrap();
+        store
+            .append(
+                "later-1",
+                ExpectedRevision::Any,
+                vec![event],
+                Durability::Buffered,
+            )
+            .unwrap();
         appended += 1;
         assert!(appended < 1_000_000, "the checkpoint was never installed");
         if appended % 100 == 0 {
@@ -181,12 +236,19 @@ fn a_checkpoint_written_in_the_background_takes_its_changes_off_the_heap() {
         after.heap_bytes
     );
     let read = |store: &EventStore, i: usize| {
-        store.read_stream(name(i), Revision(0), Direction::Forwards, 10).unwrap()[0].data.clone()
+        store
+            .read_stream(name(i), Revision(0), Direction::Forwards, 10)
+            .unwrap()[0]
+            .data
+            .clone()
     };
     assert_eq!(read(&store, 12_345), format!("{}", 12_345).as_bytes());
     store.close().unwrap();
     let store = EventStore::open(dir.path(), options).unwrap();
-    assert!(matches!(store.index_recovery(), IndexRecovery::Loaded { .. }));
+    assert!(matches!(
+        store.index_recovery(),
+        IndexRecovery::Loaded { .. }
+    ));
     assert_eq!(store.index_memory().streams, 20_000);
     assert!(
         heap_per_stream(&store) < 64.0,
