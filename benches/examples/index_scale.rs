@@ -11,7 +11,8 @@
 //! global allocator: live bytes with the store open minus live bytes before opening),
 //! `EventStore::index_memory()` and RssAnon/RssFile, reads 1 000 random 100-event streams
 //! twice (events per second: the first pass faults the events' pages into the process,
-//! the second is warm), and drops the store without writing a checkpoint.
+//! the second is warm), appends one event to each of 1 000 new streams and times
+//! `checkpoint()`, then drops the store.
 //!
 //! ```text
 //! cargo run --release -p annal-benches --example index_scale -- build DIR [10000,100000,1000000]
@@ -167,7 +168,7 @@ fn measure_one(dir: &Path, streams: usize, round: usize, label: &str) -> BenchRe
     let index = store.index_memory();
     let (_, rss_anon) = resident_bytes();
     let rss_file = rss_file_bytes();
-    if index.streams != streams {
+    if index.streams < streams {
         return Err(format!(
             "{}: {} streams, expected {streams}",
             dir.display(),
@@ -180,14 +181,29 @@ fn measure_one(dir: &Path, streams: usize, round: usize, label: &str) -> BenchRe
     // reads the same streams again, which is what the index's own cost shows in.
     let cold = read_pass(&store, &chosen)?;
     let warm = read_pass(&store, &chosen)?;
+    // A checkpoint after 1 000 appends to new streams: what the index's size costs one.
+    for i in 0..1_000 {
+        let event = NewEvent::new("Deposited", vec![1u8; DATA_BYTES]);
+        let name = format!("extra-{label}-{round}-{i}-{}", std::process::id());
+        store.append(
+            name,
+            ExpectedRevision::NoStream,
+            vec![event],
+            Durability::Buffered,
+        )?;
+    }
+    let checkpointing = Instant::now();
+    store.checkpoint()?;
+    let checkpoint = checkpointing.elapsed();
     drop(store);
     println!(
-        "{label}\tround {round}\tstreams {streams}\topen_ms {:.1}\theap_bytes {heap}\theap_per_stream {:.0}\tindex_heap_bytes {}\trss_anon_mib {:.1}\trss_file_mib {:.1}\tcold_read_events_per_s {cold:.0}\twarm_read_events_per_s {warm:.0}",
+        "{label}\tround {round}\tstreams {streams}\topen_ms {:.1}\theap_bytes {heap}\theap_per_stream {:.0}\tindex_heap_bytes {}\trss_anon_mib {:.1}\trss_file_mib {:.1}\tcold_read_events_per_s {cold:.0}\twarm_read_events_per_s {warm:.0}\tcheckpoint_ms {:.1}",
         ms(open),
         heap as f64 / streams as f64,
         index.heap_bytes,
         rss_anon as f64 / (1 << 20) as f64,
         rss_file as f64 / (1 << 20) as f64,
+        ms(checkpoint),
     );
     Ok(())
 }
@@ -236,7 +252,8 @@ fn sizes_in(root: &Path) -> BenchResult<Vec<usize>> {
 
 fn main() -> BenchResult<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: index_scale build DIR [sizes] | measure DIR [rounds] [label]";
+    let usage =
+        "usage: index_scale build DIR [sizes] | measure DIR [rounds] [label] | checkpoint DIR";
     let (Some(mode), Some(root)) = (args.first(), args.get(1)) else {
         return Err(usage.into());
     };
@@ -249,6 +266,14 @@ fn main() -> BenchResult<()> {
             };
             std::fs::create_dir_all(&root)?;
             build(&root, &sizes)
+        }
+        "checkpoint" => {
+            // Reopens every store (rebuilding an index whose checkpoint is gone) and
+            // closes it, which writes the checkpoint.
+            for streams in sizes_in(&root)? {
+                EventStore::open(store_dir(&root, streams), Options::default())?.close()?;
+            }
+            Ok(())
         }
         "measure" => {
             let rounds: usize = args.get(2).map_or(Ok(1), |s| s.parse())?;

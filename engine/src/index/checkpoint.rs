@@ -287,8 +287,8 @@ fn write_body(
 }
 
 /// Writes `snapshot` as the checkpoint of `dir`: a temporary file written, synced and
-/// renamed over the last one, the directory synced. Returns the new table, mapped and
-/// checked as an open would check it.
+/// renamed over the last one, the directory synced. Returns the new table, mapped (and
+/// in debug builds checked as an open would check it).
 pub(crate) fn write(storage: &dyn Storage, dir: &Path, snapshot: &Snapshot) -> Result<Arc<Table>> {
     let temporary = dir.join(format!("{CHECKPOINT_FILE_NAME}.tmp"));
     let path = dir.join(CHECKPOINT_FILE_NAME);
@@ -302,7 +302,7 @@ pub(crate) fn write(storage: &dyn Storage, dir: &Path, snapshot: &Snapshot) -> R
     let file = storage
         .create_file(&temporary, header.file_bytes)
         .map_err(io("create index checkpoint", &temporary))?;
-    write_body(&mut file.as_ref(), snapshot, &streams, &categories, header)
+    let header = write_body(&mut file.as_ref(), snapshot, &streams, &categories, header)
         .map_err(io("write index checkpoint", &temporary))?;
     file.sync_data()
         .map_err(io("fdatasync index checkpoint", &temporary))?;
@@ -312,7 +312,7 @@ pub(crate) fn write(storage: &dyn Storage, dir: &Path, snapshot: &Snapshot) -> R
         .map_err(io("rename index checkpoint", &path))?;
     storage.sync_dir(dir).map_err(io("fsync directory", dir))?;
     let bytes = map(storage, &path)?;
-    let table = Table::open(bytes, snapshot.epoch).map_err(|e| Error::Corrupt {
+    let table = Table::adopt(bytes, &header).map_err(|e| Error::Corrupt {
         path: path.clone(),
         offset: 0,
         reason: format!(

@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 
 use super::checkpoint::{self, Snapshot};
 use super::table::Table;
-use super::Index;
+use super::{Index, Retired};
 use crate::error::Result;
 use crate::io::Storage;
 
@@ -123,7 +123,9 @@ impl Checkpointer {
     }
 
     /// Installs the outcome of a finished background write into `index` (the caller
-    /// holds the store's write lock): the new table, or the snapshot thawed.
+    /// holds the store's write lock): the new table, or the snapshot thawed. What the
+    /// new table replaces is dropped on a thread of its own, so that no append waits for
+    /// a million entries to be freed.
     pub(crate) fn install_finished(&self, index: &mut Index) {
         if !self.target.has_finished.load(Ordering::Acquire) {
             return;
@@ -138,11 +140,19 @@ impl Checkpointer {
             slot.take()
         };
         match outcome {
-            Some(Finished::Written(table)) => index.install(table),
+            Some(Finished::Written(table)) => retire(index.install(table)),
             Some(Finished::Failed) => index.thaw(),
             None => {}
         }
     }
+}
+
+/// Drops what an install replaced on a thread of its own (where no thread can be
+/// started, the closure, and with it `retired`, is dropped in the caller).
+fn retire(retired: Retired) {
+    let _ = std::thread::Builder::new()
+        .name("annal-retire".into())
+        .spawn(move || drop(retired));
 }
 
 impl Drop for Checkpointer {

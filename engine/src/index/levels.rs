@@ -62,6 +62,10 @@ pub(crate) struct Levels {
     section: Section,
     active: Level,
     frozen: Option<Arc<Level>>,
+    /// The table installed last and the next active entry to rebase on it: rebasing is
+    /// spread over the appends after an install ([`Levels::rebase_some`]), so that no
+    /// append waits for all of it.
+    rebasing: Option<(Arc<Table>, usize)>,
 }
 
 impl Levels {
@@ -70,6 +74,7 @@ impl Levels {
             section,
             active: Level::default(),
             frozen: None,
+            rebasing: None,
         }
     }
 
@@ -98,7 +103,14 @@ impl Levels {
         }
         let below = match self.frozen.as_ref().and_then(|f| f.get(name)) {
             Some(entry) => entry.clone(),
-            None => table?.find(self.section, name)?,
+            None => {
+                let mut entry = table?.find(self.section, name)?;
+                // The name is copied out of the mapping, so that once a newer table is
+                // installed (and the heads rebased on it) no active entry keeps the old
+                // file's mapping alive.
+                entry.name = Bytes::copy_from_slice(&entry.name);
+                entry
+            }
         };
         Some(self.active.push(below, false))
     }
@@ -142,20 +154,38 @@ impl Levels {
     /// first.
     pub(crate) fn freeze(&mut self) -> Arc<Level> {
         assert!(self.frozen.is_none(), "a snapshot is already being written");
+        // Entries not yet rebased go into the snapshot, and the next install drops them.
+        self.rebasing = None;
         let frozen = Arc::new(std::mem::take(&mut self.active));
         self.frozen = Some(Arc::clone(&frozen));
         frozen
     }
 
     /// The checkpoint written from `frozen` is `table`: it holds everything `frozen` and
-    /// the old table held, so both go, and the active entries read the heads the table
-    /// has of them in place.
-    pub(crate) fn install(&mut self, table: &Table) {
-        self.frozen = None;
-        for entry in &mut self.active.entries {
+    /// the old table held, so `frozen` goes (returned, for the caller to drop outside the
+    /// store's lock), and the active entries are to read the heads the table has of them
+    /// in place ([`Levels::rebase_some`]).
+    pub(crate) fn install(&mut self, table: &Arc<Table>) -> Option<Arc<Level>> {
+        self.rebasing = Some((Arc::clone(table), 0));
+        self.frozen.take()
+    }
+
+    /// Rebases up to `budget` active entries on the table installed last: their heads
+    /// that table holds are read in place from it, and their copies on the heap (and any
+    /// older table's mapping they kept alive) let go. Answers do not change.
+    pub(crate) fn rebase_some(&mut self, budget: usize) {
+        let Some((table, next)) = self.rebasing.as_mut() else {
+            return;
+        };
+        let end = (*next + budget).min(self.active.entries.len());
+        for entry in &mut self.active.entries[*next..end] {
             if let Some(heads) = table.heads_of(self.section, &entry.name) {
                 entry.chain.rebase(heads);
             }
+        }
+        *next = end;
+        if end == self.active.entries.len() {
+            self.rebasing = None;
         }
     }
 
@@ -165,6 +195,7 @@ impl Levels {
         let Some(frozen) = self.frozen.take() else {
             return;
         };
+        self.rebasing = None;
         let mut merged = Arc::try_unwrap(frozen).unwrap_or_else(|shared| (*shared).clone());
         let newer = std::mem::take(&mut self.active);
         merged.created += newer.created;

@@ -33,6 +33,11 @@ mod tests;
 
 /// One time-index entry is kept per this many events.
 pub(crate) const TIME_INDEX_EVERY: u64 = 1024;
+/// Entries rebased on a newly installed table at once; more are rebased
+/// [`REBASE_PER_APPEND`] at a time with later appends.
+const REBASE_AT_INSTALL: usize = 4096;
+/// Entries rebased per append after an install.
+pub(crate) const REBASE_PER_APPEND: usize = 32;
 /// Event ids remembered for retries of appends that carry no exact expectation.
 pub const IDEMPOTENCY_WINDOW_EVENTS: usize = 100_000;
 
@@ -55,6 +60,16 @@ impl ChainEntry {
             deleted: false,
         }
     }
+}
+
+/// What an install replaced: dropped outside the store's lock.
+#[derive(Debug, Default)]
+#[must_use = "dropped after the store's lock is released"]
+pub(crate) struct Retired {
+    // Held only to be dropped.
+    _streams: Option<Arc<levels::Level>>,
+    _categories: Option<Arc<levels::Level>>,
+    _table: Option<Arc<Table>>,
 }
 
 /// Where an id was stored: the event's revision in its stream, and its position (which
@@ -333,11 +348,24 @@ impl Index {
     }
 
     /// The checkpoint written from the frozen snapshot is `table`: it becomes the bottom
-    /// level.
-    pub(crate) fn install(&mut self, table: Arc<Table>) {
-        self.streams.install(&table);
-        self.categories.install(&table);
-        self.table = Some(table);
+    /// level. What it replaces (the frozen levels, the old table) is returned, to be
+    /// dropped outside the store's lock: freeing a million entries takes a while.
+    pub(crate) fn install(&mut self, table: Arc<Table>) -> Retired {
+        let retired = Retired {
+            _streams: self.streams.install(&table),
+            _categories: self.categories.install(&table),
+            _table: self.table.replace(table),
+        };
+        // Small levels are rebased at once; large ones over the next appends.
+        self.tidy(REBASE_AT_INSTALL);
+        retired
+    }
+
+    /// Part of the work an install leaves: up to `budget` entries of each kind rebased
+    /// on the new table (the store calls it with every append).
+    pub(crate) fn tidy(&mut self, budget: usize) {
+        self.streams.rebase_some(budget);
+        self.categories.rebase_some(budget);
     }
 
     /// The checkpoint from the frozen snapshot was not written: its entries return to

@@ -173,7 +173,7 @@ fn changes_merged_into_a_table_answer_as_an_index_built_in_memory() {
             let heap = index.heap_bytes();
             let table = Table::open(Bytes::from(encode(&snapshot)), EPOCH).expect("valid");
             drop(snapshot);
-            index.install(Arc::new(table));
+            drop(index.install(Arc::new(table)));
             assert!(
                 index.heap_bytes() < heap,
                 "installing lets go of the frozen level"

@@ -13,7 +13,7 @@ use crate::format::envelope::Kind;
 use crate::handle::Log;
 use crate::index::checkpoint::Snapshot;
 use crate::index::checkpointer::Checkpointer;
-use crate::index::Index;
+use crate::index::{Index, REBASE_PER_APPEND};
 use crate::name::Name;
 use crate::options::Durability;
 use crate::position::{check_positions_left, Location, Position};
@@ -102,6 +102,7 @@ impl Core {
         let mut guard = self.write_state();
         let state = &mut *guard;
         self.checkpointer.install_finished(&mut state.index);
+        state.index.tidy(REBASE_PER_APPEND);
         state.plans.clear();
         for part in appends {
             let plan = append::plan(&self.log, &mut state.index, part)?;
@@ -288,7 +289,11 @@ impl Core {
             .and_then(|()| self.checkpointer.write_now(snapshot));
         let mut state = self.write_state();
         match written {
-            Ok(table) if install => state.index.install(table),
+            Ok(table) if install => {
+                let retired = state.index.install(table);
+                drop(state);
+                drop(retired);
+            }
             Ok(_) => {}
             Err(e) => {
                 state.index.thaw();
