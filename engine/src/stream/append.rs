@@ -152,7 +152,11 @@ fn result_of(first: (u64, Position), last: (u64, Position)) -> WriteResult {
 
 /// Checks one stream's part against the index: a retry, a conflict, or an append.
 pub(crate) fn plan(log: &Log, index: &mut Index, append: &StreamAppend) -> Result<Plan> {
-    let (deleted, current) = match index.stream(&append.stream) {
+    // The stream's and its category's entries are looked up once, and copied up to the
+    // heap where the append would change them (a copy changes no answer, so one made
+    // for an append that then fails is harmless).
+    let known = index.known_ids(&append.stream);
+    let (deleted, current) = match known.stream.map(|id| index.known_stream(id)) {
         Some(entry) => (entry.deleted, entry.chain.last().map(|(seq, _)| seq)),
         None => (false, None),
     };
@@ -198,9 +202,6 @@ pub(crate) fn plan(log: &Log, index: &mut Index, append: &StreamAppend) -> Resul
             ),
         ));
     }
-    // Only now, with the append going ahead, are the stream's and its category's entries
-    // copied up to the heap where the append will change them.
-    let known = index.known_ids(&append.stream);
     Ok(Plan::Append { current, known })
 }
 
