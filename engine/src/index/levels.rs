@@ -125,6 +125,16 @@ impl Levels {
         self.active.push(entry, true)
     }
 
+    /// Adds an entry no level has (loading an older checkpoint onto the heap); `false`
+    /// if its name is taken.
+    pub(crate) fn insert_new(&mut self, entry: ChainEntry) -> bool {
+        if self.active.ids.get(&entry.name).is_some() {
+            return false;
+        }
+        self.active.push(entry, true);
+        true
+    }
+
     pub(crate) fn active(&self, id: u32) -> &ChainEntry {
         &self.active.entries[id as usize]
     }

@@ -24,6 +24,7 @@ use table::{Section, Table};
 
 pub(crate) mod chain;
 pub(crate) mod checkpoint;
+pub(crate) mod checkpoint_v2;
 pub(crate) mod checkpointer;
 pub(crate) mod levels;
 mod names;
@@ -53,9 +54,13 @@ pub(crate) struct ChainEntry {
 
 impl ChainEntry {
     pub(crate) fn empty(name: Bytes) -> ChainEntry {
+        ChainEntry::with_chain(name, Chain::default())
+    }
+
+    pub(crate) fn with_chain(name: Bytes, chain: Chain) -> ChainEntry {
         ChainEntry {
             name,
-            chain: Chain::default(),
+            chain,
             truncate_before: 0,
             deleted: false,
         }
@@ -139,6 +144,15 @@ impl Index {
         index.events_indexed = header.events_indexed;
         index.table = Some(table);
         index
+    }
+
+    /// Adds a stream or category no level has (loading an older checkpoint onto the
+    /// heap); `false` if its name is taken.
+    pub(crate) fn insert_new(&mut self, section: Section, entry: ChainEntry) -> bool {
+        match section {
+            Section::Streams => self.streams.insert_new(entry),
+            Section::Categories => self.categories.insert_new(entry),
+        }
     }
 
     /// The stream `name`, if it exists.

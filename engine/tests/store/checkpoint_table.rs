@@ -1,11 +1,13 @@
 //! The index checkpoint as a mapped table with changes over it: a crash at any step of
 //! writing a checkpoint (a failed write or sync, then a power loss that keeps only what
 //! was synced, or tears what was not) reopens with every answer the store gave before; a
-//! checkpoint of an older format version is rebuilt and reported, never trusted; a
+//! checkpoint of format version 2 is loaded (and rewritten as version 3), a damaged one
+//! rebuilt and reported, never trusted; a
 //! checkpoint written in the background takes the changes it holds off the heap, and a
 //! store reopened from it holds next to nothing per stream on the heap.
 
 use std::fs;
+use std::path::Path;
 use std::sync::Arc;
 
 use annal::testing::{CrashMode, SimStorage};
@@ -137,9 +139,108 @@ fn a_crash_at_any_step_of_a_checkpoint_write_reopens_with_every_answer() {
     );
 }
 
+/// The store in `engine/tests/fixtures/store-v2-checkpoint`, written by the code before
+/// the mapped table (`fdb5eef`): 600 events, event n in stream `order-{n % 12}` (or
+/// `cust-…` from 6 on) with id n, `order-3` truncated before revision 45, `cust-7`
+/// deleted, then retention up to position 213, then closed (a version-2 checkpoint).
+fn v2_fixture() -> tempfile::TempDir {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v2-checkpoint");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(fixture).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+fn fixture_id(n: u64) -> [u8; 16] {
+    let mut id = [7u8; 16];
+    id[..8].copy_from_slice(&n.to_le_bytes());
+    id
+}
+
+/// What the fixture's store answers, checked against what its writer wrote.
+fn check_fixture(store: &EventStore, what: &str) {
+    for s in 0..12u64 {
+        let name = if s < 6 {
+            format!("order-{s}")
+        } else {
+            format!("cust-{s}")
+        };
+        if s == 7 {
+            assert!(store.stream_info(&name).unwrap().deleted, "{what}");
+            continue;
+        }
+        let info = store.stream_info(&name).unwrap();
+        assert_eq!(info.revision, Some(Revision(49)), "{what}: {name}");
+        let last = store.read_stream_last(&name, 5).unwrap();
+        let got: Vec<(u64, u64)> = last.iter().map(|e| (e.revision.0, e.position.0)).collect();
+        let want: Vec<(u64, u64)> = (45..50).map(|r| (r, s + 12 * r)).collect();
+        assert_eq!(got, want, "{what}: {name}");
+        let data = format!("event {} {}", s + 12 * 49, "#".repeat(150));
+        assert_eq!(last[4].data, data.as_bytes(), "{what}: {name}");
+    }
+    let truncated = store
+        .read_stream("order-3", Revision(0), Direction::Forwards, 100)
+        .unwrap();
+    assert_eq!(truncated.len(), 5, "{what}: order-3 reads from revision 45");
+    let orders = store
+        .read_category("order", Position(500), Direction::Forwards, 1000)
+        .unwrap();
+    let want: Vec<u64> = (500..600).filter(|n| n % 12 < 6).collect();
+    let got: Vec<u64> = orders.iter().map(|e| e.position.0).collect();
+    assert_eq!(got, want, "{what}: the order category from 500");
+    // A retry of the last append to order-1, found through the id window.
+    let retry = NewEvent::new("Happened", "ignored").with_id(fixture_id(589));
+    let result = store
+        .append(
+            "order-1",
+            ExpectedRevision::Any,
+            vec![retry],
+            Durability::Synced,
+        )
+        .unwrap();
+    assert_eq!(
+        (result.first_revision, result.first_position),
+        (Revision(49), Position(589)),
+        "{what}"
+    );
+}
+
 #[test]
-fn an_old_format_checkpoint_is_rebuilt_and_reported() {
-    // Proves a checkpoint of format version 2 (the one before the mapped table) is not trusted: the index is rebuilt from the log, the reason named, every answer the same.
+fn a_version_2_checkpoint_is_loaded_and_rewritten_as_version_3() {
+    // Proves a store written before the mapped table opens on its version-2 checkpoint (loaded, not rebuilt: retention removed its first events, so a rebuild could not work), answers as written, and its next checkpoint is version 3 and answers the same.
+    let dir = v2_fixture();
+    let path = dir.path().join("streams.idx");
+    assert_eq!(fs::read(&path).unwrap()[8..12], 2u32.to_le_bytes());
+    let store = EventStore::open(dir.path(), Options::default().segment_bytes(64 << 10)).unwrap();
+    assert_eq!(
+        store.index_recovery(),
+        IndexRecovery::Loaded {
+            replayed_from: Position(602)
+        }
+    );
+    check_fixture(&store, "version 2 loaded");
+    store.close().unwrap();
+    assert_eq!(fs::read(&path).unwrap()[8..12], 3u32.to_le_bytes());
+    let store = EventStore::open(dir.path(), Options::default().segment_bytes(64 << 10)).unwrap();
+    assert!(matches!(
+        store.index_recovery(),
+        IndexRecovery::Loaded { .. }
+    ));
+    check_fixture(&store, "rewritten as version 3");
+    drop(store);
+    // Without a checkpoint the index cannot come back: retention took the log's start.
+    let bare = v2_fixture();
+    fs::remove_file(bare.path().join("streams.idx")).unwrap();
+    let err =
+        EventStore::open(bare.path(), Options::default().segment_bytes(64 << 10)).unwrap_err();
+    assert!(err.to_string().contains("cannot be rebuilt"), "{err}");
+}
+
+#[test]
+fn a_damaged_version_2_checkpoint_is_rebuilt_and_reported() {
+    // Proves a version-2 checkpoint that fails its checks (here cut to its header) is not trusted: the index is rebuilt from the log, the reason named, every answer the same.
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20)).unwrap();
     for i in 0..300 {
@@ -174,11 +275,11 @@ fn an_old_format_checkpoint_is_rebuilt_and_reported() {
     assert_eq!(
         store.index_recovery(),
         IndexRecovery::Rebuilt {
-            reason: "unknown checkpoint version".into()
+            reason: "checkpoint header checksum mismatch".into()
         }
     );
     assert_eq!(sample(&store), want);
-    assert!(!path.exists(), "the old checkpoint is removed");
+    assert!(!path.exists(), "the damaged checkpoint is removed");
     store.close().unwrap();
     assert_eq!(fs::read(&path).unwrap()[8..12], 3u32.to_le_bytes());
 }
