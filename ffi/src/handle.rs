@@ -60,6 +60,10 @@ pub enum Kind {
     StoreSubscription = 7,
     /// `annal_event_list`.
     EventList = 8,
+    /// `annal_recovery_report`.
+    RecoveryReport = 9,
+    /// `annal_store_consumer`.
+    StoreConsumer = 10,
 }
 
 /// One slot: the generation of its current (or last) handle and the object, if live.
