@@ -113,6 +113,18 @@ impl RecordedEvent {
         text(&self.event.stream)
     }
 
+    /// The stream's name as stored: bytes, exactly (names need not be UTF-8).
+    #[getter]
+    fn stream_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.event.stream)
+    }
+
+    /// The event type as stored: bytes, exactly.
+    #[getter]
+    fn event_type_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.event.event_type)
+    }
+
     /// The revision within its stream.
     #[getter]
     fn revision(&self) -> u64 {
