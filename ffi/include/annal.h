@@ -112,6 +112,40 @@
 // Store retention: up to the position asked for, whatever the consumers' checkpoints.
 #define ANNAL_TRUNCATION_FORCED 1
 
+// The most bytes one event may hold (data; for a store, type, data and metadata).
+#define ANNAL_EVENT_BYTES_MAX (16 << 20)
+
+// The most events one append may hold.
+#define ANNAL_BATCH_EVENTS_MAX 65536
+
+// The most payload bytes one append may hold.
+#define ANNAL_BATCH_BYTES_MAX (64 << 20)
+
+// The longest stream name, in bytes.
+#define ANNAL_STREAM_NAME_BYTES_MAX 255
+
+// The longest event type, in bytes.
+#define ANNAL_EVENT_TYPE_BYTES_MAX 255
+
+// The longest consumer name, in bytes.
+#define ANNAL_CONSUMER_NAME_BYTES_MAX 64
+
+// The most consumers one log or store holds.
+#define ANNAL_CONSUMERS_MAX 1024
+
+// The most live subscriptions of one log or store.
+#define ANNAL_SUBSCRIPTIONS_MAX 1024
+
+// The smallest segment size an open accepts.
+#define ANNAL_SEGMENT_BYTES_MIN 65536
+
+// The largest segment size an open accepts.
+#define ANNAL_SEGMENT_BYTES_MAX 2147483648
+
+// How many of a store's most recent events a retry with the same ids is recognised
+// within (older ids may be written again).
+#define ANNAL_IDEMPOTENCY_WINDOW_EVENTS 100000
+
 // A raw log has no index: `annal_recovery_summary.index_recovery` of a log's report.
 #define ANNAL_INDEX_RECOVERY_NONE 0
 
@@ -318,6 +352,36 @@ typedef struct annal_recovery_action {
   // Length of `detail`.
   size_t detail_len;
 } annal_recovery_action;
+
+// The engine's counters since the log or store opened.
+typedef struct annal_metrics {
+  // Appends acknowledged (one per call, whatever its batch size).
+  uint64_t appends;
+  // Events acknowledged.
+  uint64_t events;
+  // Bytes of records written into segments (headers, lengths and padding included).
+  uint64_t record_bytes;
+  // Payload bytes acknowledged.
+  uint64_t payload_bytes;
+  // fdatasync calls made to acknowledge synced appends (group commits).
+  uint64_t group_syncs;
+  // Segment rolls.
+  uint64_t rolls;
+  // Events read by location (every event a store read returns).
+  uint64_t located_reads;
+  // Bytes those reads spanned.
+  uint64_t located_read_bytes;
+  // 4 KiB pages those spans covered, added up read by read.
+  uint64_t located_read_pages;
+} annal_metrics;
+
+// A store index's resident memory.
+typedef struct annal_index_memory {
+  // Approximate heap bytes of the index.
+  size_t heap_bytes;
+  // Streams it knows.
+  size_t streams;
+} annal_index_memory;
 
 // An event to append to a store. Its bytes are read (copied) during the call.
 typedef struct annal_new_event {
@@ -850,6 +914,32 @@ annal_status annal_log_io_path(const struct annal_log *log,
 // `io_path` is NULL or writable.
 annal_status annal_store_io_path(const struct annal_store *store,
                                  uint32_t *io_path);
+
+// Writes the log's counters to `*metrics`.
+//
+// # Safety
+// `metrics` is NULL or writable.
+annal_status annal_log_metrics(const struct annal_log *log,
+                               struct annal_metrics *metrics);
+
+// Writes the store's counters (its log's) to `*metrics`.
+//
+// # Safety
+// `metrics` is NULL or writable.
+annal_status annal_store_metrics(const struct annal_store *store,
+                                 struct annal_metrics *metrics);
+
+// Writes the store index's resident memory to `*memory`.
+//
+// # Safety
+// `memory` is NULL or writable.
+annal_status annal_store_index_memory(const struct annal_store *store,
+                                      struct annal_index_memory *memory);
+
+// A follower (`read_only = 1`) reads what its writer added since it last looked, now
+// (it also does by itself, every few milliseconds); a log with a writer has nothing to
+// do.
+annal_status annal_log_refresh(const struct annal_log *log);
 
 // The name of `status` as a static NUL-terminated string (`"ANNAL_STATUS_CLOSED"`), or
 // `"ANNAL_STATUS_UNKNOWN"` for a number that is no status. Never NULL; never freed.

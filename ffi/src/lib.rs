@@ -23,6 +23,7 @@ pub mod owner;
 pub mod panic;
 pub mod reader;
 pub mod recovery;
+pub mod stats;
 pub mod status;
 pub mod store;
 pub mod store_consumer;

@@ -16,6 +16,7 @@ mod log;
 mod options;
 mod read;
 mod recovery;
+mod stats;
 mod store;
 mod store_consumer;
 mod subscription;
@@ -39,6 +40,8 @@ fn _annal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<recovery::RecoveryAction>()?;
     m.add_class::<recovery::IndexRecovery>()?;
     m.add_class::<options::IoPath>()?;
+    m.add_class::<stats::Metrics>()?;
+    m.add_class::<stats::IndexMemory>()?;
     m.add_class::<consumer::ConsumerInfo>()?;
     m.add_class::<subscription::Subscription>()?;
     m.add_class::<subscription::LogSubscription>()?;
@@ -76,5 +79,12 @@ fn _annal(m: &Bound<'_, PyModule>) -> PyResult<()> {
         annal::limits::CONSUMER_NAME_BYTES_MAX,
     )?;
     m.add("SUBSCRIPTIONS_MAX", annal::limits::SUBSCRIPTIONS_MAX)?;
+    m.add("CONSUMERS_MAX", annal::limits::CONSUMERS_MAX)?;
+    m.add("SEGMENT_BYTES_MIN", annal::limits::SEGMENT_BYTES_MIN)?;
+    m.add("SEGMENT_BYTES_MAX", annal::limits::SEGMENT_BYTES_MAX)?;
+    m.add(
+        "IDEMPOTENCY_WINDOW_EVENTS",
+        annal::IDEMPOTENCY_WINDOW_EVENTS,
+    )?;
     Ok(())
 }

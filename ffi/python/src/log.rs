@@ -16,6 +16,7 @@ use crate::errors::IntoPy;
 use crate::handle::Handle;
 use crate::options::{IoPath, OpenOptions};
 use crate::recovery::RecoveryReport;
+use crate::stats::Metrics;
 use crate::subscription::{LogSubscription, Shared};
 
 /// A log event: its global position and payload (a `Payload` sharing the log's memory).
@@ -400,6 +401,11 @@ impl Log {
     #[getter]
     fn io_path(&self) -> PyResult<IoPath> {
         Ok(self.engine()?.io_path().into())
+    }
+
+    /// The engine's counters since the log opened.
+    fn metrics(&self) -> PyResult<Metrics> {
+        Ok(self.engine()?.metrics().into())
     }
 
     /// What recovery did when the log opened (nothing after a clean close).

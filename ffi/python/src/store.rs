@@ -17,6 +17,7 @@ use crate::handle::Handle;
 use crate::options::{IoPath, OpenOptions};
 use crate::read::{iterator, EventIterator, Source};
 use crate::recovery::{IndexRecovery, RecoveryReport};
+use crate::stats::{IndexMemory, Metrics};
 use crate::store_consumer::StoreConsumer;
 use crate::subscription::{Shared, Subscription};
 
@@ -370,6 +371,17 @@ impl EventStore {
     /// rebuilt (and why).
     fn index_recovery(&self) -> PyResult<IndexRecovery> {
         Ok(self.engine()?.index_recovery().into())
+    }
+
+    /// The engine's counters since the store opened.
+    fn metrics(&self) -> PyResult<Metrics> {
+        Ok(self.engine()?.metrics().into())
+    }
+
+    /// The stream index's resident memory.
+    fn index_memory(&self, py: Python<'_>) -> PyResult<IndexMemory> {
+        let store = self.engine()?;
+        Ok(py.detach(|| store.index_memory()).into())
     }
 
     /// What the store knows about a stream (`annal.StreamNotFound` if never written).

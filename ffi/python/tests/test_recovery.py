@@ -111,3 +111,20 @@ def test_times_as_datetimes_and_names_as_bytes(store):
         store.read_stream(b"order-\xff", as_of_time=between, as_of_time_ns=ns)
     with pytest.raises(ValueError):
         store.read_stream(b"order-\xff", as_of_time=between, as_of=1)
+
+
+def test_metrics_index_memory_and_limits(tmp_path):
+    """Metrics count appends and syncs, index memory counts streams, the limits match the engine's."""
+    with annal.EventStore.open(tmp_path / "s") as store:
+        store.append("a-1", [("T", b"x")])
+        store.append("b-1", [("T", b"y")], durability=annal.Durability.WRITTEN)
+        metrics = store.metrics()
+        assert metrics.appends == 2 and metrics.events == 2 and metrics.group_syncs >= 1
+        assert store.index_memory().streams == 2 and store.index_memory().heap_bytes > 0
+    with annal.Log.open(tmp_path / "l") as log:
+        log.append_batch([b"a", b"b"])
+        assert (log.metrics().appends, log.metrics().events) == (1, 2)
+    assert annal.IDEMPOTENCY_WINDOW_EVENTS == 100_000 and annal.CONSUMERS_MAX > 0
+    assert annal.SEGMENT_BYTES_MIN < annal.SEGMENT_BYTES_MAX
+    with pytest.raises(annal.Closed):
+        log.metrics()

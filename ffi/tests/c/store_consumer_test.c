@@ -4,7 +4,8 @@
  * resuming after a reopen, delete, a consumer outliving its store), store retention
  * (truncate_before held back by a consumer, then forced), the last events of a stream,
  * the recovery report (a clean open, a torn tail cut and quarantined, the index
- * checkpoint loaded) and the io path option; each with its bad input (NULL, enum values
+ * checkpoint loaded), the io path option, metrics, index memory, a follower's refresh
+ * and the limits; each with its bad input (NULL, enum values
  * out of range, bad lengths, use after free and close, a handle of the wrong kind).
  * Usage: store_consumer_test DIR */
 #include "check.h"
@@ -299,8 +300,19 @@ static void retention_and_last(const char *dir) {
     EXPECT(annal_store_read_stream_last(store, BYTES("nobody-1"), 3, &list),
            ANNAL_STATUS_STREAM_NOT_FOUND);
     CHECK(list == NULL);
+    annal_metrics metrics;
+    OK(annal_store_metrics(store, &metrics));
+    CHECK(metrics.events >= 600 && metrics.appends >= 600 && metrics.rolls >= 3);
+    CHECK(metrics.located_reads >= 3);
+    annal_index_memory memory;
+    OK(annal_store_index_memory(store, &memory));
+    CHECK(memory.streams == 3 && memory.heap_bytes > 0);
+    EXPECT(annal_store_metrics(store, NULL), ANNAL_STATUS_NULL_ARGUMENT);
+    EXPECT(annal_store_index_memory(store, NULL), ANNAL_STATUS_NULL_ARGUMENT);
     OK(annal_store_close(store));
     EXPECT(annal_store_io_path(store, &io_path), ANNAL_STATUS_USE_AFTER_CLOSE);
+    EXPECT(annal_store_metrics(store, &metrics), ANNAL_STATUS_USE_AFTER_CLOSE);
+    EXPECT(annal_store_index_memory(store, &memory), ANNAL_STATUS_USE_AFTER_CLOSE);
     EXPECT(annal_store_truncate_before(store, 1, 0, NULL), ANNAL_STATUS_USE_AFTER_CLOSE);
 }
 
@@ -374,7 +386,27 @@ static void recovery_reports(const char *log_dir, const char *store_dir) {
     OK(annal_recovery_report_free(NULL));
     EXPECT(annal_log_recovery_report(log, NULL), ANNAL_STATUS_NULL_ARGUMENT);
     EXPECT(annal_log_io_path(log, NULL), ANNAL_STATUS_NULL_ARGUMENT);
+    annal_metrics metrics;
+    OK(annal_log_append(log, BYTES("after"), ANNAL_DURABILITY_SYNCED, NULL));
+    OK(annal_log_metrics(log, &metrics));
+    CHECK(metrics.appends == 1 && metrics.events == 1 && metrics.group_syncs >= 1);
+    EXPECT(annal_log_metrics(log, NULL), ANNAL_STATUS_NULL_ARGUMENT);
+    /* A log with a writer has nothing to refresh. */
+    OK(annal_log_refresh(log));
+    annal_log *follower = NULL;
+    annal_open_options read_only = options;
+    read_only.read_only = 1;
+    OK(annal_log_open(log_dir, &read_only, &follower));
+    OK(annal_log_append(log, BYTES("followed"), ANNAL_DURABILITY_SYNCED, NULL));
+    OK(annal_log_refresh(follower));
+    annal_log_info seen;
+    OK(annal_log_state(follower, &seen));
+    CHECK(seen.next_position == 3);
+    OK(annal_log_close(follower));
+    EXPECT(annal_log_refresh(follower), ANNAL_STATUS_USE_AFTER_CLOSE);
+    EXPECT(annal_log_refresh(NULL), ANNAL_STATUS_NULL_ARGUMENT);
     OK(annal_log_close(log));
+    EXPECT(annal_log_metrics(log, &metrics), ANNAL_STATUS_USE_AFTER_CLOSE);
     EXPECT(annal_log_recovery_report(log, &report), ANNAL_STATUS_USE_AFTER_CLOSE);
     EXPECT(annal_log_io_path(log, &io_path), ANNAL_STATUS_USE_AFTER_CLOSE);
 
@@ -419,6 +451,15 @@ static void io_path_option(const char *dir) {
     OK(annal_log_close(log));
 }
 
+static void limits(void) {
+    CHECK(ANNAL_EVENT_BYTES_MAX == 16u << 20 && ANNAL_STREAM_NAME_BYTES_MAX == 255);
+    CHECK(ANNAL_CONSUMER_NAME_BYTES_MAX == 64 && ANNAL_IDEMPOTENCY_WINDOW_EVENTS == 100000);
+    CHECK(ANNAL_SEGMENT_BYTES_MIN <= ANNAL_SEGMENT_BYTES_MAX);
+    CHECK(ANNAL_BATCH_EVENTS_MAX > 0 && ANNAL_BATCH_BYTES_MAX > ANNAL_EVENT_BYTES_MAX);
+    CHECK(ANNAL_EVENT_TYPE_BYTES_MAX == 255 && ANNAL_CONSUMERS_MAX > 0);
+    CHECK(ANNAL_SUBSCRIPTIONS_MAX > 0);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s DIR\n", argv[0]);
@@ -430,6 +471,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 6; i++) {
         snprintf(dirs[i], sizeof dirs[i], "%s/%s", argv[1], names[i]);
     }
+    limits();
     consumers(dirs[0]);
     consumer_bad_input(dirs[1]);
     retention_and_last(dirs[2]);

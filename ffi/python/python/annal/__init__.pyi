@@ -19,6 +19,10 @@ STREAM_NAME_BYTES_MAX: int
 EVENT_TYPE_BYTES_MAX: int
 CONSUMER_NAME_BYTES_MAX: int
 SUBSCRIPTIONS_MAX: int
+CONSUMERS_MAX: int
+SEGMENT_BYTES_MIN: int
+SEGMENT_BYTES_MAX: int
+IDEMPOTENCY_WINDOW_EVENTS: int
 
 class Error(Exception):
     """Base class of every engine error; `code` is its stable numeric code."""
@@ -265,6 +269,8 @@ class EventStore:
     def io_path(self) -> IoPath: ...
     def recovery_report(self) -> RecoveryReport: ...
     def index_recovery(self) -> IndexRecovery: ...
+    def metrics(self) -> Metrics: ...
+    def index_memory(self) -> IndexMemory: ...
     def stream_info(self, stream: _Name) -> StreamInfo: ...
     def stream_revision(self, stream: _Name) -> int | None: ...
     def truncate_stream(self, stream: _Name, before: int) -> None: ...
@@ -382,6 +388,23 @@ class IndexRecovery:
     reason: str | None
 
 @final
+class Metrics:
+    appends: int
+    events: int
+    record_bytes: int
+    payload_bytes: int
+    group_syncs: int
+    rolls: int
+    located_reads: int
+    located_read_bytes: int
+    located_read_pages: int
+
+@final
+class IndexMemory:
+    heap_bytes: int
+    streams: int
+
+@final
 class RecoveryReport:
     @property
     def actions(self) -> list[RecoveryAction]: ...
@@ -429,6 +452,7 @@ class Log:
     @property
     def io_path(self) -> IoPath: ...
     def recovery_report(self) -> RecoveryReport: ...
+    def metrics(self) -> Metrics: ...
     @property
     def closed(self) -> bool: ...
     @property
