@@ -39,8 +39,10 @@ impl Payload {
         cell: &PyOnceLock<Py<Payload>>,
         bytes: &Bytes,
     ) -> PyResult<Py<Payload>> {
-        cell.get_or_try_init(py, || Py::new(py, Payload::new(bytes.clone())))
-            .map(|p| p.clone_ref(py))
+        cell.get_or_try_init(py, || {
+            crate::gc::new_untracked(py, Payload::new(bytes.clone())).map(Bound::unbind)
+        })
+        .map(|p| p.clone_ref(py))
     }
 }
 

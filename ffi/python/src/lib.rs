@@ -3,14 +3,15 @@
 //!
 //! One file per job: `store` (the event store and its read iterators), `log` (the raw
 //! log), `consumer` (durable consumers), `subscription` (waiting with signals checked),
-//! `event` (the values appended and read), `buffer` (zero-copy payloads, the only
-//! `unsafe`), `args` (Python arguments into engine values), `errors` (exceptions).
+//! `event` (the values appended and read), `buffer` (zero-copy payloads) and `gc`
+//! (objects kept out of the cycle collector), the only `unsafe`, `args` (Python arguments into engine values), `errors` (exceptions).
 
 mod args;
 mod buffer;
 mod consumer;
 mod errors;
 mod event;
+mod gc;
 mod handle;
 mod log;
 mod options;

@@ -143,7 +143,7 @@ impl LogReader {
         slf
     }
 
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<LogEvent>> {
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, LogEvent>>> {
         if self.page.is_empty() {
             let reader = &self.reader;
             let mut out = Vec::with_capacity(READ_PAGE_EVENTS);
@@ -156,7 +156,10 @@ impl LogReader {
             .py_err()?;
             self.page.extend(out);
         }
-        Ok(self.page.pop_front().map(LogEvent::new))
+        self.page
+            .pop_front()
+            .map(|event| crate::gc::new_untracked(py, LogEvent::new(event)))
+            .transpose()
     }
 }
 

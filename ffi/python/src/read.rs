@@ -101,11 +101,14 @@ impl EventIterator {
         slf
     }
 
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<RecordedEvent>> {
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, RecordedEvent>>> {
         if self.page.is_empty() {
             self.fetch(py)?;
         }
-        Ok(self.page.pop_front().map(RecordedEvent::new))
+        self.page
+            .pop_front()
+            .map(|event| RecordedEvent::object(py, event))
+            .transpose()
     }
 }
 
