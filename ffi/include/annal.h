@@ -8,11 +8,13 @@
  * - Handles (annal_log *, annal_reader *, ...) are opaque values, never dereferenced.
  *   Each has one close or free function that accepts NULL; a handle used after it was
  *   closed or freed, or closed twice, returns ANNAL_STATUS_USE_AFTER_CLOSE.
- * - Thread-safety: annal_log, annal_store, annal_consumer, annal_consumer_list and
- *   annal_event_list may be used from many threads at once. annal_reader,
+ * - Thread-safety: annal_log, annal_store, annal_consumer, annal_store_consumer,
+ *   annal_consumer_list, annal_event_list and annal_recovery_report may be used from
+ *   many threads at once. annal_reader,
  *   annal_subscription and annal_store_subscription may move between threads but are
  *   used by one thread at a time.
- * - Lifetimes: views (annal_event_view, annal_recorded_event, annal_consumer_info) point
+ * - Lifetimes: views (annal_event_view, annal_recorded_event, annal_consumer_info, the
+ *   paths and texts of annal_recovery_summary and annal_recovery_action) point
  *   into memory the handle that produced them owns: a reader's or subscription's until
  *   its next call or its free, a list's until the list is freed. Static strings
  *   (annal_status_name, annal_version) are never freed. Inputs are read during the call
