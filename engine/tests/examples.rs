@@ -50,6 +50,9 @@ fn the_services_demo_finishes_every_order_once_across_a_restart() {
     assert_eq!(summary.approved + summary.rejected, 2_000);
     assert!(summary.approved > 0 && summary.rejected > 0, "{summary:?}");
     assert!(summary.retry_wrote_nothing);
-    assert!(summary.customer_steps.0 > 0 && summary.customer_steps.1 > 0, "{summary:?}");
+    assert!(
+        summary.customer_steps.0 > 0 && summary.customer_steps.1 > 0,
+        "{summary:?}"
+    );
     assert_eq!(summary.events, 6_000);
 }

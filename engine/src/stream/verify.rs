@@ -9,13 +9,13 @@ use bytes::Bytes;
 
 use super::EventStore;
 use crate::error::Result;
-use crate::format::envelope::{decode, Kind};
+use crate::format::envelope::{decode, Kind, SAME_RECORD};
 use crate::index::{checkpoint, Index};
 use crate::log::{VerifyProblemKind, VerifyProgress, VerifyReport, VerifyStage};
 use crate::position::{Location, Position};
 
-/// Index disagreements reported before the rest are only counted.
-const INDEX_PROBLEMS_MAX: usize = 20;
+/// Problems of one kind (events, index) listed before the rest are only counted.
+const PROBLEMS_LISTED_MAX: usize = 20;
 
 /// Events between two progress reports of the index stage.
 const PROGRESS_EVERY_EVENTS: u64 = 64 << 10;
@@ -73,6 +73,7 @@ impl EventStore {
             dir: &dir,
             report: &mut report,
             index_problems: 0,
+            event_problems: 0,
             progress,
             done: 0,
             total: log.next_position().0.saturating_sub(rebuilt.through),
@@ -92,6 +93,7 @@ impl EventStore {
         let state = self.core.read_state();
         rebuild.advance(self, &mut rebuilt, state.index.through)?;
         rebuild.compare(&state.index, &rebuilt, &dir, "index in memory");
+        rebuild.finish();
         let streams = rebuilt.streams.len() as u64;
         let total = rebuild.total;
         (rebuild.progress)(VerifyProgress {
@@ -142,6 +144,7 @@ struct Rebuild<'a> {
     dir: &'a Path,
     report: &'a mut VerifyReport,
     index_problems: usize,
+    event_problems: usize,
     progress: &'a mut dyn FnMut(VerifyProgress),
     done: u64,
     total: u64,
@@ -181,14 +184,22 @@ impl Rebuild<'_> {
                     .stream(&envelope.stream)
                     .and_then(|s| s.chain.last())
                     .map(|(_, link)| link);
-                if previous.is_some() && envelope.previous_in_stream != previous {
+                // A back-link into the event's own record names it by a marker.
+                let back_link = envelope.previous_in_stream.map(|back| {
+                    if back.record_offset == SAME_RECORD {
+                        Location::new(back.position, link.record_offset)
+                    } else {
+                        back
+                    }
+                });
+                if previous.is_some() && back_link != previous {
                     self.event_problem(
                         position,
                         format!(
-                            "its back-link names {:?}, the previous event of stream {} is at {:?}",
-                            envelope.previous_in_stream,
+                            "its back-link names {}, the previous event of stream {} is {}",
+                            describe(back_link),
                             String::from_utf8_lossy(&envelope.stream),
-                            previous
+                            describe(previous)
                         ),
                     );
                 }
@@ -203,9 +214,27 @@ impl Rebuild<'_> {
     }
 
     fn event_problem(&mut self, position: u64, detail: String) {
-        let file = self.dir.to_path_buf();
-        self.report
-            .push(VerifyProblemKind::Event, file, None, Some(position), detail);
+        self.event_problems += 1;
+        if self.event_problems <= PROBLEMS_LISTED_MAX {
+            let file = self.dir.to_path_buf();
+            self.report
+                .push(VerifyProblemKind::Event, file, None, Some(position), detail);
+        }
+    }
+
+    /// Says how many problems were found beyond those listed.
+    fn finish(&mut self) {
+        for (kind, count) in [
+            (VerifyProblemKind::Event, self.event_problems),
+            (VerifyProblemKind::Index, self.index_problems),
+        ] {
+            if count > PROBLEMS_LISTED_MAX {
+                let more = count - PROBLEMS_LISTED_MAX;
+                let detail = format!("and {more} more problems of this kind, not listed");
+                self.report
+                    .push(kind, self.dir.to_path_buf(), None, None, detail);
+            }
+        }
     }
 
     /// Reports where `found` (the checkpoint's or the live index) differs from `rebuilt`.
@@ -251,7 +280,7 @@ impl Rebuild<'_> {
         let file: PathBuf = file.to_path_buf();
         for detail in differences {
             self.index_problems += 1;
-            if self.index_problems <= INDEX_PROBLEMS_MAX {
+            if self.index_problems <= PROBLEMS_LISTED_MAX {
                 let position = Some(rebuilt.through);
                 self.report.push(
                     VerifyProblemKind::Index,
@@ -262,6 +291,16 @@ impl Rebuild<'_> {
                 );
             }
         }
+    }
+}
+
+fn describe(link: Option<Location>) -> String {
+    match link {
+        Some(link) => format!(
+            "position {} (record at offset {})",
+            link.position.0, link.record_offset
+        ),
+        None => "none".to_owned(),
     }
 }
 
