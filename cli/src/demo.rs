@@ -34,6 +34,9 @@ pub struct DemoArgs {
     /// Client threads creating orders (their Synced appends share fdatasyncs).
     #[arg(long, default_value_t = 16)]
     pub clients: usize,
+    /// The new store's segment size in bytes.
+    #[arg(long, default_value_t = annal::Options::default().segment_bytes)]
+    pub segment_bytes: u64,
     /// Do not stop and restart the Customer service.
     #[arg(long)]
     pub no_restart: bool,
@@ -67,6 +70,7 @@ pub fn run(args: DemoArgs) -> Outcome {
     let mut config = scenario::Config::new(args.orders);
     config.clients = args.clients;
     config.restart = !args.no_restart;
+    config.segment_bytes = args.segment_bytes;
     let bar = progress_bar(args.orders, "orders finished");
     let summary = scenario::run(&dir, &config, &mut |progress| {
         bar.set_message(progress.phase);

@@ -112,6 +112,15 @@ pub fn size_on_disk(dir: &Path) -> u64 {
 /// The damage a read-only open cannot read past, if any: segment files it does not
 /// read (they lie after damage it stopped at).
 pub fn unreadable_warning(segments: &[annal::SegmentInfo]) -> Option<String> {
+    if let Some(segment) = segments.iter().find(|s| s.damaged_at.is_some()) {
+        let stops_at = segment.end_position.map_or(0, |p| p.0);
+        return Some(format!(
+            "the log cannot be read past position {stops_at}: damage in {} at offset {} \
+             (later records follow it); run `annal verify` for every problem",
+            file_name(&segment.path),
+            segment.damaged_at.unwrap_or(0)
+        ));
+    }
     let unreadable: Vec<_> = segments.iter().filter(|s| !s.readable).collect();
     let first = unreadable.first()?;
     let stops_at = segments

@@ -83,8 +83,10 @@ pub fn run(args: RecoverArgs) -> Outcome {
         )?;
         return out.flush();
     }
-    print(&mut out, &args, &planned, false)?;
-    out.flush()?;
+    if !args.json {
+        print(&mut out, &args, &planned, false)?;
+        out.flush()?;
+    }
     if !args.yes && !confirmed()? {
         return Err(error(
             "nothing changed: not confirmed (pass --yes to apply without asking)",
@@ -93,7 +95,9 @@ pub fn run(args: RecoverArgs) -> Outcome {
     let log = Log::open(&args.dir, args.mode.options())?;
     let done = log.recovery_report();
     log.close()?;
-    out.line("")?;
+    if !args.json {
+        out.line("")?;
+    }
     print(&mut out, &args, &done, true)?;
     out.flush()
 }

@@ -193,6 +193,7 @@ fn segment_json(segment: &SegmentInfo) -> Value {
         "file_bytes": segment.file_bytes,
         "sealed": segment.sealed,
         "readable": segment.readable,
+        "damaged_at": segment.damaged_at,
     })
 }
 
@@ -209,6 +210,10 @@ fn segment_row(segment: &SegmentInfo) -> Vec<String> {
         segment.written_bytes.map_or("?".to_owned(), bytes),
         bytes(segment.file_bytes),
         if segment.sealed { "yes" } else { "no" }.to_owned(),
-        if segment.readable { "yes" } else { "NO" }.to_owned(),
+        match (segment.readable, segment.damaged_at) {
+            (false, _) => "NO".to_owned(),
+            (true, Some(offset)) => format!("to damage at offset {offset}"),
+            (true, None) => "yes".to_owned(),
+        },
     ]
 }

@@ -1,15 +1,19 @@
 //! The segment listing an operator reads (`annal stat`): every segment file of the log's
 //! directory with its positions, bytes and whether it is sealed, and whether the open log
-//! reads it — a follower stops at damage, so files past it are listed as unreadable.
+//! reads it — a follower stops at damage, so files past it are listed as unreadable,
+//! and damage it stopped at in its last segment is named (recovery's rule: a later
+//! record proves the bad one was complete).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::recovery::has_durable_record_after;
 use super::segment::Segment;
+use super::walker::{RecordWalker, Step};
 use super::Shared;
 use crate::error::{Error, Result};
-use crate::format::parse_segment_file_name;
+use crate::format::{parse_segment_file_name, ALIGNMENT_BYTES};
 use crate::position::Position;
 
 /// One segment file ([`crate::Log::segments`]).
@@ -33,12 +37,17 @@ pub struct SegmentInfo {
     /// Whether the open log reads it. A segment file that is not read lies past damage
     /// (or past a gap) that a read-only open stopped at.
     pub readable: bool,
+    /// Where a read-only open stopped reading this segment (its last) at a bad record
+    /// that later records in it prove was complete: damage, not a write in progress.
+    pub damaged_at: Option<u64>,
 }
 
 impl Shared {
     /// Every segment file in the directory and every segment the log holds, in position
     /// order.
     pub(crate) fn segment_infos(&self) -> Result<Vec<SegmentInfo>> {
+        // A follower first reads what its writer added: a stale stop is no damage.
+        self.follow()?;
         let held: Vec<Arc<Segment>> = self
             .segments
             .read()
@@ -68,6 +77,7 @@ impl Shared {
                     written_bytes: None,
                     sealed: false,
                     readable: false,
+                    damaged_at: None,
                 },
             );
         }
@@ -75,6 +85,18 @@ impl Shared {
         for (k, segment) in held.iter().enumerate() {
             let end = held.get(k + 1).map_or(written, |next| next.first_position);
             let written_bytes = segment.written_bytes();
+            let last = k + 1 == held.len();
+            let damaged_at = (last && self.read_only && !segment.is_sealed())
+                .then(|| segment.file.view().ok())
+                .flatten()
+                .filter(|view| {
+                    let from = written_bytes + ALIGNMENT_BYTES as u64;
+                    let bad = || bad_frame_at(view, written_bytes, self.epoch, end);
+                    // Looked at again after the proof: a record in flight when first
+                    // looked at is complete by the time a later one claims it synced.
+                    bad() && has_durable_record_after(view, self.epoch, from, end) && bad()
+                })
+                .map(|_| written_bytes);
             infos.insert(
                 segment.first_position,
                 SegmentInfo {
@@ -85,9 +107,20 @@ impl Shared {
                     written_bytes: (written_bytes > 0).then_some(written_bytes),
                     sealed: segment.is_sealed(),
                     readable: true,
+                    damaged_at,
                 },
             );
         }
         Ok(infos.into_values().collect())
+    }
+}
+
+/// Whether the frame at `offset` of a segment's `view` is not the valid record of
+/// `position` (zeros are not bad: nothing was written there yet).
+fn bad_frame_at(view: &[u8], offset: u64, epoch: u64, position: u64) -> bool {
+    match RecordWalker::new(view, offset, epoch).step() {
+        Step::End => false,
+        Step::Damaged { .. } => true,
+        Step::Record(record) => record.header.position != position || record.check_body().is_err(),
     }
 }

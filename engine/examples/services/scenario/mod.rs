@@ -59,6 +59,8 @@ pub struct Config {
     pub restart: bool,
     /// Give up when nothing moves for this long.
     pub stall_timeout: Duration,
+    /// The store's segment size.
+    pub segment_bytes: u64,
 }
 
 impl Config {
@@ -72,6 +74,7 @@ impl Config {
             step_events_max: 512,
             restart: true,
             stall_timeout: Duration::from_secs(60),
+            segment_bytes: Options::default().segment_bytes,
         }
     }
 }
@@ -193,7 +196,8 @@ pub fn run(
     if config.orders == 0 || config.customers == 0 || config.clients == 0 {
         return Err("the demo needs at least one order, one customer and one client".into());
     }
-    let store = Arc::new(EventStore::open(dir, Options::default())?);
+    let options = Options::default().segment_bytes(config.segment_bytes);
+    let store = Arc::new(EventStore::open(dir, options)?);
     let shared = Arc::new(Shared::default());
     shared.restarted.store(!config.restart, Ordering::Release);
     let started = Instant::now();
