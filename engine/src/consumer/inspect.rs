@@ -21,12 +21,15 @@ struct FileState {
     slot: Slot,
 }
 
+/// One consumer file: its state, or the file and what is wrong with it.
+type FileRead = std::result::Result<FileState, (PathBuf, String)>;
+
 /// The consumer files of the log in `dir`: each name with its newest valid slot, or
 /// what is wrong with the file.
 fn read_files(
     storage: &dyn Storage,
     dir: &Path,
-) -> Result<Vec<(String, std::result::Result<FileState, (PathBuf, String)>)>> {
+) -> Result<Vec<(String, FileRead)>> {
     let dir = dir.join(CONSUMERS_DIR);
     let names = match storage.list_dir(&dir) {
         Ok(names) => names,

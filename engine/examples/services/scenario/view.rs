@@ -39,12 +39,15 @@ pub(crate) fn apply(
     Ok(finished)
 }
 
+/// The view: each customer's orders.
+pub(crate) type View = HashMap<u64, CustomerOrders>;
+
 /// Starts the view's thread: it ends once it has seen `orders` outcomes (or on stop).
 pub(crate) fn start(
     store: Arc<EventStore>,
     shared: Arc<Shared>,
     orders: u64,
-) -> Result<JoinHandle<Result<HashMap<u64, CustomerOrders>, Error>>, Error> {
+) -> Result<JoinHandle<Result<View, Error>>, Error> {
     let options = StoreSubscriptionOptions::default().filter(StoreFilter::category("order"));
     let mut subscription = store.subscribe(Start::Beginning, options)?;
     drop(store);
