@@ -26,10 +26,7 @@ type FileRead = std::result::Result<FileState, (PathBuf, String)>;
 
 /// The consumer files of the log in `dir`: each name with its newest valid slot, or
 /// what is wrong with the file.
-fn read_files(
-    storage: &dyn Storage,
-    dir: &Path,
-) -> Result<Vec<(String, FileRead)>> {
+fn read_files(storage: &dyn Storage, dir: &Path) -> Result<Vec<(String, FileRead)>> {
     let dir = dir.join(CONSUMERS_DIR);
     let names = match storage.list_dir(&dir) {
         Ok(names) => names,
