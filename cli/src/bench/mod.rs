@@ -3,8 +3,8 @@
 //! disk that changes speed for a while moves all of them; the figures are medians over
 //! rounds, and each durable append's ratio to the fdatasync rate is taken within its
 //! round. The comparison with peers (okaywal, SQLite, fjall, raw files) is the report in
-//! `benches/` (`cargo run --release -p annal-benches --bin report`), whose peers this
-//! command leaves out so that installing it builds only the engine.
+//! `benches/`: `annal bench --peers` runs it from the source tree through cargo, so that
+//! installing this command builds only the engine, never the peers.
 
 mod workloads;
 
@@ -52,6 +52,14 @@ pub struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Run the full report against the peers instead (okaywal, SQLite, fjall, raw files:
+    /// `benches/`'s report command, built from the source tree this command was built
+    /// from); arguments after `--` go to it (`--quick`, `--compare FILE`, `--out DIR`).
+    #[arg(long)]
+    pub peers: bool,
+    /// Arguments for the peer report (after `--`).
+    #[arg(last = true, requires = "peers")]
+    pub report_args: Vec<String>,
 }
 
 /// A durability, as the command spells it.
@@ -115,6 +123,9 @@ struct Measured {
 
 /// Runs `annal bench`.
 pub fn run(args: BenchArgs) -> Outcome {
+    if args.peers {
+        return peer_report(&args.report_args);
+    }
     if args.threads.is_empty()
         || args.threads.contains(&0)
         || args.threads.iter().any(|&t| t > 1024)
@@ -279,7 +290,7 @@ fn print(args: &BenchArgs, measured: &[Measured]) -> Outcome {
         ],
         &rows,
     )?;
-    out.line("peers (okaywal, SQLite, fjall, raw files) side by side: cargo run --release -p annal-benches --bin report")?;
+    out.line("peers (okaywal, SQLite, fjall, raw files) side by side: annal bench --peers")?;
     out.flush()
 }
 
@@ -323,4 +334,35 @@ fn chart(args: &BenchArgs, measured: &[Measured], fdatasync: f64) -> String {
             }
         },
     })
+}
+
+/// Runs the peer report (`cargo run --release -p annal-benches --bin report`) in the
+/// source tree this command was built from; its output goes straight to the terminal.
+fn peer_report(report_args: &[String]) -> Outcome {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if !workspace.join("benches").join("Cargo.toml").is_file() {
+        return Err(error(format!(
+            "the peer report needs Annal's source tree, which is not at {} any more",
+            workspace.display()
+        )));
+    }
+    let status = std::process::Command::new("cargo")
+        .current_dir(&workspace)
+        .args([
+            "run",
+            "--release",
+            "-p",
+            "annal-benches",
+            "--bin",
+            "report",
+            "--",
+        ])
+        .args(report_args)
+        .status()
+        .map_err(|e| error(format!("cannot run cargo for the peer report: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(error(format!("the peer report failed ({status})")))
+    }
 }
