@@ -136,3 +136,19 @@ pub fn unreadable_warning(segments: &[annal::SegmentInfo]) -> Option<String> {
         file_name(&first.path)
     ))
 }
+
+/// Whether another process holds the store's directory lock (it has the store open for
+/// writing). Looks with a shared lock taken and dropped at once, writing nothing.
+pub fn locked_by_another_process(dir: &Path) -> Result<bool, Failure> {
+    let path = dir.join("LOCK");
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(error(format!("{}: {e}", path.display()))),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(false),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+        Err(std::fs::TryLockError::Error(e)) => Err(error(format!("{}: {e}", path.display()))),
+    }
+}

@@ -1,6 +1,6 @@
 //! The real `annal` binary on a store another process is writing: a second `annal`
 //! process runs the demo (clients, services and their consumers appending), and `stat`,
-//! `dump`, `tail` and `verify` read it meanwhile; then the writer is killed with SIGKILL
+//! `dump`, `tail` and `verify` read it meanwhile (`recover` refuses it); then the writer is killed with SIGKILL
 //! and the store is verified and its recovery shown.
 
 #![allow(clippy::unwrap_used)]
@@ -14,7 +14,7 @@ use support::{annal_at, json};
 
 #[test]
 fn stat_dump_tail_and_verify_work_beside_a_writer_and_after_its_kill() {
-    // Proves the read-only commands succeed on a store a live process appends to (verify clean, tail sees new events), and after that process is killed with SIGKILL, verify finds no damage and recover --dry-run runs.
+    // Proves the read-only commands succeed on a store a live process appends to (verify clean, tail sees new events), recover refuses it, and after that process is killed with SIGKILL, verify finds no damage and recover --dry-run runs.
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let mut writer = Command::new(env!("CARGO_BIN_EXE_annal"))

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 
 use crate::output::{error, Failure, Out, Outcome};
-use crate::store::{check_dir, file_name};
+use crate::store::{check_dir, file_name, locked_by_another_process};
 
 /// Show what recovery would cut from a store, and cut it after confirmation.
 ///
@@ -59,6 +59,14 @@ impl Mode {
 /// Runs `annal recover`.
 pub fn run(args: RecoverArgs) -> Outcome {
     check_dir(&args.dir)?;
+    if locked_by_another_process(&args.dir)? {
+        // Its tail is moving: a plan made now would show appends in flight as torn.
+        return Err(error(format!(
+            "{} is open in another process (its LOCK is held): that process recovered it \
+             when it opened it; stop it first to recover here",
+            args.dir.display()
+        )));
+    }
     let planned = match Log::recovery_dry_run(&args.dir, args.mode.options()) {
         Ok(planned) => planned,
         Err(refused @ annal::Error::Corrupt { .. }) => {
