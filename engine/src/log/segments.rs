@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::recovery::has_durable_record_after;
+use super::recovery::durable_record_after;
 use super::segment::Segment;
 use super::walker::{RecordWalker, Step};
 use super::Shared;
@@ -94,7 +94,8 @@ impl Shared {
                     let bad = || bad_frame_at(view, written_bytes, self.epoch, end);
                     // Looked at again after the proof: a record in flight when first
                     // looked at is complete by the time a later one claims it synced.
-                    bad() && has_durable_record_after(view, self.epoch, from, end) && bad()
+                    let file = &*segment.file;
+                    bad() && durable_record_after(file, view, self.epoch, from, end) && bad()
                 })
                 .map(|_| written_bytes);
             infos.insert(

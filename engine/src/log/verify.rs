@@ -10,17 +10,18 @@
 //! progress — not damage.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::recovery::has_durable_record_after;
+use super::recovery::durable_record_after;
 use super::verify_report::{VerifyProblemKind, VerifyProgress, VerifyReport, VerifyStage};
 use super::walker::{RecordWalker, Step};
 use crate::error::{Error, Result};
 use crate::format::parse_segment_file_name;
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::ALIGNMENT_BYTES;
-use crate::io::Storage;
+use crate::io::{Storage, StorageFile};
 
 /// Progress is reported at least once per this many bytes walked.
 const PROGRESS_EVERY_BYTES: u64 = 4 << 20;
@@ -47,6 +48,7 @@ pub(crate) struct LiveEnd {
 struct SegmentFile {
     first: u64,
     path: PathBuf,
+    file: Arc<dyn StorageFile>,
     view: Bytes,
     len_bytes: u64,
     /// A segment before it was listed but removed (by a writer's retention) before it
@@ -118,9 +120,10 @@ pub(crate) fn verify_segments(
         // Only the last two segments can hold a torn write (recovery's table).
         let at_tail = bound.is_none() && k + 1 >= last;
         let proven_synced = |from: u64| {
-            has_durable_record_after(&file.view, epoch, from, walk.next_position)
+            durable_record_after(&*file.file, &file.view, epoch, from, walk.next_position)
                 || (k < last
-                    && has_durable_record_after(
+                    && durable_record_after(
+                        &*files[last].file,
                         &files[last].view,
                         epoch,
                         SEGMENT_HEADER_BYTES as u64,
@@ -158,7 +161,8 @@ pub(crate) fn verify_segments(
             }
             None if !walk.sealed
                 && bound.is_none()
-                && has_durable_record_after(
+                && durable_record_after(
+                    &*file.file,
                     &file.view,
                     epoch,
                     walk.end_offset + ALIGNMENT_BYTES as u64,
@@ -222,6 +226,7 @@ fn open_segments(storage: &dyn Storage, dir: &Path) -> Result<Vec<SegmentFile>> 
         files.push(SegmentFile {
             first,
             path,
+            file: Arc::clone(&file),
             len_bytes: file.len_bytes(),
             view,
             after_removed,

@@ -178,3 +178,50 @@ fn a_damaged_consumer_file_is_reported_and_an_empty_dir_is_not_a_log() {
     let error = Log::verify_dir(empty.path(), &mut |_| {}).unwrap_err();
     assert!(error.to_string().contains("no segment"), "{error}");
 }
+
+#[test]
+fn the_dry_run_of_a_damaged_first_header_removes_every_segment_on_paper() {
+    // Proves that with the first segment's header damaged, the dry run under TruncateAtDamage lists every segment as removed (the first for the damage, the rest after the cut) with its quarantine path, and the directory's files are left exactly as they were.
+    let dir = tempfile::tempdir().unwrap();
+    let log = several_segments(dir.path());
+    let segments: Vec<_> = log
+        .segments()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.path)
+        .collect();
+    log.close().unwrap();
+    flip_byte(&segments[0], 20);
+    let names = |dir: &Path| {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = names(dir.path());
+    let lenient = Options::default().recovery(RecoveryMode::TruncateAtDamage);
+    let planned = Log::recovery_dry_run(dir.path(), lenient).unwrap();
+    assert_eq!(planned.actions.len(), segments.len(), "{planned:?}");
+    for (action, segment) in planned.actions.iter().zip(&segments) {
+        let RecoveryAction::Removed {
+            segment: removed,
+            quarantine,
+            ..
+        } = action
+        else {
+            panic!("a removal: {action:?}");
+        };
+        assert_eq!(removed, segment);
+        assert_eq!(
+            quarantine.parent().unwrap(),
+            dir.path().join(annal::QUARANTINE_DIR)
+        );
+    }
+    assert_eq!(
+        names(dir.path()),
+        before,
+        "nothing created, moved or removed"
+    );
+}

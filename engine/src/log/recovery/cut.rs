@@ -45,11 +45,16 @@ pub(super) fn quarantine_tail(
     epoch: u64,
     reason: CutReason,
 ) -> Result<Option<RecoveryAction>> {
-    let Some(TailCut { end, records_cut }) = tail_cut(&scan.view, scan.end_offset, epoch) else {
+    let view = &scan.view[..];
+    let start = (scan.end_offset as usize).min(view.len());
+    let Some(last_nonzero) = last_nonzero_byte(&view[start..]) else {
         return Ok(None);
     };
-    let start = (scan.end_offset as usize).min(scan.view.len());
-    let cut = &scan.view[start..end];
+    // Up to the last non-zero byte, and on to the end of any whole record there (a
+    // record's last bytes may be zeros).
+    let (records_cut, records_end) = valid_records(&view[start..], last_nonzero, epoch);
+    let end = (start + align_up(last_nonzero + 1).max(records_end)).min(view.len());
+    let cut = &view[start..end];
     let copy = quarantine_cut(storage, dir, &scan.path, scan.end_offset, cut)?;
     Ok(Some(RecoveryAction::Cut {
         segment: scan.path.clone(),
@@ -59,26 +64,6 @@ pub(super) fn quarantine_tail(
         reason,
         quarantine: Some(copy),
     }))
-}
-
-/// The bytes a cut at `offset` takes out of a segment.
-pub(super) struct TailCut {
-    /// Where the cut bytes end (past the last non-zero byte and any whole record there).
-    pub(super) end: usize,
-    /// Records with valid checksums among them.
-    pub(super) records_cut: u64,
-}
-
-/// What cutting the segment `view` at `offset` takes out: `None` when every byte from
-/// there on is zero.
-pub(super) fn tail_cut(view: &[u8], offset: u64, epoch: u64) -> Option<TailCut> {
-    let start = (offset as usize).min(view.len());
-    let last_nonzero = last_nonzero_byte(&view[start..])?;
-    // Up to the last non-zero byte, and on to the end of any whole record there (a
-    // record's last bytes may be zeros).
-    let (records_cut, records_end) = valid_records(&view[start..], last_nonzero, epoch);
-    let end = (start + align_up(last_nonzero + 1).max(records_end)).min(view.len());
-    Some(TailCut { end, records_cut })
 }
 
 /// The index of the last non-zero byte, skipping zero blocks a block at a time.

@@ -39,10 +39,12 @@ use crate::io::{Storage, StorageFile};
 use crate::options::{OpenChecks, Options, RecoveryMode};
 use cut::{all_zero, quarantine_segments, quarantine_tail, zero_tail, ZERO_CHECK_BYTES};
 pub(crate) use dry_run::dry_run;
+pub(in crate::log) use proof::durable_record_after;
 pub use report::{CutReason, RecoveryAction, RecoveryReport, QUARANTINE_DIR};
 
 mod cut;
 mod dry_run;
+mod proof;
 mod report;
 
 /// What the writer and readers start from.
@@ -417,12 +419,7 @@ fn later_record_proves_synced(scans: &[Scanned], problem: &Problem) -> bool {
 /// Looks at every aligned offset of a segment's `view` from `from` on for a valid record
 /// of the log `epoch` whose `synced_before` exceeds `damaged_position`: proof that the
 /// records up to there were durable.
-pub(super) fn has_durable_record_after(
-    view: &[u8],
-    epoch: u64,
-    from: u64,
-    damaged_position: u64,
-) -> bool {
+fn has_durable_record_after(view: &[u8], epoch: u64, from: u64, damaged_position: u64) -> bool {
     let mut offset = from as usize;
     while offset + ALIGNMENT_BYTES <= view.len() {
         // Most of what follows a tail is zeros: skip them a block at a time.
