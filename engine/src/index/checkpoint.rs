@@ -12,13 +12,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::checkpoint_v2;
 use super::levels::Level;
 use super::table::{Section, Table};
-use super::ChainEntry;
+use super::{ChainEntry, Index};
 use crate::error::{Error, Result};
 use crate::format::envelope::LINK_BYTES;
 use crate::format::index_table::{
-    bucket, directory_bits, name_hash, put_record_start, record_bytes, Header, RecordView,
+    bucket, directory_bits, name_hash, put_record_start, record_bytes, Header, Invalid, RecordView,
     HEADER_BYTES, SLOT_BYTES, TIME_ENTRY_BYTES,
 };
 use crate::io::{Storage, StorageFile};
@@ -321,6 +322,15 @@ pub(crate) fn write(storage: &dyn Storage, dir: &Path, snapshot: &Snapshot) -> R
         ),
     })?;
     Ok(Arc::new(table))
+}
+
+/// The index a checkpoint file of the log `epoch` holds: a version-3 table read in place,
+/// or a version-2 checkpoint loaded onto the heap. Never panics on bad input.
+pub(crate) fn load(bytes: Bytes, epoch: u64) -> std::result::Result<Index, Invalid> {
+    if checkpoint_v2::is_version_2(&bytes) {
+        return checkpoint_v2::load(&bytes, epoch);
+    }
+    Table::open(bytes, epoch).map(|table| Index::on_table(Arc::new(table)))
 }
 
 /// The table of `snapshot` as bytes in memory (tests and fuzzing).

@@ -143,6 +143,33 @@ impl Levels {
         &mut self.active.entries[id as usize]
     }
 
+    /// Calls `f` with every entry once, in no particular order: each name's newest
+    /// version, from the highest level that has it.
+    pub(crate) fn for_each(&self, table: Option<&Table>, mut f: impl FnMut(&ChainEntry)) {
+        let frozen = self.frozen.as_deref();
+        for entry in &self.active.entries {
+            f(entry);
+        }
+        let in_active = |name: &[u8]| self.active.ids.get(name).is_some();
+        for entry in frozen.map_or(&[][..], |f| &f.entries[..]) {
+            if !in_active(&entry.name) {
+                f(entry);
+            }
+        }
+        let Some(table) = table else {
+            return;
+        };
+        for (_, record) in table.records(self.section) {
+            let above =
+                in_active(record.name) || frozen.is_some_and(|f| f.ids.get(record.name).is_some());
+            if !above {
+                if let Some(entry) = table.entry_of(&record) {
+                    f(&entry);
+                }
+            }
+        }
+    }
+
     /// Entries in all levels together.
     pub(crate) fn count(&self, table: Option<&Table>) -> usize {
         table.map_or(0, |t| t.len(self.section))

@@ -175,6 +175,16 @@ impl Index {
         self.categories.active(id)
     }
 
+    /// Calls `f` with every stream once (in no particular order).
+    pub(crate) fn for_each_stream(&self, f: impl FnMut(&ChainEntry)) {
+        self.streams.for_each(self.table.as_deref(), f);
+    }
+
+    /// Calls `f` with every category once (in no particular order).
+    pub(crate) fn for_each_category(&self, f: impl FnMut(&ChainEntry)) {
+        self.categories.for_each(self.table.as_deref(), f);
+    }
+
     /// Streams the index knows.
     pub(crate) fn stream_count(&self) -> usize {
         self.streams.count(self.table.as_deref())

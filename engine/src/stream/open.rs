@@ -9,8 +9,7 @@ use crate::error::{Error, Result};
 use crate::format::envelope::decode;
 use crate::handle::Log;
 use crate::index::checkpointer::Checkpointer;
-use crate::index::table::Table;
-use crate::index::{checkpoint, checkpoint_v2, Index, IDEMPOTENCY_WINDOW_EVENTS};
+use crate::index::{checkpoint, Index, IDEMPOTENCY_WINDOW_EVENTS};
 use crate::io::FileStorage;
 use crate::io::Storage;
 use crate::options::Options;
@@ -122,12 +121,7 @@ pub(super) fn load_index(
             // A version-2 checkpoint (before the mapped table) is loaded onto the heap:
             // an upgraded store keeps its index, even where retention has made a
             // rebuild impossible; its next checkpoint is version 3.
-            let index = if checkpoint_v2::is_version_2(&bytes) {
-                checkpoint_v2::load(&bytes, log.epoch())
-            } else {
-                Table::open(bytes, log.epoch()).map(|t| Index::on_table(Arc::new(t)))
-            };
-            index
+            checkpoint::load(bytes, log.epoch())
                 .map_err(|e| NotLoaded::Unusable(e.0.to_owned()))
                 .and_then(|index| {
                     if index.through < first || index.through > next {

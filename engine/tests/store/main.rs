@@ -17,3 +17,4 @@ mod retention;
 mod retries;
 mod streams;
 mod subscriptions;
+mod verify;
