@@ -312,7 +312,10 @@ fn a_checkpoint_written_in_the_background_takes_its_changes_off_the_heap() {
     assert_eq!(before.mapped_bytes, 0);
     // Every stream changed since the last checkpoint (here: none yet) is on the heap.
     let per_changed_stream = before.heap_bytes as f64 / before.streams as f64;
-    assert!(per_changed_stream < 600.0, "{per_changed_stream} B per changed stream");
+    assert!(
+        per_changed_stream < 600.0,
+        "{per_changed_stream} B per changed stream"
+    );
     // The 20 000th event makes the checkpoint due; appends after it install it once written.
     let mut appended = 19_999;
     while store.index_memory().mapped_bytes == 0 {
