@@ -1,14 +1,12 @@
 //! `annal.EventIterator`: a stream, a category or the whole log read in pages, each
 //! fetched with the GIL released, so a long stream is never held in memory at once.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 use pyo3::prelude::*;
 
 use crate::args::{self, Direction};
 use crate::errors::IntoPy;
-use crate::event::RecordedEvent;
+use crate::recorded;
 use crate::store::EventStore;
 
 /// Events a read iterator fetches per call with the GIL released.
@@ -41,7 +39,8 @@ pub struct EventIterator {
     next_from: Option<u64>,
     /// Events still to return (`max_count`), if bounded.
     remaining: Option<usize>,
-    page: VecDeque<annal::RecordedEvent>,
+    /// The page fetched last, handed out one event at a time (moved into its object).
+    page: std::vec::IntoIter<annal::RecordedEvent>,
 }
 
 impl EventIterator {
@@ -90,7 +89,7 @@ impl EventIterator {
         if let Some(remaining) = &mut self.remaining {
             *remaining -= events.len();
         }
-        self.page.extend(events);
+        self.page = events.into_iter();
         Ok(())
     }
 }
@@ -101,13 +100,13 @@ impl EventIterator {
         slf
     }
 
-    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, RecordedEvent>>> {
-        if self.page.is_empty() {
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        if self.page.len() == 0 {
             self.fetch(py)?;
         }
         self.page
-            .pop_front()
-            .map(|event| RecordedEvent::object(py, event))
+            .next()
+            .map(|event| recorded::object(py, event))
             .transpose()
     }
 }
@@ -134,7 +133,7 @@ pub(crate) fn iterator(
         direction,
         next_from: Some(from),
         remaining: max_count,
-        page: VecDeque::new(),
+        page: Vec::new().into_iter(),
     };
     iterator.fetch(slf.py())?;
     Ok(iterator)
