@@ -32,7 +32,7 @@ use args::{ExpectedRevision, Start, StartKind};
 fn _annal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<store::EventStore>()?;
-    m.add_class::<read::EventIterator>()?;
+    read::register(m)?;
     m.add_class::<log::Log>()?;
     m.add_class::<log::LogEvent>()?;
     m.add_class::<log::LogReader>()?;

@@ -10,6 +10,7 @@
 use std::mem::offset_of;
 use std::os::raw::c_void;
 use std::ptr;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use pyo3::ffi;
@@ -76,6 +77,24 @@ pub(crate) fn object(py: Python<'_>, event: annal::RecordedEvent) -> PyResult<Bo
     unsafe {
         ptr::write(obj, fields);
         Ok(Bound::from_owned_ptr(py, obj.cast()))
+    }
+}
+
+/// The `RecordedEvent` object for `event` as a new reference; null with an exception
+/// set if out of memory. For `tp_iternext`.
+///
+/// # Safety
+///
+/// The interpreter is attached and the module is initialised.
+pub(crate) unsafe fn new_ptr(event: annal::RecordedEvent) -> *mut ffi::PyObject {
+    // SAFETY: attached, as the caller promises.
+    let py = unsafe { Python::assume_attached() };
+    match object(py, event) {
+        Ok(obj) => obj.into_ptr(),
+        Err(err) => {
+            err.restore(py);
+            ptr::null_mut()
+        }
     }
 }
 
@@ -177,6 +196,73 @@ unsafe extern "C" fn get_id(obj: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi
             None => py.None().into_bound(py),
         })
     })
+}
+
+/// An integer field as a Python `int`.
+macro_rules! int_getter {
+    ($name:ident, $field:ident) => {
+        /// The field as an `int` (for the attribute fast path).
+        unsafe extern "C" fn $name(obj: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+            // SAFETY: a live `RecordedEvent`, attached; null with an exception if out of
+            // memory.
+            unsafe { ffi::PyLong_FromUnsignedLongLong((*obj.cast::<EventObject>()).$field) }
+        }
+    };
+}
+int_getter!(get_revision, revision);
+int_getter!(get_position, position);
+int_getter!(get_timestamp_ns, timestamp_ns);
+
+/// Every attribute's interned name (as an address) and getter, most read first. The
+/// names are held for the life of the process, so an address stays the canonical
+/// interned string's.
+static FAST_ATTRIBUTES: OnceLock<Vec<(usize, ffi::getter)>> = OnceLock::new();
+
+/// `tp_getattro`: an attribute named by an interned string (every name written in
+/// Python code is one) is found by its address among the class's own, without the
+/// generic lookup through the type's dictionary and descriptor (half the cost of
+/// `event.revision`); anything else goes the generic way, which finds the same
+/// values through the members and getters.
+unsafe extern "C" fn getattro(
+    obj: *mut ffi::PyObject,
+    name: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    if let Some(attributes) = FAST_ATTRIBUTES.get() {
+        for &(interned, get) in attributes {
+            if interned == name as usize {
+                // SAFETY: a live `RecordedEvent`, attached (CPython's call).
+                return unsafe { get(obj, ptr::null_mut()) };
+            }
+        }
+    }
+    // SAFETY: CPython's call: live objects, attached.
+    unsafe { ffi::PyObject_GenericGetAttr(obj, name) }
+}
+
+/// Interns the attribute names for [`getattro`].
+fn intern_attributes(py: Python<'_>) -> PyResult<()> {
+    let attributes: [(&std::ffi::CStr, ffi::getter); 10] = [
+        (c"revision", get_revision),
+        (c"data", get_data),
+        (c"position", get_position),
+        (c"event_type", get_event_type),
+        (c"stream", get_stream),
+        (c"timestamp_ns", get_timestamp_ns),
+        (c"metadata", get_metadata),
+        (c"id", get_id),
+        (c"stream_bytes", get_stream_bytes),
+        (c"event_type_bytes", get_event_type_bytes),
+    ];
+    let mut table = Vec::with_capacity(attributes.len());
+    for (name, get) in attributes {
+        // SAFETY: attached; a new reference or null with an exception set. It is never
+        // released (see `FAST_ATTRIBUTES`).
+        let interned = unsafe { ffi::PyUnicode_InternFromString(name.as_ptr()) };
+        let interned = unsafe { Bound::from_owned_ptr_or_err(py, interned)? };
+        table.push((interned.into_ptr() as usize, get));
+    }
+    let _ = FAST_ATTRIBUTES.set(table);
+    Ok(())
 }
 
 /// `tp_repr`.
@@ -286,9 +372,11 @@ metadata and data. `data` and `metadata` are `Payload`s sharing the log's memory
                 .cast(),
         ),
         slot(ffi::Py_tp_repr, repr as *mut c_void),
+        slot(ffi::Py_tp_getattro, getattro as *mut c_void),
         slot(ffi::Py_tp_members, members.as_mut_ptr().cast()),
         slot(ffi::Py_tp_getset, getsets.as_mut_ptr().cast()),
     ];
+    intern_attributes(m.py())?;
     let class = RECORDED_EVENT.create(
         m.py(),
         c"annal.RecordedEvent",
