@@ -23,26 +23,55 @@ use crate::raw::{self, borrowed, guard, slot, RawType};
 /// The class `annal.Payload`.
 static PAYLOAD: RawType = RawType::new();
 
-/// A `Payload` instance: the object header, then the bytes it shares.
+/// A `Payload` instance: the object header, then where its bytes are. A payload of a
+/// `RecordedEvent` shares the event's own `Bytes` by holding a reference to the event
+/// (a plain, non-atomic reference count) rather than a clone of the `Bytes` (an atomic
+/// one each way); any other payload holds its `Bytes` itself.
 #[repr(C)]
 struct PayloadObject {
     ob_base: ffi::PyObject,
-    bytes: Bytes,
+    /// The bytes: `own`, or a field of `owner`.
+    bytes: *const Bytes,
+    /// The object that holds `bytes` (a strong reference), or null.
+    owner: *mut ffi::PyObject,
+    /// The owner's pointer back to this payload (its cache, a borrowed pointer), cleared
+    /// when this payload dies; null without an owner.
+    back: *mut *mut ffi::PyObject,
+    /// The bytes of a payload without an owner (empty otherwise).
+    own: Bytes,
 }
 
-/// A new `Payload` sharing `bytes` (no copy), as a new reference; null with an
-/// exception set if out of memory. For the hot path of a read.
+/// Fills the fields of a fresh payload and returns it as a new reference; null with an
+/// exception set if `alloc` failed.
 ///
 /// # Safety
 ///
-/// The interpreter is attached and the module is initialised.
-pub(crate) unsafe fn new_ptr(bytes: Bytes) -> *mut ffi::PyObject {
+/// Attached; the module is initialised; `owner`/`back`/`bytes` as [`new_borrowed`] says
+/// (or null/null/ignored with `own` holding the bytes).
+unsafe fn make(
+    own: Bytes,
+    owner: *mut ffi::PyObject,
+    back: *mut *mut ffi::PyObject,
+    bytes: *const Bytes,
+) -> *mut ffi::PyObject {
     // SAFETY: `PAYLOAD` was made with this struct's size; attached as promised.
     match unsafe { raw::alloc::<PayloadObject>(PAYLOAD.get()) } {
         Ok(obj) => {
-            // SAFETY: a fresh object of our class: its `bytes` field is uninitialised
-            // and written once here, before anyone sees it.
-            unsafe { ptr::write(&raw mut (*obj).bytes, bytes) };
+            // SAFETY: a fresh object of our class, seen by no one yet: each field is
+            // written once. `bytes` points into this object (which never moves) or into
+            // `owner`, which this payload keeps alive.
+            unsafe {
+                ptr::write(&raw mut (*obj).own, own);
+                ptr::write(&raw mut (*obj).owner, owner);
+                ptr::write(&raw mut (*obj).back, back);
+                let bytes = if owner.is_null() {
+                    &raw const (*obj).own
+                } else {
+                    ffi::Py_INCREF(owner);
+                    bytes
+                };
+                ptr::write(&raw mut (*obj).bytes, bytes);
+            }
             obj.cast()
         }
         Err(err) => {
@@ -51,6 +80,34 @@ pub(crate) unsafe fn new_ptr(bytes: Bytes) -> *mut ffi::PyObject {
             ptr::null_mut()
         }
     }
+}
+
+/// A new `Payload` holding `bytes` (no copy), as a new reference; null with an exception
+/// set if out of memory.
+///
+/// # Safety
+///
+/// The interpreter is attached and the module is initialised.
+pub(crate) unsafe fn new_ptr(bytes: Bytes) -> *mut ffi::PyObject {
+    // SAFETY: as the caller promises; no owner.
+    unsafe { make(bytes, ptr::null_mut(), ptr::null_mut(), ptr::null()) }
+}
+
+/// A new `Payload` of the `Bytes` at `bytes`, a field of `owner` that never changes while
+/// `owner` lives, as a new reference (null with an exception set if out of memory). It
+/// holds a reference to `owner`, and clears `*back` when it dies: `owner` keeps the
+/// payload in `*back` as a borrowed pointer (a strong one would be a cycle).
+///
+/// # Safety
+///
+/// Attached; the module is initialised; `owner` is live, `bytes` and `back` point into it.
+pub(crate) unsafe fn new_borrowed(
+    owner: *mut ffi::PyObject,
+    back: *mut *mut ffi::PyObject,
+    bytes: *const Bytes,
+) -> *mut ffi::PyObject {
+    // SAFETY: as the caller promises.
+    unsafe { make(Bytes::new(), owner, back, bytes) }
 }
 
 /// A new `Payload` sharing `bytes` (no copy).
@@ -66,7 +123,7 @@ fn payload_bytes<'a>(obj: &'a Bound<'_, PyAny>) -> Option<&'a Bytes> {
     // SAFETY: reading the type of a live object.
     let is_payload = unsafe { ffi::Py_TYPE(obj.as_ptr()) } == PAYLOAD.get();
     // SAFETY: it is a `PayloadObject`, alive while `obj` is borrowed.
-    is_payload.then(|| unsafe { &(*obj.as_ptr().cast::<PayloadObject>()).bytes })
+    is_payload.then(|| unsafe { bytes_of(obj.as_ptr()) })
 }
 
 /// The bytes of a `Payload` slot's `self`.
@@ -75,8 +132,9 @@ fn payload_bytes<'a>(obj: &'a Bound<'_, PyAny>) -> Option<&'a Bytes> {
 ///
 /// `obj` is a live `Payload` (CPython calls a class's slots only on its instances).
 unsafe fn bytes_of<'a>(obj: *mut ffi::PyObject) -> &'a Bytes {
-    // SAFETY: as the caller promises.
-    unsafe { &(*obj.cast::<PayloadObject>()).bytes }
+    // SAFETY: as the caller promises; `bytes` points at `own` or into the owner, which
+    // the payload keeps alive.
+    unsafe { &*(*obj.cast::<PayloadObject>()).bytes }
 }
 
 /// A bytes-like Python object's contents, or a `TypeError` naming what was given.
@@ -99,11 +157,19 @@ pub(crate) fn bytes_like(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     }
 }
 
-/// `tp_dealloc`: drops the bytes (the last one releases the mapping) and the object.
+/// `tp_dealloc`: clears the owner's pointer to this payload and releases the owner, or
+/// drops its own bytes (the last reference releases the mapping), then the object.
 unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
-    // SAFETY: CPython calls this once, on a `Payload` whose count reached zero.
+    let payload = obj.cast::<PayloadObject>();
+    // SAFETY: CPython calls this once, attached, on a `Payload` whose count reached
+    // zero; the owner is still alive (this payload held it), so `back` is valid.
     unsafe {
-        ptr::drop_in_place(&raw mut (*obj.cast::<PayloadObject>()).bytes);
+        let owner = (*payload).owner;
+        if !owner.is_null() {
+            *(*payload).back = ptr::null_mut();
+            ffi::Py_DECREF(owner);
+        }
+        ptr::drop_in_place(&raw mut (*payload).own);
         raw::free(obj);
     }
 }

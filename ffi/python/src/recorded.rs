@@ -1,7 +1,7 @@
 //! `annal.RecordedEvent`: an event as a read returns it, made with the C API (`raw.rs`):
 //! one plain object per event holding the engine's event, its integer fields read by
 //! CPython's member descriptors, and its `data`/`metadata` `Payload` made only when
-//! first asked for (then the same object each time).
+//! asked for (then the same object while anyone holds it), sharing the event's bytes.
 #![expect(
     unsafe_code,
     reason = "a class made with the C API: raw object pointers and type slots"
@@ -25,7 +25,7 @@ use crate::raw::{self, guard, slot, RawType};
 static RECORDED_EVENT: RawType = RawType::new();
 
 /// A `RecordedEvent` instance: the header, the integers as CPython reads them, the
-/// engine's event, and the payload objects made so far (null: not yet).
+/// engine's event, and its live payload objects (borrowed; null: none now).
 #[repr(C)]
 struct EventObject {
     ob_base: ffi::PyObject,
@@ -108,35 +108,39 @@ unsafe fn event_of<'a>(obj: *mut ffi::PyObject) -> &'a annal::RecordedEvent {
     unsafe { &(*obj.cast::<EventObject>()).event }
 }
 
-/// `tp_dealloc`: drops the engine event and the payload objects, then the object.
+/// `tp_dealloc`: drops the engine event, then the object. Its payloads are gone already
+/// (each holds a reference to the event) and cleared their pointers.
 unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
     let event = obj.cast::<EventObject>();
     // SAFETY: CPython calls this once, attached, on a `RecordedEvent` whose count
-    // reached zero; the payloads are owned references or null.
+    // reached zero.
     unsafe {
-        ffi::Py_XDECREF((*event).data);
-        ffi::Py_XDECREF((*event).metadata);
         ptr::drop_in_place(&raw mut (*event).event);
         raw::free(obj);
     }
 }
 
-/// The `Payload` of `bytes` cached in `cell`, made on first access, as a new reference.
+/// The `Payload` of the event `obj`'s field `bytes`, kept in `cell` while it lives (a
+/// borrowed pointer, cleared by the payload when it dies: the payload holds a reference
+/// to the event, so a strong one back would be a cycle), as a new reference. While
+/// anyone holds it, `event.data` is the same object.
 ///
 /// # Safety
 ///
-/// Attached; `cell` is a payload field of a live `RecordedEvent`. Nothing between the
-/// check and the store runs Python code (a `Payload` is allocated without it), so no
-/// other thread can fill the cell in between.
-unsafe fn cached(cell: *mut *mut ffi::PyObject, bytes: &Bytes) -> *mut ffi::PyObject {
+/// Attached; `obj` is a live `RecordedEvent`, `cell` and `bytes` its fields. Nothing
+/// between the check and the store runs Python code, so no other thread can fill the
+/// cell in between.
+unsafe fn cached(
+    obj: *mut ffi::PyObject,
+    cell: *mut *mut ffi::PyObject,
+    bytes: *const Bytes,
+) -> *mut ffi::PyObject {
     // SAFETY: as the caller promises.
     unsafe {
         if (*cell).is_null() {
-            let made = buffer::new_ptr(bytes.clone());
-            if made.is_null() {
-                return made;
-            }
+            let made = buffer::new_borrowed(obj, cell, bytes);
             *cell = made;
+            return made;
         }
         ffi::Py_INCREF(*cell);
         *cell
@@ -147,14 +151,20 @@ unsafe fn cached(cell: *mut *mut ffi::PyObject, bytes: &Bytes) -> *mut ffi::PyOb
 unsafe extern "C" fn get_data(obj: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
     let event = obj.cast::<EventObject>();
     // SAFETY: a live `RecordedEvent`, attached.
-    unsafe { cached(&raw mut (*event).data, &(*event).event.data) }
+    unsafe { cached(obj, &raw mut (*event).data, &raw const (*event).event.data) }
 }
 
 /// `metadata`: a `Payload` sharing the event's metadata.
 unsafe extern "C" fn get_metadata(obj: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
     let event = obj.cast::<EventObject>();
     // SAFETY: a live `RecordedEvent`, attached.
-    unsafe { cached(&raw mut (*event).metadata, &(*event).event.metadata) }
+    unsafe {
+        cached(
+            obj,
+            &raw mut (*event).metadata,
+            &raw const (*event).event.metadata,
+        )
+    }
 }
 
 /// `stream`: the name decoded as UTF-8, invalid bytes replaced.
