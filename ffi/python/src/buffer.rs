@@ -228,7 +228,9 @@ unsafe extern "C" fn compare(
         }
         // SAFETY: `obj` is a live `Payload`; CPython holds `other` for the call.
         let (bytes, other) = unsafe { (bytes_of(obj), borrowed(py, other)) };
-        let equal = bytes_like(&other).is_ok_and(|other| *bytes == other);
+        // `bytes_like` may share a `bytes` object through a `Py` it drops here: attach
+        // (cheap when attached) so PyO3 releases it now rather than at its next call.
+        let equal = Python::attach(|_| bytes_like(&other).is_ok_and(|other| *bytes == other));
         Ok(pyo3::types::PyBool::new(py, equal == (op == ffi::Py_EQ))
             .to_owned()
             .into_any())

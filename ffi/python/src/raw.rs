@@ -118,6 +118,10 @@ pub(crate) unsafe fn free(obj: *mut ffi::PyObject) {
 
 /// Runs a slot's body with the interpreter attached: a returned error becomes the
 /// raised exception and null, and so does a panic (none may cross into CPython).
+///
+/// PyO3 does not know the thread is attached here (its count is kept by its own
+/// trampolines), so a `Py<T>` dropped in `body` would be released only at PyO3's next
+/// call; a body that may drop one runs inside `Python::attach` (see `buffer::compare`).
 pub(crate) fn guard<F>(body: F) -> *mut ffi::PyObject
 where
     F: for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>>,

@@ -149,12 +149,14 @@ unsafe extern "C" fn iternext(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
         }
         let state = &mut (*it).state;
         if state.page.len() == 0 {
-            let py = Python::assume_attached();
-            (*it).busy = true;
-            let fetched = state.fetch(py);
-            (*it).busy = false;
-            if let Err(err) = fetched {
-                err.restore(py);
+            // Attached for PyO3 too (see `raw::guard`): once per page.
+            let fetched = Python::attach(|py| {
+                (*it).busy = true;
+                let fetched = state.fetch(py);
+                (*it).busy = false;
+                fetched.map_err(|err| err.restore(py))
+            });
+            if fetched.is_err() {
                 return ptr::null_mut();
             }
         }
@@ -168,11 +170,14 @@ unsafe extern "C" fn iternext(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
 /// `tp_dealloc`: drops the state (a reference to the store, the page) and the object.
 unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
     // SAFETY: CPython calls this once, attached, on an iterator whose count reached
-    // zero (so no thread is inside `fetch`, which holds a reference).
-    unsafe {
+    // zero (so no thread is inside `fetch`, which holds a reference). Attached for PyO3
+    // too (see `raw::guard`), so the store's reference is released now: a store
+    // dropped with its last iterator closes at once.
+    Python::attach(|_| unsafe {
         ptr::drop_in_place(&raw mut (*obj.cast::<IteratorObject>()).state);
-        raw::free(obj);
-    }
+    });
+    // SAFETY: as above; the fields are dropped.
+    unsafe { raw::free(obj) };
 }
 
 /// Makes the class and adds it to the module as `EventIterator`.
