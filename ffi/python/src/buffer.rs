@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyString};
 
-use crate::raw::{self, borrowed, guard, slot, RawType};
+use crate::raw::{borrowed, guard, slot, RawType};
 
 /// The class `annal.Payload`.
 static PAYLOAD: RawType = RawType::new();
@@ -55,7 +55,7 @@ unsafe fn make(
     bytes: *const Bytes,
 ) -> *mut ffi::PyObject {
     // SAFETY: `PAYLOAD` was made with this struct's size; attached as promised.
-    match unsafe { raw::alloc::<PayloadObject>(PAYLOAD.get()) } {
+    match unsafe { PAYLOAD.alloc::<PayloadObject>() } {
         Ok(obj) => {
             // SAFETY: a fresh object of our class, seen by no one yet: each field is
             // written once. `bytes` points into this object (which never moves) or into
@@ -170,7 +170,7 @@ unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
             ffi::Py_DECREF(owner);
         }
         ptr::drop_in_place(&raw mut (*payload).own);
-        raw::free(obj);
+        PAYLOAD.free(obj);
     }
 }
 

@@ -14,6 +14,7 @@
     reason = "classes made with the C API: raw object pointers and type slots"
 )]
 
+use std::cell::UnsafeCell;
 use std::ffi::CStr;
 use std::os::raw::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -24,18 +25,91 @@ use pyo3::exceptions::{PyMemoryError, PyRuntimeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-/// A class made at module init, kept for the life of the process.
-pub(crate) struct RawType(AtomicPtr<ffi::PyTypeObject>);
+/// Instances of a class kept for reuse when they die (CPython keeps such free lists
+/// for its floats, tuples and lists): a read makes and drops one event and one payload
+/// per step, and reusing the last ones skips the allocator both ways.
+const SPARE_MAX: usize = 64;
+
+/// A class made at module init, kept for the life of the process, with its spare
+/// instances.
+pub(crate) struct RawType {
+    class: AtomicPtr<ffi::PyTypeObject>,
+    /// Dead instances (fields dropped, reference to the class released), at most
+    /// `SPARE_MAX`; used only with the GIL held.
+    spare: GilCell<Vec<*mut ffi::PyObject>>,
+}
+
+/// A value used only by a thread attached to the interpreter, which the GIL serialises
+/// (the package is built for the stable ABI, which has no free-threaded build).
+struct GilCell<T>(UnsafeCell<T>);
+
+// SAFETY: every access is by a thread holding the GIL (see the type's doc), so no two
+// threads touch the value at once.
+unsafe impl<T> Sync for GilCell<T> {}
 
 impl RawType {
     /// Not made yet.
     pub(crate) const fn new() -> RawType {
-        RawType(AtomicPtr::new(ptr::null_mut()))
+        RawType {
+            class: AtomicPtr::new(ptr::null_mut()),
+            spare: GilCell(UnsafeCell::new(Vec::new())),
+        }
     }
 
     /// The type object (null before `create`).
     pub(crate) fn get(&self) -> *mut ffi::PyTypeObject {
-        self.0.load(Ordering::Acquire)
+        self.class.load(Ordering::Acquire)
+    }
+
+    /// A new, uninitialised instance of `T` (a `#[repr(C)]` struct starting with a
+    /// `PyObject`) of this class: a spare one or a fresh allocation. The header is set
+    /// (one reference, the class referenced); every other field must be written before
+    /// the object is used or freed.
+    ///
+    /// # Safety
+    ///
+    /// The class was made by [`RawType::create`] with `basicsize == size_of::<T>()`;
+    /// the interpreter is attached.
+    pub(crate) unsafe fn alloc<T>(&self) -> PyResult<*mut T> {
+        // SAFETY: attached, so this thread alone uses the list (`GilCell`).
+        let spare = unsafe { (*self.spare.0.get()).pop() };
+        let obj = match spare {
+            Some(obj) => obj,
+            None => {
+                // SAFETY: attached; `PyObject_Malloc` returns memory for any object.
+                let obj = unsafe { ffi::PyObject_Malloc(size_of::<T>()) };
+                if obj.is_null() {
+                    return Err(PyMemoryError::new_err("out of memory for an annal object"));
+                }
+                obj.cast()
+            }
+        };
+        // SAFETY: `obj` is memory of the class's size, fresh or dead; `PyObject_Init`
+        // sets its type and reference count and takes a reference to the (heap) class.
+        unsafe { ffi::PyObject_Init(obj, self.get()) };
+        Ok(obj.cast())
+    }
+
+    /// Frees an instance made by [`RawType::alloc`] whose fields were already dropped,
+    /// keeping it as a spare if there is room, and releases its reference to the class
+    /// (the heap-type rule of `tp_dealloc`).
+    ///
+    /// # Safety
+    ///
+    /// `obj` came from this class's `alloc`, its reference count reached zero, its fields
+    /// are dropped, it is not used after; the interpreter is attached.
+    pub(crate) unsafe fn free(&self, obj: *mut ffi::PyObject) {
+        // SAFETY: attached, so this thread alone uses the list (`GilCell`); `obj` is a
+        // dead instance of this heap class.
+        unsafe {
+            let spare = &mut *self.spare.0.get();
+            if spare.len() < SPARE_MAX {
+                spare.push(obj);
+            } else {
+                ffi::PyObject_Free(obj.cast());
+            }
+            ffi::Py_DECREF(self.get().cast());
+        }
     }
 
     /// Makes the class `name` ("annal.X") for instances of `basicsize` bytes with
@@ -70,7 +144,7 @@ impl RawType {
         let made = unsafe { Bound::from_owned_ptr_or_err(py, made)? };
         // The reference stored here is never released: the class outlives every
         // instance, and instances keep their type alive anyway.
-        self.0
+        self.class
             .store(made.clone().into_ptr().cast(), Ordering::Release);
         Ok(made)
     }
@@ -79,41 +153,6 @@ impl RawType {
 /// A type slot.
 pub(crate) fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
     ffi::PyType_Slot { slot, pfunc }
-}
-
-/// A new, uninitialised instance of `T` (a `#[repr(C)]` struct starting with a
-/// `PyObject`) of class `tp`: the header is set (one reference, the type referenced),
-/// every other field must be written before the object is used or freed.
-///
-/// # Safety
-///
-/// `tp` is a class made by [`RawType::create`] with `basicsize == size_of::<T>()`; the
-/// interpreter is attached.
-pub(crate) unsafe fn alloc<T>(tp: *mut ffi::PyTypeObject) -> PyResult<*mut T> {
-    // SAFETY: the caller is attached; `PyObject_Malloc` returns memory for any object.
-    let obj = unsafe { ffi::PyObject_Malloc(size_of::<T>()) }.cast::<ffi::PyObject>();
-    if obj.is_null() {
-        return Err(PyMemoryError::new_err("out of memory for an annal object"));
-    }
-    // SAFETY: `obj` is fresh memory of the class's size; `PyObject_Init` sets its type
-    // and reference count and takes a reference to the (heap) type.
-    unsafe { ffi::PyObject_Init(obj, tp) };
-    Ok(obj.cast())
-}
-
-/// Frees an instance made by [`alloc`] whose fields were already dropped, and releases
-/// its reference to its type (the heap-type rule of `tp_dealloc`).
-///
-/// # Safety
-///
-/// `obj` came from [`alloc`], its reference count reached zero, and it is not used after.
-pub(crate) unsafe fn free(obj: *mut ffi::PyObject) {
-    // SAFETY: `obj` is a dying object of a heap type made by `RawType::create`.
-    unsafe {
-        let tp = ffi::Py_TYPE(obj);
-        ffi::PyObject_Free(obj.cast());
-        ffi::Py_DECREF(tp.cast());
-    }
 }
 
 /// Runs a slot's body with the interpreter attached: a returned error becomes the

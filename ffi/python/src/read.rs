@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 
 use crate::args::{self, Direction};
 use crate::errors::IntoPy;
-use crate::raw::{self, slot, RawType};
+use crate::raw::{slot, RawType};
 use crate::recorded;
 use crate::store::EventStore;
 
@@ -125,7 +125,7 @@ impl<'py> IntoPyObject<'py> for EventIterator {
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         // SAFETY: attached (`py`); the class was made with this struct's size.
-        let obj = unsafe { raw::alloc::<IteratorObject>(EVENT_ITERATOR.get())? };
+        let obj = unsafe { EVENT_ITERATOR.alloc::<IteratorObject>()? };
         // SAFETY: a fresh object seen by no one yet: its fields are written once.
         unsafe {
             ptr::write(&raw mut (*obj).busy, false);
@@ -177,7 +177,7 @@ unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
         ptr::drop_in_place(&raw mut (*obj.cast::<IteratorObject>()).state);
     });
     // SAFETY: as above; the fields are dropped.
-    unsafe { raw::free(obj) };
+    unsafe { EVENT_ITERATOR.free(obj) };
 }
 
 /// Makes the class and adds it to the module as `EventIterator`.

@@ -19,7 +19,7 @@ use pyo3::types::{PyBytes, PyString};
 
 use crate::args::text;
 use crate::buffer;
-use crate::raw::{self, guard, slot, RawType};
+use crate::raw::{guard, slot, RawType};
 
 /// The class `annal.RecordedEvent`.
 static RECORDED_EVENT: RawType = RawType::new();
@@ -61,7 +61,7 @@ impl<'py> IntoPyObject<'py> for RecordedEvent {
 /// The `RecordedEvent` object for `event`.
 pub(crate) fn object(py: Python<'_>, event: annal::RecordedEvent) -> PyResult<Bound<'_, PyAny>> {
     // SAFETY: attached (`py`); the class was made with this struct's size at module init.
-    let obj = unsafe { raw::alloc::<EventObject>(RECORDED_EVENT.get())? };
+    let obj = unsafe { RECORDED_EVENT.alloc::<EventObject>()? };
     let fields = EventObject {
         // SAFETY: `PyObject` is plain data; the header `alloc` wrote is kept below.
         ob_base: unsafe { ptr::read(&raw const (*obj).ob_base) },
@@ -116,7 +116,7 @@ unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
     // reached zero.
     unsafe {
         ptr::drop_in_place(&raw mut (*event).event);
-        raw::free(obj);
+        RECORDED_EVENT.free(obj);
     }
 }
 
