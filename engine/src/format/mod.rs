@@ -1,11 +1,12 @@
 //! The on-disk format: segment headers, record frames and their extensions, the event
-//! envelope, consumer checkpoint slots. Pure encoding and decoding, no I/O; `docs/format.md` is the byte-level specification this code implements.
+//! envelope, consumer checkpoint slots, the index checkpoint table. Pure encoding and decoding, no I/O; `docs/format.md` is the byte-level specification this code implements.
 
 use std::sync::OnceLock;
 
 pub mod consumer_checkpoint;
 pub mod envelope;
 pub mod extension;
+pub(crate) mod index_table;
 pub mod record;
 pub mod segment_header;
 pub mod truncation_marker;

@@ -174,7 +174,11 @@ fn checkpoint_seeds() -> Vec<Vec<u8>> {
     let valid = template.checkpoint.clone();
     let mut fuzz_epoch = valid.clone();
     fix_checkpoint_header(&mut fuzz_epoch, FUZZ_EPOCH);
-    let empty = checkpoint::encode(&Index::starting_at(0), FUZZ_EPOCH, 0);
+    let empty = checkpoint::encode(
+        &Index::starting_at(0)
+            .freeze(FUZZ_EPOCH)
+            .expect("an index without a table has a snapshot"),
+    );
     let mut truncated = valid[..valid.len() - 5].to_vec();
     fix_checkpoint_header(&mut truncated, FUZZ_EPOCH);
     vec![

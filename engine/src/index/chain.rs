@@ -104,10 +104,6 @@ impl Heads {
         Location::from(self.added[at - persisted])
     }
 
-    fn last(&self) -> Option<Location> {
-        self.len().checked_sub(1).map(|at| self.at(at))
-    }
-
     fn iter(&self) -> impl ExactSizeIterator<Item = Location> + '_ {
         (0..self.len()).map(|at| self.at(at))
     }
@@ -131,52 +127,91 @@ pub(crate) struct Chain {
 }
 
 impl Chain {
-    /// Rebuilds a chain from its persisted parts, if they are consistent: one head per
+    /// Whether persisted parts could come from a chain of `len` events: one head per
     /// group, the open group's links starting at the last head and ending at the last
-    /// event (`LINK_BYTES` each, both already checked for range and order).
-    pub(crate) fn from_parts(len: u64, heads: Bytes, open: &[u8]) -> Option<Chain> {
-        let open_links = open.chunks_exact(LINK_BYTES).map(read_link);
+    /// event (`LINK_BYTES` each). Ranges and order are the caller's to check.
+    pub(crate) fn parts_consistent(len: u64, heads: &[u8], open: &[u8]) -> bool {
         let groups = len.div_ceil(LINK_GROUP);
         let open_len = len - groups.saturating_sub(1) * LINK_GROUP;
-        let heads = Heads {
-            persisted: heads,
-            added: Vec::new(),
-        };
-        if !heads.persisted.len().is_multiple_of(LINK_BYTES)
-            || !open.len().is_multiple_of(LINK_BYTES)
-            || heads.len() as u64 != groups
-            || open_links.len() as u64 != open_len
-            || open_links.clone().next() != heads.last()
-        {
+        heads.len().is_multiple_of(LINK_BYTES)
+            && open.len().is_multiple_of(LINK_BYTES)
+            && (heads.len() / LINK_BYTES) as u64 == groups
+            && (open.len() / LINK_BYTES) as u64 == open_len
+            && open.get(..LINK_BYTES) == heads.len().checked_sub(LINK_BYTES).map(|at| &heads[at..])
+    }
+
+    /// Rebuilds a chain from its persisted parts, if they are consistent
+    /// ([`Chain::parts_consistent`]). The heads stay where they are (a slice of the
+    /// checkpoint's mapping); the open group's links are copied.
+    pub(crate) fn from_parts(len: u64, heads: Bytes, open: &[u8]) -> Option<Chain> {
+        if !Chain::parts_consistent(len, &heads, open) {
             return None;
         }
         let mut chain = Chain {
-            heads,
+            heads: Heads {
+                persisted: heads,
+                added: Vec::new(),
+            },
             tail: Tail {
                 len,
                 open: [Packed::default(); GROUP],
             },
         };
-        for (slot, link) in chain.tail.open.iter_mut().zip(open_links) {
-            *slot = Packed::from(link);
+        for (slot, link) in chain
+            .tail
+            .open
+            .iter_mut()
+            .zip(open.chunks_exact(LINK_BYTES))
+        {
+            *slot = Packed::from(read_link(link));
         }
         Some(chain)
     }
 
-    /// Writes the chain's persisted parts (the index checkpoint's `chain`): the number of
-    /// events, the heads and the open group's links. Heads loaded from a checkpoint are
-    /// copied as they are, already in this encoding.
-    pub(crate) fn put(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.tail.len.to_le_bytes());
-        out.extend_from_slice(&(self.heads.len() as u32).to_le_bytes());
+    /// Heads in the chain.
+    pub(crate) fn heads_count(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// Appends the heads' links (`LINK_BYTES` each), those read in place copied as they are.
+    pub(crate) fn put_heads(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.heads.persisted);
         for &head in &self.heads.added {
             put_link(Location::from(head), out);
         }
-        out.extend_from_slice(&(self.open_count() as u32).to_le_bytes());
+    }
+
+    /// Appends the open group's links (`LINK_BYTES` each).
+    pub(crate) fn put_open(&self, out: &mut Vec<u8>) {
         for link in self.open_links() {
             put_link(link, out);
         }
+    }
+
+    /// The open group's link count.
+    pub(crate) fn open_len(&self) -> usize {
+        self.open_count()
+    }
+
+    /// Reads the first heads in place from `persisted` (a newer checkpoint's copy of
+    /// them) and lets go of their copies on the heap, if `persisted` holds a prefix of
+    /// this chain's heads; otherwise changes nothing.
+    pub(crate) fn rebase(&mut self, persisted: Bytes) {
+        let count = persisted.len() / LINK_BYTES;
+        let own = self.heads.persisted.len() / LINK_BYTES;
+        if !persisted.len().is_multiple_of(LINK_BYTES)
+            || count < own
+            || count > self.heads.len()
+            || !persisted
+                .chunks_exact(LINK_BYTES)
+                .map(read_link)
+                .eq(self.heads.iter().take(count))
+        {
+            return;
+        }
+        self.heads.added.drain(..count - own);
+        self.heads.added.shrink_to_fit();
+        self.heads.persisted = persisted;
     }
 
     /// How many links the open group has.
@@ -292,15 +327,14 @@ mod tests {
         assert_eq!(chain.group_before(u64::MAX), Some(2));
     }
 
-    /// `Chain::put`'s output split into the parts `Chain::from_parts` takes.
+    /// A chain's persisted parts, as a checkpoint record holds them.
     fn encoded_parts(chain: &Chain) -> (u64, Bytes, Vec<u8>) {
-        let mut encoded = Vec::new();
-        chain.put(&mut encoded);
-        let len = u64::from_le_bytes(encoded[..8].try_into().expect("8 bytes"));
-        let heads = u32::from_le_bytes(encoded[8..12].try_into().expect("4 bytes")) as usize;
-        let heads_end = 12 + heads * LINK_BYTES;
-        let persisted = Bytes::copy_from_slice(&encoded[12..heads_end]);
-        (len, persisted, encoded[heads_end + 4..].to_vec())
+        let (mut heads, mut open) = (Vec::new(), Vec::new());
+        chain.put_heads(&mut heads);
+        chain.put_open(&mut open);
+        assert_eq!(heads.len(), chain.heads_count() * LINK_BYTES);
+        assert_eq!(open.len(), chain.open_len() * LINK_BYTES);
+        (chain.next_seq(), Bytes::from(heads), open)
     }
 
     #[test]
@@ -346,5 +380,34 @@ mod tests {
             (len, persisted.clone(), open.clone())
         );
         assert_eq!(Chain::from_parts(len, persisted, &open), Some(in_memory));
+    }
+
+    #[test]
+    fn rebase_reads_a_newer_copy_of_the_heads_in_place() {
+        // Proves a chain rebased on a checkpoint's copy of its first heads answers as before and keeps only the later heads on the heap; a copy that is not a prefix of its heads changes nothing.
+        let mut chain = Chain::default();
+        for seq in 0..40u64 {
+            chain.push(Location::new(Position(seq * 3), seq as u32));
+        }
+        let before = chain.clone();
+        let (_, heads, _) = encoded_parts(&chain);
+        let mut grown = chain.clone();
+        for seq in 40..60u64 {
+            grown.push(Location::new(Position(seq * 3), seq as u32));
+        }
+        let reference = grown.clone();
+        grown.rebase(heads.clone());
+        assert_eq!(grown, reference);
+        assert_eq!(grown.heads.persisted.len(), heads.len());
+        assert_eq!(grown.heads.added.len(), reference.heads_count() - 5);
+        let mut other = before.clone();
+        let mut wrong = heads.to_vec();
+        wrong[0] ^= 1;
+        other.rebase(Bytes::from(wrong));
+        assert_eq!(other.heads.added.len(), 5);
+        let mut longer = Chain::default();
+        longer.push(link(0));
+        longer.rebase(heads);
+        assert_eq!(longer.heads.added.len(), 1, "more heads than the chain has");
     }
 }

@@ -1,312 +1,374 @@
-//! The index checkpoint: the whole stream index serialized to one checksummed file, so
-//! opening a store replays only the log written after it.
-//!
-//! ```text
-//! header (48 bytes)
-//! 0   [u8; 8] magic "ANNALIDX"
-//! 8   u32     version (2)
-//! 12  u32     reserved, zero
-//! 16  u64     epoch of the log it indexes
-//! 24  u64     through: the position after the last event it covers
-//! 32  u64     body_bytes
-//! 40  u32     body_crc
-//! 44  u32     header_crc (of bytes 0..44)
-//! body
-//!     u64 events_indexed, u64 last_timestamp_ns
-//!     u32 streams, then per stream: u16 name_bytes, name, u64 truncate_before,
-//!         u8 deleted, chain
-//!     u32 categories, then per category: u16 name_bytes, name, chain
-//!     u32 time entries, then per entry: u64 timestamp_ns, u64 position
-//! chain: u64 events, u32 heads, then per head: link; u32 open links, then per link: link
-//!     (the link of every `LINK_GROUP`-th event, then those of the open group: chain.rs)
-//! link: u64 position, u32 record_offset
-//! ```
+//! Writing the index checkpoint: the frozen heap levels merged with the previous table
+//! into a new table file (`format/index_table.rs`), outside the store's lock. The merge
+//! walks both in (hash, name) order: the table's records are copied as they are, the
+//! frozen entries encoded, a frozen entry replacing the table's record of the same name.
+//! Two passes (sizes, then bytes) so the file is created at its length and written
+//! sequentially through a small buffer: writing costs no heap in proportion to the
+//! streams but the slots (16 bytes per stream) it collects for the end of the file.
+
+use std::cmp::Ordering;
+use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::chain::{Chain, LINK_GROUP};
-use super::{CategoryEntry, Index, StreamEntry};
-use crate::format::envelope::{read_link, LINK_BYTES};
-use crate::format::{crc32, read_u32, read_u64};
-
-const MAGIC: [u8; 8] = *b"ANNALIDX";
-const VERSION: u32 = 2;
-const HEADER_BYTES: usize = 48;
+use super::checkpoint_v2;
+use super::levels::Level;
+use super::table::{Section, Table};
+use super::{ChainEntry, Index};
+use crate::error::{Error, Result};
+use crate::format::envelope::LINK_BYTES;
+use crate::format::index_table::{
+    bucket, directory_bits, name_hash, put_record_start, record_bytes, Header, Invalid, RecordView,
+    HEADER_BYTES, SLOT_BYTES, TIME_ENTRY_BYTES,
+};
+use crate::io::{Storage, StorageFile};
 
 /// The checkpoint file's name in the log directory.
 pub(crate) const CHECKPOINT_FILE_NAME: &str = "streams.idx";
+/// The write buffer: the file goes out in pieces of about this size.
+const WRITE_CHUNK_BYTES: usize = 1 << 20;
 
-fn put_name(out: &mut Vec<u8>, name: &[u8]) {
-    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-    out.extend_from_slice(name);
+/// What a checkpoint is written from: the index's scalars and time index at the moment
+/// it was frozen, the table it had, and the levels frozen over it.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) epoch: u64,
+    pub(crate) through: u64,
+    pub(crate) events_indexed: u64,
+    pub(crate) last_timestamp_ns: u64,
+    pub(crate) time: Vec<(u64, u64)>,
+    pub(crate) table: Option<Arc<Table>>,
+    pub(crate) streams: Arc<Level>,
+    pub(crate) categories: Arc<Level>,
 }
 
-/// Serializes the index of the log `epoch`. The store holds its lock meanwhile, so this
-/// writes into one buffer of `capacity_hint` bytes (the last checkpoint's size: a pass
-/// to size it exactly would read every stream's entry twice), the header last.
-pub(crate) fn encode(index: &Index, epoch: u64, capacity_hint: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(capacity_hint.max(HEADER_BYTES));
-    out.resize(HEADER_BYTES, 0);
-    out.extend_from_slice(&index.events_indexed.to_le_bytes());
-    out.extend_from_slice(&index.last_timestamp_ns.to_le_bytes());
-    out.extend_from_slice(&(index.streams.len() as u32).to_le_bytes());
-    for stream in &index.streams {
-        put_name(&mut out, &stream.name);
-        out.extend_from_slice(&stream.truncate_before.to_le_bytes());
-        out.push(u8::from(stream.deleted));
-        stream.chain.put(&mut out);
-    }
-    out.extend_from_slice(&(index.categories.len() as u32).to_le_bytes());
-    for category in &index.categories {
-        put_name(&mut out, &category.name);
-        category.chain.put(&mut out);
-    }
-    out.extend_from_slice(&(index.time.len() as u32).to_le_bytes());
-    for &(timestamp, position) in &index.time {
-        out.extend_from_slice(&timestamp.to_le_bytes());
-        out.extend_from_slice(&position.to_le_bytes());
-    }
-    let body_len = (out.len() - HEADER_BYTES) as u64;
-    let body_crc = crc32(&out[HEADER_BYTES..]);
-    let mut header = Vec::with_capacity(HEADER_BYTES);
-    header.extend_from_slice(&MAGIC);
-    header.extend_from_slice(&VERSION.to_le_bytes());
-    header.extend_from_slice(&0u32.to_le_bytes());
-    header.extend_from_slice(&epoch.to_le_bytes());
-    header.extend_from_slice(&index.through.to_le_bytes());
-    header.extend_from_slice(&body_len.to_le_bytes());
-    header.extend_from_slice(&body_crc.to_le_bytes());
-    let header_crc = crc32(&header);
-    header.extend_from_slice(&header_crc.to_le_bytes());
-    out[..HEADER_BYTES].copy_from_slice(&header);
-    out
+/// One entry of the merged table: a record of the old table, or a frozen entry.
+enum Source<'a> {
+    Table(RecordView<'a>),
+    Frozen(&'a ChainEntry),
 }
 
-/// Why a checkpoint was not loaded (it is then rebuilt from the log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Invalid(pub(crate) &'static str);
-
-/// A bounds-checked cursor over the body; every read fails rather than panics.
-struct Cursor<'a> {
-    /// The whole checkpoint (heads are kept as slices of it).
-    file: &'a Bytes,
-    /// The body: `file[HEADER_BYTES..]`.
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, len: usize) -> Result<&'a [u8], Invalid> {
-        if self.bytes.len() - self.at < len {
-            return Err(Invalid("checkpoint body ends early"));
+impl Source<'_> {
+    fn bytes(&self) -> usize {
+        match self {
+            Source::Table(record) => record.bytes.len(),
+            Source::Frozen(entry) => record_bytes(
+                &entry.name,
+                entry.chain.heads_count(),
+                entry.chain.open_len(),
+            ),
         }
-        let slice = &self.bytes[self.at..self.at + len];
-        self.at += len;
-        Ok(slice)
     }
 
-    fn u8(&mut self) -> Result<u8, Invalid> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u16(&mut self) -> Result<u16, Invalid> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-
-    fn u32(&mut self) -> Result<u32, Invalid> {
-        Ok(read_u32(self.take(4)?, 0))
-    }
-
-    fn u64(&mut self) -> Result<u64, Invalid> {
-        Ok(read_u64(self.take(8)?, 0))
-    }
-
-    fn name(&mut self) -> Result<Bytes, Invalid> {
-        let len = self.u16()? as usize;
-        Ok(Bytes::copy_from_slice(self.take(len)?))
-    }
-
-    /// A count of items each at least `item_bytes` long, checked against what is left.
-    fn count(&mut self, item_bytes: usize) -> Result<usize, Invalid> {
-        let count = self.u32()? as usize;
-        if count.saturating_mul(item_bytes) > self.bytes.len() - self.at {
-            return Err(Invalid("checkpoint count larger than its body"));
-        }
-        Ok(count)
-    }
-
-    /// `count` links, each at or above the position of the sequence number
-    /// `first_seq + i × seq_step` (every event takes a position of its own), below
-    /// `through`, and increasing; returned as their bytes in the checkpoint.
-    fn link_bytes(
-        &mut self,
-        first_seq: u64,
-        seq_step: u64,
-        through: u64,
-    ) -> Result<Bytes, Invalid> {
-        let count = self.count(LINK_BYTES)?;
-        let start = self.at;
-        let bytes = self.take(count * LINK_BYTES)?;
-        let mut previous: Option<u64> = None;
-        for (i, link) in bytes.chunks_exact(LINK_BYTES).enumerate() {
-            let position = read_link(link).position.0;
-            let seq = (i as u64)
-                .saturating_mul(seq_step)
-                .saturating_add(first_seq);
-            let increasing = previous.is_none_or(|p| p < position);
-            if seq > position || position >= through || !increasing {
-                return Err(Invalid("checkpoint chain link out of range or order"));
+    fn put(&self, out: &mut Vec<u8>) {
+        match self {
+            Source::Table(record) => out.extend_from_slice(record.bytes),
+            Source::Frozen(entry) => {
+                let fields = RecordView {
+                    name: &entry.name,
+                    deleted: entry.deleted,
+                    events: entry.chain.next_seq(),
+                    truncate_before: entry.truncate_before,
+                    heads: &[],
+                    open: &[],
+                    bytes: &[],
+                };
+                let (heads, open) = (entry.chain.heads_count(), entry.chain.open_len());
+                put_record_start(out, &fields, heads, open);
+                let start = out.len();
+                entry.chain.put_heads(out);
+                entry.chain.put_open(out);
+                assert_eq!(out.len() - start, (heads + open) * LINK_BYTES);
             }
-            previous = Some(position);
         }
-        let start = HEADER_BYTES + start;
-        Ok(self.file.slice(start..start + bytes.len()))
-    }
-
-    /// A chain whose links could have been written by this log (see `link_bytes`), with
-    /// one head per group and the open group's links after the last head. The heads stay
-    /// in the checkpoint's bytes (not copied); the open group's are decoded.
-    fn chain(&mut self, through: u64) -> Result<Chain, Invalid> {
-        let len = self.u64()?;
-        let heads = self.link_bytes(0, LINK_GROUP, through)?;
-        let open_start = (heads.len() / LINK_BYTES).saturating_sub(1) as u64 * LINK_GROUP;
-        let open = self.link_bytes(open_start, 1, through)?;
-        Chain::from_parts(len, heads, &open).ok_or(Invalid("checkpoint chain inconsistent"))
     }
 }
 
-/// Decodes a checkpoint of the log `epoch`. Never panics on bad input.
-pub(crate) fn decode(file: &Bytes, epoch: u64) -> Result<Index, Invalid> {
-    let bytes = &file[..];
-    if bytes.len() < HEADER_BYTES || bytes[0..8] != MAGIC {
-        return Err(Invalid("not a checkpoint"));
+/// The merged entries of one section, in (hash, name) order, with their hashes.
+fn merged<'a>(
+    table: Option<&'a Table>,
+    section: Section,
+    frozen: &'a [(u64, &'a ChainEntry)],
+) -> impl Iterator<Item = (u64, Source<'a>)> + 'a {
+    let mut old = table
+        .into_iter()
+        .flat_map(move |t| t.records(section))
+        .peekable();
+    let mut new = frozen.iter().peekable();
+    std::iter::from_fn(move || {
+        let order = match (old.peek(), new.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((old_hash, record)), Some((new_hash, entry))) => {
+                (old_hash, record.name).cmp(&(new_hash, &entry.name[..]))
+            }
+        };
+        match order {
+            Ordering::Less => old
+                .next()
+                .map(|(hash, record)| (hash, Source::Table(record))),
+            Ordering::Greater => new
+                .next()
+                .map(|&(hash, entry)| (hash, Source::Frozen(entry))),
+            Ordering::Equal => {
+                old.next();
+                new.next()
+                    .map(|&(hash, entry)| (hash, Source::Frozen(entry)))
+            }
+        }
+    })
+}
+
+/// A level's entries with their hashes, in (hash, name) order.
+fn sorted(level: &Level) -> Vec<(u64, &ChainEntry)> {
+    let mut entries: Vec<(u64, &ChainEntry)> = level
+        .entries()
+        .iter()
+        .map(|entry| (name_hash(&entry.name), entry))
+        .collect();
+    entries.sort_unstable_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
+    entries
+}
+
+/// Where a table is written: a file, or (tests, fuzzing) memory.
+trait Output {
+    fn write_at(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()>;
+}
+
+impl Output for &dyn StorageFile {
+    fn write_at(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+        StorageFile::write_at(*self, at, bytes)
     }
-    if crc32(&bytes[0..44]) != read_u32(bytes, 44) {
-        return Err(Invalid("checkpoint header checksum mismatch"));
+}
+
+impl Output for Vec<u8> {
+    fn write_at(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+        let at = at as usize;
+        if self.len() < at + bytes.len() {
+            self.resize(at + bytes.len(), 0);
+        }
+        self[at..at + bytes.len()].copy_from_slice(bytes);
+        Ok(())
     }
-    if read_u32(bytes, 8) != VERSION {
-        return Err(Invalid("unknown checkpoint version"));
+}
+
+/// Writes the file sequentially through a buffer, checksumming what it writes.
+struct Sink<'a> {
+    file: &'a mut dyn Output,
+    at: u64,
+    buffer: Vec<u8>,
+    crc: crc32fast::Hasher,
+}
+
+impl Sink<'_> {
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.write_at(self.at, &self.buffer)?;
+        self.crc.update(&self.buffer);
+        self.at += self.buffer.len() as u64;
+        self.buffer.clear();
+        Ok(())
     }
-    if read_u64(bytes, 16) != epoch {
-        return Err(Invalid("checkpoint of another log"));
+
+    fn flush_if_full(&mut self) -> std::io::Result<()> {
+        if self.buffer.len() >= WRITE_CHUNK_BYTES {
+            self.flush()?;
+        }
+        Ok(())
     }
-    let body_bytes = read_u64(bytes, 32);
-    if body_bytes != (bytes.len() - HEADER_BYTES) as u64 {
-        return Err(Invalid("checkpoint length mismatch"));
+
+    /// Writes one section's records; returns their slots.
+    fn records<'s>(
+        &mut self,
+        sources: impl Iterator<Item = (u64, Source<'s>)>,
+    ) -> std::io::Result<Vec<(u64, u64)>> {
+        let mut slots = Vec::new();
+        for (hash, source) in sources {
+            slots.push((hash, self.at + self.buffer.len() as u64));
+            source.put(&mut self.buffer);
+            self.flush_if_full()?;
+        }
+        Ok(slots)
     }
-    let body = &bytes[HEADER_BYTES..];
-    if crc32(body) != read_u32(bytes, 40) {
-        return Err(Invalid("checkpoint body checksum mismatch"));
+
+    /// Writes a section's slots and directory.
+    fn slots(&mut self, slots: &[(u64, u64)], bits: u8) -> std::io::Result<()> {
+        for &(hash, offset) in slots {
+            self.buffer.extend_from_slice(&hash.to_le_bytes());
+            self.buffer.extend_from_slice(&offset.to_le_bytes());
+            self.flush_if_full()?;
+        }
+        let mut next = 0usize;
+        for k in 0..=(1usize << bits) {
+            while next < slots.len() && bucket(slots[next].0, bits) < k {
+                next += 1;
+            }
+            self.buffer.extend_from_slice(&(next as u32).to_le_bytes());
+            self.flush_if_full()?;
+        }
+        Ok(())
     }
-    let mut cursor = Cursor {
-        file,
-        bytes: body,
-        at: 0,
+}
+
+/// The header of the merged table, sizes counted in a first pass over the merge.
+fn plan(
+    snapshot: &Snapshot,
+    streams: &[(u64, &ChainEntry)],
+    categories: &[(u64, &ChainEntry)],
+) -> Header {
+    let table = snapshot.table.as_deref();
+    let count = |section, frozen| {
+        merged(table, section, frozen).fold((0u64, 0u64), |(n, bytes), (_, source)| {
+            (n + 1, bytes + source.bytes() as u64)
+        })
     };
-    let through = read_u64(bytes, 24);
-    let mut index = Index::starting_at(through);
-    index.events_indexed = cursor.u64()?;
-    if index.events_indexed > through {
-        return Err(Invalid("checkpoint counts more events than positions"));
+    let (stream_count, stream_records_bytes) = count(Section::Streams, streams);
+    let (category_count, category_records_bytes) = count(Section::Categories, categories);
+    let stream_directory_bits = directory_bits(stream_count);
+    let category_directory_bits = directory_bits(category_count);
+    let directory = |bits: u8| ((1u64 << bits) + 1) * 4;
+    let file_bytes = HEADER_BYTES as u64
+        + snapshot.time.len() as u64 * TIME_ENTRY_BYTES as u64
+        + stream_records_bytes
+        + category_records_bytes
+        + (stream_count + category_count) * SLOT_BYTES as u64
+        + directory(stream_directory_bits)
+        + directory(category_directory_bits);
+    Header {
+        epoch: snapshot.epoch,
+        through: snapshot.through,
+        events_indexed: snapshot.events_indexed,
+        last_timestamp_ns: snapshot.last_timestamp_ns,
+        time_entries: snapshot.time.len() as u64,
+        streams: stream_count,
+        categories: category_count,
+        stream_records_bytes,
+        category_records_bytes,
+        stream_directory_bits,
+        category_directory_bits,
+        file_bytes,
+        body_crc: 0,
     }
-    index.last_timestamp_ns = cursor.u64()?;
-    for id in 0..cursor.count(15)? {
-        let name = cursor.name()?;
-        let truncate_before = cursor.u64()?;
-        let deleted = cursor.u8()? != 0;
-        let chain = cursor.chain(through)?;
-        if index.stream_ids.insert(name.clone(), id as u32).is_some() {
-            return Err(Invalid("checkpoint names a stream twice"));
-        }
-        index.streams.push(StreamEntry {
-            name,
-            chain,
-            truncate_before,
-            deleted,
-        });
-    }
-    for id in 0..cursor.count(7)? {
-        let name = cursor.name()?;
-        let chain = cursor.chain(through)?;
-        if index.category_ids.insert(name.clone(), id as u32).is_some() {
-            return Err(Invalid("checkpoint names a category twice"));
-        }
-        index.categories.push(CategoryEntry { name, chain });
-    }
-    for _ in 0..cursor.count(16)? {
-        let (timestamp, position) = (cursor.u64()?, cursor.u64()?);
-        if position >= through {
-            return Err(Invalid("checkpoint time entry past its position"));
-        }
-        index.time.push((timestamp, position));
-    }
-    if cursor.at != body.len() {
-        return Err(Invalid("checkpoint has trailing bytes"));
-    }
-    Ok(index)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::format::envelope::{Envelope, Kind};
-    use crate::position::{Location, Position};
-
-    fn sample_index() -> Index {
-        let mut index = Index::starting_at(0);
-        for position in 0..100u64 {
-            let stream = format!("order-{}", position % 7);
-            let revision = index
-                .stream(stream.as_bytes())
-                .map_or(0, |s| s.chain.next_seq());
-            let envelope = Envelope {
-                kind: Kind::Event,
-                stream: Bytes::from(stream),
-                event_type: Bytes::from_static(b"T"),
-                revision,
-                timestamp_ns: position * 10,
-                previous_in_stream: None,
-                previous_in_category: None,
-                id: None,
-                link_block: Bytes::new(),
-                metadata: Bytes::new(),
-                data: Bytes::new(),
-            };
-            let link = Location::new(Position(position), 64 + position as u32 * 8);
-            index.apply(&envelope, link).expect("in sequence");
-        }
-        index
+/// Writes the table of `snapshot` into `file` (created at `header.file_bytes`); returns
+/// the header with the body's checksum, as written at offset 0 last.
+fn write_body(
+    file: &mut dyn Output,
+    snapshot: &Snapshot,
+    streams: &[(u64, &ChainEntry)],
+    categories: &[(u64, &ChainEntry)],
+    mut header: Header,
+) -> std::io::Result<Header> {
+    let table = snapshot.table.as_deref();
+    let mut sink = Sink {
+        file,
+        at: HEADER_BYTES as u64,
+        buffer: Vec::with_capacity(WRITE_CHUNK_BYTES + 4096),
+        crc: crc32fast::Hasher::new(),
+    };
+    for &(timestamp, position) in &snapshot.time {
+        sink.buffer.extend_from_slice(&timestamp.to_le_bytes());
+        sink.buffer.extend_from_slice(&position.to_le_bytes());
+        sink.flush_if_full()?;
     }
+    let stream_slots = sink.records(merged(table, Section::Streams, streams))?;
+    let category_slots = sink.records(merged(table, Section::Categories, categories))?;
+    sink.slots(&stream_slots, header.stream_directory_bits)?;
+    sink.slots(&category_slots, header.category_directory_bits)?;
+    sink.flush()?;
+    assert_eq!(
+        sink.at, header.file_bytes,
+        "the sizing pass and the write agree"
+    );
+    header.body_crc = sink.crc.finalize();
+    file.write_at(0, &header.encode())?;
+    Ok(header)
+}
 
-    #[test]
-    fn checkpoint_round_trips() {
-        // Proves a decoded checkpoint holds the same streams, categories and time index.
-        let index = sample_index();
-        let bytes = Bytes::from(encode(&index, 77, 0));
-        let decoded = decode(&bytes, 77).expect("valid checkpoint");
-        assert_eq!(decoded.streams, index.streams);
-        assert_eq!(decoded.categories, index.categories);
-        assert_eq!(decoded.time, index.time);
-        assert_eq!(decoded.through, 100);
-        assert_eq!(decoded.stream_ids, index.stream_ids);
-        assert_eq!(
-            decode(&bytes, 78).err(),
-            Some(Invalid("checkpoint of another log"))
-        );
-    }
+/// Writes `snapshot` as the checkpoint of `dir`: a temporary file written, synced and
+/// renamed over the last one, the directory synced. Returns the new table, mapped (and
+/// in debug builds checked as an open would check it).
+pub(crate) fn write(storage: &dyn Storage, dir: &Path, snapshot: &Snapshot) -> Result<Arc<Table>> {
+    let temporary = dir.join(format!("{CHECKPOINT_FILE_NAME}.tmp"));
+    let path = dir.join(CHECKPOINT_FILE_NAME);
+    let io = |op, path: &Path| {
+        let path = path.to_path_buf();
+        move |e| Error::io(op, Some(path), e)
+    };
+    let streams = sorted(&snapshot.streams);
+    let categories = sorted(&snapshot.categories);
+    let header = plan(snapshot, &streams, &categories);
+    let file = storage
+        .create_file(&temporary, header.file_bytes)
+        .map_err(io("create index checkpoint", &temporary))?;
+    let header = write_body(&mut file.as_ref(), snapshot, &streams, &categories, header)
+        .map_err(io("write index checkpoint", &temporary))?;
+    file.sync_data()
+        .map_err(io("fdatasync index checkpoint", &temporary))?;
+    drop(file);
+    storage
+        .rename(&temporary, &path)
+        .map_err(io("rename index checkpoint", &path))?;
+    storage.sync_dir(dir).map_err(io("fsync directory", dir))?;
+    let bytes = map(storage, &path)?;
+    let table = Table::adopt(bytes, &header).map_err(|e| Error::Corrupt {
+        path: path.clone(),
+        offset: 0,
+        reason: format!(
+            "the index checkpoint just written does not read back: {}",
+            e.0
+        ),
+    })?;
+    Ok(Arc::new(table))
+}
 
-    #[test]
-    fn every_truncation_and_bit_flip_is_rejected() {
-        // Proves a damaged checkpoint is refused (and rebuilt by the caller), never half-loaded.
-        let bytes = Bytes::from(encode(&sample_index(), 1, 0));
-        for len in 0..bytes.len() {
-            assert!(decode(&bytes.slice(..len), 1).is_err(), "length {len}");
-        }
-        for bit in (0..bytes.len() * 8).step_by(7) {
-            let mut damaged = bytes.to_vec();
-            damaged[bit / 8] ^= 1 << (bit % 8);
-            assert!(decode(&Bytes::from(damaged), 1).is_err(), "bit {bit}");
+/// The index a checkpoint file of the log `epoch` holds: a version-3 table read in place,
+/// or a version-2 checkpoint loaded onto the heap. Never panics on bad input.
+pub(crate) fn load(bytes: Bytes, epoch: u64) -> std::result::Result<Index, Invalid> {
+    if checkpoint_v2::is_version_2(&bytes) {
+        return checkpoint_v2::load(&bytes, epoch);
+    }
+    Table::open(bytes, epoch).map(|table| Index::on_table(Arc::new(table)))
+}
+
+/// The table of `snapshot` as bytes in memory (tests and fuzzing).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn encode(snapshot: &Snapshot) -> Vec<u8> {
+    let streams = sorted(&snapshot.streams);
+    let categories = sorted(&snapshot.categories);
+    let header = plan(snapshot, &streams, &categories);
+    let mut out = Vec::with_capacity(header.file_bytes as usize);
+    match write_body(&mut out, snapshot, &streams, &categories, header) {
+        Ok(_) => out,
+        Err(e) => unreachable!("writing to memory failed: {e}"),
+    }
+}
+
+impl Snapshot {
+    /// A snapshot that rewrites `table` as it is (tests and fuzzing).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn of_table(table: Arc<Table>) -> Snapshot {
+        let header = *table.header();
+        Snapshot {
+            epoch: header.epoch,
+            through: header.through,
+            events_indexed: header.events_indexed,
+            last_timestamp_ns: header.last_timestamp_ns,
+            time: table.time(),
+            table: Some(table),
+            streams: Arc::default(),
+            categories: Arc::default(),
         }
     }
+}
+
+/// The checkpoint file's bytes, mapped read-only.
+pub(crate) fn map(storage: &dyn Storage, path: &Path) -> Result<Bytes> {
+    let file = storage
+        .open_file(path, false)
+        .map_err(|e| Error::io("open index checkpoint", Some(path.to_path_buf()), e))?;
+    file.view()
+        .map_err(|e| Error::io("map index checkpoint", Some(path.to_path_buf()), e))
 }

@@ -1,25 +1,32 @@
 //! Writing index checkpoints to disk, outside the store's lock.
 //!
-//! The store encodes a checkpoint under its write lock (a consistent snapshot of the
-//! index), syncs the log outside the lock so that every event it covers is durable, and
-//! hands the bytes here. A checkpoint that fell due during an append is written on a
-//! background thread, so neither that append nor any other waits for the file's write
-//! and fdatasync. `checkpoint()` and `close()` write in
-//! the caller and report errors. Writes are serialized, and an older snapshot never
-//! replaces a newer one.
+//! The store freezes the index's changed entries under its write lock (O(1): a snapshot,
+//! `Index::freeze`), syncs the log outside the lock so that every event it covers is
+//! durable, and hands the snapshot here. A checkpoint that fell due during an append is
+//! written on a background thread, so neither that append nor any other waits for the
+//! merge, the file's write and its fdatasync; its outcome waits in `finished` until the
+//! store next holds its write lock and installs it (the new table replaces the frozen
+//! entries) or thaws the snapshot (the write failed). `checkpoint()` and `close()` write
+//! in the caller and report errors. One snapshot at a time.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::checkpoint::CHECKPOINT_FILE_NAME;
-use crate::error::{Error, Result};
+use super::checkpoint::{self, Snapshot};
+use super::table::Table;
+use super::{Index, Retired};
+use crate::error::Result;
 use crate::io::Storage;
 
-/// An encoded checkpoint and how many events it indexes.
-pub(crate) struct Snapshot {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) events_indexed: u64,
+/// How a background write ended.
+#[derive(Debug)]
+pub(crate) enum Finished {
+    /// The checkpoint was written: the new table, to install.
+    Written(Arc<Table>),
+    /// It was not: the snapshot's entries go back to the heap.
+    Failed,
 }
 
 /// Writes snapshots into the store's directory.
@@ -29,20 +36,29 @@ pub(crate) struct Checkpointer {
     background: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// Where checkpoints go, and the newest one written (which also serializes writes).
+/// Where checkpoints go, and the outcome of the last background write not yet installed.
 struct Target {
     storage: Arc<dyn Storage>,
     dir: PathBuf,
-    newest_written: Mutex<u64>,
+    finished: Mutex<Option<Finished>>,
+    has_finished: AtomicBool,
+}
+
+impl Target {
+    fn finish(&self, outcome: Finished) {
+        *self.finished.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+        self.has_finished.store(true, Ordering::Release);
+    }
 }
 
 impl Checkpointer {
-    pub(crate) fn new(storage: Arc<dyn Storage>, dir: &Path, events_indexed: u64) -> Self {
+    pub(crate) fn new(storage: Arc<dyn Storage>, dir: &Path) -> Self {
         Checkpointer {
             target: Arc::new(Target {
                 storage,
                 dir: dir.to_path_buf(),
-                newest_written: Mutex::new(events_indexed),
+                finished: Mutex::new(None),
+                has_finished: AtomicBool::new(false),
             }),
             background: Mutex::new(None),
         }
@@ -52,8 +68,7 @@ impl Checkpointer {
         self.background.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether a background write is still running (a due checkpoint then waits: the
-    /// store does not encode another one meanwhile).
+    /// Whether a background write is still running.
     pub(crate) fn is_busy(&self) -> bool {
         self.background()
             .as_ref()
@@ -63,25 +78,41 @@ impl Checkpointer {
     /// Writes `snapshot` on a background thread. Best effort, as the checkpoint that fell
     /// due is: a failure only means the next open replays more (and `checkpoint()` or
     /// `close()` report the next one's errors). Without a thread to run it on, it is
-    /// skipped for the same reason.
+    /// reported failed for the same reason.
     pub(crate) fn write_in_background(&self, snapshot: Snapshot) {
         let mut background = self.background();
         if let Some(previous) = background.take() {
             let _ = previous.join();
         }
         let target = Arc::clone(&self.target);
-        *background = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("annal-checkpoint".into())
             .spawn(move || {
-                let _ = target.write(&snapshot);
-            })
-            .ok();
+                let written = checkpoint::write(target.storage.as_ref(), &target.dir, &snapshot);
+                // The snapshot's levels go before the outcome is published, so a thaw
+                // finds itself their only owner.
+                drop(snapshot);
+                target.finish(match written {
+                    Ok(table) => Finished::Written(table),
+                    Err(_) => Finished::Failed,
+                });
+            });
+        match spawned {
+            Ok(handle) => *background = Some(handle),
+            Err(_) => self.target.finish(Finished::Failed),
+        }
+    }
+
+    /// Records that a frozen snapshot will not be written (its log sync failed).
+    pub(crate) fn abandon(&self, snapshot: Snapshot) {
+        drop(snapshot);
+        self.target.finish(Finished::Failed);
     }
 
     /// Waits for any background write, then writes `snapshot`, reporting errors.
-    pub(crate) fn write_now(&self, snapshot: &Snapshot) -> Result<()> {
+    pub(crate) fn write_now(&self, snapshot: Snapshot) -> Result<Arc<Table>> {
         self.wait();
-        self.target.write(snapshot)
+        checkpoint::write(self.target.storage.as_ref(), &self.target.dir, &snapshot)
     }
 
     /// Waits for the background write, if any.
@@ -90,6 +121,38 @@ impl Checkpointer {
             let _ = handle.join();
         }
     }
+
+    /// Installs the outcome of a finished background write into `index` (the caller
+    /// holds the store's write lock): the new table, or the snapshot thawed. What the
+    /// new table replaces is dropped on a thread of its own, so that no append waits for
+    /// a million entries to be freed.
+    pub(crate) fn install_finished(&self, index: &mut Index) {
+        if !self.target.has_finished.load(Ordering::Acquire) {
+            return;
+        }
+        let outcome = {
+            let mut slot = self
+                .target
+                .finished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            self.target.has_finished.store(false, Ordering::Release);
+            slot.take()
+        };
+        match outcome {
+            Some(Finished::Written(table)) => retire(index.install(table)),
+            Some(Finished::Failed) => index.thaw(),
+            None => {}
+        }
+    }
+}
+
+/// Drops what an install replaced on a thread of its own (where no thread can be
+/// started, the closure, and with it `retired`, is dropped in the caller).
+fn retire(retired: Retired) {
+    let _ = std::thread::Builder::new()
+        .name("annal-retire".into())
+        .spawn(move || drop(retired));
 }
 
 impl Drop for Checkpointer {
@@ -97,96 +160,5 @@ impl Drop for Checkpointer {
     /// (and its directory lock) goes.
     fn drop(&mut self) {
         self.wait();
-    }
-}
-
-impl Target {
-    /// Writes `snapshot` to a temporary file, syncs it and renames it over the
-    /// checkpoint, unless a newer one is already written.
-    fn write(&self, snapshot: &Snapshot) -> Result<()> {
-        let mut newest = self
-            .newest_written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if snapshot.events_indexed < *newest {
-            return Ok(());
-        }
-        let dir = self.dir.as_path();
-        let temporary = dir.join(format!("{CHECKPOINT_FILE_NAME}.tmp"));
-        let path = dir.join(CHECKPOINT_FILE_NAME);
-        let io = |op, path: &Path| {
-            let path = path.to_path_buf();
-            move |e| Error::io(op, Some(path), e)
-        };
-        let file = self
-            .storage
-            .create_file(&temporary, snapshot.bytes.len() as u64)
-            .map_err(io("create index checkpoint", &temporary))?;
-        file.write_at(0, &snapshot.bytes)
-            .map_err(io("write index checkpoint", &temporary))?;
-        file.sync_data()
-            .map_err(io("fdatasync index checkpoint", &temporary))?;
-        self.storage
-            .rename(&temporary, &path)
-            .map_err(io("rename index checkpoint", &path))?;
-        self.storage
-            .sync_dir(dir)
-            .map_err(io("fsync directory", dir))?;
-        *newest = snapshot.events_indexed;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::io::SimStorage;
-
-    fn snapshot(events_indexed: u64) -> Snapshot {
-        Snapshot {
-            bytes: events_indexed.to_le_bytes().to_vec(),
-            events_indexed,
-        }
-    }
-
-    fn on_disk(storage: &SimStorage, dir: &Path) -> Vec<u8> {
-        let file = storage
-            .open_file(&dir.join(CHECKPOINT_FILE_NAME), false)
-            .expect("a checkpoint on disk");
-        file.view().expect("its bytes").to_vec()
-    }
-
-    #[test]
-    fn an_older_snapshot_never_replaces_a_newer_one() {
-        // Proves a checkpoint finishing late (an older snapshot) leaves the newer one on disk.
-        let storage = SimStorage::new();
-        let dir = Path::new("/store");
-        storage.create_dir_all(dir).expect("the store's directory");
-        let checkpointer = Checkpointer::new(Arc::new(storage.clone()), dir, 0);
-        checkpointer.write_now(&snapshot(20)).expect("first write");
-        checkpointer
-            .write_now(&snapshot(10))
-            .expect("an older snapshot is skipped, not an error");
-        assert_eq!(on_disk(&storage, dir), 20u64.to_le_bytes());
-        checkpointer.write_in_background(snapshot(30));
-        checkpointer.wait();
-        assert_eq!(on_disk(&storage, dir), 30u64.to_le_bytes());
-    }
-
-    #[test]
-    fn a_failed_write_is_reported_and_leaves_the_previous_checkpoint() {
-        // Proves a checkpoint whose fdatasync fails returns an I/O error and leaves the previous checkpoint in place.
-        let storage = SimStorage::new();
-        let dir = Path::new("/store");
-        storage.create_dir_all(dir).expect("the store's directory");
-        let checkpointer = Checkpointer::new(Arc::new(storage.clone()), dir, 0);
-        checkpointer.write_now(&snapshot(5)).expect("first write");
-        storage.fail_syncs_after(0);
-        let err = checkpointer
-            .write_now(&snapshot(6))
-            .expect_err("the sync fails");
-        assert!(matches!(err, Error::Io { .. }), "got {err:?}");
-        storage.clear_faults();
-        assert_eq!(on_disk(&storage, dir), 5u64.to_le_bytes());
     }
 }

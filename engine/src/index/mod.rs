@@ -1,9 +1,16 @@
-//! The in-memory index of an event store: every stream's chain and lifecycle, every
-//! category's chain, a sparse time index and a window of recent event ids. Built by
-//! applying envelopes in position order (at append, and when replaying the log's tail
-//! after loading a checkpoint).
+//! The index of an event store: every stream's chain and lifecycle, every category's
+//! chain, a sparse time index and a window of recent event ids. Built by applying
+//! envelopes in position order (at append, and when replaying the log's tail after
+//! loading a checkpoint).
+//!
+//! Streams and categories are kept in levels (`levels.rs`): the index checkpoint, mapped
+//! and searched in place (`table.rs`), under the entries changed since it was written,
+//! on the heap. Opening a store therefore costs what checking the checkpoint file costs,
+//! not a decode per stream, and the heap holds only what changed.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use foldhash::quality::RandomState;
@@ -11,49 +18,80 @@ use foldhash::quality::RandomState;
 use crate::format::envelope::{Envelope, Kind};
 use crate::position::{EventId, Location};
 use chain::Chain;
-use names::NameIds;
+use checkpoint::Snapshot;
+use levels::Levels;
+use table::{Section, Table};
 
 pub(crate) mod chain;
 pub(crate) mod checkpoint;
+pub(crate) mod checkpoint_v2;
 pub(crate) mod checkpointer;
+pub(crate) mod levels;
 mod names;
+pub(crate) mod table;
+#[cfg(test)]
+mod tests;
 
 /// One time-index entry is kept per this many events.
 pub(crate) const TIME_INDEX_EVERY: u64 = 1024;
+/// Entries rebased on a newly installed table at once; more are rebased
+/// [`REBASE_PER_APPEND`] at a time with later appends.
+const REBASE_AT_INSTALL: usize = 4096;
+/// Entries rebased per append after an install.
+pub(crate) const REBASE_PER_APPEND: usize = 32;
 /// Event ids remembered for retries of appends that carry no exact expectation.
 pub const IDEMPOTENCY_WINDOW_EVENTS: usize = 100_000;
 
-/// One stream.
+/// One stream, or one category (the stream-name prefix before the first `-`; its
+/// lifecycle fields stay zero).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StreamEntry {
+pub(crate) struct ChainEntry {
     pub(crate) name: Bytes,
     pub(crate) chain: Chain,
     pub(crate) truncate_before: u64,
     pub(crate) deleted: bool,
 }
 
-/// One category (the stream-name prefix before the first `-`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CategoryEntry {
-    pub(crate) name: Bytes,
-    pub(crate) chain: Chain,
+impl ChainEntry {
+    pub(crate) fn empty(name: Bytes) -> ChainEntry {
+        ChainEntry::with_chain(name, Chain::default())
+    }
+
+    pub(crate) fn with_chain(name: Bytes, chain: Chain) -> ChainEntry {
+        ChainEntry {
+            name,
+            chain,
+            truncate_before: 0,
+            deleted: false,
+        }
+    }
 }
 
-/// Where an id was stored.
+/// What an install replaced: dropped outside the store's lock.
+#[derive(Debug, Default)]
+#[must_use = "dropped after the store's lock is released"]
+pub(crate) struct Retired {
+    // Held only to be dropped.
+    _streams: Option<Arc<levels::Level>>,
+    _categories: Option<Arc<levels::Level>>,
+    _table: Option<Arc<Table>>,
+}
+
+/// Where an id was stored: the event's revision in its stream, and its position (which
+/// names the stream: positions are unique).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IdEntry {
-    pub(crate) stream: u32,
     pub(crate) revision: u64,
     pub(crate) position: u64,
 }
 
 /// The whole index.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Index {
-    pub(crate) streams: Vec<StreamEntry>,
-    pub(crate) stream_ids: NameIds,
-    pub(crate) categories: Vec<CategoryEntry>,
-    pub(crate) category_ids: HashMap<Bytes, u32, RandomState>,
+    /// The last index checkpoint, mapped.
+    table: Option<Arc<Table>>,
+    streams: Levels,
+    categories: Levels,
     /// (timestamp, position) of every `TIME_INDEX_EVERY`-th event.
     pub(crate) time: Vec<(u64, u64)>,
     pub(crate) last_timestamp_ns: u64,
@@ -85,69 +123,81 @@ impl Index {
     /// An empty index starting at `position`.
     pub(crate) fn starting_at(position: u64) -> Index {
         Index {
+            table: None,
+            streams: Levels::new(Section::Streams),
+            categories: Levels::new(Section::Categories),
+            time: Vec::new(),
+            last_timestamp_ns: 0,
+            events_indexed: 0,
             through: position,
-            ..Index::default()
+            recent_ids: HashMap::default(),
+            recent_order: VecDeque::new(),
         }
     }
 
-    pub(crate) fn stream_id(&self, name: &[u8]) -> Option<u32> {
-        self.stream_ids.get(name)
+    /// The index a checkpoint holds (its streams and categories read in place).
+    pub(crate) fn on_table(table: Arc<Table>) -> Index {
+        let header = *table.header();
+        let mut index = Index::starting_at(header.through);
+        index.time = table.time();
+        index.last_timestamp_ns = header.last_timestamp_ns;
+        index.events_indexed = header.events_indexed;
+        index.table = Some(table);
+        index
     }
 
-    pub(crate) fn stream(&self, name: &[u8]) -> Option<&StreamEntry> {
-        self.stream_id(name).map(|id| &self.streams[id as usize])
-    }
-
-    pub(crate) fn category(&self, name: &[u8]) -> Option<&CategoryEntry> {
-        self.category_ids
-            .get(name)
-            .map(|&id| &self.categories[id as usize])
-    }
-
-    /// The id of the stream `name`, its entry created if new. The name is copied: a slice
-    /// of the event's payload would keep the whole payload alive.
-    fn stream_id_or_insert(&mut self, name: &[u8]) -> u32 {
-        if let Some(id) = self.stream_ids.get(name) {
-            return id;
+    /// Adds a stream or category no level has (loading an older checkpoint onto the
+    /// heap); `false` if its name is taken.
+    pub(crate) fn insert_new(&mut self, section: Section, entry: ChainEntry) -> bool {
+        match section {
+            Section::Streams => self.streams.insert_new(entry),
+            Section::Categories => self.categories.insert_new(entry),
         }
-        let id = self.streams.len() as u32;
-        let key = Bytes::copy_from_slice(name);
-        self.stream_ids.insert(key.clone(), id);
-        self.streams.push(StreamEntry {
-            name: key,
-            chain: Chain::default(),
-            truncate_before: 0,
-            deleted: false,
-        });
-        id
     }
 
-    fn stream_mut(&mut self, name: &[u8]) -> &mut StreamEntry {
-        let id = self.stream_id_or_insert(name);
-        &mut self.streams[id as usize]
+    /// The stream `name`, if it exists.
+    pub(crate) fn stream(&self, name: &[u8]) -> Option<Cow<'_, ChainEntry>> {
+        self.streams.get(self.table.as_deref(), name)
     }
 
-    /// The id of the category `name`, its entry created if new.
-    fn category_id_or_insert(&mut self, name: &[u8]) -> u32 {
-        if let Some(&id) = self.category_ids.get(name) {
-            return id;
-        }
-        let id = self.categories.len() as u32;
-        let key = Bytes::copy_from_slice(name);
-        self.category_ids.insert(key.clone(), id);
-        self.categories.push(CategoryEntry {
-            name: key,
-            chain: Chain::default(),
-        });
-        id
+    /// The category `name`, if it has events.
+    pub(crate) fn category(&self, name: &[u8]) -> Option<Cow<'_, ChainEntry>> {
+        self.categories.get(self.table.as_deref(), name)
     }
 
-    /// The ids of the stream `name` and of its category, where they exist: an append
-    /// looks them up once and hands them to [`Index::apply_event`].
-    pub(crate) fn known_ids(&self, name: &[u8]) -> KnownIds {
+    /// The entry of a stream known by its id (from [`Index::known_ids`]).
+    pub(crate) fn known_stream(&self, id: u32) -> &ChainEntry {
+        self.streams.active(id)
+    }
+
+    /// The entry of a category known by its id (from [`Index::known_ids`]).
+    pub(crate) fn known_category(&self, id: u32) -> &ChainEntry {
+        self.categories.active(id)
+    }
+
+    /// Calls `f` with every stream once (in no particular order).
+    pub(crate) fn for_each_stream(&self, f: impl FnMut(&ChainEntry)) {
+        self.streams.for_each(self.table.as_deref(), f);
+    }
+
+    /// Calls `f` with every category once (in no particular order).
+    pub(crate) fn for_each_category(&self, f: impl FnMut(&ChainEntry)) {
+        self.categories.for_each(self.table.as_deref(), f);
+    }
+
+    /// Streams the index knows.
+    pub(crate) fn stream_count(&self) -> usize {
+        self.streams.count(self.table.as_deref())
+    }
+
+    /// The ids of the stream `name` and of its category, where they exist, copied up to
+    /// the heap for the append about to change them: an append looks them up once and
+    /// hands them to [`Index::apply_event`]. Copying up changes no answer.
+    pub(crate) fn known_ids(&mut self, name: &[u8]) -> KnownIds {
+        let table = self.table.as_deref();
         KnownIds {
-            stream: self.stream_id(name),
-            category: category_of(name).and_then(|c| self.category_ids.get(c).copied()),
+            stream: self.streams.promote(table, name),
+            category: category_of(name).and_then(|c| self.categories.promote(table, c)),
         }
     }
 
@@ -194,29 +244,30 @@ impl Index {
         id: Option<EventId>,
         link: Location,
     ) -> Result<KnownIds, Inconsistent> {
+        let table = self.table.as_deref();
         let stream_id = match known.stream {
             Some(id) => id,
-            None => self.stream_id_or_insert(stream_name),
+            None => self.streams.id_or_insert(table, stream_name),
         };
-        let stream = &mut self.streams[stream_id as usize];
+        let stream = self.streams.active_mut(stream_id);
         if stream.chain.next_seq() != revision {
             return Err(Inconsistent("stream revision out of sequence"));
         }
         stream.chain.push(link);
         let category_id = match (known.category, category_of(stream_name)) {
             (Some(id), _) => Some(id),
-            (None, Some(category)) => Some(self.category_id_or_insert(category)),
+            (None, Some(category)) => Some(self.categories.id_or_insert(table, category)),
             (None, None) => None,
         };
         if let Some(category_id) = category_id {
-            self.categories[category_id as usize].chain.push(link);
+            self.categories.active_mut(category_id).chain.push(link);
         }
         if self.events_indexed.is_multiple_of(TIME_INDEX_EVERY) {
             self.time.push((timestamp_ns, link.position.0));
         }
         self.events_indexed = self.events_indexed.saturating_add(1);
         if let Some(id) = id {
-            self.remember_id(id, stream_id, revision, link.position.0);
+            self.remember_id(id, revision, link.position.0);
         }
         self.advance(timestamp_ns, link.position.0);
         Ok(KnownIds {
@@ -234,7 +285,10 @@ impl Index {
         timestamp_ns: u64,
         link: Location,
     ) {
-        let stream = self.stream_mut(stream_name);
+        let id = self
+            .streams
+            .id_or_insert(self.table.as_deref(), stream_name);
+        let stream = self.streams.active_mut(id);
         match kind {
             Kind::TruncateBefore => {
                 stream.truncate_before = stream.truncate_before.max(revision);
@@ -253,18 +307,12 @@ impl Index {
     /// Remembers an event's id (also used when replaying the id window before `through`).
     pub(crate) fn remember_envelope_id(&mut self, envelope: &Envelope, position: u64) {
         if let (Some(id), Kind::Event) = (envelope.id, envelope.kind) {
-            if let Some(stream) = self.stream_id(&envelope.stream) {
-                self.remember_id(id, stream, envelope.revision, position);
-            }
+            self.remember_id(id, envelope.revision, position);
         }
     }
 
-    fn remember_id(&mut self, id: EventId, stream: u32, revision: u64, position: u64) {
-        let entry = IdEntry {
-            stream,
-            revision,
-            position,
-        };
+    fn remember_id(&mut self, id: EventId, revision: u64, position: u64) {
+        let entry = IdEntry { revision, position };
         if self.recent_ids.insert(id, entry).is_none() {
             self.recent_order.push_back(id);
         }
@@ -280,27 +328,74 @@ impl Index {
         self.recent_ids.get(id).copied()
     }
 
-    /// Approximate heap bytes held (for the memory measurement in docs/design.md).
+    /// Approximate heap bytes held (for the memory measurement in docs/design.md). The
+    /// mapped checkpoint is not heap: see [`Index::mapped_bytes`].
     pub(crate) fn heap_bytes(&self) -> usize {
-        let streams: usize = self
-            .streams
-            .iter()
-            .map(|s| s.name.len() + s.chain.heap_bytes())
-            .sum();
-        let categories: usize = self
-            .categories
-            .iter()
-            .map(|c| c.name.len() + c.chain.heap_bytes())
-            .sum();
-        // A hash map slot is its entry plus one control byte.
-        let name_slot = std::mem::size_of::<(Bytes, u32)>() + 1;
-        streams
-            + categories
-            + self.streams.capacity() * std::mem::size_of::<StreamEntry>()
-            + self.stream_ids.capacity() * name_slot
+        self.streams.heap_bytes()
+            + self.categories.heap_bytes()
             + self.time.capacity() * 16
-            + self.recent_ids.capacity() * 48
+            + self.recent_ids.capacity() * (std::mem::size_of::<(EventId, IdEntry)>() + 1)
             + self.recent_order.capacity() * std::mem::size_of::<EventId>()
-            + self.categories.capacity() * std::mem::size_of::<CategoryEntry>()
+    }
+
+    /// Bytes of the checkpoint file mapped (page cache, shared, not heap).
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        self.table.as_ref().map_or(0, |t| t.mapped_bytes())
+    }
+
+    /// Whether a snapshot is being written.
+    pub(crate) fn is_frozen(&self) -> bool {
+        self.streams.is_frozen()
+    }
+
+    /// A snapshot of the index for a checkpoint of the log `epoch`: the entries changed
+    /// since the table was written are frozen (O(1): later changes go to new levels) and
+    /// shared with the writer, which merges them with the table outside the store's
+    /// lock. `None` when the table already holds everything.
+    pub(crate) fn freeze(&mut self, epoch: u64) -> Option<Snapshot> {
+        let covered = self.table.as_ref().is_some_and(|t| {
+            t.header().through == self.through && t.header().events_indexed == self.events_indexed
+        });
+        if covered && self.streams.is_unchanged() && self.categories.is_unchanged() {
+            return None;
+        }
+        Some(Snapshot {
+            epoch,
+            through: self.through,
+            events_indexed: self.events_indexed,
+            last_timestamp_ns: self.last_timestamp_ns,
+            time: self.time.clone(),
+            table: self.table.clone(),
+            streams: self.streams.freeze(),
+            categories: self.categories.freeze(),
+        })
+    }
+
+    /// The checkpoint written from the frozen snapshot is `table`: it becomes the bottom
+    /// level. What it replaces (the frozen levels, the old table) is returned, to be
+    /// dropped outside the store's lock: freeing a million entries takes a while.
+    pub(crate) fn install(&mut self, table: Arc<Table>) -> Retired {
+        let retired = Retired {
+            _streams: self.streams.install(&table),
+            _categories: self.categories.install(&table),
+            _table: self.table.replace(table),
+        };
+        // Small levels are rebased at once; large ones over the next appends.
+        self.tidy(REBASE_AT_INSTALL);
+        retired
+    }
+
+    /// Part of the work an install leaves: up to `budget` entries of each kind rebased
+    /// on the new table (the store calls it with every append).
+    pub(crate) fn tidy(&mut self, budget: usize) {
+        self.streams.rebase_some(budget);
+        self.categories.rebase_some(budget);
+    }
+
+    /// The checkpoint from the frozen snapshot was not written: its entries return to
+    /// the heap's active level.
+    pub(crate) fn thaw(&mut self) {
+        self.streams.thaw();
+        self.categories.thaw();
     }
 }

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::read::{read_stream, starts_of_parts};
+use super::read::{read_stream, starts_of_parts, stream_positions};
 use super::types::{Direction, StreamAppend, WriteResult};
 use crate::error::{Error, Result};
 use crate::format::envelope::{encode, envelope_bytes, EnvelopeParts, Kind, SAME_RECORD};
@@ -151,18 +151,23 @@ fn result_of(first: (u64, Position), last: (u64, Position)) -> WriteResult {
 }
 
 /// Checks one stream's part against the index: a retry, a conflict, or an append.
-pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Plan> {
+pub(crate) fn plan(log: &Log, index: &mut Index, append: &StreamAppend) -> Result<Plan> {
+    // The stream's and its category's entries are looked up once, and copied up to the
+    // heap where the append would change them (a copy changes no answer, so one made
+    // for an append that then fails is harmless).
     let known = index.known_ids(&append.stream);
-    let entry = known.stream.map(|id| &index.streams[id as usize]);
-    if entry.is_some_and(|e| e.deleted) {
+    let (deleted, current) = match known.stream.map(|id| index.known_stream(id)) {
+        Some(entry) => (entry.deleted, entry.chain.last().map(|(seq, _)| seq)),
+        None => (false, None),
+    };
+    if deleted {
         return Err(Error::StreamDeleted {
             stream: Name::from(&append.stream),
         });
     }
-    let current = entry.and_then(|e| e.chain.last()).map(|(seq, _)| seq);
     let ids: Option<Vec<EventId>> = append.events.iter().map(|e| e.id).collect();
     if let Some(ids) = ids {
-        let retry = find_retry(log, index, known.stream, append, current, &ids)
+        let retry = find_retry(log, index, append, current, &ids)
             .map_err(|e| removed_by_retention(e, &append.stream))?;
         if let Some(original) = retry {
             return Ok(Plan::Retry(original));
@@ -228,7 +233,6 @@ fn conflict(stream: &Bytes, reason: &str) -> Error {
 fn find_retry(
     log: &Log,
     index: &Index,
-    stream_id: Option<u32>,
     append: &StreamAppend,
     current: Option<u64>,
     ids: &[EventId],
@@ -263,7 +267,7 @@ fn find_retry(
             .count();
         if matching == ids.len() {
             let (first, last) = (&stored[0], &stored[ids.len() - 1]);
-            if !is_one_append(log, index, stream_id, start, ids.len())? {
+            if !is_one_append(log, index, &append.stream, start, ids.len())? {
                 return Err(not_one_append(&append.stream));
             }
             return Ok(Some(result_of(
@@ -286,12 +290,22 @@ fn find_retry(
     if found.iter().all(Option::is_none) {
         return Ok(None);
     }
-    let whole_retry = found.iter().enumerate().all(|(i, f)| {
-        f.is_some_and(|f| {
-            Some(f.stream) == stream_id
-                && found[0].is_some_and(|first| f.revision == first.revision + i as u64)
-        })
+    let consecutive = found.iter().enumerate().all(|(i, f)| {
+        f.is_some_and(|f| found[0].is_some_and(|first| f.revision == first.revision + i as u64))
     });
+    // The ids name this stream when its events at those revisions are at those
+    // positions (positions are unique).
+    let whole_retry = consecutive
+        && match (index.stream(&append.stream), found[0]) {
+            (Some(entry), Some(first)) => {
+                let positions = stream_positions(log, &entry, first.revision, ids.len())?;
+                positions
+                    .iter()
+                    .map(|p| p.0)
+                    .eq(found.iter().flatten().map(|f| f.position))
+            }
+            _ => false,
+        };
     if !whole_retry {
         return Err(conflict(
             &append.stream,
@@ -301,7 +315,7 @@ fn find_retry(
     let (first, last) = (found[0], found[ids.len() - 1]);
     match (first, last) {
         (Some(first), Some(last)) => {
-            if !is_one_append(log, index, stream_id, first.revision, ids.len())? {
+            if !is_one_append(log, index, &append.stream, first.revision, ids.len())? {
                 return Err(not_one_append(&append.stream));
             }
             Ok(Some(result_of(
@@ -320,11 +334,11 @@ fn find_retry(
 fn is_one_append(
     log: &Log,
     index: &Index,
-    stream_id: Option<u32>,
+    stream: &[u8],
     first: u64,
     count: usize,
 ) -> Result<bool> {
-    let Some(entry) = stream_id.map(|id| &index.streams[id as usize]) else {
+    let Some(entry) = index.stream(stream) else {
         return Ok(false);
     };
     let Some((current, _)) = entry.chain.last() else {
@@ -374,14 +388,14 @@ pub(crate) fn encode_envelopes(
         let Plan::Append { current, known } = *plan else {
             continue;
         };
-        let chain = known.stream.map(|id| &index.streams[id as usize].chain);
+        let chain = known.stream.map(|id| &index.known_stream(id).chain);
         let mut tail = chain.map(|c| c.tail()).unwrap_or_default();
         let mut previous_in_stream = chain.and_then(|c| c.last()).map(|(_, link)| link);
         let first_revision = current.map_or(0, |r| r + 1);
         let category = category_of(&append.stream);
         let category_last = known
             .category
-            .and_then(|id| index.categories[id as usize].chain.last())
+            .and_then(|id| index.known_category(id).chain.last())
             .map(|(_, link)| link);
         for (i, event) in append.events.iter().enumerate() {
             let previous_in_category =

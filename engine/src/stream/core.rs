@@ -11,8 +11,9 @@ use crate::consumer::PendingCommit;
 use crate::error::{Error, Result};
 use crate::format::envelope::Kind;
 use crate::handle::Log;
-use crate::index::checkpointer::{Checkpointer, Snapshot};
-use crate::index::{checkpoint, Index};
+use crate::index::checkpoint::Snapshot;
+use crate::index::checkpointer::Checkpointer;
+use crate::index::{Index, REBASE_PER_APPEND};
 use crate::name::Name;
 use crate::options::Durability;
 use crate::position::{check_positions_left, Location, Position};
@@ -20,15 +21,10 @@ use crate::position::{check_positions_left, Location, Position};
 pub(super) struct State {
     pub(super) index: Index,
     pub(super) events_at_checkpoint: u64,
-    /// The last checkpoint's size: the next one is encoded into a buffer that big.
-    pub(super) checkpoint_bytes: usize,
     /// Reused by every append under the lock: its plans and its encoded envelopes.
     pub(super) plans: Vec<append::Plan>,
     pub(super) batch: append::EncodedBatch,
 }
-
-/// A first guess at a checkpoint's bytes per stream, before one has been written.
-pub(super) const ENCODED_BYTES_PER_STREAM_GUESS: usize = 64;
 
 /// What a store append does with a consumer's checkpoint.
 pub(super) enum Commit<'a> {
@@ -105,9 +101,11 @@ impl Core {
         append::check_input(appends)?;
         let mut guard = self.write_state();
         let state = &mut *guard;
+        self.checkpointer.install_finished(&mut state.index);
+        state.index.tidy(REBASE_PER_APPEND);
         state.plans.clear();
         for part in appends {
-            let plan = append::plan(&self.log, &state.index, part)?;
+            let plan = append::plan(&self.log, &mut state.index, part)?;
             state.plans.push(plan);
         }
         let retries = state
@@ -207,6 +205,8 @@ impl Core {
         if let Some(snapshot) = due {
             if self.log.sync().is_ok() {
                 self.checkpointer.write_in_background(snapshot);
+            } else {
+                self.checkpointer.abandon(snapshot);
             }
         }
         pending.finish()?;
@@ -217,6 +217,7 @@ impl Core {
     pub(super) fn append_lifecycle(&self, stream: &[u8], kind: Kind, revision: u64) -> Result<()> {
         append::check_stream_name(stream)?;
         let mut state = self.write_state();
+        self.checkpointer.install_finished(&mut state.index);
         let entry = state
             .index
             .stream(stream)
@@ -241,29 +242,64 @@ impl Core {
     }
 
     /// A snapshot to write in the background when one is due
-    /// ([`Options::index_checkpoint_events`] events since the last) and the previous one
-    /// is written. Best effort: the append it follows has succeeded and must be reported
+    /// ([`Options::index_checkpoint_events`] events since the last) and no other is being
+    /// written. Best effort: the append it follows has succeeded and must be reported
     /// so; a checkpoint not taken only means the next open replays more.
     fn checkpoint_if_due(&self, state: &mut State) -> Option<Snapshot> {
         let every = self.log.options().index_checkpoint_events;
         let since = state.index.events_indexed - state.events_at_checkpoint;
-        if since < every || self.checkpointer.is_busy() {
+        if since < every || state.index.is_frozen() || self.checkpointer.is_busy() {
             return None;
         }
-        Some(self.snapshot(state))
+        self.snapshot(state)
     }
 
-    /// Encodes the index: the only part of a checkpoint that holds the store's lock
-    /// (appends and reads wait for it). The caller syncs the log, so that every event
-    /// the snapshot covers is durable, and then writes the file, both outside the lock.
-    pub(super) fn snapshot(&self, state: &mut State) -> Snapshot {
-        let hint = state.checkpoint_bytes + state.checkpoint_bytes / 8;
-        let bytes = checkpoint::encode(&state.index, self.log.epoch(), hint);
-        state.checkpoint_bytes = bytes.len();
+    /// Freezes the index's changes for a checkpoint: the only part of one that holds the
+    /// store's lock, and O(1) (appends and reads wait for nothing more). The caller syncs
+    /// the log, so that every event the snapshot covers is durable, and then writes the
+    /// file, both outside the lock. `None` when the last checkpoint holds everything.
+    pub(super) fn snapshot(&self, state: &mut State) -> Option<Snapshot> {
+        let snapshot = state.index.freeze(self.log.epoch())?;
         state.events_at_checkpoint = state.index.events_indexed;
-        Snapshot {
-            bytes,
-            events_indexed: state.index.events_indexed,
+        Some(snapshot)
+    }
+
+    /// Writes a checkpoint in the caller, reporting errors (`checkpoint()`, `close()`):
+    /// any background write is waited for and installed first; with `install`, the new
+    /// table is installed after (a store that goes on using its index).
+    pub(super) fn checkpoint_now(&self, install: bool) -> Result<()> {
+        let snapshot = loop {
+            self.checkpointer.wait();
+            let mut state = self.write_state();
+            self.checkpointer.install_finished(&mut state.index);
+            // An append may have started a background write since the wait.
+            if state.index.is_frozen() {
+                drop(state);
+                std::thread::yield_now();
+                continue;
+            }
+            match self.snapshot(&mut state) {
+                Some(snapshot) => break snapshot,
+                None => return Ok(()),
+            }
+        };
+        let written = self
+            .log
+            .sync()
+            .and_then(|()| self.checkpointer.write_now(snapshot));
+        let mut state = self.write_state();
+        match written {
+            Ok(table) if install => {
+                let retired = state.index.install(table);
+                drop(state);
+                drop(retired);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                state.index.thaw();
+                return Err(e);
+            }
         }
+        Ok(())
     }
 }

@@ -10,6 +10,7 @@
 mod append;
 mod consumer;
 mod core;
+mod inspect;
 mod iter;
 mod open;
 mod read;
@@ -17,6 +18,7 @@ mod retention;
 mod shortcuts;
 mod subscription;
 mod types;
+mod verify;
 
 use std::sync::Arc;
 
@@ -27,9 +29,10 @@ use crate::name::Name;
 use crate::options::Durability;
 use crate::position::{ExpectedRevision, Position, Revision};
 use crate::read::Start;
-use core::{Commit, Core, State, ENCODED_BYTES_PER_STREAM_GUESS};
+use core::{Commit, Core, State};
 
 pub use consumer::StoreConsumer;
+pub use inspect::{CategorySummary, StreamSummary};
 pub use iter::StoreEvents;
 pub use retention::Truncation;
 pub use subscription::{StoreFilter, StoreSubscription, StoreSubscriptionOptions};
@@ -89,8 +92,12 @@ impl std::fmt::Debug for EventStore {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexMemory {
-    /// Approximate heap bytes of the index.
+    /// Approximate heap bytes of the index: the streams and categories changed since
+    /// the last index checkpoint, the time index and the window of recent event ids.
     pub heap_bytes: usize,
+    /// Bytes of the index checkpoint mapped read-only, where the index reads every
+    /// stream not changed since (page cache, shared and reclaimable; not heap).
+    pub mapped_bytes: usize,
     /// Streams it knows.
     pub streams: usize,
 }
@@ -499,7 +506,8 @@ impl EventStore {
         let state = self.core.read_state();
         IndexMemory {
             heap_bytes: state.index.heap_bytes(),
-            streams: state.index.streams.len(),
+            mapped_bytes: state.index.mapped_bytes(),
+            streams: state.index.stream_count(),
         }
     }
 
@@ -515,9 +523,7 @@ impl EventStore {
         if self.core.log.is_read_only() {
             return Err(Error::ReadOnly);
         }
-        let snapshot = self.core.snapshot(&mut self.core.write_state());
-        self.core.log.sync()?;
-        self.core.checkpointer.write_now(&snapshot)
+        self.core.checkpoint_now(true)
     }
 
     /// Checkpoints the index and closes the log, reporting errors. Calls in flight on
@@ -533,20 +539,10 @@ impl EventStore {
                 }
             }
         };
-        let snapshot = {
-            let mut state = core.write_state();
-            if core.log.is_poisoned() || core.log.is_read_only() {
-                None
-            } else {
-                Some(core.snapshot(&mut state))
-            }
-        };
-        match snapshot {
-            Some(snapshot) => {
-                core.log.sync()?;
-                core.checkpointer.write_now(&snapshot)?;
-            }
-            None => core.checkpointer.wait(),
+        if core.log.is_poisoned() || core.log.is_read_only() {
+            core.checkpointer.wait();
+        } else {
+            core.checkpoint_now(false)?;
         }
         core.log.close()
     }

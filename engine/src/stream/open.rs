@@ -17,7 +17,7 @@ use crate::position::{Location, Position};
 
 use super::read::not_an_envelope;
 use super::IndexRecovery;
-use super::{append, Core, EventStore, State, ENCODED_BYTES_PER_STREAM_GUESS};
+use super::{append, Core, EventStore, State};
 
 impl EventStore {
     /// Opens (creating if needed) the event store in `dir` on the local file system.
@@ -78,10 +78,9 @@ impl EventStore {
         }
         let events_at_checkpoint = index.events_indexed;
         let core = Core {
-            checkpointer: Checkpointer::new(storage, log.dir(), events_at_checkpoint),
+            checkpointer: Checkpointer::new(storage, log.dir()),
             log,
             state: RwLock::new(State {
-                checkpoint_bytes: index.streams.len() * ENCODED_BYTES_PER_STREAM_GUESS,
                 index,
                 events_at_checkpoint,
                 plans: Vec::new(),
@@ -119,7 +118,10 @@ pub(super) fn load_index(
             let bytes = file
                 .view()
                 .map_err(|e| Error::io("map index checkpoint", Some(path.clone()), e))?;
-            checkpoint::decode(&bytes, log.epoch())
+            // A version-2 checkpoint (before the mapped table) is loaded onto the heap:
+            // an upgraded store keeps its index, even where retention has made a
+            // rebuild impossible; its next checkpoint is version 3.
+            checkpoint::load(bytes, log.epoch())
                 .map_err(|e| NotLoaded::Unusable(e.0.to_owned()))
                 .and_then(|index| {
                     if index.through < first || index.through > next {

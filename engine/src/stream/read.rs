@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::format::envelope::{decode, decode_in, Envelope, Kind, SAME_RECORD};
 use crate::handle::Log;
 use crate::index::chain::{Chain, LINK_GROUP};
-use crate::index::Index;
+use crate::index::{ChainEntry, Index};
 use crate::name::Name;
 use crate::position::{Location, Position, Revision};
 
@@ -229,6 +229,25 @@ pub(crate) fn starts_of_parts(log: &Log, chain: &Chain, low: u64, high: u64) -> 
         Ok(())
     })?;
     Ok(starts)
+}
+
+/// The positions of a stream's revisions `first..first + count`, as its chain records
+/// them (fewer where the stream ends sooner).
+pub(crate) fn stream_positions(
+    log: &Log,
+    entry: &ChainEntry,
+    first: u64,
+    count: usize,
+) -> Result<Vec<Position>> {
+    let Some((last, _)) = entry.chain.last() else {
+        return Ok(Vec::new());
+    };
+    if count == 0 || first > last {
+        return Ok(Vec::new());
+    }
+    let high = first.saturating_add(count as u64 - 1).min(last);
+    let links = chain_links(log, &entry.chain, first, high, Follow::Stream)?;
+    Ok(links.iter().map(|link| link.position).collect())
 }
 
 /// The highest sequence number of the chain whose event is at a position below

@@ -22,3 +22,4 @@ mod poison;
 mod recovery_report;
 mod retention;
 mod truncation;
+mod verify;

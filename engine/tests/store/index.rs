@@ -319,6 +319,11 @@ fn assert_rebuilt(dir: &Path, want: &[String], what: &str) {
         !path.exists(),
         "{what}: an untrusted checkpoint must be removed"
     );
+    assert!(
+        matches!(store.index_recovery(), annal::IndexRecovery::Rebuilt { .. }),
+        "{what}: the rebuild is reported, got {:?}",
+        store.index_recovery()
+    );
     assert_same(&answers(&store), want, &format!("{what}: rebuilt"));
     store.checkpoint().unwrap();
     assert!(path.exists(), "{what}: checkpoint() writes one");
@@ -347,7 +352,7 @@ fn truncated_checkpoint_is_rebuilt_with_identical_answers() {
     let (dir, want) = reference();
     let path = dir.path().join(CHECKPOINT);
     let bytes = fs::read(&path).unwrap();
-    for len in [0, 47, 48, bytes.len() / 2, bytes.len() - 1] {
+    for len in [0, 47, 111, 112, bytes.len() / 2, bytes.len() - 1] {
         fs::write(&path, &bytes[..len]).unwrap();
         assert_rebuilt(dir.path(), &want, &format!("truncated to {len}"));
     }
@@ -360,12 +365,14 @@ fn bit_flipped_checkpoint_is_rebuilt_with_identical_answers() {
     let path = dir.path().join(CHECKPOINT);
     let bytes = fs::read(&path).unwrap();
     let len = bytes.len();
-    // The magic, `through`, the header checksum, the body's first byte, its middle, its end.
+    // The magic, `through`, the stream count, the header checksum, the body's first byte
+    // (the time index), its middle (records), its end (the category directory).
     for (offset, bit) in [
         (0, 0),
         (24, 0),
-        (45, 7),
-        (48, 0),
+        (56, 1),
+        (109, 7),
+        (112, 0),
         (len / 2, 6),
         (len - 1, 0),
     ] {

@@ -1,12 +1,14 @@
 //! The event store (`EventStore`, the stream layer over the log), one module per promise:
 //! its API in the domain's words (`api`), streams end to end (`streams`), the persisted
-//! stream index and bad input (`index`), the model test of the stream layer (`model`),
+//! stream index and bad input (`index`), the
+//! checkpoint as a mapped table under the changes since (`checkpoint_table`), the model test of the stream layer (`model`),
 //! retries by event id (`retries`), retention (`retention`), store subscriptions (`subscriptions`), and racing
 //! `Exact` appends from many threads (`concurrency`).
 
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod checkpoint_table;
 mod concurrency;
 mod follower;
 mod index;
@@ -15,3 +17,4 @@ mod retention;
 mod retries;
 mod streams;
 mod subscriptions;
+mod verify;

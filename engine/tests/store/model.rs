@@ -25,6 +25,10 @@ use proptest::prelude::*;
 
 const DIR: &str = "/sim/stream-model";
 const SEGMENT_BYTES: u64 = 64 << 10;
+/// Index checkpoints fall due every few events, so the store's index is most of the time
+/// a mapped checkpoint with changes over it, often while the next one is being written
+/// in the background and installed by a later append.
+const INDEX_CHECKPOINT_EVENTS: u64 = 7;
 
 /// The streams the test uses: three categories (`order`, `cust` and the empty one of
 /// `-lead`), a name with two dashes, and one name without a category.
@@ -43,7 +47,9 @@ const CATEGORIES: [&str; 4] = ["order", "cust", "", "nope"];
 fn open(storage: &SimStorage) -> EventStore {
     EventStore::open_with_storage(
         DIR,
-        Options::default().segment_bytes(SEGMENT_BYTES),
+        Options::default()
+            .segment_bytes(SEGMENT_BYTES)
+            .index_checkpoint_events(INDEX_CHECKPOINT_EVENTS),
         Arc::new(storage.clone()),
     )
     .unwrap()

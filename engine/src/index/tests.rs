@@ -1,0 +1,248 @@
+//! The index's levels against an index that never left memory: a checkpoint table read
+//! in place answers as the index it was written from; changes merged into a new table,
+//! installed or thawed, answer at every step as before; damaged tables are refused.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::checkpoint::encode;
+use super::table::Table;
+use super::ChainEntry;
+use crate::format::envelope::{Envelope, Kind};
+use crate::format::index_table::Invalid;
+use crate::index::Index;
+use crate::position::{Location, Position};
+
+const EPOCH: u64 = 77;
+
+fn envelope(kind: Kind, stream: String, revision: u64, timestamp_ns: u64) -> Envelope {
+    Envelope {
+        kind,
+        stream: Bytes::from(stream),
+        event_type: Bytes::from_static(b"T"),
+        revision,
+        timestamp_ns,
+        previous_in_stream: None,
+        previous_in_category: None,
+        id: None,
+        link_block: Bytes::new(),
+        metadata: Bytes::new(),
+        data: Bytes::new(),
+    }
+}
+
+/// Applies events at `positions` to streams `order-k`, `cust-k` and `solo` (every
+/// 97th position a truncation, every 211th a tombstone of a stream of its own).
+fn apply(index: &mut Index, positions: std::ops::Range<u64>, streams: u64) {
+    for position in positions {
+        let link = Location::new(Position(position), 64 + position as u32 * 8);
+        let envelope = if position % 211 == 5 {
+            envelope(Kind::Tombstone, format!("gone-{position}"), 0, position)
+        } else if position % 97 == 3 {
+            envelope(
+                Kind::TruncateBefore,
+                "order-1".into(),
+                position / 97,
+                position,
+            )
+        } else {
+            let k = position * 7 % streams;
+            let name = match k % 3 {
+                0 => format!("order-{k}"),
+                1 => format!("cust-{k}"),
+                _ => format!("solo{k}"),
+            };
+            let revision = index
+                .stream(name.as_bytes())
+                .map_or(0, |s| s.chain.next_seq());
+            envelope(Kind::Event, name, revision, position * 10)
+        };
+        index.apply(&envelope, link).expect("in sequence");
+    }
+}
+
+fn names(streams: u64, through: u64) -> Vec<String> {
+    let mut names: Vec<String> = (0..streams)
+        .flat_map(|k| {
+            [
+                format!("order-{k}"),
+                format!("cust-{k}"),
+                format!("solo{k}"),
+            ]
+        })
+        .collect();
+    names.extend((0..through).map(|p| format!("gone-{p}")));
+    names.extend(["order", "cust", "solo", "", "nope-1"].map(String::from));
+    names
+}
+
+/// An entry's facts, wherever its heads are kept.
+fn describe(entry: &ChainEntry) -> String {
+    let chain = &entry.chain;
+    let heads: Vec<Location> = (0..).map_while(|g| chain.head(g)).collect();
+    let open: Vec<Location> = chain.open_links().collect();
+    format!(
+        "{:?} {} {} {} {heads:?} {open:?} {:?}",
+        entry.name,
+        entry.truncate_before,
+        entry.deleted,
+        chain.next_seq(),
+        chain.last()
+    )
+}
+
+/// Everything the index answers about `names`, as streams and as categories.
+fn answers(index: &Index, names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = names
+        .iter()
+        .map(|name| {
+            let stream = index.stream(name.as_bytes()).map(|e| describe(&e));
+            let category = index.category(name.as_bytes()).map(|e| describe(&e));
+            format!("{name}: {stream:?} {category:?}")
+        })
+        .collect();
+    out.push(format!(
+        "{} {} {} {} {:?}",
+        index.stream_count(),
+        index.through,
+        index.events_indexed,
+        index.last_timestamp_ns,
+        index.time
+    ));
+    out
+}
+
+fn assert_same(got: &[String], want: &[String], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    if let Some((g, w)) = got.iter().zip(want).find(|(g, w)| g != w) {
+        panic!("{what}: got\n{g}\nwant\n{w}");
+    }
+}
+
+fn table_of(index: &mut Index) -> Arc<Table> {
+    let snapshot = index.freeze(EPOCH).expect("changes to write");
+    let bytes = encode(&snapshot);
+    Arc::new(Table::open(Bytes::from(bytes), EPOCH).expect("a valid checkpoint"))
+}
+
+#[test]
+fn a_table_answers_as_the_index_it_was_written_from() {
+    // Proves an index read in place from a checkpoint answers every stream, category, count and time lookup exactly as the index that wrote it.
+    let mut index = Index::starting_at(0);
+    apply(&mut index, 0..3000, 200);
+    let names = names(200, 3000);
+    let want = answers(&index, &names);
+    let loaded = Index::on_table(table_of(&mut index));
+    assert_same(&answers(&loaded, &names), &want, "loaded");
+    assert!(loaded.heap_bytes() < 4096, "nothing per stream on the heap");
+}
+
+#[test]
+fn changes_merged_into_a_table_answer_as_an_index_built_in_memory() {
+    // Proves writing a checkpoint from a table plus the changes since (new streams, appends, truncations, tombstones) answers as an index that never left memory, installed or thawed, at every step.
+    let mut reference = Index::starting_at(0);
+    apply(&mut reference, 0..2000, 150);
+    let mut index = Index::on_table(table_of(
+        &mut Index::starting_at(0).tap(|i| apply(i, 0..2000, 150)),
+    ));
+    let names = names(300, 5000);
+    assert_same(
+        &answers(&index, &names),
+        &answers(&reference, &names),
+        "loaded",
+    );
+    for (round, end) in [(0u64, 3000u64), (1, 4000), (2, 5000)] {
+        let start = reference.through;
+        apply(&mut reference, start..end, 300);
+        apply(&mut index, start..end - 500, 300);
+        let snapshot = index.freeze(EPOCH).expect("changes");
+        // Changes after the freeze go to a new level over the frozen one.
+        apply(&mut index, end - 500..end, 300);
+        let what = format!("frozen, round {round}");
+        assert_same(
+            &answers(&index, &names),
+            &answers(&reference, &names),
+            &what,
+        );
+        if round == 1 {
+            drop(snapshot);
+            index.thaw();
+            assert!(!index.is_frozen());
+        } else {
+            let heap = index.heap_bytes();
+            let table = Table::open(Bytes::from(encode(&snapshot)), EPOCH).expect("valid");
+            drop(snapshot);
+            drop(index.install(Arc::new(table)));
+            assert!(
+                index.heap_bytes() < heap,
+                "installing lets go of the frozen level"
+            );
+        }
+        let what = format!("round {round}");
+        assert_same(
+            &answers(&index, &names),
+            &answers(&reference, &names),
+            &what,
+        );
+    }
+    let reloaded = Index::on_table(table_of(&mut index));
+    assert_same(
+        &answers(&reloaded, &names),
+        &answers(&reference, &names),
+        "reloaded",
+    );
+}
+
+trait Tap: Sized {
+    fn tap(mut self, f: impl FnOnce(&mut Self)) -> Self {
+        f(&mut self);
+        self
+    }
+}
+
+impl Tap for Index {}
+
+#[test]
+fn every_truncation_and_bit_flip_is_rejected() {
+    // Proves a damaged checkpoint (cut anywhere, any bit flipped, another version, another log) is refused and never half-loaded.
+    let mut index = Index::starting_at(0);
+    apply(&mut index, 0..400, 40);
+    let bytes = encode(&index.freeze(EPOCH).expect("changes"));
+    assert!(Table::open(Bytes::from(bytes.clone()), EPOCH).is_ok());
+    for len in (0..bytes.len()).step_by(3) {
+        assert!(
+            Table::open(Bytes::copy_from_slice(&bytes[..len]), EPOCH).is_err(),
+            "length {len}"
+        );
+    }
+    for bit in (0..bytes.len() * 8).step_by(5) {
+        let mut damaged = bytes.clone();
+        damaged[bit / 8] ^= 1 << (bit % 8);
+        assert!(
+            Table::open(Bytes::from(damaged), EPOCH).is_err(),
+            "bit {bit}"
+        );
+    }
+    assert_eq!(
+        Table::open(Bytes::from(bytes.clone()), EPOCH + 1).err(),
+        Some(Invalid("checkpoint of another log"))
+    );
+    let mut version_2 = bytes;
+    version_2[8..12].copy_from_slice(&2u32.to_le_bytes());
+    assert_eq!(
+        Table::open(Bytes::from(version_2), EPOCH).err(),
+        Some(Invalid("unknown checkpoint version"))
+    );
+}
+
+#[test]
+fn an_unchanged_index_has_nothing_to_write() {
+    // Proves an index loaded from a checkpoint and not changed since gives no snapshot, and one change gives one.
+    let mut index = Index::starting_at(0);
+    apply(&mut index, 0..50, 5);
+    let mut loaded = Index::on_table(table_of(&mut index));
+    assert!(loaded.freeze(EPOCH).is_none());
+    apply(&mut loaded, 50..51, 5);
+    assert!(loaded.freeze(EPOCH).is_some());
+}
