@@ -24,14 +24,11 @@ mod recovery;
 mod retention;
 mod scan;
 mod segment;
-<<<<<<< HEAD
+mod segments;
 mod truncation;
 mod truncation_open;
-=======
-mod segments;
 mod verify;
 mod verify_report;
->>>>>>> main
 mod walker;
 pub(crate) mod watermark;
 

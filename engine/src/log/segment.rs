@@ -123,7 +123,6 @@ impl Segment {
         self.written_bytes.store(bytes, Ordering::Release);
     }
 
-<<<<<<< HEAD
     /// The first position a suffix truncation removed from this segment, if one did (a
     /// `Relaxed` load: the truncation stored it before it returned). `u64::MAX` stands
     /// for none, so a cut there is not told (a record ending at `u64::MAX` takes no
@@ -136,11 +135,11 @@ impl Segment {
     /// Marks every position from `position` on as removed from this segment.
     pub(crate) fn mark_cut_from(&self, position: u64) {
         self.cut_from.fetch_min(position, Ordering::AcqRel);
-=======
+    }
+
     /// Whether the segment is sealed (it takes no more records).
     pub(crate) fn is_sealed(&self) -> bool {
         self.sealed.load(Ordering::Acquire)
->>>>>>> main
     }
 
     pub(crate) fn mark_sealed(&self) {
