@@ -1,7 +1,7 @@
 //! The 3-process cluster on loopback (`annal-raft-node`, over HTTP): appends through any
 //! node reach the leader, a kill -9 of the leader loses no acknowledged append, the
-//! restarted node catches up from its files, and every node then reads the same
-//! committed events.
+//! restarted node catches up from its files, every node then reads the same committed
+//! events, and bad requests get clear errors.
 
 #![allow(clippy::unwrap_used, clippy::result_large_err)]
 
@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use annal_raft::http::HttpClient;
-use annal_raft::{AppendOutcome, AppendRequest, Expected, ProposedEvent};
+use annal_raft::{AppendOutcome, AppendRequest, Expected, ProposedEvent, ReplicatedError};
 
 /// Longest wait for a node to serve, or for the nodes to agree.
 const WAIT: Duration = Duration::from_secs(60);
@@ -121,6 +121,23 @@ fn three_processes_replicate_and_survive_a_leader_kill_9() {
         append(&mut client, 5),
         AppendOutcome::Refused { .. }
     ));
+    // Bad input gets a clear error: a malformed body, an append without events.
+    match ureq::post(&format!("http://{}/client/append", addrs[&1])).send_string("{not json") {
+        Err(ureq::Error::Status(400, response)) => {
+            let body = response.into_string().unwrap();
+            assert!(body.contains("malformed body"), "{body}");
+        }
+        other => panic!("a malformed body was answered {other:?}"),
+    }
+    let empty = client.append(&AppendRequest {
+        stream: "ledger-1".into(),
+        expected: Expected::Any,
+        events: vec![],
+    });
+    assert!(
+        matches!(&empty, Err(ReplicatedError::Failed { reason }) if reason.contains("at least one event")),
+        "{empty:?}"
+    );
     let killed = leader(&client, &addrs);
     let mut child = children.0.remove(&killed).unwrap();
     child.kill().unwrap();
