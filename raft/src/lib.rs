@@ -8,8 +8,8 @@
 //! - [`EventStoreMachine`] is openraft's state machine over an [`annal::EventStore`]:
 //!   every committed [`AppendRequest`] is applied as one event-store append whose
 //!   expectation is checked on apply, the same on every replica, and whose events get
-//!   ids derived from the entry's log index, so applying an entry again (after a crash
-//!   between the append and the applied-state file) writes nothing.
+//!   ids derived from the entry's log id, so applying an entry again writes nothing and an
+//!   open learns the applied log id from the store's last event.
 
 // openraft's traits return its `StorageError` (over 200 bytes); the helpers return it too.
 #![allow(clippy::result_large_err)]
@@ -25,5 +25,5 @@ mod types;
 
 pub use log_store::{AnnalLogReader, AnnalLogStore};
 pub use replicated::{ReplicatedError, ReplicatedStore, READ_EVENTS_MAX};
-pub use state_machine::{EventStoreMachine, SnapshotBuilder};
+pub use state_machine::{EventStoreMachine, SnapshotBuilder, REPLICATED_EVENTS_MAX};
 pub use types::{AppendOutcome, AppendRequest, Expected, ProposedEvent, TypeConfig};

@@ -93,22 +93,41 @@ fn snapshot_error(e: impl std::fmt::Display) -> StorageError<NodeId> {
     StorageIOError::write_snapshot(None, AnyError::error(e.to_string())).into()
 }
 
-/// The id the `n`-th event of the entry `log_id` gets on every replica: the index
-/// (u64), the event's number in the entry (u32) and the term (u32), little-endian.
-fn event_id(log_id: LogId<NodeId>, n: usize) -> [u8; 16] {
-    let term = u32::try_from(log_id.leader_id.term).expect("terms stay below 2^32");
+/// Most events one replicated append may carry (the event's number in its entry is 16
+/// bits of its id).
+pub const REPLICATED_EVENTS_MAX: usize = u16::MAX as usize;
+
+/// The id the `n`-th event of the entry `log_id` gets on every replica: the index (u64),
+/// the leader's term (u32) and node id (u16), and `n` (u16), little-endian. It carries
+/// the whole log id, so an open learns the applied log id from the store's last event.
+fn event_id(log_id: LogId<NodeId>, n: usize) -> Result<[u8; 16], String> {
+    let leader = log_id.leader_id;
+    let term =
+        u32::try_from(leader.term).map_err(|_| format!("term {} above 2^32", leader.term))?;
+    let node = u16::try_from(leader.node_id).map_err(|_| {
+        format!(
+            "node id {} above 2^16: event ids hold 16 bits",
+            leader.node_id
+        )
+    })?;
+    let n = u16::try_from(n).map_err(|_| format!("event {n} of an entry: at most 2^16 - 1"))?;
     let mut id = [0u8; 16];
     id[0..8].copy_from_slice(&log_id.index.to_le_bytes());
-    id[8..12].copy_from_slice(&(n as u32).to_le_bytes());
-    id[12..16].copy_from_slice(&term.to_le_bytes());
-    id
+    id[8..12].copy_from_slice(&term.to_le_bytes());
+    id[12..14].copy_from_slice(&node.to_le_bytes());
+    id[14..16].copy_from_slice(&n.to_le_bytes());
+    Ok(id)
 }
 
 /// The log id of the entry that wrote an event with this id.
 fn log_id_of(id: &[u8; 16]) -> LogId<NodeId> {
     let index = u64::from_le_bytes(id[0..8].try_into().expect("8 bytes"));
-    let term = u32::from_le_bytes(id[12..16].try_into().expect("4 bytes"));
-    LogId::new(CommittedLeaderId::new(u64::from(term), 0), index)
+    let term = u32::from_le_bytes(id[8..12].try_into().expect("4 bytes"));
+    let node = u16::from_le_bytes(id[12..14].try_into().expect("2 bytes"));
+    LogId::new(
+        CommittedLeaderId::new(u64::from(term), u64::from(node)),
+        index,
+    )
 }
 
 /// The log id of the entry that wrote the store's last event: every entry after it
@@ -360,13 +379,22 @@ impl RaftStateMachine<TypeConfig> for EventStoreMachine {
                     membership_changed = true;
                     AppendOutcome::None
                 }
+                EntryPayload::Normal(request) if request.events.len() > REPLICATED_EVENTS_MAX => {
+                    AppendOutcome::Refused {
+                        reason: format!(
+                            "{} events in one append: at most {REPLICATED_EVENTS_MAX}",
+                            request.events.len()
+                        ),
+                    }
+                }
                 EntryPayload::Normal(request) => {
                     let events = request
                         .events
                         .iter()
                         .enumerate()
-                        .map(|(n, e)| e.to_new_event(event_id(entry.log_id, n)))
-                        .collect();
+                        .map(|(n, e)| Ok(e.to_new_event(event_id(entry.log_id, n)?)))
+                        .collect::<Result<Vec<_>, String>>()
+                        .map_err(|e| StorageIOError::apply(entry.log_id, AnyError::error(e)))?;
                     // `Written`: the raft log holds the entry durably on a majority; a
                     // crash that loses this append lowers the applied log id derived at
                     // open, and the entry is applied again.

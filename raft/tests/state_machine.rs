@@ -163,7 +163,8 @@ async fn a_reopen_learns_how_far_appends_were_applied_from_the_store() {
     assert!(matches!(first[2], AppendOutcome::Refused { .. }));
     let mut machine = open(dir.path());
     let (applied, _) = machine.applied_state().await.unwrap();
-    assert_eq!(applied.map(|id| id.index), Some(2));
+    // The whole log id, the leader's node id included (openraft compares all of it).
+    assert_eq!(applied, Some(LogId::new(CommittedLeaderId::new(1, 1), 2)));
     let again = machine.apply(vec![entries[2].clone()]).await.unwrap();
     assert_eq!(again[0], first[2]);
     assert_eq!(contents(&machine).len(), 2);
