@@ -10,7 +10,7 @@ use annal::testing::segment_file_name;
 use annal::testing::SEGMENT_HEADER_BYTES;
 use annal::testing::{record_bytes_for, RECORD_HEADER_BYTES};
 use annal::testing::{CrashMode, SimStorage};
-use annal::{Durability, Error, Log, Options, Position, RecoveryMode};
+use annal::{Durability, Error, Log, OpenChecks, Options, Position, RecoveryMode};
 
 const SEGMENT_BYTES: u64 = 64 << 10;
 
@@ -422,11 +422,12 @@ pub(super) fn flip_payload_bit(
 
 #[test]
 fn bit_rot_in_a_sealed_segment_is_refused_naming_file_and_offset() {
-    // Proves a flipped bit in a sealed segment followed by synced segments fails open with Corrupt at that segment and record offset.
+    // Proves a flipped bit in a sealed segment followed by synced segments fails an open with OpenChecks::AllSegments with Corrupt at that segment and record offset.
     let storage = SimStorage::new();
     let (events, firsts) = three_segments(&storage);
     let damaged = firsts[0] + (firsts[1] - firsts[0]) / 2;
     let offset = flip_payload_bit(&storage, &events, firsts[0], damaged);
+    let options = || options().open_checks(OpenChecks::AllSegments);
     match Log::open_with_storage(dir(), options(), Arc::new(storage.clone())) {
         Err(Error::Corrupt {
             path,
@@ -445,6 +446,42 @@ fn bit_rot_in_a_sealed_segment_is_refused_naming_file_and_offset() {
         Err(Error::Corrupt { .. })
     ));
     assert_eq!(segment_firsts(&storage), firsts);
+}
+
+#[test]
+fn bit_rot_in_a_sealed_segment_opens_by_default_and_every_read_of_it_is_refused() {
+    // Proves the default open (the tail only) opens past a flipped bit in a sealed segment, and every read that reaches it — sequential, by position, a later one — gets Corrupt naming the file and record, never the wrong bytes, while the other segments read.
+    let storage = SimStorage::new();
+    let (events, firsts) = three_segments(&storage);
+    let damaged = firsts[0] + (firsts[1] - firsts[0]) / 2;
+    let offset = flip_payload_bit(&storage, &events, firsts[0], damaged);
+    let log = open(&storage);
+    assert_eq!(
+        log.recovery_report().segments_scanned,
+        2,
+        "only the tail was scanned"
+    );
+    let corrupt_here = |result: Result<annal::Event, Error>| match result {
+        Err(Error::Corrupt {
+            path, offset: at, ..
+        }) => {
+            assert_eq!(path, segment(firsts[0]));
+            assert_eq!(at, offset);
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    };
+    corrupt_here(log.read(Position(0)));
+    corrupt_here(log.read(Position(damaged)));
+    match log.read_from(Position(0)) {
+        Ok(mut reader) => corrupt_here(reader.next().expect("an error, not the end")),
+        Err(e) => corrupt_here(Err(e)),
+    }
+    for position in firsts[1]..events.len() as u64 {
+        let event = log.read(Position(position)).unwrap();
+        assert_eq!(event.payload.to_vec(), events[position as usize]);
+    }
+    log.append(b"appends go on", Durability::Synced).unwrap();
+    corrupt_here(log.read(Position(1)));
 }
 
 #[test]
@@ -472,7 +509,12 @@ fn truncate_at_damage_keeps_exactly_the_events_before_it() {
     let (events, firsts) = three_segments(&storage);
     let damaged = firsts[0] + (firsts[1] - firsts[0]) / 2;
     flip_payload_bit(&storage, &events, firsts[0], damaged);
-    let log = open_with(&storage, options().recovery(RecoveryMode::TruncateAtDamage));
+    let log = open_with(
+        &storage,
+        options()
+            .recovery(RecoveryMode::TruncateAtDamage)
+            .open_checks(OpenChecks::AllSegments),
+    );
     assert_eq!(read_all(&log), &events[..damaged as usize]);
     assert_eq!(log.next_position(), Position(damaged));
     assert!(matches!(
