@@ -13,8 +13,10 @@
 //! - `read`: open a log of `events` 100-byte events (written untimed: one event per
 //!   record, and 100 per record) and read every event from position 0, touching each
 //!   payload; against reading a raw file of the same records with `read` (the read
-//!   benchmark's reference). The open is inside the timing for Annal, `File::open` for
-//!   raw. Rounds are interleaved, the order rotated; page cache warm.
+//!   benchmark's reference, which checks nothing), and `raw-crc`, the same plus a CRC-32
+//!   of each record (what any reader that trusts no byte must add). The open is inside
+//!   the timing for Annal, `File::open` for raw. Rounds are interleaved, the order
+//!   rotated; page cache warm.
 //! - `crash`: per size, a child process fills a store to that many GB (1 KiB events,
 //!   100 per append, over 1 000 streams), checkpoints its index, appends a fixed tail
 //!   (100 000 events, the last `Synced`), and is killed with SIGKILL; the parent then times
@@ -152,12 +154,12 @@ fn read(events: u64, rounds: usize) -> BenchResult<()> {
     write_annal(single.path(), events, 1, &data)?;
     write_annal(batched.path(), events, 100, &data)?;
     write_raw(&raw_path, events, &data)?;
-    let systems = ["annal", "annal-batch100", "raw"];
+    let systems = ["annal", "annal-batch100", "raw", "raw-crc"];
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
     for round in 0..rounds {
-        let mut elapsed = [Duration::ZERO; 3];
-        for k in rotated(&[0usize, 1, 2], round) {
+        let mut elapsed = [Duration::ZERO; 4];
+        for k in rotated(&[0usize, 1, 2, 3], round) {
             let started = Instant::now();
             let (count, _) = match k {
                 0 | 1 => {
@@ -171,7 +173,8 @@ fn read(events: u64, rounds: usize) -> BenchResult<()> {
                     drop(log);
                     read
                 }
-                _ => read_raw(&raw_path)?,
+                2 => read_raw(&raw_path)?,
+                _ => read_raw_checked(&raw_path)?,
             };
             elapsed[k] = started.elapsed();
             if count != events {
@@ -201,6 +204,39 @@ fn read(events: u64, rounds: usize) -> BenchResult<()> {
         );
     }
     Ok(())
+}
+
+/// The raw reference plus what any reader that trusts no byte must do: a CRC-32 over
+/// each record (`crc32fast`, as Annal), its result folded in so it cannot be dropped.
+fn read_raw_checked(path: &Path) -> BenchResult<(u64, u64)> {
+    use annal_benches::record::{raw_record_bytes, RAW_HEADER_BYTES, RAW_LENGTH_BYTES};
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut filled, mut count, mut acc) = (0usize, 0u64, 0u64);
+    loop {
+        let n = file.read(&mut buf[filled..])?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+        let mut at = 0usize;
+        while filled - at >= RAW_HEADER_BYTES + RAW_LENGTH_BYTES {
+            let len_at = at + RAW_HEADER_BYTES;
+            let len = u32::from_le_bytes(buf[len_at..len_at + 4].try_into()?) as usize;
+            let record = raw_record_bytes(len);
+            if filled - at < record {
+                break;
+            }
+            let covered = &buf[at..len_at + RAW_LENGTH_BYTES + len];
+            acc = acc.wrapping_add(u64::from(crc32fast::hash(covered)));
+            count += 1;
+            at += record;
+        }
+        buf.copy_within(at..filled, 0);
+        filled -= at;
+    }
+    Ok((count, acc))
 }
 
 /// Events the child appends after its index checkpoint: the tail each open replays.

@@ -450,7 +450,7 @@ fn bit_rot_in_a_sealed_segment_is_refused_naming_file_and_offset() {
 
 #[test]
 fn bit_rot_in_a_sealed_segment_opens_by_default_and_every_read_of_it_is_refused() {
-    // Proves the default open (the tail only) opens past a flipped bit in a sealed segment, and every read that reaches it — sequential, by position, a later one — gets Corrupt naming the file and record, never the wrong bytes, while the other segments read.
+    // Proves the default open (the tail only) opens past a flipped bit in a sealed segment and no read returns its bytes: reads from the segment's start get the intact events, then Corrupt naming the file and record; a read inside it, and every read after that, gets Corrupt; the other segments read.
     let storage = SimStorage::new();
     let (events, firsts) = three_segments(&storage);
     let damaged = firsts[0] + (firsts[1] - firsts[0]) / 2;
@@ -470,12 +470,18 @@ fn bit_rot_in_a_sealed_segment_opens_by_default_and_every_read_of_it_is_refused(
         }
         other => panic!("expected Corrupt, got {other:?}"),
     };
-    corrupt_here(log.read(Position(0)));
-    corrupt_here(log.read(Position(damaged)));
-    match log.read_from(Position(0)) {
-        Ok(mut reader) => corrupt_here(reader.next().expect("an error, not the end")),
-        Err(e) => corrupt_here(Err(e)),
+    // Reads from the segment's start verify as they go: the intact events before the
+    // damage read, then the damaged record is Corrupt.
+    assert_eq!(log.read(Position(0)).unwrap().payload.to_vec(), events[0]);
+    let mut reader = log.read_from(Position(0)).unwrap();
+    for expected in &events[..damaged as usize] {
+        assert_eq!(&reader.next().unwrap().unwrap().payload.to_vec(), expected);
     }
+    corrupt_here(reader.next().expect("an error, not the end"));
+    // A read inside the segment scans it whole first; once that scan failed, every read
+    // of the segment is refused.
+    corrupt_here(log.read(Position(damaged)));
+    corrupt_here(log.read(Position(0)));
     for position in firsts[1]..events.len() as u64 {
         let event = log.read(Position(position)).unwrap();
         assert_eq!(event.payload.to_vec(), events[position as usize]);

@@ -264,6 +264,10 @@ fn a_hole_in_a_sealed_segment_is_refused_by_reads_and_by_the_full_open() {
     assert!(matches!(full, Err(Error::Corrupt { ref path, .. }) if path == &segments[0]));
     let log = Log::open(dir.path(), options).unwrap();
     assert!(matches!(read_all(&log), Err(Error::Corrupt { ref path, .. }) if path == &segments[0]));
+    // Event 0 lies before the hole and reads; a read inside the segment scans it whole,
+    // and from then on the segment is refused.
+    assert!(log.read(Position(0)).is_ok());
+    assert!(matches!(log.read(Position(200)), Err(Error::Corrupt { .. })));
     assert!(matches!(log.read(Position(0)), Err(Error::Corrupt { .. })));
     let last = log.last_written().unwrap();
     assert!(log.read(last).is_ok(), "the other segments still read");
