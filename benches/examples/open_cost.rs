@@ -157,6 +157,7 @@ fn read(events: u64, rounds: usize) -> BenchResult<()> {
     let systems = ["annal", "annal-batch100", "raw", "raw-crc"];
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
+    let mut opens: Vec<Vec<f64>> = vec![Vec::new(); 2];
     for round in 0..rounds {
         let mut elapsed = [Duration::ZERO; 4];
         for k in rotated(&[0usize, 1, 2, 3], round) {
@@ -169,6 +170,7 @@ fn read(events: u64, rounds: usize) -> BenchResult<()> {
                         batched.path()
                     };
                     let log = Log::open(dir, Options::default())?;
+                    opens[k].push(started.elapsed().as_secs_f64() * 1e3);
                     let read = read_annal(&log)?;
                     drop(log);
                     read
@@ -203,6 +205,11 @@ fn read(events: u64, rounds: usize) -> BenchResult<()> {
             median(&ratios[k]),
         );
     }
+    println!(
+        "Of which `Log::open`, median: {:.1} ms (annal), {:.1} ms (annal-batch100).",
+        median(&opens[0]),
+        median(&opens[1])
+    );
     Ok(())
 }
 

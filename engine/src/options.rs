@@ -70,12 +70,13 @@ pub enum OpenChecks {
     /// Scan every record of every segment (checksums, position sequence): damage
     /// anywhere refuses the open. Opening reads the whole log.
     AllSegments,
-    /// The default: scan only the tail a crash can have left — the last segment and the
-    /// one before it (its seal's fdatasync runs in the background, so it may be torn) —
-    /// and check the other segments' headers and names. Those were made durable before
-    /// the segment after the next was sealed; each is scanned in full (every checksum)
-    /// when a reader first needs it, and damage is then reported to that reader as
-    /// `Corrupt`, never as wrong data. Opening costs two segments, whatever the log's size.
+    /// The default: scan only the tail a crash can have left — the last segment, and the
+    /// one before it unless a record in the last proves it durable (its seal's
+    /// fdatasync runs in the background, so it may be torn) — and check the other
+    /// segments' headers and names. Those were durable before the crash; each is checked
+    /// (every checksum) by the reads that reach it, and damage is then reported to that
+    /// reader as `Corrupt`, never as wrong data. Opening costs one or two segments,
+    /// whatever the log's size.
     #[default]
     LastSegment,
 }

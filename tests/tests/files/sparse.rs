@@ -267,7 +267,10 @@ fn a_hole_in_a_sealed_segment_is_refused_by_reads_and_by_the_full_open() {
     // Event 0 lies before the hole and reads; a read inside the segment scans it whole,
     // and from then on the segment is refused.
     assert!(log.read(Position(0)).is_ok());
-    assert!(matches!(log.read(Position(200)), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        log.read(Position(200)),
+        Err(Error::Corrupt { .. })
+    ));
     assert!(matches!(log.read(Position(0)), Err(Error::Corrupt { .. })));
     let last = log.last_written().unwrap();
     assert!(log.read(last).is_ok(), "the other segments still read");
