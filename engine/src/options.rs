@@ -45,15 +45,18 @@ pub enum RecoveryMode {
     /// damage, naming the file and offset.
     #[default]
     Strict,
-    /// Cut the log at the first damaged record, discarding it and everything after it,
-    /// even records a later sync made durable. Loses data: for operators who have
-    /// decided the valid prefix is worth more than an offline repair.
+    /// Cut the log at the first damaged record the open finds, discarding it and
+    /// everything after it, even records a later sync made durable. Loses data: for
+    /// operators who have decided the valid prefix is worth more than an offline repair.
+    /// The open finds damage where it scans: in the tail by default, anywhere with
+    /// [`OpenChecks::AllSegments`] (damage in a sealed segment the open did not scan is
+    /// reported to its readers instead).
     TruncateAtDamage,
 }
 
 /// How much of the log opening checks. Whatever is chosen, a sealed segment's records
 /// are checked (header and body checksums, positions, the seal) before any reader sees
-/// them, and `Log::verify` / `EventStore::verify` check every record on demand
+/// them; [`OpenChecks::AllSegments`] checks every record at open, on demand
 /// (`docs/design.md`, "What is checked when").
 ///
 /// ```
