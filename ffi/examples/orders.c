@@ -1,7 +1,9 @@
 /* orders.c: the C API in one program. An order service appends to stream order-42 with
- * an expected revision and reads the stream back; then a billing consumer follows a log,
- * commits its checkpoint, "restarts" (the log is closed and reopened), and resumes where
- * it left off. Usage: orders DIR (DIR is created; it must not hold a log already). */
+ * an expected revision and reads the stream back; an invoicing consumer of the store
+ * reacts to each order event exactly once (its invoice and its checkpoint in one record),
+ * is stopped, reopened, and resumes; then a billing consumer follows a raw log, commits
+ * its checkpoint, "restarts" (the log is closed and reopened), and resumes where it left
+ * off. Usage: orders DIR (DIR is created; it must not hold a log already). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +66,77 @@ static void order_service(const char *dir, const annal_open_options *options) {
     }
     CHECK(annal_event_list_free(events));
     CHECK(annal_store_close(store));
+}
+
+/* The store consumer "invoicing" reacts to at most `budget` order events: for each, an
+ * InvoiceIssued event with an id derived from the order's position, appended together
+ * with the checkpoint past the order (a retry after a crash would write nothing twice). */
+static int invoicing(annal_store *store, int budget) {
+    annal_store_consumer *consumer = NULL;
+    if (annal_store_consumer_open(store, "invoicing", &consumer) ==
+        ANNAL_STATUS_UNKNOWN_CONSUMER) {
+        CHECK(annal_store_consumer_create(store, "invoicing", ANNAL_START_BEGINNING, 0,
+                                          &consumer));
+    }
+    annal_subscribe_options orders;
+    memset(&orders, 0, sizeof orders);
+    orders.struct_size = sizeof orders;
+    orders.filter = ANNAL_FILTER_CATEGORY;
+    orders.filter_value = (const uint8_t *)"order";
+    orders.filter_len = 5;
+    annal_store_subscription *subscription = NULL;
+    CHECK(annal_store_consumer_subscribe(consumer, &orders, &subscription));
+    int handled = 0;
+    annal_recorded_event event;
+    while (handled < budget) {
+        annal_status status = annal_store_subscription_next(subscription, 100, &event);
+        if (status == ANNAL_STATUS_NO_EVENT) {
+            break;
+        }
+        CHECK(status);
+        uint64_t after = 0;
+        CHECK(annal_store_subscription_position(subscription, &after));
+        uint8_t id[16] = {'i', 'n', 'v'};
+        memcpy(id + 8, &event.position, sizeof event.position);
+        annal_new_event invoice = new_event("InvoiceIssued", "{}");
+        invoice.id = id;
+        annal_stream_append reaction;
+        memset(&reaction, 0, sizeof reaction);
+        reaction.stream = (const uint8_t *)"invoice-42";
+        reaction.stream_len = strlen("invoice-42");
+        reaction.expected_kind = ANNAL_EXPECTED_ANY;
+        reaction.events = &invoice;
+        reaction.event_count = 1;
+        annal_write_result written;
+        CHECK(annal_store_consumer_append_and_commit(consumer, &reaction, 1, after,
+                                                     ANNAL_DURABILITY_SYNCED, &written));
+        printf("invoicing: %.*s@%llu -> invoice-42@%llu\n", (int)event.stream_len,
+               (const char *)event.stream, (unsigned long long)event.revision,
+               (unsigned long long)written.last_revision);
+        handled++;
+    }
+    CHECK(annal_store_subscription_free(subscription));
+    CHECK(annal_store_consumer_free(consumer));
+    return handled;
+}
+
+static void invoicing_resumes(const char *dir, const annal_open_options *options) {
+    annal_store *store = NULL;
+    CHECK(annal_store_open(dir, options, &store));
+    int first = invoicing(store, 2);
+    CHECK(annal_store_close(store));
+    printf("invoicing stopped after %d events; restarting\n", first);
+    CHECK(annal_store_open(dir, options, &store));
+    int second = invoicing(store, 100);
+    annal_stream_info info;
+    CHECK(annal_store_stream_info(store, (const uint8_t *)"invoice-42", 10, &info));
+    CHECK(annal_store_close(store));
+    printf("invoicing resumed and handled %d more\n", second);
+    if (first + second != 3 || info.revision != 2) {
+        fprintf(stderr, "expected 3 orders invoiced once each, got %d and revision %llu\n",
+                first + second, (unsigned long long)info.revision);
+        exit(1);
+    }
 }
 
 /* Handles at most `budget` events, committing after each; returns how many it handled. */
@@ -129,6 +202,7 @@ int main(int argc, char **argv) {
     snprintf(store_dir, sizeof store_dir, "%s/store", argv[1]);
     snprintf(log_dir, sizeof log_dir, "%s/log", argv[1]);
     order_service(store_dir, &options);
+    invoicing_resumes(store_dir, &options);
     billing_resumes(log_dir, &options);
     return 0;
 }

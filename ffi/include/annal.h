@@ -8,11 +8,13 @@
  * - Handles (annal_log *, annal_reader *, ...) are opaque values, never dereferenced.
  *   Each has one close or free function that accepts NULL; a handle used after it was
  *   closed or freed, or closed twice, returns ANNAL_STATUS_USE_AFTER_CLOSE.
- * - Thread-safety: annal_log, annal_store, annal_consumer, annal_consumer_list and
- *   annal_event_list may be used from many threads at once. annal_reader,
+ * - Thread-safety: annal_log, annal_store, annal_consumer, annal_store_consumer,
+ *   annal_consumer_list, annal_event_list and annal_recovery_report may be used from
+ *   many threads at once. annal_reader,
  *   annal_subscription and annal_store_subscription may move between threads but are
  *   used by one thread at a time.
- * - Lifetimes: views (annal_event_view, annal_recorded_event, annal_consumer_info) point
+ * - Lifetimes: views (annal_event_view, annal_recorded_event, annal_consumer_info, the
+ *   paths and texts of annal_recovery_summary and annal_recovery_action) point
  *   into memory the handle that produced them owns: a reader's or subscription's until
  *   its next call or its free, a list's until the list is freed. Static strings
  *   (annal_status_name, annal_version) are never freed. Inputs are read during the call
@@ -96,6 +98,88 @@
 // Store subscriptions: the events of the streams whose names start with the filter value.
 #define ANNAL_FILTER_STREAM_PREFIX 3
 
+// Durable writes: the measured default for this machine (io_uring where it works).
+#define ANNAL_IO_PATH_AUTO 0
+
+// Durable writes: io_uring, the write linked to its fdatasync (opening fails with
+// `ANNAL_STATUS_IO_URING_UNAVAILABLE` where the kernel refuses it).
+#define ANNAL_IO_PATH_IO_URING 1
+
+// Durable writes: `pwrite` then `fdatasync` (works everywhere).
+#define ANNAL_IO_PATH_PWRITE 2
+
+// Store retention: never past the smallest checkpoint of the store's consumers.
+#define ANNAL_TRUNCATION_BEHIND_CONSUMERS 0
+
+// Store retention: up to the position asked for, whatever the consumers' checkpoints.
+#define ANNAL_TRUNCATION_FORCED 1
+
+// The most bytes one event may hold (data; for a store, type, data and metadata).
+#define ANNAL_EVENT_BYTES_MAX (16 << 20)
+
+// The most events one append may hold.
+#define ANNAL_BATCH_EVENTS_MAX 65536
+
+// The most payload bytes one append may hold.
+#define ANNAL_BATCH_BYTES_MAX (64 << 20)
+
+// The longest stream name, in bytes.
+#define ANNAL_STREAM_NAME_BYTES_MAX 255
+
+// The longest event type, in bytes.
+#define ANNAL_EVENT_TYPE_BYTES_MAX 255
+
+// The longest consumer name, in bytes.
+#define ANNAL_CONSUMER_NAME_BYTES_MAX 64
+
+// The most consumers one log or store holds.
+#define ANNAL_CONSUMERS_MAX 1024
+
+// The most live subscriptions of one log or store.
+#define ANNAL_SUBSCRIPTIONS_MAX 1024
+
+// The smallest segment size an open accepts.
+#define ANNAL_SEGMENT_BYTES_MIN 65536
+
+// The largest segment size an open accepts.
+#define ANNAL_SEGMENT_BYTES_MAX 2147483648
+
+// How many of a store's most recent events a retry with the same ids is recognised
+// within (older ids may be written again).
+#define ANNAL_IDEMPOTENCY_WINDOW_EVENTS 100000
+
+// A raw log has no index: `annal_recovery_summary.index_recovery` of a log's report.
+#define ANNAL_INDEX_RECOVERY_NONE 0
+
+// The store's index checkpoint was loaded; the log was replayed from `index_replayed_from`.
+#define ANNAL_INDEX_RECOVERY_LOADED 1
+
+// No usable index checkpoint: the index was rebuilt from the whole log (`index_reason`
+// says why).
+#define ANNAL_INDEX_RECOVERY_REBUILT 2
+
+// Recovery cut the end of a segment at `offset`.
+#define ANNAL_RECOVERY_ACTION_CUT 1
+
+// Recovery took a whole segment out of the log (into the quarantine).
+#define ANNAL_RECOVERY_ACTION_REMOVED 2
+
+// An action this version of the library cannot describe (a newer engine's).
+#define ANNAL_RECOVERY_ACTION_OTHER 0
+
+// Why: the last, incomplete write of a crash (nothing durable was lost).
+#define ANNAL_CUT_REASON_TORN_TAIL 1
+
+// Why: damage no crash explains, cut because the open asked for
+// `ANNAL_RECOVERY_TRUNCATE_AT_DAMAGE` (durable records may be among what was cut).
+#define ANNAL_CUT_REASON_DAMAGE 2
+
+// Why: the segment follows a cut.
+#define ANNAL_CUT_REASON_AFTER_CUT 3
+
+// Why: a reason this version of the library cannot describe.
+#define ANNAL_CUT_REASON_OTHER 0
+
 // The on-disk format version this library writes and reads: a literal, so cbindgen
 // writes it into the header, held equal to the engine's at compile time.
 #define ANNAL_FORMAT_VERSION 1
@@ -119,8 +203,17 @@ typedef struct annal_log annal_log;
 // One thread at a time. Free it with `annal_reader_free`.
 typedef struct annal_reader annal_reader;
 
+// What opening a log or store found. Immutable, thread-safe. Free it with
+// `annal_recovery_report_free`.
+typedef struct annal_recovery_report annal_recovery_report;
+
 // An open event store. Thread-safe. Close it with `annal_store_close`.
 typedef struct annal_store annal_store;
+
+// A durable consumer of an event store. Thread-safe. Free it with
+// `annal_store_consumer_free` (that does not delete the consumer:
+// `annal_store_consumer_delete` does).
+typedef struct annal_store_consumer annal_store_consumer;
 
 // A subscription to an event store. One thread at a time. Free it with
 // `annal_store_subscription_free`.
@@ -181,6 +274,8 @@ typedef struct annal_open_options {
   // 1: open read-only, as a follower of the process that writes the directory (no
   // lock, nothing written; changes return `ANNAL_STATUS_READ_ONLY`); 0: no.
   uint32_t read_only;
+  // `ANNAL_IO_PATH_*`: how durable appends are written and synced; 0: auto.
+  uint32_t io_path;
 } annal_open_options;
 
 // A snapshot of a log's positions. Every event before `written_position` is written,
@@ -211,6 +306,84 @@ typedef struct annal_event_view {
   // Length of `payload`.
   size_t payload_len;
 } annal_event_view;
+
+// The whole of a recovery report. Pointers are valid until the report is freed;
+// `index_reason` is NULL with length 0 unless the index was rebuilt.
+typedef struct annal_recovery_summary {
+  // How many actions recovery took (0: the log was clean).
+  size_t action_count;
+  // Segments whose records the open checked.
+  size_t segments_scanned;
+  // `ANNAL_IO_PATH_*`: the durable write path the open chose (`PWRITE` for a
+  // read-only open, which never writes).
+  uint32_t io_path;
+  // `ANNAL_INDEX_RECOVERY_*` (stores; `NONE` for a raw log).
+  uint32_t index_recovery;
+  // With `ANNAL_INDEX_RECOVERY_LOADED`: where the replay of the log started.
+  uint64_t index_replayed_from;
+  // With `ANNAL_INDEX_RECOVERY_REBUILT`: why the checkpoint was not used (UTF-8).
+  const uint8_t *index_reason;
+  // Length of `index_reason`.
+  size_t index_reason_len;
+} annal_recovery_summary;
+
+// One thing recovery changed on disk. Pointers are valid until the report is freed;
+// `quarantine` is NULL with length 0 when a cut kept no copy (nothing was cut but
+// zeros), `detail` NULL with length 0 when the reason carries none.
+typedef struct annal_recovery_action {
+  // `ANNAL_RECOVERY_ACTION_*`.
+  uint32_t kind;
+  // `ANNAL_CUT_REASON_*`.
+  uint32_t reason;
+  // The segment file, as it was named in the log (a path, not NUL-terminated).
+  const uint8_t *segment;
+  // Length of `segment`.
+  size_t segment_len;
+  // `CUT`: where the log now ends in the segment.
+  uint64_t offset;
+  // `CUT`: non-zero bytes cut from `offset` on.
+  uint64_t bytes_cut;
+  // `CUT`: records with valid checksums among the cut bytes.
+  uint64_t records_cut;
+  // Where the copy of the cut bytes, or the removed segment, is now.
+  const uint8_t *quarantine;
+  // Length of `quarantine`.
+  size_t quarantine_len;
+  // What the scan found (torn tail, damage), in words.
+  const uint8_t *detail;
+  // Length of `detail`.
+  size_t detail_len;
+} annal_recovery_action;
+
+// The engine's counters since the log or store opened.
+typedef struct annal_metrics {
+  // Appends acknowledged (one per call, whatever its batch size).
+  uint64_t appends;
+  // Events acknowledged.
+  uint64_t events;
+  // Bytes of records written into segments (headers, lengths and padding included).
+  uint64_t record_bytes;
+  // Payload bytes acknowledged.
+  uint64_t payload_bytes;
+  // fdatasync calls made to acknowledge synced appends (group commits).
+  uint64_t group_syncs;
+  // Segment rolls.
+  uint64_t rolls;
+  // Events read by location (every event a store read returns).
+  uint64_t located_reads;
+  // Bytes those reads spanned.
+  uint64_t located_read_bytes;
+  // 4 KiB pages those spans covered, added up read by read.
+  uint64_t located_read_pages;
+} annal_metrics;
+
+// A store index's resident memory.
+typedef struct annal_index_memory {
+  // Approximate heap bytes of the index.
+  size_t heap_bytes;
+  // Streams it knows.
+  size_t streams;
+} annal_index_memory;
 
 // An event to append to a store. Its bytes are read (copied) during the call.
 typedef struct annal_new_event {
@@ -272,6 +445,28 @@ typedef struct annal_stream_info {
   uint32_t deleted;
 } annal_stream_info;
 
+// Where a subscription starts, what it sees and (stores) which events it delivers. Set
+// `struct_size`; zero fields are defaults (from the beginning, synced events, all
+// events). NULL options are all defaults.
+typedef struct annal_subscribe_options {
+  // `sizeof(annal_subscribe_options)` as the caller's header declares it.
+  size_t struct_size;
+  // With `ANNAL_START_AT`: the first position to deliver.
+  uint64_t start_position;
+  // `ANNAL_START_*`; 0: beginning.
+  uint32_t start;
+  // `ANNAL_VISIBILITY_*`; 0: synced.
+  uint32_t visibility;
+  // Stores only: `ANNAL_FILTER_*`; 0: all events. Raw-log subscriptions need 0.
+  uint32_t filter;
+  // Must be zero.
+  uint32_t reserved;
+  // The category or event type the filter names (`filter_len` bytes, copied).
+  const uint8_t *filter_value;
+  // Length of `filter_value`.
+  size_t filter_len;
+} annal_subscribe_options;
+
 // An event-store event. Every pointer is valid until the next call on the store
 // subscription that returned it, or the free of the event list or subscription that
 // holds it. Do not write through them.
@@ -305,28 +500,6 @@ typedef struct annal_recorded_event {
   // Zero.
   uint32_t reserved;
 } annal_recorded_event;
-
-// Where a subscription starts, what it sees and (stores) which events it delivers. Set
-// `struct_size`; zero fields are defaults (from the beginning, synced events, all
-// events). NULL options are all defaults.
-typedef struct annal_subscribe_options {
-  // `sizeof(annal_subscribe_options)` as the caller's header declares it.
-  size_t struct_size;
-  // With `ANNAL_START_AT`: the first position to deliver.
-  uint64_t start_position;
-  // `ANNAL_START_*`; 0: beginning.
-  uint32_t start;
-  // `ANNAL_VISIBILITY_*`; 0: synced.
-  uint32_t visibility;
-  // Stores only: `ANNAL_FILTER_*`; 0: all events. Raw-log subscriptions need 0.
-  uint32_t filter;
-  // Must be zero.
-  uint32_t reserved;
-  // The category or event type the filter names (`filter_len` bytes, copied).
-  const uint8_t *filter_value;
-  // Length of `filter_value`.
-  size_t filter_len;
-} annal_subscribe_options;
 
 // Success; out-parameters were written.
 #define ANNAL_STATUS_OK 0
@@ -692,6 +865,84 @@ annal_status annal_reader_position(const struct annal_reader *reader,
 // returns `ANNAL_STATUS_USE_AFTER_CLOSE`.
 annal_status annal_reader_free(struct annal_reader *reader);
 
+// Writes the recovery report of `log`'s open to `*report_out`.
+//
+// # Safety
+// `report_out` is NULL or writable.
+annal_status annal_log_recovery_report(const struct annal_log *log,
+                                       struct annal_recovery_report **report_out);
+
+// Writes the recovery report of `store`'s open (its log's recovery and its index
+// checkpoint's) to `*report_out`.
+//
+// # Safety
+// `report_out` is NULL or writable.
+annal_status annal_store_recovery_report(const struct annal_store *store,
+                                         struct annal_recovery_report **report_out);
+
+// Writes the report's summary to `*summary`.
+//
+// # Safety
+// `summary` is NULL or writable.
+annal_status annal_recovery_report_summary(const struct annal_recovery_report *report,
+                                           struct annal_recovery_summary *summary);
+
+// Writes the report's action at `index` (in position order) to `*action`; its
+// pointers are valid until the report is freed. An index past the end is
+// `ANNAL_STATUS_INVALID_LENGTH`.
+//
+// # Safety
+// `action` is NULL or writable.
+annal_status annal_recovery_report_action(const struct annal_recovery_report *report,
+                                          size_t index,
+                                          struct annal_recovery_action *action);
+
+// Frees the report and the paths and texts it handed out. NULL is a no-op; a second
+// free returns `ANNAL_STATUS_USE_AFTER_CLOSE`.
+annal_status annal_recovery_report_free(struct annal_recovery_report *report);
+
+// Writes the durable write path `log` uses (`ANNAL_IO_PATH_IO_URING` or
+// `ANNAL_IO_PATH_PWRITE`: what `ANNAL_IO_PATH_AUTO` resolved to) to `*io_path`.
+//
+// # Safety
+// `io_path` is NULL or writable.
+annal_status annal_log_io_path(const struct annal_log *log,
+                               uint32_t *io_path);
+
+// Writes the durable write path `store` uses (`ANNAL_IO_PATH_IO_URING` or
+// `ANNAL_IO_PATH_PWRITE`) to `*io_path`.
+//
+// # Safety
+// `io_path` is NULL or writable.
+annal_status annal_store_io_path(const struct annal_store *store,
+                                 uint32_t *io_path);
+
+// Writes the log's counters to `*metrics`.
+//
+// # Safety
+// `metrics` is NULL or writable.
+annal_status annal_log_metrics(const struct annal_log *log,
+                               struct annal_metrics *metrics);
+
+// Writes the store's counters (its log's) to `*metrics`.
+//
+// # Safety
+// `metrics` is NULL or writable.
+annal_status annal_store_metrics(const struct annal_store *store,
+                                 struct annal_metrics *metrics);
+
+// Writes the store index's resident memory to `*memory`.
+//
+// # Safety
+// `memory` is NULL or writable.
+annal_status annal_store_index_memory(const struct annal_store *store,
+                                      struct annal_index_memory *memory);
+
+// A follower (`read_only = 1`) reads what its writer added since it last looked, now
+// (it also does by itself, every few milliseconds); a log with a writer has nothing to
+// do.
+annal_status annal_log_refresh(const struct annal_log *log);
+
 // The name of `status` as a static NUL-terminated string (`"ANNAL_STATUS_CLOSED"`), or
 // `"ANNAL_STATUS_UNKNOWN"` for a number that is no status. Never NULL; never freed.
 // Thread-safe.
@@ -786,6 +1037,112 @@ annal_status annal_store_next_position(const struct annal_store *store,
 // Writes the stream index checkpoint now (so the next open replays less).
 annal_status annal_store_checkpoint(const struct annal_store *store);
 
+// Removes every log segment whose events all lie before `position` (with
+// `ANNAL_TRUNCATION_BEHIND_CONSUMERS`, before the smallest checkpoint of the store's
+// consumers if that is lower; with `ANNAL_TRUNCATION_FORCED`, whatever they hold) and
+// writes the store's new first position to `*first_position` (NULL: not wanted). Only
+// whole segments go, never the active one; the index checkpoint is written first.
+//
+// # Safety
+// `first_position` is NULL or writable.
+annal_status annal_store_truncate_before(const struct annal_store *store,
+                                         uint64_t position,
+                                         uint32_t truncation,
+                                         uint64_t *first_position);
+
+// Writes the first position the store's log still holds to `*position`.
+//
+// # Safety
+// `position` is NULL or writable.
+annal_status annal_store_first_position(const struct annal_store *store,
+                                        uint64_t *position);
+
+// Creates the store consumer `name` (1 to 64 ASCII letters, digits, `-`, `_`, `.`; not
+// starting with `.`) with its checkpoint at `start` (`ANNAL_START_*` and a position),
+// durably, and writes its handle to `*consumer_out`. `ANNAL_STATUS_CONSUMER_EXISTS` if
+// there is one of that name.
+//
+// # Safety
+// `name` is NULL or NUL-terminated; `consumer_out` is NULL or writable.
+annal_status annal_store_consumer_create(const struct annal_store *store,
+                                         const char *name,
+                                         uint32_t start,
+                                         uint64_t start_position,
+                                         struct annal_store_consumer **consumer_out);
+
+// Opens the existing store consumer `name` (`ANNAL_STATUS_UNKNOWN_CONSUMER` if there is
+// none) and writes its handle to `*consumer_out`.
+//
+// # Safety
+// `name` is NULL or NUL-terminated; `consumer_out` is NULL or writable.
+annal_status annal_store_consumer_open(const struct annal_store *store,
+                                       const char *name,
+                                       struct annal_store_consumer **consumer_out);
+
+// Deletes the store consumer `name` (its handles then return
+// `ANNAL_STATUS_UNKNOWN_CONSUMER`).
+//
+// # Safety
+// `name` is NULL or NUL-terminated.
+annal_status annal_store_consumer_delete(const struct annal_store *store,
+                                         const char *name);
+
+// Lists the store's consumers (names and checkpoints) and writes the list's handle to
+// `*list_out` (read it with `annal_consumer_list_*`).
+//
+// # Safety
+// `list_out` is NULL or writable.
+annal_status annal_store_consumers(const struct annal_store *store,
+                                   struct annal_consumer_list **list_out);
+
+// Writes the consumer's committed checkpoint (the next position it has to handle) to
+// `*checkpoint`.
+//
+// # Safety
+// `checkpoint` is NULL or writable.
+annal_status annal_store_consumer_checkpoint(const struct annal_store_consumer *consumer,
+                                             uint64_t *checkpoint);
+
+// Subscribes from the consumer's checkpoint and writes the handle to
+// `*subscription_out`. `options` (NULL: synced events, all of them) gives the
+// visibility and a filter; its start fields must be zero (a consumer starts at its
+// checkpoint), else `ANNAL_STATUS_INVALID_ARGUMENT`.
+//
+// # Safety
+// `options` is NULL or an `annal_subscribe_options` with `struct_size` set;
+// `subscription_out` is NULL or writable.
+annal_status annal_store_consumer_subscribe(const struct annal_store_consumer *consumer,
+                                            const struct annal_subscribe_options *options,
+                                            struct annal_store_subscription **subscription_out);
+
+// Commits the checkpoint `position` alone (every event before it is handled); durable
+// when this returns. `ANNAL_STATUS_CHECKPOINT_REGRESSION` for an earlier position,
+// `ANNAL_STATUS_POSITION_OUT_OF_RANGE` past the end of the log.
+annal_status annal_store_consumer_commit(const struct annal_store_consumer *consumer,
+                                         uint64_t position);
+
+// The exactly-once step: appends to `count` streams (each with its expectation; give
+// the events ids) and moves the consumer's checkpoint to `position`, in one record:
+// after any crash both are there or neither is. Waits for `durability`; writes one
+// result per append to `results[0..count]` (NULL: not wanted). A retry of the same step
+// (the same event ids) writes nothing and returns the original results, also once the
+// checkpoint has moved past `position`. A failed expectation writes nothing and leaves
+// the checkpoint.
+//
+// # Safety
+// `appends` points to `count` valid `annal_stream_append`; `results` is NULL or points
+// to `count` writable `annal_write_result`.
+annal_status annal_store_consumer_append_and_commit(const struct annal_store_consumer *consumer,
+                                                    const struct annal_stream_append *appends,
+                                                    size_t count,
+                                                    uint64_t position,
+                                                    uint32_t durability,
+                                                    struct annal_write_result *results);
+
+// Frees the consumer handle (the consumer itself stays). NULL is a no-op; a second free
+// returns `ANNAL_STATUS_USE_AFTER_CLOSE`.
+annal_status annal_store_consumer_free(struct annal_store_consumer *consumer);
+
 // Reads up to `max_count` events of `stream` from revision `from` in `direction`
 // (`ANNAL_DIRECTION_*`) into a new list.
 //
@@ -798,6 +1155,17 @@ annal_status annal_store_read_stream(const struct annal_store *store,
                                      uint32_t direction,
                                      size_t max_count,
                                      struct annal_event_list **list_out);
+
+// Reads the last `count` events of `stream`, oldest first, into a new list (for the
+// newest first, `annal_store_read_stream` backwards from revision `UINT64_MAX`).
+//
+// # Safety
+// `stream` points to `stream_len` readable bytes; `list_out` is NULL or writable.
+annal_status annal_store_read_stream_last(const struct annal_store *store,
+                                          const uint8_t *stream,
+                                          size_t stream_len,
+                                          size_t count,
+                                          struct annal_event_list **list_out);
 
 // Reads `stream` as it was before position `as_of` (only events at lower positions):
 // up to `max_count` events from revision `from` in `direction`.

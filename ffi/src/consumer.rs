@@ -1,7 +1,8 @@
 //! Durable consumers of a raw log: named checkpoints stored in the log directory. A
 //! consumer handle names its consumer and keeps its log's owner, and looks the consumer
 //! up on each call (cheap: a map lookup), so it never borrows a log that C may close.
-//! Store consumers will get their own `annal_store_consumer_*` functions beside these.
+//! Store consumers have their own `annal_store_consumer_*` functions
+//! (`store_consumer.rs`); both list into an `annal_consumer_list`.
 //!
 //! Thread-safety: an `annal_consumer *` may be used from several threads at once (the
 //! engine serializes commits); an `annal_consumer_list *` too (it is immutable).
@@ -70,6 +71,11 @@ static CONSUMERS: LazyLock<Table<ConsumerHandle>> =
     LazyLock::new(|| Table::new(Kind::Consumer, "annal_consumer"));
 static LISTS: LazyLock<Table<Vec<ConsumerInfo>>> =
     LazyLock::new(|| Table::new(Kind::ConsumerList, "annal_consumer_list"));
+
+/// Hands C a consumer list.
+pub fn insert_list(consumers: Vec<ConsumerInfo>) -> Result<*mut annal_consumer_list, Failure> {
+    Ok(handle_of(LISTS.insert(consumers)?))
+}
 
 fn consumer(handle: *const annal_consumer) -> Result<Ref<'static, ConsumerHandle>, Failure> {
     CONSUMERS.get(id_of(handle))
@@ -263,7 +269,7 @@ pub unsafe extern "C" fn annal_log_consumers(
         // SAFETY: the contract.
         let out = unsafe { Out::new(list_out, "list_out") }?;
         let consumers = log::get(log)?.with(|log| Ok(log.consumers()))?;
-        out.write(handle_of(LISTS.insert(consumers)?));
+        out.write(insert_list(consumers)?);
         Ok(())
     })
 }

@@ -2,8 +2,8 @@
 //! names no variant is `ANNAL_STATUS_INVALID_ENUM`, never a guess.
 
 use annal::{
-    Direction, Durability, ExpectedRevision, OpenChecks, Position, RecoveryMode, Revision, Start,
-    Visibility,
+    Direction, Durability, ExpectedRevision, IoPath, OpenChecks, Position, RecoveryMode, Revision,
+    Start, Truncation, Visibility,
 };
 
 use crate::failure::Failure;
@@ -60,6 +60,19 @@ pub const ANNAL_FILTER_CATEGORY: u32 = 1;
 pub const ANNAL_FILTER_EVENT_TYPE: u32 = 2;
 /// Store subscriptions: the events of the streams whose names start with the filter value.
 pub const ANNAL_FILTER_STREAM_PREFIX: u32 = 3;
+
+/// Durable writes: the measured default for this machine (io_uring where it works).
+pub const ANNAL_IO_PATH_AUTO: u32 = 0;
+/// Durable writes: io_uring, the write linked to its fdatasync (opening fails with
+/// `ANNAL_STATUS_IO_URING_UNAVAILABLE` where the kernel refuses it).
+pub const ANNAL_IO_PATH_IO_URING: u32 = 1;
+/// Durable writes: `pwrite` then `fdatasync` (works everywhere).
+pub const ANNAL_IO_PATH_PWRITE: u32 = 2;
+
+/// Store retention: never past the smallest checkpoint of the store's consumers.
+pub const ANNAL_TRUNCATION_BEHIND_CONSUMERS: u32 = 0;
+/// Store retention: up to the position asked for, whatever the consumers' checkpoints.
+pub const ANNAL_TRUNCATION_FORCED: u32 = 1;
 
 fn invalid(what: &str, value: u32) -> Failure {
     Failure::boundary(
@@ -132,5 +145,33 @@ pub fn open_checks(value: u32) -> Result<OpenChecks, Failure> {
         ANNAL_OPEN_CHECKS_ALL_SEGMENTS => Ok(OpenChecks::AllSegments),
         ANNAL_OPEN_CHECKS_LAST_SEGMENT => Ok(OpenChecks::LastSegment),
         _ => Err(invalid("open checks", value)),
+    }
+}
+
+/// Decodes an `ANNAL_IO_PATH_*`.
+pub fn io_path(value: u32) -> Result<IoPath, Failure> {
+    match value {
+        ANNAL_IO_PATH_AUTO => Ok(IoPath::Auto),
+        ANNAL_IO_PATH_IO_URING => Ok(IoPath::IoUring),
+        ANNAL_IO_PATH_PWRITE => Ok(IoPath::Pwrite),
+        _ => Err(invalid("io path", value)),
+    }
+}
+
+/// The `ANNAL_IO_PATH_*` of an open log's resolved path (never `AUTO` in practice).
+pub fn io_path_value(path: IoPath) -> u32 {
+    match path {
+        IoPath::IoUring => ANNAL_IO_PATH_IO_URING,
+        IoPath::Pwrite => ANNAL_IO_PATH_PWRITE,
+        IoPath::Auto => ANNAL_IO_PATH_AUTO,
+    }
+}
+
+/// Decodes an `ANNAL_TRUNCATION_*`.
+pub fn truncation(value: u32) -> Result<Truncation, Failure> {
+    match value {
+        ANNAL_TRUNCATION_BEHIND_CONSUMERS => Ok(Truncation::BehindConsumers),
+        ANNAL_TRUNCATION_FORCED => Ok(Truncation::Forced),
+        _ => Err(invalid("truncation", value)),
     }
 }

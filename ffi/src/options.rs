@@ -36,6 +36,8 @@ pub struct annal_open_options {
     /// 1: open read-only, as a follower of the process that writes the directory (no
     /// lock, nothing written; changes return `ANNAL_STATUS_READ_ONLY`); 0: no.
     pub read_only: u32,
+    /// `ANNAL_IO_PATH_*`: how durable appends are written and synced; 0: auto.
+    pub io_path: u32,
 }
 
 impl Default for annal_open_options {
@@ -48,6 +50,7 @@ impl Default for annal_open_options {
             open_checks: 0,
             verify_reads: 0,
             read_only: 0,
+            io_path: 0,
         }
     }
 }
@@ -76,7 +79,8 @@ pub struct OpenRequest {
 pub fn open_options(raw: &annal_open_options) -> Result<OpenRequest, Failure> {
     let mut options = Options::default()
         .recovery(enums::recovery(raw.recovery)?)
-        .open_checks(enums::open_checks(raw.open_checks)?);
+        .open_checks(enums::open_checks(raw.open_checks)?)
+        .io_path(enums::io_path(raw.io_path)?);
     if raw.segment_bytes != 0 {
         options = options.segment_bytes(raw.segment_bytes);
     }
@@ -145,6 +149,8 @@ impl Default for annal_subscribe_options {
 pub struct SubscribeRequest {
     /// Where to start.
     pub start: Start,
+    /// The position field as given (ignored unless `ANNAL_START_AT`).
+    pub start_position: u64,
     /// Which watermark to read to.
     pub visibility: Visibility,
     /// `ANNAL_FILTER_*`, checked.
@@ -207,6 +213,7 @@ pub unsafe fn read_subscribe_options(
     }
     Ok(SubscribeRequest {
         start: enums::start(raw.start, raw.start_position)?,
+        start_position: raw.start_position,
         visibility: enums::visibility(raw.visibility)?,
         filter: raw.filter,
         filter_value: Bytes::copy_from_slice(value),

@@ -91,12 +91,13 @@ pub unsafe extern "C" fn annal_reader_next(
         // SAFETY: the contract.
         let out = unsafe { Out::new(event, "event") }?;
         with_state(reader, |state| {
+            // The view borrows the reader's mapping (no reference count per event):
+            // valid until the reader moves on, which is the view's contract.
             state.held.clear();
-            match state.reader.next() {
+            match state.reader.next_borrowed() {
                 Some(next) => {
-                    let next = next?;
-                    out.write(annal_event_view::of(&next));
-                    state.held.push(next);
+                    let (position, payload) = next?;
+                    out.write(annal_event_view::borrowed(position, payload));
                     Ok(())
                 }
                 None => Err(Failure::no_event()),

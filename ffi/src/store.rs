@@ -12,7 +12,7 @@
 use std::ffi::c_char;
 use std::sync::LazyLock;
 
-use annal::{EventId, EventStore, NewEvent, Revision, StreamAppend};
+use annal::{EventId, EventStore, NewEvent, Position, Revision, StreamAppend};
 use bytes::Bytes;
 
 use crate::args::{self, Out};
@@ -178,6 +178,34 @@ pub unsafe extern "C" fn annal_store_append(
     })
 }
 
+/// The engine's stream appends for a C array (bytes copied).
+///
+/// # Safety
+/// `appends` is NULL (with `count` 0) or points to `count` valid `annal_stream_append`.
+pub unsafe fn stream_appends(
+    appends: *const annal_stream_append,
+    count: usize,
+) -> Result<Vec<StreamAppend>, Failure> {
+    // SAFETY: the caller's contract.
+    let raw = unsafe { args::array(appends, count, "appends") }?;
+    let mut engine_appends = Vec::with_capacity(raw.len());
+    for append in raw {
+        // SAFETY: each append's pointers are valid (the caller's contract).
+        let (stream, events) = unsafe {
+            (
+                args::bytes(append.stream, append.stream_len, "appends[i].stream")?,
+                new_events(append.events, append.event_count)?,
+            )
+        };
+        engine_appends.push(StreamAppend {
+            stream: Bytes::copy_from_slice(stream),
+            expected: enums::expected(append.expected_kind, append.expected_revision)?,
+            events,
+        });
+    }
+    Ok(engine_appends)
+}
+
 /// Appends to several streams at once, each with its own expectation: all of it or
 /// none of it, across a crash. Writes one result per append to `results[0..count]`
 /// (NULL: not wanted).
@@ -202,22 +230,7 @@ pub unsafe extern "C" fn annal_store_append_multi(
             Some(unsafe { args::out_array(results, count, "results") }?)
         };
         // SAFETY: the contract.
-        let raw = unsafe { args::array(appends, count, "appends") }?;
-        let mut engine_appends = Vec::with_capacity(raw.len());
-        for append in raw {
-            // SAFETY: each append's pointers are valid (the contract).
-            let (stream, events) = unsafe {
-                (
-                    args::bytes(append.stream, append.stream_len, "appends[i].stream")?,
-                    new_events(append.events, append.event_count)?,
-                )
-            };
-            engine_appends.push(StreamAppend {
-                stream: Bytes::copy_from_slice(stream),
-                expected: enums::expected(append.expected_kind, append.expected_revision)?,
-                events,
-            });
-        }
+        let engine_appends = unsafe { stream_appends(appends, count) }?;
         let written = get(store)?.with(|s| s.append_multi(&engine_appends, durability))?;
         if let Some(results) = results {
             for (slot, result) in results.iter_mut().zip(written) {
@@ -317,4 +330,45 @@ pub unsafe extern "C" fn annal_store_next_position(
 #[no_mangle]
 pub extern "C" fn annal_store_checkpoint(store: *const annal_store) -> annal_status {
     guard(|| get(store)?.with(|s| s.checkpoint()))
+}
+
+/// Removes every log segment whose events all lie before `position` (with
+/// `ANNAL_TRUNCATION_BEHIND_CONSUMERS`, before the smallest checkpoint of the store's
+/// consumers if that is lower; with `ANNAL_TRUNCATION_FORCED`, whatever they hold) and
+/// writes the store's new first position to `*first_position` (NULL: not wanted). Only
+/// whole segments go, never the active one; the index checkpoint is written first.
+///
+/// # Safety
+/// `first_position` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn annal_store_truncate_before(
+    store: *const annal_store,
+    position: u64,
+    truncation: u32,
+    first_position: *mut u64,
+) -> annal_status {
+    guard(|| {
+        let truncation = enums::truncation(truncation)?;
+        let first = get(store)?.with(|s| s.truncate_before(Position(position), truncation))?;
+        // SAFETY: the contract: NULL or writable.
+        unsafe { crate::log::write_optional(first_position, first.0) };
+        Ok(())
+    })
+}
+
+/// Writes the first position the store's log still holds to `*position`.
+///
+/// # Safety
+/// `position` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn annal_store_first_position(
+    store: *const annal_store,
+    position: *mut u64,
+) -> annal_status {
+    guard(|| {
+        // SAFETY: the contract.
+        let out = unsafe { Out::new(position, "position") }?;
+        out.write(get(store)?.with(|s| Ok(s.first_position()))?.0);
+        Ok(())
+    })
 }

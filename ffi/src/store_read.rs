@@ -69,6 +69,30 @@ pub unsafe extern "C" fn annal_store_read_stream(
     })
 }
 
+/// Reads the last `count` events of `stream`, oldest first, into a new list (for the
+/// newest first, `annal_store_read_stream` backwards from revision `UINT64_MAX`).
+///
+/// # Safety
+/// `stream` points to `stream_len` readable bytes; `list_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn annal_store_read_stream_last(
+    store: *const annal_store,
+    stream: *const u8,
+    stream_len: usize,
+    count: usize,
+    list_out: *mut *mut annal_event_list,
+) -> annal_status {
+    guard(|| {
+        // SAFETY: the contract: `list_out` is NULL or writable.
+        let out = unsafe { Out::new(list_out, "list_out") }?;
+        read_into(out, || {
+            // SAFETY: the contract.
+            let stream = unsafe { args::bytes(stream, stream_len, "stream") }?;
+            store::get(store)?.with(|s| s.read_stream_last(stream, count))
+        })
+    })
+}
+
 /// Reads `stream` as it was before position `as_of` (only events at lower positions):
 /// up to `max_count` events from revision `from` in `direction`.
 ///

@@ -67,14 +67,22 @@ pub unsafe extern "C" fn annal_store_subscribe(
         };
         let owner = store::get(store)?;
         let subscription = owner.with(|s| s.subscribe(request.start, request.store_options()))?;
-        let handle = Handle {
-            subscription,
-            held: None,
-            store_closed: owner.closed_flag(),
-        };
-        out.write(handle_of(SUBSCRIPTIONS.insert(handle)?));
+        out.write(insert(subscription, owner.closed_flag())?);
         Ok(())
     })
+}
+
+/// Hands C a store subscription; `store_closed` is its store's closed flag.
+pub fn insert(
+    subscription: StoreSubscription,
+    store_closed: Arc<AtomicBool>,
+) -> Result<*mut annal_store_subscription, Failure> {
+    let handle = Handle {
+        subscription,
+        held: None,
+        store_closed,
+    };
+    Ok(handle_of(SUBSCRIPTIONS.insert(handle)?))
 }
 
 /// Runs `f` on the subscription and hands C a view of the event it returns.

@@ -2,7 +2,7 @@
 //! an owned copy the handle keeps), valid until the handle that produced them is called
 //! again or freed — each producer states which.
 
-use annal::{Event, RecordedEvent};
+use annal::{Event, Position, RecordedEvent};
 
 /// A raw-log event. `payload` points into the log's read-only memory mapping: valid
 /// until the next call on the reader or subscription that returned it, or its free. Do
@@ -26,6 +26,16 @@ impl annal_event_view {
             position: event.position.0,
             payload: pointer(&event.payload),
             payload_len: event.payload.len(),
+        }
+    }
+
+    /// A view of a payload borrowed from a reader, valid while the reader is not used
+    /// again.
+    pub fn borrowed(position: Position, payload: &[u8]) -> annal_event_view {
+        annal_event_view {
+            position: position.0,
+            payload: pointer(payload),
+            payload_len: payload.len(),
         }
     }
 }

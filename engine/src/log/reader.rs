@@ -283,12 +283,33 @@ fn map_unscanned(segment: &Segment) -> Result<Bytes> {
         .map_err(|e| Error::io("map segment", Some(segment.path.clone()), e))
 }
 
-impl Iterator for LogReader {
-    type Item = Result<Event>;
+impl LogReader {
+    /// The next event's position and payload, borrowed from the reader (no reference
+    /// count taken): valid until the reader is used again. `None` at the watermark, like
+    /// [`Iterator::next`], which this saves the payload's shared handle per event; for
+    /// callers that hand the bytes on within the call (the C ABI's views).
+    ///
+    /// ```
+    /// use annal::{Durability, Log, Options, Position};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let log = Log::open(dir.path(), Options::default())?;
+    /// log.append_batch(&[b"a".as_slice(), b"b"], Durability::Written)?;
+    /// let mut reader = log.read_from(Position(1))?;
+    /// let (position, payload) = reader.next_borrowed().expect("an event")?;
+    /// assert_eq!((position, payload), (Position(1), b"b".as_slice()));
+    /// assert!(reader.next_borrowed().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_borrowed(&mut self) -> Option<Result<(Position, &[u8])>> {
+        match self.next_range()? {
+            Ok((position, range)) => Some(Ok((Position(position), &self.view[range]))),
+            Err(e) => Some(Err(e)),
+        }
+    }
 
-    /// The next event, or `None` when the reader has caught up with the watermark (a
-    /// later call returns events appended since).
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next event's position and its payload's range in `self.view`.
+    fn next_range(&mut self) -> Option<Result<(u64, std::ops::Range<usize>)>> {
         loop {
             if let Some(cursor) = &mut self.record {
                 if cursor.remaining > 0 {
@@ -298,7 +319,6 @@ impl Iterator for LogReader {
                         return Some(Err(self.corrupt("event length runs past its record")));
                     };
                     let start = cursor.next_event;
-                    let payload = self.view.slice(start + range.start..start + range.end);
                     cursor.next_event += range.end;
                     cursor.remaining -= 1;
                     let position = cursor.position;
@@ -306,10 +326,7 @@ impl Iterator for LogReader {
                     if position < self.start {
                         continue;
                     }
-                    return Some(Ok(Event {
-                        position: Position(position),
-                        payload,
-                    }));
+                    return Some(Ok((position, start + range.start..start + range.end)));
                 }
                 self.record = None;
             }
@@ -319,5 +336,22 @@ impl Iterator for LogReader {
                 Err(e) => return Some(Err(e)),
             }
         }
+    }
+}
+
+impl Iterator for LogReader {
+    type Item = Result<Event>;
+
+    /// The next event, or `None` when the reader has caught up with the watermark (a
+    /// later call returns events appended since).
+    fn next(&mut self) -> Option<Self::Item> {
+        let (position, range) = match self.next_range()? {
+            Ok(next) => next,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(Ok(Event {
+            position: Position(position),
+            payload: self.view.slice(range),
+        }))
     }
 }

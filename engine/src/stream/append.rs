@@ -162,7 +162,9 @@ pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Pl
     let current = entry.and_then(|e| e.chain.last()).map(|(seq, _)| seq);
     let ids: Option<Vec<EventId>> = append.events.iter().map(|e| e.id).collect();
     if let Some(ids) = ids {
-        if let Some(original) = find_retry(log, index, known.stream, append, current, &ids)? {
+        let retry = find_retry(log, index, known.stream, append, current, &ids)
+            .map_err(|e| removed_by_retention(e, &append.stream))?;
+        if let Some(original) = retry {
             return Ok(Plan::Retry(original));
         }
     }
@@ -196,6 +198,19 @@ pub(crate) fn plan(log: &Log, index: &Index, append: &StreamAppend) -> Result<Pl
         ));
     }
     Ok(Plan::Append { current, known })
+}
+
+/// A retry check that had to read events retention removed cannot tell a retry from a
+/// new append: that is a conflict the caller must resolve, not a read past the log.
+fn removed_by_retention(error: Error, stream: &Bytes) -> Error {
+    match error {
+        Error::PositionOutOfRange { .. } => conflict(
+            stream,
+            "the events these ids would repeat were removed by retention: \
+             whether this append is a retry cannot be told",
+        ),
+        other => other,
+    }
 }
 
 fn conflict(stream: &Bytes, reason: &str) -> Error {

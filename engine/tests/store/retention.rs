@@ -127,3 +127,37 @@ fn a_lost_index_checkpoint_after_retention_is_a_clear_error() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
 }
+
+#[test]
+fn a_retry_of_an_append_retention_removed_is_a_clear_conflict() {
+    // Proves a retry (same ids, NoStream) of an append whose events retention removed is an IdempotencyConflict that says why, not a read error, and writes nothing.
+    let storage = SimStorage::new();
+    let store = open(&storage);
+    let original = || vec![NewEvent::new("Opened", "x").with_id([7; 16])];
+    let w = Durability::Written;
+    store
+        .append("account-1", ExpectedRevision::NoStream, original(), w)
+        .unwrap();
+    store
+        .append(
+            "account-1",
+            ExpectedRevision::Any,
+            vec![NewEvent::new("T", "")],
+            w,
+        )
+        .unwrap();
+    fill(&store, 1_000, 10);
+    store
+        .truncate_before(Position(700), Truncation::Forced)
+        .unwrap();
+    let next = store.log_next_position();
+    let retried = store.append("account-1", ExpectedRevision::NoStream, original(), w);
+    match retried {
+        Err(Error::IdempotencyConflict { reason, .. }) => {
+            assert!(reason.contains("removed by retention"), "{reason}")
+        }
+        other => panic!("expected IdempotencyConflict, got {other:?}"),
+    }
+    assert_eq!(store.log_next_position(), next);
+    assert_eq!(store.stream_revision("account-1"), Some(Revision(1)));
+}

@@ -16,7 +16,9 @@ Workloads (each round in fresh directories under a temporary directory):
 - bulk: 1000 streams x 100 events loaded (annal: one append per stream, the last one
   SYNCED; sqlite3: executemany in one transaction, then commit).
 - random_reads: 1000 whole streams read in random order from the bulk-loaded data
-  (sqlite3: an indexed SELECT ... WHERE stream = ? ORDER BY revision).
+  (sqlite3: an indexed SELECT ... WHERE stream = ? ORDER BY revision); next to them,
+  what bounds the Python side per event: a bare PyO3 call, making and dropping one
+  annal object, and the same reads without touching `data`.
 
 Reference rows show what bounds two targets: the Rust API's own 8-thread scaling on
 this disk, and the Rust API's random stream reads against the same sqlite3 baseline.
@@ -215,6 +217,31 @@ def annal_random_reads(path: Path, names: list[str]) -> float:
         return len(names) / (time.perf_counter() - start)
 
 
+def per_event_costs(path: Path, names: list[str]) -> dict[str, float]:
+    """What bounds the Python side of an event read, in ns, measured next to it: a bare
+    PyO3 call (len of a Payload), making and dropping one annal object (a NewEvent with
+    no data, through the constructor), and a read of the same streams that never touches
+    `data` (one object per event instead of two)."""
+    calls = 200_000
+    payload = annal.NewEvent("T", b"x").data
+    start = time.perf_counter()
+    for _ in range(calls):
+        len(payload)
+    bare_call = (time.perf_counter() - start) / calls * 1e9
+    start = time.perf_counter()
+    for _ in range(calls):
+        NewEvent("T")
+    make_object = (time.perf_counter() - start) / calls * 1e9
+    with annal.EventStore.open(path) as store:
+        seen = 0
+        start = time.perf_counter()
+        for name in names:
+            for _event in store.read_stream(name):
+                seen += 1
+        no_data = (time.perf_counter() - start) / seen * 1e9
+    return {"bare_call": bare_call, "make_object": make_object, "read_no_data": no_data}
+
+
 # ---- driver --------------------------------------------------------------------------
 
 def main() -> None:
@@ -268,6 +295,8 @@ def main() -> None:
             record("random_reads sqlite3", sqlite_random_reads(sqlite_path, names))
             record("random_reads annal", annal_random_reads(annal_path, names))
             record("random_reads rust", rust(binary, "random_reads", streams, tmp))
+            for name, ns in per_event_costs(annal_path, names).items():
+                record(f"ns {name}", ns)
         print(f"round {round_ + 1}/{rounds} done", file=sys.stderr)
 
     medians = {name: statistics.median(values) for name, values in samples.items()}
@@ -304,6 +333,13 @@ def main() -> None:
     for title, ours, theirs in references:
         a, b, r = medians[ours], medians[theirs], ratio(ours, theirs)
         print(f"| {title} | {ours.split()[-1]}: {a:,.0f} | {theirs.split()[-1]}: {b:,.0f} | {r:.2f}x | — |")
+    ns_read = lambda rate: 1e9 / (rate * per_stream)  # noqa: E731
+    print(f"\nPer event of the random reads (ns, medians): annal Python "
+          f"{ns_read(medians['random_reads annal']):.0f}, Rust API {ns_read(medians['random_reads rust']):.0f}, "
+          f"sqlite3 {ns_read(medians['random_reads sqlite3']):.0f}; 3x sqlite3 allows "
+          f"{ns_read(3 * medians['random_reads sqlite3']):.0f}. Python without touching data "
+          f"{medians['ns read_no_data']:.0f}; a bare PyO3 call {medians['ns bare_call']:.0f}; "
+          f"making and dropping one annal object {medians['ns make_object']:.0f}.")
     if args.json:
         args.json.write_text(json.dumps({"rounds": rounds, "samples": samples, "medians": medians}, indent=1))
 

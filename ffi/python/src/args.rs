@@ -261,3 +261,40 @@ pub(crate) fn event_id(obj: &Bound<'_, PyAny>) -> PyResult<annal::EventId> {
 pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// Nanoseconds since the Unix epoch of a `datetime.datetime` (naive: local time), exact
+/// to the microsecond; `ValueError` before the epoch, `TypeError` for anything else.
+pub(crate) fn time_ns(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let py = obj.py();
+    let datetime = py.import("datetime")?;
+    let class = datetime.getattr("datetime")?;
+    if !obj.is_instance(&class)? {
+        return Err(PyTypeError::new_err(format!(
+            "a time must be a datetime.datetime, not {}",
+            obj.get_type().name()?
+        )));
+    }
+    let aware = if obj.getattr("tzinfo")?.is_none() {
+        obj.call_method0("astimezone")?
+    } else {
+        obj.clone()
+    };
+    let utc = datetime.getattr("timezone")?.getattr("utc")?;
+    let epoch = class.call((1970, 1, 1, 0, 0, 0, 0, utc), None)?;
+    let delta = aware.sub(epoch)?;
+    let days: i64 = delta.getattr("days")?.extract()?;
+    let seconds: i64 = delta.getattr("seconds")?.extract()?;
+    let micros: i64 = delta.getattr("microseconds")?.extract()?;
+    if days < 0 {
+        return Err(PyValueError::new_err(format!(
+            "{} is before the Unix epoch",
+            obj.repr()?
+        )));
+    }
+    let ns = (days as u64)
+        .checked_mul(86_400_000_000_000)
+        .and_then(|n| n.checked_add(seconds as u64 * 1_000_000_000))
+        .and_then(|n| n.checked_add(micros as u64 * 1_000))
+        .ok_or_else(|| PyValueError::new_err("the time is too far in the future"))?;
+    Ok(ns)
+}

@@ -33,14 +33,23 @@ impl Payload {
     }
 
     /// The `Payload` of `bytes` kept in `cell`, made on first access: an event's
-    /// `data` is the same object each time it is asked for.
+    /// `data` is the same object each time it is asked for. Not `get_or_init`, which
+    /// detaches from the interpreter around its lock (a GIL release and reacquire per
+    /// event): the object is made first and offered to the cell, and a caller that lost
+    /// the race (another thread, or a finalizer run by the allocation) takes the winner's.
     pub(crate) fn cached(
         py: Python<'_>,
         cell: &PyOnceLock<Py<Payload>>,
         bytes: &Bytes,
     ) -> PyResult<Py<Payload>> {
-        cell.get_or_try_init(py, || Py::new(py, Payload::new(bytes.clone())))
-            .map(|p| p.clone_ref(py))
+        if let Some(payload) = cell.get(py) {
+            return Ok(payload.clone_ref(py));
+        }
+        let made = crate::gc::new_untracked(py, Payload::new(bytes.clone()))?.unbind();
+        // A lost race drops `made` here, attached to the interpreter.
+        let _ = cell.set(py, made);
+        let payload = cell.get(py).expect("the cell was set just now");
+        Ok(payload.clone_ref(py))
     }
 }
 

@@ -9,6 +9,7 @@ use pyo3::types::{PyBytes, PyTuple};
 
 use crate::args::{event_id, event_type as event_type_arg, text};
 use crate::buffer::{bytes_like, Payload};
+use crate::gc::new_untracked;
 
 /// An event to append: its type, data, optional 16-byte id (bytes or `uuid.UUID`; a
 /// retry with the same ids writes nothing) and optional metadata.
@@ -19,18 +20,19 @@ pub struct NewEvent(pub(crate) annal::NewEvent);
 impl NewEvent {
     #[new]
     #[pyo3(signature = (event_type, data = None, *, id = None, metadata = None))]
-    fn new(
-        event_type: &Bound<'_, PyAny>,
-        data: Option<&Bound<'_, PyAny>>,
-        id: Option<&Bound<'_, PyAny>>,
-        metadata: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<NewEvent> {
-        Ok(NewEvent(annal::NewEvent {
+    fn new<'py>(
+        event_type: &Bound<'py, PyAny>,
+        data: Option<&Bound<'py, PyAny>>,
+        id: Option<&Bound<'py, PyAny>>,
+        metadata: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, NewEvent>> {
+        let event = NewEvent(annal::NewEvent {
             id: id.map(event_id).transpose()?,
             event_type: event_type_arg(event_type)?,
             data: data.map(bytes_like).transpose()?.unwrap_or_default(),
             metadata: metadata.map(bytes_like).transpose()?.unwrap_or_default(),
-        }))
+        });
+        new_untracked(event_type.py(), event)
     }
 
     /// The event type.
@@ -103,6 +105,14 @@ impl RecordedEvent {
             metadata: PyOnceLock::new(),
         }
     }
+
+    /// The Python object for `event`, kept out of the cycle collector (`gc.rs`).
+    pub(crate) fn object(
+        py: Python<'_>,
+        event: annal::RecordedEvent,
+    ) -> PyResult<Bound<'_, RecordedEvent>> {
+        new_untracked(py, RecordedEvent::new(event))
+    }
 }
 
 #[pymethods]
@@ -111,6 +121,18 @@ impl RecordedEvent {
     #[getter]
     fn stream(&self) -> String {
         text(&self.event.stream)
+    }
+
+    /// The stream's name as stored: bytes, exactly (names need not be UTF-8).
+    #[getter]
+    fn stream_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.event.stream)
+    }
+
+    /// The event type as stored: bytes, exactly.
+    #[getter]
+    fn event_type_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.event.event_type)
     }
 
     /// The revision within its stream.

@@ -3,18 +3,23 @@
 //!
 //! One file per job: `store` (the event store and its read iterators), `log` (the raw
 //! log), `consumer` (durable consumers), `subscription` (waiting with signals checked),
-//! `event` (the values appended and read), `buffer` (zero-copy payloads, the only
-//! `unsafe`), `args` (Python arguments into engine values), `errors` (exceptions).
+//! `event` (the values appended and read), `buffer` (zero-copy payloads) and `gc`
+//! (objects kept out of the cycle collector), the only `unsafe`, `args` (Python arguments into engine values), `errors` (exceptions).
 
 mod args;
 mod buffer;
 mod consumer;
 mod errors;
 mod event;
+mod gc;
 mod handle;
 mod log;
 mod options;
+mod read;
+mod recovery;
+mod stats;
 mod store;
+mod store_consumer;
 mod subscription;
 
 use pyo3::prelude::*;
@@ -25,12 +30,19 @@ use args::{ExpectedRevision, Start, StartKind};
 fn _annal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<store::EventStore>()?;
-    m.add_class::<store::EventIterator>()?;
+    m.add_class::<read::EventIterator>()?;
     m.add_class::<log::Log>()?;
     m.add_class::<log::LogEvent>()?;
     m.add_class::<log::LogReader>()?;
     m.add_class::<log::Appended>()?;
     m.add_class::<consumer::Consumer>()?;
+    m.add_class::<store_consumer::StoreConsumer>()?;
+    m.add_class::<recovery::RecoveryReport>()?;
+    m.add_class::<recovery::RecoveryAction>()?;
+    m.add_class::<recovery::IndexRecovery>()?;
+    m.add_class::<options::IoPath>()?;
+    m.add_class::<stats::Metrics>()?;
+    m.add_class::<stats::IndexMemory>()?;
     m.add_class::<consumer::ConsumerInfo>()?;
     m.add_class::<subscription::Subscription>()?;
     m.add_class::<subscription::LogSubscription>()?;
@@ -68,5 +80,12 @@ fn _annal(m: &Bound<'_, PyModule>) -> PyResult<()> {
         annal::limits::CONSUMER_NAME_BYTES_MAX,
     )?;
     m.add("SUBSCRIPTIONS_MAX", annal::limits::SUBSCRIPTIONS_MAX)?;
+    m.add("CONSUMERS_MAX", annal::limits::CONSUMERS_MAX)?;
+    m.add("SEGMENT_BYTES_MIN", annal::limits::SEGMENT_BYTES_MIN)?;
+    m.add("SEGMENT_BYTES_MAX", annal::limits::SEGMENT_BYTES_MAX)?;
+    m.add(
+        "IDEMPOTENCY_WINDOW_EVENTS",
+        annal::IDEMPOTENCY_WINDOW_EVENTS,
+    )?;
     Ok(())
 }

@@ -14,7 +14,9 @@ use crate::buffer::{bytes_like, Payload};
 use crate::consumer::{Consumer, ConsumerInfo};
 use crate::errors::IntoPy;
 use crate::handle::Handle;
-use crate::options::OpenOptions;
+use crate::options::{IoPath, OpenOptions};
+use crate::recovery::RecoveryReport;
+use crate::stats::Metrics;
 use crate::subscription::{LogSubscription, Shared};
 
 /// A log event: its global position and payload (a `Payload` sharing the log's memory).
@@ -141,7 +143,7 @@ impl LogReader {
         slf
     }
 
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<LogEvent>> {
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, LogEvent>>> {
         if self.page.is_empty() {
             let reader = &self.reader;
             let mut out = Vec::with_capacity(READ_PAGE_EVENTS);
@@ -154,7 +156,10 @@ impl LogReader {
             .py_err()?;
             self.page.extend(out);
         }
-        Ok(self.page.pop_front().map(LogEvent::new))
+        self.page
+            .pop_front()
+            .map(|event| crate::gc::new_untracked(py, LogEvent::new(event)))
+            .transpose()
     }
 }
 
@@ -179,7 +184,7 @@ impl Log {
     /// it opens it as a follower of another process's writer (no lock, nothing written,
     /// following what the writer adds; changes raise `ReadOnly`).
     #[staticmethod]
-    #[pyo3(signature = (path, *, segment_bytes = None, verify_reads = None, recovery = None, read_only = false))]
+    #[pyo3(signature = (path, *, segment_bytes = None, verify_reads = None, recovery = None, read_only = false, io_path = IoPath::Auto))]
     fn open(
         py: Python<'_>,
         path: PathBuf,
@@ -187,12 +192,14 @@ impl Log {
         verify_reads: Option<bool>,
         recovery: Option<String>,
         read_only: bool,
+        io_path: IoPath,
     ) -> PyResult<Log> {
         let options = OpenOptions {
             segment_bytes,
             verify_reads,
             recovery,
             index_checkpoint_events: None,
+            io_path,
         }
         .build()?;
         let log = py
@@ -391,6 +398,22 @@ impl Log {
     fn delete_consumer(&self, py: Python<'_>, name: String) -> PyResult<()> {
         let log = self.engine()?;
         py.detach(|| log.delete_consumer(&name)).py_err()
+    }
+
+    /// The durable write path this log uses (what `IoPath.AUTO` resolved to).
+    #[getter]
+    fn io_path(&self) -> PyResult<IoPath> {
+        Ok(self.engine()?.io_path().into())
+    }
+
+    /// The engine's counters since the log opened.
+    fn metrics(&self) -> PyResult<Metrics> {
+        Ok(self.engine()?.metrics().into())
+    }
+
+    /// What recovery did when the log opened (nothing after a clean close).
+    fn recovery_report(&self, py: Python<'_>) -> PyResult<RecoveryReport> {
+        RecoveryReport::new(py, self.engine()?.recovery_report(), None)
     }
 
     /// A follower (`read_only=True`) reads what its writer added since it last looked.

@@ -2,114 +2,24 @@
 //! or several atomically), stream, category and whole-log reads (forwards, backwards,
 //! as of a position or a time), deletes, subscriptions.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::args::{self, Direction, Durability, Visibility};
+use crate::consumer::ConsumerInfo;
 use crate::errors::IntoPy;
 use crate::event::{new_event, NewEvent, RecordedEvent, StreamInfo, WriteResult};
 use crate::handle::Handle;
-use crate::options::OpenOptions;
+use crate::options::{IoPath, OpenOptions};
+use crate::read::{iterator, EventIterator, Source};
+use crate::recovery::{IndexRecovery, RecoveryReport};
+use crate::stats::{IndexMemory, Metrics};
+use crate::store_consumer::StoreConsumer;
 use crate::subscription::{Shared, Subscription};
-
-/// Events a read iterator fetches per call with the GIL released.
-const READ_PAGE_EVENTS: usize = 512;
-
-/// What a read iterator walks.
-enum Source {
-    Stream {
-        name: Bytes,
-        as_of: Option<annal::Position>,
-    },
-    Category(Bytes),
-    All,
-}
-
-/// An iterator over recorded events (a stream, a category or the whole log), read in
-/// pages so a long stream is never held in memory at once.
-#[pyclass(module = "annal")]
-pub struct EventIterator {
-    store: Py<EventStore>,
-    source: Source,
-    direction: annal::Direction,
-    /// Where the next page starts (a revision for a stream, else a position); `None`:
-    /// nothing more.
-    next_from: Option<u64>,
-    /// Events still to return (`max_count`), if bounded.
-    remaining: Option<usize>,
-    page: VecDeque<annal::RecordedEvent>,
-}
-
-impl EventIterator {
-    fn fetch(&mut self, py: Python<'_>) -> PyResult<()> {
-        let Some(from) = self.next_from else {
-            return Ok(());
-        };
-        let want = self
-            .remaining
-            .map_or(READ_PAGE_EVENTS, |r| r.min(READ_PAGE_EVENTS));
-        if want == 0 {
-            self.next_from = None;
-            return Ok(());
-        }
-        let store = self.store.get().engine()?;
-        let direction = self.direction;
-        let source = &self.source;
-        let events = py
-            .detach(|| match source {
-                Source::Stream { name, as_of: None } => {
-                    store.read_stream(name, annal::Revision(from), direction, want)
-                }
-                Source::Stream {
-                    name,
-                    as_of: Some(as_of),
-                } => store.read_stream_as_of(name, *as_of, annal::Revision(from), direction, want),
-                Source::Category(name) => {
-                    store.read_category(name, annal::Position(from), direction, want)
-                }
-                Source::All => store.read_all(annal::Position(from), direction, want),
-            })
-            .py_err()?;
-        self.next_from = match events.last() {
-            Some(last) if events.len() == want => {
-                let at = match self.source {
-                    Source::Stream { .. } => last.revision.0,
-                    Source::Category(_) | Source::All => last.position.0,
-                };
-                match direction {
-                    annal::Direction::Forwards => at.checked_add(1),
-                    annal::Direction::Backwards => at.checked_sub(1),
-                }
-            }
-            _ => None,
-        };
-        if let Some(remaining) = &mut self.remaining {
-            *remaining -= events.len();
-        }
-        self.page.extend(events);
-        Ok(())
-    }
-}
-
-#[pymethods]
-impl EventIterator {
-    fn __iter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<RecordedEvent>> {
-        if self.page.is_empty() {
-            self.fetch(py)?;
-        }
-        Ok(self.page.pop_front().map(RecordedEvent::new))
-    }
-}
 
 /// The events of an `append` argument: a `NewEvent`, or an iterable of `NewEvent`s and
 /// `(event_type, data)` tuples.
@@ -121,6 +31,54 @@ fn new_events(events: &Bound<'_, PyAny>) -> PyResult<Vec<annal::NewEvent>> {
         PyTypeError::new_err("events must be a NewEvent or an iterable of NewEvent")
     })?;
     iter.map(|item| new_event(&item?)).collect()
+}
+
+/// The appends of an `append_multi` argument: `(stream, events)` or
+/// `(stream, events, expected)` tuples.
+pub(crate) fn stream_appends(appends: &Bound<'_, PyAny>) -> PyResult<Vec<annal::StreamAppend>> {
+    appends
+        .try_iter()?
+        .map(|item| {
+            let item = item?;
+            let tuple = item.cast::<PyTuple>().map_err(|_| {
+                PyTypeError::new_err("each append must be a (stream, events[, expected]) tuple")
+            })?;
+            let expected = match tuple.len() {
+                2 => annal::ExpectedRevision::Any,
+                3 => args::expected(&tuple.get_item(2)?)?,
+                n => {
+                    return Err(PyValueError::new_err(format!(
+                        "each append must be a (stream, events[, expected]) tuple, not {n} items"
+                    )))
+                }
+            };
+            Ok(annal::StreamAppend {
+                stream: args::name(&tuple.get_item(0)?)?,
+                expected,
+                events: new_events(&tuple.get_item(1)?)?,
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()
+}
+
+/// A store subscription's filter: at most one of `category`, `event_type` and
+/// `stream_prefix`.
+pub(crate) fn store_filter(
+    category: Option<&Bound<'_, PyAny>>,
+    event_type: Option<&Bound<'_, PyAny>>,
+    stream_prefix: Option<&Bound<'_, PyAny>>,
+) -> PyResult<annal::StoreFilter> {
+    Ok(match (category, event_type, stream_prefix) {
+        (None, None, None) => annal::StoreFilter::All,
+        (Some(category), None, None) => annal::StoreFilter::Category(args::name(category)?),
+        (None, Some(event_type), None) => annal::StoreFilter::EventType(args::name(event_type)?),
+        (None, None, Some(prefix)) => annal::StoreFilter::StreamPrefix(args::name(prefix)?),
+        _ => {
+            return Err(PyValueError::new_err(
+                "filter by one of category, event_type or stream_prefix",
+            ))
+        }
+    })
 }
 
 /// An event store: streams of events on a log. Open it with `EventStore.open(path)`;
@@ -144,7 +102,8 @@ impl EventStore {
     /// `read_only=True` it opens it as a follower of another process's writer (no lock,
     /// nothing written; every read catches up first; changes raise `ReadOnly`).
     #[staticmethod]
-    #[pyo3(signature = (path, *, segment_bytes = None, verify_reads = None, recovery = None, index_checkpoint_events = None, read_only = false))]
+    #[pyo3(signature = (path, *, segment_bytes = None, verify_reads = None, recovery = None, index_checkpoint_events = None, read_only = false, io_path = IoPath::Auto))]
+    #[allow(clippy::too_many_arguments, reason = "keyword arguments")]
     fn open(
         py: Python<'_>,
         path: PathBuf,
@@ -153,12 +112,14 @@ impl EventStore {
         recovery: Option<String>,
         index_checkpoint_events: Option<u64>,
         read_only: bool,
+        io_path: IoPath,
     ) -> PyResult<EventStore> {
         let options = OpenOptions {
             segment_bytes,
             verify_reads,
             recovery,
             index_checkpoint_events,
+            io_path,
         }
         .build()?;
         let store = py
@@ -217,29 +178,7 @@ impl EventStore {
         appends: &Bound<'_, PyAny>,
         durability: Durability,
     ) -> PyResult<Vec<WriteResult>> {
-        let appends = appends
-            .try_iter()?
-            .map(|item| {
-                let item = item?;
-                let tuple = item.cast::<PyTuple>().map_err(|_| {
-                    PyTypeError::new_err("each append must be a (stream, events[, expected]) tuple")
-                })?;
-                let expected = match tuple.len() {
-                    2 => annal::ExpectedRevision::Any,
-                    3 => args::expected(&tuple.get_item(2)?)?,
-                    n => {
-                        return Err(PyValueError::new_err(format!(
-                        "each append must be a (stream, events[, expected]) tuple, not {n} items"
-                    )))
-                    }
-                };
-                Ok(annal::StreamAppend {
-                    stream: args::name(&tuple.get_item(0)?)?,
-                    expected,
-                    events: new_events(&tuple.get_item(1)?)?,
-                })
-            })
-            .collect::<PyResult<Vec<_>>>()?;
+        let appends = stream_appends(appends)?;
         let store = self.engine()?;
         let results = py
             .detach(|| store.append_multi(&appends, durability.into()))
@@ -248,9 +187,10 @@ impl EventStore {
     }
 
     /// Iterates over a stream's events from revision `start` (default: the first
-    /// forwards, the last backwards), at most `max_count`. `as_of` (a position) or
-    /// `as_of_time_ns` reads the stream as it was then.
-    #[pyo3(signature = (stream, start = None, *, direction = Direction::Forwards, max_count = None, as_of = None, as_of_time_ns = None))]
+    /// forwards, the last backwards), at most `max_count`. `as_of` (a position),
+    /// `as_of_time` (a `datetime`; naive means local time) or `as_of_time_ns` (ns since
+    /// the epoch) reads the stream as it was then.
+    #[pyo3(signature = (stream, start = None, *, direction = Direction::Forwards, max_count = None, as_of = None, as_of_time_ns = None, as_of_time = None))]
     #[allow(clippy::too_many_arguments)]
     fn read_stream(
         slf: &Bound<'_, Self>,
@@ -260,16 +200,25 @@ impl EventStore {
         max_count: Option<usize>,
         as_of: Option<&Bound<'_, PyAny>>,
         as_of_time_ns: Option<u64>,
+        as_of_time: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<EventIterator> {
         let name = args::name(stream)?;
         let mut as_of = as_of
             .map(|p| args::position(p).map(annal::Position))
             .transpose()?;
-        if let Some(time_ns) = as_of_time_ns {
-            if as_of.is_some() {
+        let time_ns = match (as_of_time_ns, as_of_time) {
+            (Some(_), Some(_)) => {
                 return Err(PyValueError::new_err(
-                    "give as_of or as_of_time_ns, not both",
-                ));
+                    "give as_of_time or as_of_time_ns, not both",
+                ))
+            }
+            (Some(ns), None) => Some(ns),
+            (None, Some(time)) => Some(args::time_ns(time)?),
+            (None, None) => None,
+        };
+        if let Some(time_ns) = time_ns {
+            if as_of.is_some() {
+                return Err(PyValueError::new_err("give as_of or a time, not both"));
             }
             let store = slf.get().engine()?;
             as_of = Some(
@@ -312,6 +261,127 @@ impl EventStore {
     fn position_after_time(&self, py: Python<'_>, time_ns: u64) -> PyResult<u64> {
         let store = self.engine()?;
         Ok(py.detach(|| store.position_after_time(time_ns)).py_err()?.0)
+    }
+
+    /// The position of the first event stamped after `time` (a `datetime`; naive means
+    /// local time): the log as of that time is everything before it.
+    fn position_after(&self, py: Python<'_>, time: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let time_ns = args::time_ns(time)?;
+        self.position_after_time(py, time_ns)
+    }
+
+    /// The last `count` events of a stream, oldest first (a list).
+    fn read_stream_last(
+        &self,
+        py: Python<'_>,
+        stream: &Bound<'_, PyAny>,
+        count: usize,
+    ) -> PyResult<Vec<RecordedEvent>> {
+        let stream = args::name(stream)?;
+        let store = self.engine()?;
+        let events = py
+            .detach(|| store.read_stream_last(&stream, count))
+            .py_err()?;
+        Ok(events.into_iter().map(RecordedEvent::new).collect())
+    }
+
+    /// Creates the durable consumer `name` with its checkpoint at `start` (`BEGINNING`,
+    /// `END` or a position; default `BEGINNING`); `ConsumerExists` if there is one.
+    #[pyo3(signature = (name, start = None))]
+    fn create_consumer(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        start: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<StoreConsumer> {
+        let start = start
+            .map(args::start)
+            .transpose()?
+            .unwrap_or(annal::Start::Beginning);
+        let store = self.engine()?;
+        let consumer = py.detach(|| store.create_consumer(name, start)).py_err()?;
+        Ok(StoreConsumer::new(consumer))
+    }
+
+    /// The existing consumer `name` (`UnknownConsumer` if there is none).
+    fn consumer(&self, py: Python<'_>, name: &str) -> PyResult<StoreConsumer> {
+        let store = self.engine()?;
+        let consumer = py.detach(|| store.consumer(name)).py_err()?;
+        Ok(StoreConsumer::new(consumer))
+    }
+
+    /// The store's consumers and their checkpoints.
+    fn consumers(&self) -> PyResult<Vec<ConsumerInfo>> {
+        Ok(self
+            .engine()?
+            .consumers()
+            .into_iter()
+            .map(ConsumerInfo::from)
+            .collect())
+    }
+
+    /// Deletes the consumer `name` (its handles then raise `UnknownConsumer`).
+    fn delete_consumer(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        let store = self.engine()?;
+        py.detach(|| store.delete_consumer(name)).py_err()
+    }
+
+    /// Retention: removes every log segment whose events all lie before `position`, but
+    /// never past the smallest checkpoint of the store's consumers unless `force=True`,
+    /// and returns the store's new first position. Only whole segments go.
+    #[pyo3(signature = (position, *, force = false))]
+    fn truncate_before(
+        &self,
+        py: Python<'_>,
+        position: &Bound<'_, PyAny>,
+        force: bool,
+    ) -> PyResult<u64> {
+        let position = annal::Position(args::position(position)?);
+        let truncation = if force {
+            annal::Truncation::Forced
+        } else {
+            annal::Truncation::BehindConsumers
+        };
+        let store = self.engine()?;
+        Ok(py
+            .detach(|| store.truncate_before(position, truncation))
+            .py_err()?
+            .0)
+    }
+
+    /// The first position the store's log still holds.
+    #[getter]
+    fn first_position(&self) -> PyResult<u64> {
+        Ok(self.engine()?.first_position().0)
+    }
+
+    /// The durable write path this store uses (what `IoPath.AUTO` resolved to).
+    #[getter]
+    fn io_path(&self) -> PyResult<IoPath> {
+        Ok(self.engine()?.io_path().into())
+    }
+
+    /// What recovery did when the store opened, with its index checkpoint's part.
+    fn recovery_report(&self, py: Python<'_>) -> PyResult<RecoveryReport> {
+        let store = self.engine()?;
+        RecoveryReport::new(py, store.recovery_report(), Some(store.index_recovery()))
+    }
+
+    /// What opening found in the index checkpoint: loaded (and replayed from where) or
+    /// rebuilt (and why).
+    fn index_recovery(&self) -> PyResult<IndexRecovery> {
+        Ok(self.engine()?.index_recovery().into())
+    }
+
+    /// The engine's counters since the store opened.
+    fn metrics(&self) -> PyResult<Metrics> {
+        Ok(self.engine()?.metrics().into())
+    }
+
+    /// The stream index's resident memory.
+    fn index_memory(&self, py: Python<'_>) -> PyResult<IndexMemory> {
+        let store = self.engine()?;
+        Ok(py.detach(|| store.index_memory()).into())
     }
 
     /// What the store knows about a stream (`annal.StreamNotFound` if never written).
@@ -365,19 +435,7 @@ impl EventStore {
             .map(args::start)
             .transpose()?
             .unwrap_or(annal::Start::Beginning);
-        let filter = match (category, event_type, stream_prefix) {
-            (None, None, None) => annal::StoreFilter::All,
-            (Some(category), None, None) => annal::StoreFilter::Category(args::name(category)?),
-            (None, Some(event_type), None) => {
-                annal::StoreFilter::EventType(args::name(event_type)?)
-            }
-            (None, None, Some(prefix)) => annal::StoreFilter::StreamPrefix(args::name(prefix)?),
-            _ => {
-                return Err(PyValueError::new_err(
-                    "filter by one of category, event_type or stream_prefix",
-                ))
-            }
-        };
+        let filter = store_filter(category, event_type, stream_prefix)?;
         let options = annal::StoreSubscriptionOptions::default()
             .visibility(visibility.into())
             .filter(filter);
@@ -442,32 +500,4 @@ impl EventStore {
         };
         format!("<annal.EventStore {:?}{state}>", self.path)
     }
-}
-
-/// A read iterator with its first page fetched, so a bad stream fails at the call.
-fn iterator(
-    slf: &Bound<'_, EventStore>,
-    source: Source,
-    start: Option<&Bound<'_, PyAny>>,
-    direction: Direction,
-    max_count: Option<usize>,
-) -> PyResult<EventIterator> {
-    let direction = annal::Direction::from(direction);
-    let from = match start {
-        Some(start) => args::position(start)?,
-        None => match direction {
-            annal::Direction::Forwards => 0,
-            annal::Direction::Backwards => u64::MAX,
-        },
-    };
-    let mut iterator = EventIterator {
-        store: slf.clone().unbind(),
-        source,
-        direction,
-        next_from: Some(from),
-        remaining: max_count,
-        page: VecDeque::new(),
-    };
-    iterator.fetch(slf.py())?;
-    Ok(iterator)
 }

@@ -3,6 +3,7 @@
 import os
 import pathlib
 import uuid
+from datetime import datetime
 from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import ClassVar, Literal, Self, final
@@ -18,6 +19,10 @@ STREAM_NAME_BYTES_MAX: int
 EVENT_TYPE_BYTES_MAX: int
 CONSUMER_NAME_BYTES_MAX: int
 SUBSCRIPTIONS_MAX: int
+CONSUMERS_MAX: int
+SEGMENT_BYTES_MIN: int
+SEGMENT_BYTES_MAX: int
+IDEMPOTENCY_WINDOW_EVENTS: int
 
 class Error(Exception):
     """Base class of every engine error; `code` is its stable numeric code."""
@@ -94,6 +99,12 @@ class Visibility:
     SYNCED: ClassVar[Visibility]
 
 @final
+class IoPath:
+    AUTO: ClassVar[IoPath]
+    IO_URING: ClassVar[IoPath]
+    PWRITE: ClassVar[IoPath]
+
+@final
 class ExpectedRevision:
     @staticmethod
     def exact(revision: int) -> ExpectedRevision: ...
@@ -146,6 +157,10 @@ class NewEvent:
 class RecordedEvent:
     @property
     def stream(self) -> str: ...
+    @property
+    def stream_bytes(self) -> bytes: ...
+    @property
+    def event_type_bytes(self) -> bytes: ...
     @property
     def revision(self) -> int: ...
     @property
@@ -203,6 +218,7 @@ class EventStore:
         recovery: Literal["strict", "truncate_at_damage"] | None = None,
         index_checkpoint_events: int | None = None,
         read_only: bool = False,
+        io_path: IoPath = ...,
     ) -> EventStore: ...
     def append(
         self,
@@ -230,7 +246,9 @@ class EventStore:
         max_count: int | None = None,
         as_of: int | None = None,
         as_of_time_ns: int | None = None,
+        as_of_time: datetime | None = None,
     ) -> EventIterator: ...
+    def read_stream_last(self, stream: _Name, count: int) -> list[RecordedEvent]: ...
     def read_category(
         self, category: _Name, start: int | None = None, *, direction: Direction = ...,
         max_count: int | None = None,
@@ -239,6 +257,20 @@ class EventStore:
         self, start: int | None = None, *, direction: Direction = ..., max_count: int | None = None,
     ) -> EventIterator: ...
     def position_after_time(self, time_ns: int) -> int: ...
+    def position_after(self, time: datetime) -> int: ...
+    def create_consumer(self, name: str, start: _StartAt | None = None) -> StoreConsumer: ...
+    def consumer(self, name: str) -> StoreConsumer: ...
+    def consumers(self) -> list[ConsumerInfo]: ...
+    def delete_consumer(self, name: str) -> None: ...
+    def truncate_before(self, position: int, *, force: bool = False) -> int: ...
+    @property
+    def first_position(self) -> int: ...
+    @property
+    def io_path(self) -> IoPath: ...
+    def recovery_report(self) -> RecoveryReport: ...
+    def index_recovery(self) -> IndexRecovery: ...
+    def metrics(self) -> Metrics: ...
+    def index_memory(self) -> IndexMemory: ...
     def stream_info(self, stream: _Name) -> StreamInfo: ...
     def stream_revision(self, stream: _Name) -> int | None: ...
     def truncate_stream(self, stream: _Name, before: int) -> None: ...
@@ -312,6 +344,80 @@ class Consumer:
     ) -> Appended: ...
 
 @final
+class StoreConsumer:
+    @property
+    def name(self) -> str: ...
+    @property
+    def checkpoint(self) -> int: ...
+    def subscribe(
+        self,
+        *,
+        category: _Name | None = None,
+        event_type: _Name | None = None,
+        stream_prefix: _Name | None = None,
+        visibility: Visibility = ...,
+    ) -> Subscription: ...
+    def commit(self, position: int) -> None: ...
+    def append_and_commit(
+        self,
+        appends: Iterable[
+            tuple[_Name, Iterable[NewEvent | tuple[_Name, _BytesLike]]]
+            | tuple[_Name, Iterable[NewEvent | tuple[_Name, _BytesLike]], _Expected]
+        ],
+        position: int,
+        *,
+        durability: Durability = ...,
+    ) -> list[WriteResult]: ...
+
+@final
+class RecoveryAction:
+    kind: Literal["cut", "removed", "other"]
+    reason: Literal["torn_tail", "damage", "after_cut", "other"]
+    detail: str | None
+    segment: pathlib.Path | None
+    offset: int | None
+    bytes_cut: int | None
+    records_cut: int | None
+    quarantine: pathlib.Path | None
+    text: str
+
+@final
+class IndexRecovery:
+    loaded: bool
+    replayed_from: int | None
+    reason: str | None
+
+@final
+class Metrics:
+    appends: int
+    events: int
+    record_bytes: int
+    payload_bytes: int
+    group_syncs: int
+    rolls: int
+    located_reads: int
+    located_read_bytes: int
+    located_read_pages: int
+
+@final
+class IndexMemory:
+    heap_bytes: int
+    streams: int
+
+@final
+class RecoveryReport:
+    @property
+    def actions(self) -> list[RecoveryAction]: ...
+    @property
+    def clean(self) -> bool: ...
+    @property
+    def segments_scanned(self) -> int: ...
+    @property
+    def io_path(self) -> IoPath: ...
+    @property
+    def index(self) -> IndexRecovery | None: ...
+
+@final
 class Log:
     @staticmethod
     def open(
@@ -321,6 +427,7 @@ class Log:
         verify_reads: bool | None = None,
         recovery: Literal["strict", "truncate_at_damage"] | None = None,
         read_only: bool = False,
+        io_path: IoPath = ...,
     ) -> Log: ...
     def refresh(self) -> None: ...
     def append(self, data: _BytesLike, durability: Durability = ...) -> Appended: ...
@@ -342,6 +449,10 @@ class Log:
     def last_synced(self) -> int | None: ...
     @property
     def poisoned(self) -> bool: ...
+    @property
+    def io_path(self) -> IoPath: ...
+    def recovery_report(self) -> RecoveryReport: ...
+    def metrics(self) -> Metrics: ...
     @property
     def closed(self) -> bool: ...
     @property
