@@ -275,3 +275,38 @@ fn a_hole_in_a_sealed_segment_is_refused_by_reads_and_by_the_full_open() {
     let last = log.last_written().unwrap();
     assert!(log.read(last).is_ok(), "the other segments still read");
 }
+
+#[test]
+fn the_flusher_allocates_ahead_of_the_writer_and_no_further() {
+    // Proves that as a log grows past its first allocated chunk, the active segment gets
+    // blocks ahead of the written bytes (allocated off the append path by the flusher),
+    // and never much more than that: the disk holds about what the log holds.
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), Options::default()).unwrap();
+    for i in 0..7000u32 {
+        log.append(&vec![(i % 250 + 1) as u8; 1000], Durability::Buffered)
+            .unwrap();
+    }
+    log.sync().unwrap();
+    let segment = &segment_files(dir.path())[0];
+    let records = walk_records(&fs::read(segment).unwrap());
+    let last = records[records.len() - 1];
+    let written = (last.offset + last.record_bytes()) as u64;
+    assert!(written > 6 << 20, "{written} bytes written");
+    let allocated = || fs::metadata(segment).unwrap().blocks() * 512;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while allocated() < written + (1 << 20) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} bytes allocated for {written} written: nothing allocated ahead",
+            allocated()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        allocated() <= written + (5 << 20),
+        "{} bytes allocated for {written} written",
+        allocated()
+    );
+    log.close().unwrap();
+}
