@@ -9,7 +9,10 @@ use crate::consumer::{self, Consumer, ConsumerInfo, Registry};
 use crate::error::Result;
 use crate::format::record::RecordEvents;
 use crate::io::{FileStorage, Storage};
-use crate::log::{Appended, Event, LogCore, LogReader, PendingAppend, RecoveryReport, Visibility};
+use crate::log::{
+    verify_segments, Appended, Event, LiveEnd, LogCore, LogReader, PendingAppend, RecoveryReport,
+    SegmentInfo, VerifyProgress, VerifyReport, Visibility,
+};
 use crate::metrics::Metrics;
 use crate::options::{Durability, IoPath, Options};
 use crate::position::{Location, Position};
@@ -260,6 +263,70 @@ impl Log {
         self.core.recovery_report().clone()
     }
 
+    /// What opening the log in `dir` with `options` would cut or remove, without writing
+    /// anything (no lock, no file created, moved or zeroed): the report [`Log::open`]
+    /// would return, or the error it would refuse with. Every segment is scanned in
+    /// full, whatever `options.open_checks` says; the quarantine paths are where the
+    /// copies would go. Run it while no writer has the log open: a writer's tail in
+    /// progress looks like a torn one.
+    pub fn recovery_dry_run(dir: impl AsRef<Path>, options: Options) -> Result<RecoveryReport> {
+        options.validate()?;
+        crate::log::recovery_dry_run(&FileStorage::default(), dir.as_ref(), &options)
+    }
+
+    /// Checks the whole log without writing anything: every record of every segment
+    /// file in the directory (header and body checksums, the position sequence, the
+    /// seals), and every consumer file (its slots, its log, a checkpoint within the
+    /// log). Each problem names its file and offset; an incomplete last write (a torn
+    /// tail, or an append in progress in another process) is reported as
+    /// [`crate::VerifyProblemKind::IncompleteTail`], which is not damage.
+    /// `progress` is called now and then with how far the check is. Works on a log
+    /// opened read-only; on a writer's own log it stops at what is published.
+    ///
+    /// ```
+    /// use annal::{Durability, Log, Options};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let log = Log::open(dir.path(), Options::default())?;
+    /// log.append(b"x", Durability::Synced)?;
+    /// let report = log.verify(&mut |_progress| {})?;
+    /// assert!(report.is_clean(), "{report:?}");
+    /// assert_eq!(report.events_checked, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn verify(&self, progress: &mut dyn FnMut(VerifyProgress)) -> Result<VerifyReport> {
+        let live = (!self.is_read_only()).then(|| self.core.live_end());
+        let storage = self.core.shared().storage();
+        verify_log(storage, self.dir(), live, progress)
+    }
+
+    /// [`Log::verify`] on the log in `dir` without opening it: for a log too damaged to
+    /// open, even read-only.
+    pub fn verify_dir(
+        dir: impl AsRef<Path>,
+        progress: &mut dyn FnMut(VerifyProgress),
+    ) -> Result<VerifyReport> {
+        verify_log(&FileStorage::default(), dir.as_ref(), None, progress)
+    }
+
+    /// Every segment file of the log's directory with its positions, bytes and whether it
+    /// is sealed, in position order; files the open log does not read (past damage a
+    /// read-only open stopped at) are listed as not readable.
+    pub fn segments(&self) -> Result<Vec<SegmentInfo>> {
+        self.core.shared().segment_infos()
+    }
+
+    /// Every consumer and its checkpoint, in name order, also on a log opened read-only
+    /// (read from the consumer files and the checkpoints committed with appends; damaged
+    /// files are left out: [`Log::verify`] reports them).
+    pub fn consumer_checkpoints(&self) -> Result<Vec<ConsumerInfo>> {
+        if self.is_read_only() {
+            consumer::list_read_only(self.core.shared())
+        } else {
+            Ok(self.consumers())
+        }
+    }
+
     /// Whether an earlier failure poisoned the log.
     pub fn is_poisoned(&self) -> bool {
         self.core.is_poisoned()
@@ -336,4 +403,24 @@ impl Log {
     pub fn flush_consumers(&self) -> Result<()> {
         self.consumers.flush_where(self.core.shared(), |_| true)
     }
+}
+
+/// The log's part of a verification: the records, then the consumer files.
+pub(crate) fn verify_log(
+    storage: &dyn Storage,
+    dir: &Path,
+    live: Option<LiveEnd>,
+    progress: &mut dyn FnMut(VerifyProgress),
+) -> Result<VerifyReport> {
+    let mut report = VerifyReport::default();
+    let walked = verify_segments(storage, dir, live, progress, &mut report)?;
+    consumer::verify_files(
+        storage,
+        dir,
+        walked.epoch,
+        walked.end_position,
+        progress,
+        &mut report,
+    )?;
+    Ok(report)
 }

@@ -72,7 +72,8 @@ pub use handle::Log;
 pub use index::IDEMPOTENCY_WINDOW_EVENTS;
 pub use io::{DirLock, FileStorage, PendingSync, Storage, StorageFile};
 pub use log::{
-    Appended, CutReason, Event, LogReader, RecoveryAction, RecoveryReport, Visibility,
+    Appended, CutReason, Event, LogReader, RecoveryAction, RecoveryReport, SegmentInfo,
+    VerifyProblem, VerifyProblemKind, VerifyProgress, VerifyReport, VerifyStage, Visibility,
     QUARANTINE_DIR,
 };
 pub use metrics::Metrics;
@@ -81,9 +82,9 @@ pub use options::{Durability, IoPath, OpenChecks, Options, RecoveryMode};
 pub use position::{EventId, ExpectedRevision, Location, Position, Revision};
 pub use read::{EventPredicate, Filter, Start, Subscription, SubscriptionOptions};
 pub use stream::{
-    Direction, EventStore, IndexMemory, IndexRecovery, NewEvent, RecordedEvent, StoreConsumer,
-    StoreEvents, StoreFilter, StoreSubscription, StoreSubscriptionOptions, StreamAppend,
-    StreamInfo, Truncation, WriteResult,
+    CategorySummary, Direction, EventStore, IndexMemory, IndexRecovery, NewEvent, RecordedEvent,
+    StoreConsumer, StoreEvents, StoreFilter, StoreSubscription, StoreSubscriptionOptions,
+    StreamAppend, StreamInfo, StreamSummary, Truncation, WriteResult,
 };
 
 /// Group commit's protocol, exported only in `--cfg loom` builds for the loom models

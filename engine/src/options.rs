@@ -56,8 +56,9 @@ pub enum RecoveryMode {
 
 /// How much of the log opening checks. Whatever is chosen, a sealed segment's records
 /// are checked (header and body checksums, positions, the seal) before any reader sees
-/// them; [`OpenChecks::AllSegments`] checks every record at open, on demand
-/// (`docs/design.md`, "What is checked when").
+/// them. On demand, [`crate::Log::verify`] checks every record of the open log, and
+/// [`OpenChecks::AllSegments`] checks every record at open (`docs/design.md`, "What is
+/// checked when").
 ///
 /// ```
 /// use annal::{Log, OpenChecks, Options};

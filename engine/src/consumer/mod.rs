@@ -30,7 +30,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod inspect;
 pub(crate) mod registry;
+
+pub(crate) use inspect::{list_read_only, verify_files};
 
 use std::sync::{Arc, MutexGuard};
 

@@ -25,7 +25,7 @@ use crate::position::Position;
 
 /// The subdirectory of the log directory that holds consumer files.
 pub(crate) const CONSUMERS_DIR: &str = "consumers";
-const FILE_SUFFIX: &str = ".consumer";
+pub(crate) const FILE_SUFFIX: &str = ".consumer";
 const TEMP_SUFFIX: &str = ".consumer.tmp";
 
 /// Every consumer of a log, by name (keys are ASCII-lowercased: names that differ only

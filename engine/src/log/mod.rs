@@ -24,6 +24,9 @@ mod recovery;
 mod retention;
 mod scan;
 mod segment;
+mod segments;
+mod verify;
+mod verify_report;
 mod walker;
 pub(crate) mod watermark;
 
@@ -47,7 +50,13 @@ use watermark::Tail;
 
 pub use event::{Event, Visibility};
 pub use reader::LogReader;
+pub(crate) use recovery::dry_run as recovery_dry_run;
 pub use recovery::{CutReason, RecoveryAction, RecoveryReport, QUARANTINE_DIR};
+pub use segments::SegmentInfo;
+pub(crate) use verify::{verify_segments, LiveEnd};
+pub use verify_report::{
+    VerifyProblem, VerifyProblemKind, VerifyProgress, VerifyReport, VerifyStage,
+};
 
 /// What a layer above the log needs to hear of it (the durable consumers register one):
 /// called by the log at the points where that layer's state must be in step with it.
@@ -365,6 +374,21 @@ impl LogCore {
     /// What recovery did when the log opened.
     pub(crate) fn recovery_report(&self) -> &RecoveryReport {
         &self.recovery
+    }
+
+    /// Where the active segment's published records end, for a verification in the
+    /// writer's process.
+    pub(crate) fn live_end(&self) -> LiveEnd {
+        let segments = self
+            .shared
+            .segments
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let active = segments.last().expect("a log holds a segment");
+        LiveEnd {
+            first_position: active.first_position,
+            written_bytes: active.written_bytes(),
+        }
     }
 
     /// Registers a layer's hooks (see [`LogHooks`]).

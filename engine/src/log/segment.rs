@@ -128,6 +128,11 @@ impl Segment {
         self.written_bytes.store(bytes, Ordering::Release);
     }
 
+    /// Whether the segment is sealed (it takes no more records).
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.sealed.load(Ordering::Acquire)
+    }
+
     pub(crate) fn mark_sealed(&self) {
         self.sealed.store(true, Ordering::Release);
     }

@@ -10,6 +10,7 @@
 mod append;
 mod consumer;
 mod core;
+mod inspect;
 mod iter;
 mod open;
 mod read;
@@ -17,6 +18,7 @@ mod retention;
 mod shortcuts;
 mod subscription;
 mod types;
+mod verify;
 
 use std::sync::Arc;
 
@@ -30,6 +32,7 @@ use crate::read::Start;
 use core::{Commit, Core, State, ENCODED_BYTES_PER_STREAM_GUESS};
 
 pub use consumer::StoreConsumer;
+pub use inspect::{CategorySummary, StreamSummary};
 pub use iter::StoreEvents;
 pub use retention::Truncation;
 pub use subscription::{StoreFilter, StoreSubscription, StoreSubscriptionOptions};

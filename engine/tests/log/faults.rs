@@ -450,7 +450,7 @@ fn bit_rot_in_a_sealed_segment_is_refused_naming_file_and_offset() {
 
 #[test]
 fn bit_rot_in_a_sealed_segment_opens_by_default_and_every_read_of_it_is_refused() {
-    // Proves the default open (the tail only) opens past a flipped bit in a sealed segment and no read returns its bytes: reads from the segment's start get the intact events, then Corrupt naming the file and record; a read inside it, and every read after that, gets Corrupt; the other segments read.
+    // Proves the default open (the tail only) opens past a flipped bit in a sealed segment, verify reports it, and no read returns its bytes: reads from the segment's start get the intact events, then Corrupt naming the file and record; a read inside it, and every read after that, gets Corrupt; the other segments read.
     let storage = SimStorage::new();
     let (events, firsts) = three_segments(&storage);
     let damaged = firsts[0] + (firsts[1] - firsts[0]) / 2;
@@ -459,6 +459,14 @@ fn bit_rot_in_a_sealed_segment_opens_by_default_and_every_read_of_it_is_refused(
     assert!(
         log.recovery_report().segments_scanned < firsts.len(),
         "only the tail was scanned"
+    );
+    // The full check on demand finds it without any read having reached it.
+    let report = log.verify(&mut |_| {}).unwrap();
+    let found = report.damage().next().expect("verify reports the damage");
+    assert_eq!(found.kind, annal::VerifyProblemKind::Record);
+    assert_eq!(
+        (found.file.clone(), found.offset),
+        (segment(firsts[0]), Some(offset))
     );
     let corrupt_here = |result: Result<annal::Event, Error>| match result {
         Err(Error::Corrupt {

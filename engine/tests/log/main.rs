@@ -21,3 +21,4 @@ mod open_checks;
 mod poison;
 mod recovery_report;
 mod retention;
+mod verify;

@@ -15,3 +15,4 @@ mod retention;
 mod retries;
 mod streams;
 mod subscriptions;
+mod verify;

@@ -242,10 +242,10 @@ fn a_hole_punched_over_synced_records_is_refused_at_open() {
 }
 
 #[test]
-fn a_hole_in_a_sealed_segment_is_refused_by_reads_and_by_the_full_open() {
+fn a_hole_in_a_sealed_segment_is_refused_by_reads_verify_and_the_full_open() {
     // Proves a hole punched into a sealed segment's records opens by default (the tail
-    // is checked) but every read of that segment is Corrupt, never zeros as data, while
-    // the full check at open refuses the log.
+    // is checked) but verify reports it and every read reaching it is Corrupt, never
+    // zeros as data, while the full check at open refuses the log.
     let dir = tempfile::tempdir().unwrap();
     let options = Options::default().segment_bytes(256 << 10);
     let log = Log::open(dir.path(), options.clone()).unwrap();
@@ -263,6 +263,12 @@ fn a_hole_in_a_sealed_segment_is_refused_by_reads_and_by_the_full_open() {
     );
     assert!(matches!(full, Err(Error::Corrupt { ref path, .. }) if path == &segments[0]));
     let log = Log::open(dir.path(), options).unwrap();
+    let report = log.verify(&mut |_| {}).unwrap();
+    assert!(
+        report.damage().any(|p| p.file == segments[0]),
+        "verify names the segment: {:?}",
+        report.problems
+    );
     assert!(matches!(read_all(&log), Err(Error::Corrupt { ref path, .. }) if path == &segments[0]));
     // Event 0 lies before the hole and reads; a read inside the segment scans it whole,
     // and from then on the segment is refused.

@@ -41,9 +41,13 @@ use crate::options::{OpenChecks, Options, RecoveryMode};
 use cut::{
     all_zero, data_ranges, quarantine_segments, quarantine_tail, zero_tail, ZERO_CHECK_BYTES,
 };
+pub(crate) use dry_run::dry_run;
+pub(in crate::log) use proof::durable_record_after;
 pub use report::{CutReason, RecoveryAction, RecoveryReport, QUARANTINE_DIR};
 
 mod cut;
+mod dry_run;
+mod proof;
 mod report;
 
 /// What the writer and readers start from.

@@ -148,7 +148,11 @@ impl RecoveryReport {
     }
 
     pub(crate) fn record(&mut self, action: RecoveryAction) {
-        ::log::warn!("annal recovery: {action}");
+        if super::dry_run::in_dry_run() {
+            ::log::info!("annal recovery (dry run, nothing changed) would: {action}");
+        } else {
+            ::log::warn!("annal recovery: {action}");
+        }
         self.actions.push(action);
     }
 }
