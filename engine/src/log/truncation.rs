@@ -218,6 +218,7 @@ fn remove_suffix(shared: &Shared, cut: &Cut) -> Result<Replaced> {
     let copy = storage
         .create_file(&copy_path, cut.segment.file.len_bytes())
         .map_err(|e| Error::io("create segment", Some(copy_path.clone()), e))?;
+    copy.allocate_through(cut.offset);
     write_synced(
         copy.as_ref(),
         0,

@@ -109,13 +109,21 @@ fn zero_from_cut(storage: &dyn Storage, path: &Path, marker: &TruncationMarker) 
         return Ok(());
     };
     let zeros = vec![0u8; ZERO_CHUNK_BYTES];
+    let zero_error = |e| Error::io("zero truncated records", Some(path.to_path_buf()), e);
+    // Only the ranges that may hold data: holes of a sparse segment already read as
+    // zeros, and writing them would give them blocks.
     let mut offset = zero_from;
-    let end = file.len_bytes();
-    while offset < end {
-        let n = (end - offset).min(ZERO_CHUNK_BYTES as u64) as usize;
-        file.write_at(offset, &zeros[..n])
-            .map_err(|e| Error::io("zero truncated records", Some(path.to_path_buf()), e))?;
-        offset += n as u64;
+    while let Some(range) = file.next_data(offset).map_err(zero_error)? {
+        let mut at = range.start.max(offset);
+        while at < range.end {
+            let n = (range.end - at).min(ZERO_CHUNK_BYTES as u64) as usize;
+            file.write_at(at, &zeros[..n]).map_err(zero_error)?;
+            at += n as u64;
+        }
+        if range.end <= offset {
+            break;
+        }
+        offset = range.end;
     }
     file.sync_data()
         .map_err(|e| Error::io("fdatasync segment", Some(path.to_path_buf()), e))
