@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options};
-use annal_raft::in_process::Router;
+use annal::{Durability, EventStore, ExpectedRevision, Log, NewEvent, Options};
+use annal_raft::in_process::{AppendRpcStats, Router};
 use annal_raft::{
     AnnalLogStore, AppendRequest, EventStoreMachine, Expected, ProposedEvent, TypeConfig,
 };
@@ -118,14 +118,27 @@ async fn run_replicated(raft: &Raft<TypeConfig>, clients: usize, time: Duration)
     }
 }
 
-async fn start_cluster(dir: &std::path::Path) -> (Vec<Raft<TypeConfig>>, Raft<TypeConfig>) {
+/// The cluster, its leader, and what the per-round counters read.
+struct Cluster {
+    nodes: Vec<Raft<TypeConfig>>,
+    leader: Raft<TypeConfig>,
+    router: Router,
+    logs: Vec<Arc<Log>>,
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).map_or(default, |s| s.parse().unwrap())
+}
+
+async fn start_cluster(dir: &std::path::Path) -> Cluster {
     let router = Router::new(1);
+    let heartbeat = env_u64("ANNAL_RAFT_HEARTBEAT_MS", 100);
     let config = Arc::new(
         Config {
-            heartbeat_interval: 100,
-            election_timeout_min: 1000,
-            election_timeout_max: 2000,
-            max_payload_entries: 1000,
+            heartbeat_interval: heartbeat,
+            election_timeout_min: 10 * heartbeat,
+            election_timeout_max: 20 * heartbeat,
+            max_payload_entries: env_u64("ANNAL_RAFT_MAX_PAYLOAD", 1000),
             // A snapshot serializes the whole store (`docs/design.md`): measured apart,
             // not inside the append rate.
             snapshot_policy: SnapshotPolicy::Never,
@@ -135,9 +148,11 @@ async fn start_cluster(dir: &std::path::Path) -> (Vec<Raft<TypeConfig>>, Raft<Ty
         .unwrap(),
     );
     let mut nodes = Vec::new();
+    let mut logs = Vec::new();
     for id in 1..=3u64 {
         let base = dir.join(format!("node-{id}"));
         let log = AnnalLogStore::open(base.join("raft"), Options::default()).unwrap();
+        logs.push(log.log_handle());
         let machine = EventStoreMachine::open(base.join("machine"), Options::default()).unwrap();
         let raft = Raft::new(
             id,
@@ -160,7 +175,46 @@ async fn start_cluster(dir: &std::path::Path) -> (Vec<Raft<TypeConfig>>, Raft<Ty
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let leader = nodes[(leader - 1) as usize].clone();
-    (nodes, leader)
+    Cluster {
+        nodes,
+        leader,
+        router,
+        logs,
+    }
+}
+
+/// The counters a round reads before and after.
+struct Counters {
+    syncs: Vec<u64>,
+    rpcs: AppendRpcStats,
+}
+
+fn counters(cluster: &Cluster) -> Counters {
+    Counters {
+        syncs: cluster.logs.iter().map(|l| l.metrics().group_syncs).collect(),
+        rpcs: cluster.router.append_rpc_stats(),
+    }
+}
+
+/// One line on where a round's replicated appends went: raft-log fdatasyncs per append
+/// on each node, and the AppendEntries RPCs (count, entries each, mean time, slow ones).
+fn describe(before: &Counters, after: &Counters, appends: usize) -> String {
+    let per_append: Vec<String> = before
+        .syncs
+        .iter()
+        .zip(&after.syncs)
+        .map(|(b, a)| format!("{:.3}", (a - b) as f64 / appends.max(1) as f64))
+        .collect();
+    let rpcs = after.rpcs.rpcs - before.rpcs.rpcs;
+    let entries = after.rpcs.entries - before.rpcs.entries;
+    let busy = after.rpcs.busy_us - before.rpcs.busy_us;
+    format!(
+        "fdatasyncs/append per node [{}]; {rpcs} AppendEntries, {:.1} entries each, mean {:.0} µs, {} slow",
+        per_append.join(", "),
+        entries as f64 / rpcs.max(1) as f64,
+        busy as f64 / rpcs.max(1) as f64,
+        after.rpcs.slow - before.rpcs.slow
+    )
 }
 
 struct Row {
@@ -184,7 +238,7 @@ fn main() {
     let dir = tempfile::tempdir_in(std::env::var("ANNAL_BENCH_DIR").unwrap_or_else(|_| ".".into()))
         .unwrap();
     let single = Arc::new(EventStore::open(dir.path().join("single"), Options::default()).unwrap());
-    let (nodes, leader) = runtime.block_on(start_cluster(dir.path()));
+    let cluster = runtime.block_on(start_cluster(dir.path()));
     let mut rows: Vec<Row> = CLIENTS
         .iter()
         .map(|_| Row {
@@ -198,10 +252,14 @@ fn main() {
     for round in 0..rounds {
         for (row, &clients) in rows.iter_mut().zip(&CLIENTS) {
             let s = run_single(&single, clients, time);
-            let r = runtime.block_on(run_replicated(&leader, clients, time));
+            let before = counters(&cluster);
+            let r = runtime.block_on(run_replicated(&cluster.leader, clients, time));
+            let after = counters(&cluster);
             println!(
-                "round {round} clients {clients}: single {:.0}/s, replicated {:.0}/s",
-                s.rate, r.rate
+                "round {round} clients {clients}: single {:.0}/s, replicated {:.0}/s; {}",
+                s.rate,
+                r.rate,
+                describe(&before, &after, r.latencies.len())
             );
             row.ratios.push(r.rate / s.rate);
             row.single.push(s.rate);
@@ -226,7 +284,7 @@ fn main() {
         );
     }
     runtime.block_on(async {
-        for node in nodes {
+        for node in cluster.nodes {
             node.shutdown().await.unwrap();
         }
     });

@@ -39,7 +39,25 @@ struct RouterState {
     nodes: BTreeMap<NodeId, Raft<TypeConfig>>,
     faults: Faults,
     rng: u64,
+    stats: AppendRpcStats,
 }
+
+/// What the `AppendEntries` RPCs that reached their target cost, counted since the
+/// router was made (for benchmarks: entries per RPC, and the slow ones).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppendRpcStats {
+    /// RPCs delivered and answered.
+    pub rpcs: u64,
+    /// Entries they carried (heartbeats carry none).
+    pub entries: u64,
+    /// Total time from delivery to answer, in microseconds.
+    pub busy_us: u64,
+    /// RPCs that took [`SLOW_RPC`] or longer to answer.
+    pub slow: u64,
+}
+
+/// An `AppendEntries` RPC this slow is counted in [`AppendRpcStats::slow`].
+pub const SLOW_RPC: Duration = Duration::from_millis(50);
 
 /// The routes between in-process nodes, and the faults on them. Cheap to clone.
 #[derive(Clone)]
@@ -67,6 +85,7 @@ impl Router {
                 nodes: BTreeMap::new(),
                 faults: Faults::default(),
                 rng: seed | 1,
+                stats: AppendRpcStats::default(),
             })),
         }
     }
@@ -112,6 +131,21 @@ impl Router {
     /// Delays each RPC by a time between `low` and `high`.
     pub fn set_delay(&self, low: Duration, high: Duration) {
         self.lock().faults.delay_us = (low.as_micros() as u64, high.as_micros() as u64);
+    }
+
+    /// The `AppendEntries` RPCs answered so far.
+    pub fn append_rpc_stats(&self) -> AppendRpcStats {
+        self.lock().stats
+    }
+
+    fn count_append_rpc(&self, entries: usize, took: Duration) {
+        let stats = &mut self.lock().stats;
+        stats.rpcs += 1;
+        stats.entries += entries as u64;
+        stats.busy_us += took.as_micros() as u64;
+        if took >= SLOW_RPC {
+            stats.slow += 1;
+        }
     }
 
     /// Whether an RPC from `from` to `to` gets through now, its delay, and the target.
@@ -219,7 +253,9 @@ impl RaftNetwork<TypeConfig> for Connection {
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         let target = self.deliver().await.map_err(|d| unreachable(&d))?;
+        let (entries, started) = (rpc.entries.len(), std::time::Instant::now());
         let result = target.append_entries(rpc).await;
+        self.router.count_append_rpc(entries, started.elapsed());
         self.answer(result)
     }
 

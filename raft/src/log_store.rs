@@ -115,6 +115,11 @@ impl AnnalLogStore {
     pub fn log(&self) -> &Log {
         &self.shared.log
     }
+
+    /// The same log, shared: its metrics stay readable once openraft owns the store.
+    pub fn log_handle(&self) -> Arc<Log> {
+        Arc::clone(&self.shared.log)
+    }
 }
 
 impl Shared {
