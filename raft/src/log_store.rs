@@ -17,7 +17,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,15 @@ struct Shared {
     offset: AtomicI64,
     meta: Mutex<LogMeta>,
     meta_file: MetaFile,
+    /// Held while the file is written: each writer stores the state as it is once it
+    /// holds this, so a later write never carries an older state than an earlier one.
+    meta_writing: Mutex<()>,
+    /// A committed log id write runs in the background.
+    committed_write_running: AtomicBool,
+    /// The committed log id changed since the file was last written.
+    committed_dirty: AtomicBool,
+    /// Why the last background write failed, reported by the next `save_committed`.
+    committed_write_failed: Mutex<Option<String>>,
 }
 
 /// openraft's log storage on an Annal log (see the module docs).
@@ -100,6 +109,10 @@ impl AnnalLogStore {
             offset: AtomicI64::new(0),
             meta: Mutex::new(meta),
             meta_file,
+            meta_writing: Mutex::new(()),
+            committed_write_running: AtomicBool::new(false),
+            committed_dirty: AtomicBool::new(false),
+            committed_write_failed: Mutex::new(None),
         });
         shared.learn_offset().map_err(io::Error::other)?;
         shared.rebase_if_behind_purge().map_err(io::Error::other)?;
@@ -122,9 +135,39 @@ impl AnnalLogStore {
     }
 }
 
+impl Drop for AnnalLogStore {
+    fn drop(&mut self) {
+        // Waits for a background write (it holds the file), then stores the last
+        // committed log id; an error only leaves an older lower bound behind.
+        let _ = self.shared.store_committed_if_dirty();
+    }
+}
+
 impl Shared {
     fn meta(&self) -> MutexGuard<'_, LogMeta> {
         self.meta.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies `change` to the state and stores the result durably; the state in
+    /// memory (whose committed log id may move meanwhile) gets `change` only once it is
+    /// on disk.
+    fn store_meta(&self, change: impl Fn(&mut LogMeta)) -> io::Result<()> {
+        let _writing = self.meta_writing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = self.meta().clone();
+        change(&mut next);
+        self.committed_dirty.store(false, Ordering::Release);
+        self.meta_file.store(&next)?;
+        change(&mut self.meta());
+        Ok(())
+    }
+
+    /// Writes the committed log id (with the rest of the state) if it changed since
+    /// the last write.
+    fn store_committed_if_dirty(&self) -> io::Result<()> {
+        if self.committed_dirty.load(Ordering::Acquire) {
+            self.store_meta(|_| {})?;
+        }
+        Ok(())
     }
 
     fn offset(&self) -> i64 {
@@ -301,16 +344,13 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
-        let mut next = self.shared.meta().clone();
-        next.vote = Some(*vote);
-        let (file, state) = (self.shared.meta_file.clone(), next.clone());
+        let (shared, vote) = (Arc::clone(&self.shared), *vote);
         // Durable before it returns, as openraft requires; off the async workers.
-        tokio::task::spawn_blocking(move || file.store(&state))
+        tokio::task::spawn_blocking(move || shared.store_meta(|meta| meta.vote = Some(vote)))
             .await
             .map_err(vote_error)?
-            .map_err(vote_error)?;
-        self.shared.meta().vote = next.vote;
-        Ok(())
+            .map_err(vote_error)
+
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
@@ -322,28 +362,45 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
         committed: Option<LogId<NodeId>>,
     ) -> Result<(), StorageError<NodeId>> {
         // The committed log id only lets a restart apply sooner, and any older value is
-        // still a true lower bound: it is written at most every
-        // `COMMITTED_WRITE_INTERVAL` (and with every vote), not once per commit, which
-        // would put two fsyncs into the path of every entry.
-        let state = {
-            let mut meta = self.shared.meta();
-            meta.committed = committed;
-            meta.clone()
-        };
+        // still a true lower bound (openraft does not require it stored at all): it is
+        // written at most every `COMMITTED_WRITE_INTERVAL` (and with every vote and
+        // purge, and when the store is dropped), in the background. openraft awaits
+        // this call inside its core loop, so a write awaited here (two fsyncs and a
+        // rename) stalled every client write of the node each time.
+        if let Some(failed) = self
+            .shared
+            .committed_write_failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            return Err(write_error(failed));
+        }
+        self.shared.meta().committed = committed;
+        self.shared.committed_dirty.store(true, Ordering::Release);
         let now = Instant::now();
         if self
             .committed_written_at
             .is_some_and(|at| now.duration_since(at) < COMMITTED_WRITE_INTERVAL)
+            || self
+                .shared
+                .committed_write_running
+                .swap(true, Ordering::AcqRel)
         {
             return Ok(());
         }
-        let file = self.shared.meta_file.clone();
-        // Two fsyncs: off the async workers, which run every node task.
-        tokio::task::spawn_blocking(move || file.store(&state))
-            .await
-            .map_err(write_error)?
-            .map_err(write_error)?;
         self.committed_written_at = Some(now);
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = shared.store_committed_if_dirty() {
+                *shared
+                    .committed_write_failed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) =
+                    Some(format!("write the committed log id: {e}"));
+            }
+            shared.committed_write_running.store(false, Ordering::Release);
+        });
         Ok(())
     }
 
@@ -409,19 +466,17 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        if self
+            .shared
+            .meta()
+            .last_purged
+            .is_some_and(|purged| purged.index >= log_id.index)
         {
-            let mut meta = self.shared.meta();
-            if meta
-                .last_purged
-                .is_some_and(|purged| purged.index >= log_id.index)
-            {
-                return Ok(());
-            }
-            let mut next = meta.clone();
-            next.last_purged = Some(log_id);
-            self.shared.meta_file.store(&next).map_err(write_error)?;
-            *meta = next;
+            return Ok(());
         }
+        self.shared
+            .store_meta(|meta| meta.last_purged = Some(log_id))
+            .map_err(write_error)?;
         self.shared.rebase_if_behind_purge()?;
         let position = self.shared.position_of(log_id.index + 1);
         if position <= self.shared.log.next_position().0 {
