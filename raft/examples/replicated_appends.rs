@@ -8,9 +8,11 @@
 //! Single node: an `EventStore`, each client thread appending one 100-byte event per call
 //! to its own stream with `Durability::Synced`. Replicated: a 3-node cluster in this
 //! process (the in-process network, no faults; each node's raft log and event store on
-//! real files in its own directory), each client a task calling `client_write` on the
-//! leader with the same append, acknowledged once a majority has the entry durable and
-//! the leader applied it. No snapshots are taken (they serialize the whole store). Per round and client count, each
+//! real files in its own directory), each client a task proposing the same append through
+//! a `Proposer` on the leader (as `ReplicatedStore::append` does: concurrent appends
+//! share raft entries; `ANNAL_RAFT_ENTRY_PER_APPEND=1` makes one entry per append, with
+//! `client_write`), acknowledged once a majority has the entry durable and the leader
+//! applied it. No snapshots are taken (they serialize the whole store). Per round and client count, each
 //! system runs for the same time; prints the median rate over the rounds, the median of
 //! the per-round ratios, and the p50/p99 latency of all rounds' appends.
 
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 use annal::{Durability, EventStore, ExpectedRevision, Log, NewEvent, Options};
 use annal_raft::in_process::{AppendRpcStats, Router};
 use annal_raft::{
-    AnnalLogStore, AppendRequest, EventStoreMachine, Expected, ProposedEvent, TypeConfig,
+    AnnalLogStore, AppendRequest, EventStoreMachine, Expected, ProposedEvent, Proposer, TypeConfig,
 };
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 
@@ -82,11 +84,20 @@ fn run_single(store: &Arc<EventStore>, clients: usize, time: Duration) -> Run {
     }
 }
 
-async fn run_replicated(raft: &Raft<TypeConfig>, clients: usize, time: Duration) -> Run {
+/// How a client's append reaches the leader.
+#[derive(Clone)]
+enum Client {
+    /// One raft entry per append (`Raft::client_write`).
+    Entry(Raft<TypeConfig>),
+    /// Appends batched into entries by a [`Proposer`] (what `ReplicatedStore` does).
+    Batched(Proposer),
+}
+
+async fn run_replicated(client: &Client, clients: usize, time: Duration) -> Run {
     let start = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
-            let raft = raft.clone();
+            let client = client.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let stream = format!("replicated-{c}");
@@ -101,7 +112,14 @@ async fn run_replicated(raft: &Raft<TypeConfig>, clients: usize, time: Duration)
                         }],
                     };
                     let t = Instant::now();
-                    raft.client_write(request).await.unwrap();
+                    match &client {
+                        Client::Entry(raft) => {
+                            raft.client_write(request.into()).await.unwrap();
+                        }
+                        Client::Batched(proposer) => {
+                            proposer.append(request).await.unwrap();
+                        }
+                    }
                     latencies.push(t.elapsed());
                 }
                 latencies
@@ -191,7 +209,11 @@ struct Counters {
 
 fn counters(cluster: &Cluster) -> Counters {
     Counters {
-        syncs: cluster.logs.iter().map(|l| l.metrics().group_syncs).collect(),
+        syncs: cluster
+            .logs
+            .iter()
+            .map(|l| l.metrics().group_syncs)
+            .collect(),
         rpcs: cluster.router.append_rpc_stats(),
     }
 }
@@ -239,6 +261,13 @@ fn main() {
         .unwrap();
     let single = Arc::new(EventStore::open(dir.path().join("single"), Options::default()).unwrap());
     let cluster = runtime.block_on(start_cluster(dir.path()));
+    // `ANNAL_RAFT_ENTRY_PER_APPEND=1`: one raft entry per append, as before batching.
+    let client = if std::env::var("ANNAL_RAFT_ENTRY_PER_APPEND").is_ok_and(|v| v == "1") {
+        Client::Entry(cluster.leader.clone())
+    } else {
+        let _guard = runtime.enter();
+        Client::Batched(Proposer::new(cluster.leader.clone()))
+    };
     let mut rows: Vec<Row> = CLIENTS
         .iter()
         .map(|_| Row {
@@ -253,7 +282,7 @@ fn main() {
         for (row, &clients) in rows.iter_mut().zip(&CLIENTS) {
             let s = run_single(&single, clients, time);
             let before = counters(&cluster);
-            let r = runtime.block_on(run_replicated(&cluster.leader, clients, time));
+            let r = runtime.block_on(run_replicated(&client, clients, time));
             let after = counters(&cluster);
             println!(
                 "round {round} clients {clients}: single {:.0}/s, replicated {:.0}/s; {}",

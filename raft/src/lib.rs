@@ -18,12 +18,14 @@ pub mod http;
 pub mod in_process;
 mod log_store;
 mod meta;
+mod proposer;
 mod replicated;
 mod state_machine;
 mod syncer;
 mod types;
 
 pub use log_store::{AnnalLogReader, AnnalLogStore};
+pub use proposer::{ProposeError, Proposer, BATCH_APPENDS_MAX};
 pub use replicated::{ReplicatedError, ReplicatedStore, READ_EVENTS_MAX};
 pub use state_machine::{EventStoreMachine, SnapshotBuilder, REPLICATED_EVENTS_MAX};
-pub use types::{AppendOutcome, AppendRequest, Expected, ProposedEvent, TypeConfig};
+pub use types::{AppendOutcome, AppendRequest, Expected, Proposal, ProposedEvent, TypeConfig};

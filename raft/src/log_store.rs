@@ -56,6 +56,13 @@ struct Shared {
     log: Arc<Log>,
     /// Raft index minus log position.
     offset: AtomicI64,
+    /// The state beside the log; apart, so a background write does not keep the log
+    /// open.
+    state: Arc<MetaState>,
+}
+
+/// The vote, committed and purged log ids, in memory and in their file.
+struct MetaState {
     meta: Mutex<LogMeta>,
     meta_file: MetaFile,
     /// Held while the file is written: each writer stores the state as it is once it
@@ -107,12 +114,14 @@ impl AnnalLogStore {
         let shared = Arc::new(Shared {
             log: Arc::clone(&log),
             offset: AtomicI64::new(0),
-            meta: Mutex::new(meta),
-            meta_file,
-            meta_writing: Mutex::new(()),
-            committed_write_running: AtomicBool::new(false),
-            committed_dirty: AtomicBool::new(false),
-            committed_write_failed: Mutex::new(None),
+            state: Arc::new(MetaState {
+                meta: Mutex::new(meta),
+                meta_file,
+                meta_writing: Mutex::new(()),
+                committed_write_running: AtomicBool::new(false),
+                committed_dirty: AtomicBool::new(false),
+                committed_write_failed: Mutex::new(None),
+            }),
         });
         shared.learn_offset().map_err(io::Error::other)?;
         shared.rebase_if_behind_purge().map_err(io::Error::other)?;
@@ -137,13 +146,17 @@ impl AnnalLogStore {
 
 impl Drop for AnnalLogStore {
     fn drop(&mut self) {
-        // Waits for a background write (it holds the file), then stores the last
-        // committed log id; an error only leaves an older lower bound behind.
-        let _ = self.shared.store_committed_if_dirty();
+        // Waits for a background write to end, then stores the last committed log id;
+        // an error only leaves an older lower bound behind.
+        let state = &self.shared.state;
+        while state.committed_write_running.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = state.store_committed_if_dirty();
     }
 }
 
-impl Shared {
+impl MetaState {
     fn meta(&self) -> MutexGuard<'_, LogMeta> {
         self.meta.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -168,6 +181,12 @@ impl Shared {
             self.store_meta(|_| {})?;
         }
         Ok(())
+    }
+}
+
+impl Shared {
+    fn meta(&self) -> MutexGuard<'_, LogMeta> {
+        self.state.meta()
     }
 
     fn offset(&self) -> i64 {
@@ -346,11 +365,10 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
         let (shared, vote) = (Arc::clone(&self.shared), *vote);
         // Durable before it returns, as openraft requires; off the async workers.
-        tokio::task::spawn_blocking(move || shared.store_meta(|meta| meta.vote = Some(vote)))
+        tokio::task::spawn_blocking(move || shared.state.store_meta(|meta| meta.vote = Some(vote)))
             .await
             .map_err(vote_error)?
             .map_err(vote_error)
-
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
@@ -369,6 +387,7 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
         // rename) stalled every client write of the node each time.
         if let Some(failed) = self
             .shared
+            .state
             .committed_write_failed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -377,29 +396,35 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
             return Err(write_error(failed));
         }
         self.shared.meta().committed = committed;
-        self.shared.committed_dirty.store(true, Ordering::Release);
+        self.shared
+            .state
+            .committed_dirty
+            .store(true, Ordering::Release);
         let now = Instant::now();
         if self
             .committed_written_at
             .is_some_and(|at| now.duration_since(at) < COMMITTED_WRITE_INTERVAL)
             || self
                 .shared
+                .state
                 .committed_write_running
                 .swap(true, Ordering::AcqRel)
         {
             return Ok(());
         }
         self.committed_written_at = Some(now);
-        let shared = Arc::clone(&self.shared);
+        let state = Arc::clone(&self.shared.state);
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = shared.store_committed_if_dirty() {
-                *shared
+            if let Err(e) = state.store_committed_if_dirty() {
+                *state
                     .committed_write_failed
                     .lock()
                     .unwrap_or_else(|e| e.into_inner()) =
                     Some(format!("write the committed log id: {e}"));
             }
-            shared.committed_write_running.store(false, Ordering::Release);
+            state
+                .committed_write_running
+                .store(false, Ordering::Release);
         });
         Ok(())
     }
@@ -475,6 +500,7 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
             return Ok(());
         }
         self.shared
+            .state
             .store_meta(|meta| meta.last_purged = Some(log_id))
             .map_err(write_error)?;
         self.shared.rebase_if_behind_purge()?;

@@ -14,7 +14,7 @@ use openraft::network::RaftNetworkFactory;
 use openraft::{BasicNode, Config, Raft};
 use serde::{Deserialize, Serialize};
 
-use crate::{AnnalLogStore, AppendOutcome, AppendRequest, EventStoreMachine, TypeConfig};
+use crate::{AnnalLogStore, AppendOutcome, AppendRequest, EventStoreMachine, Proposer, TypeConfig};
 
 /// Most events one read returns.
 pub const READ_EVENTS_MAX: usize = 10_000;
@@ -106,6 +106,7 @@ pub struct ReplicatedStore {
     id: u64,
     raft: Raft<TypeConfig>,
     machine: EventStoreMachine,
+    proposer: Proposer,
 }
 
 impl ReplicatedStore {
@@ -126,7 +127,13 @@ impl ReplicatedStore {
         let raft = Raft::new(id, config, network, log, machine.clone())
             .await
             .map_err(failed)?;
-        Ok(ReplicatedStore { id, raft, machine })
+        let proposer = Proposer::new(raft.clone());
+        Ok(ReplicatedStore {
+            id,
+            raft,
+            machine,
+            proposer,
+        })
     }
 
     /// This replica's id.
@@ -150,13 +157,14 @@ impl ReplicatedStore {
     }
 
     /// Appends through this replica, which must lead: the outcome is the one every
-    /// replica applied. A follower answers [`ReplicatedError::NotLeader`].
+    /// replica applied. A follower answers [`ReplicatedError::NotLeader`]. Concurrent
+    /// appends share raft entries ([`Proposer`]), each still applied alone.
     pub async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, ReplicatedError> {
         if request.events.is_empty() {
             return Err(failed("an append needs at least one event"));
         }
-        match self.raft.client_write(request).await {
-            Ok(response) => Ok(response.data),
+        match self.proposer.append(request).await {
+            Ok(outcome) => Ok(outcome),
             Err(e) => Err(not_leader(&e).unwrap_or_else(|| failed(&e))),
         }
     }

@@ -26,7 +26,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 
 use crate::meta::MetaFile;
-use crate::{AppendOutcome, TypeConfig};
+use crate::{AppendOutcome, AppendRequest, Proposal, TypeConfig};
 
 type NodeId = u64;
 
@@ -93,8 +93,8 @@ fn snapshot_error(e: impl std::fmt::Display) -> StorageError<NodeId> {
     StorageIOError::write_snapshot(None, AnyError::error(e.to_string())).into()
 }
 
-/// Most events one replicated append may carry (the event's number in its entry is 16
-/// bits of its id).
+/// Most events one replicated entry may carry, over all its appends (the event's number
+/// in its entry is 16 bits of its id).
 pub const REPLICATED_EVENTS_MAX: usize = u16::MAX as usize;
 
 /// The id the `n`-th event of the entry `log_id` gets on every replica: the index (u64),
@@ -130,17 +130,33 @@ fn log_id_of(id: &[u8; 16]) -> LogId<NodeId> {
     )
 }
 
-/// The log id of the entry that wrote the store's last event: every entry after it
+/// The log id of the last entry surely applied whole: the one before the entry that
+/// wrote the store's last event. A batch is several store appends, and a crash may keep
+/// only the first of them, so the entry that wrote last is applied again (each of its
+/// appends already stored is a retry and writes nothing); every entry between the two
 /// wrote nothing, so applying them again sees the state they saw.
 fn last_written_log_id(store: &EventStore) -> io::Result<Option<LogId<NodeId>>> {
-    let next = store.log_next_position().0;
-    if next == 0 {
-        return Ok(None);
+    let mut next = store.log_next_position().0;
+    let mut last_index = None;
+    while next > 0 {
+        let events = store
+            .read_all(
+                Position(next - 1),
+                Direction::Backwards,
+                SNAPSHOT_READ_EVENTS,
+            )
+            .map_err(io::Error::other)?;
+        let Some(lowest) = events.last() else { break };
+        next = lowest.position.0;
+        for id in events.iter().filter_map(|e| e.id.as_ref()).map(log_id_of) {
+            match last_index {
+                None => last_index = Some(id.index),
+                Some(index) if id.index < index => return Ok(Some(id)),
+                Some(_) => {}
+            }
+        }
     }
-    let last = store
-        .read_all(Position(next - 1), Direction::Forwards, 1)
-        .map_err(io::Error::other)?;
-    Ok(last.first().and_then(|e| e.id.as_ref()).map(log_id_of))
+    Ok(None)
 }
 
 /// Whether an append's error is a decision (the same on every replica) rather than a
@@ -350,6 +366,41 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     }
 }
 
+/// Applies one append of the entry `log_id`, whose events are numbered from `first_n`.
+fn apply_append(
+    inner: &Inner,
+    log_id: LogId<NodeId>,
+    first_n: usize,
+    request: &AppendRequest,
+) -> Result<AppendOutcome, StorageError<NodeId>> {
+    let events = request
+        .events
+        .iter()
+        .enumerate()
+        .map(|(n, e)| Ok(e.to_new_event(event_id(log_id, first_n + n)?)))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| StorageIOError::apply(log_id, AnyError::error(e)))?;
+    // `Written`: the raft log holds the entry durably on a majority; a crash that loses
+    // this append lowers the applied log id derived at open, and the entry is applied
+    // again (each append of a batch is a retry of itself: its events keep their ids).
+    match inner.store().append(
+        request.stream.as_str(),
+        request.expected.into(),
+        events,
+        Durability::Written,
+    ) {
+        Ok(result) => Ok(AppendOutcome::Appended {
+            first_revision: result.first_revision.0,
+            last_revision: result.last_revision.0,
+            first_position: result.first_position.0,
+        }),
+        Err(e) if is_refusal(e.code()) => Ok(AppendOutcome::Refused {
+            reason: e.to_string(),
+        }),
+        Err(e) => Err(StorageIOError::apply(log_id, AnyError::error(e.to_string())).into()),
+    }
+}
+
 impl RaftStateMachine<TypeConfig> for EventStoreMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
@@ -379,45 +430,38 @@ impl RaftStateMachine<TypeConfig> for EventStoreMachine {
                     membership_changed = true;
                     AppendOutcome::None
                 }
-                EntryPayload::Normal(request) if request.events.len() > REPLICATED_EVENTS_MAX => {
-                    AppendOutcome::Refused {
-                        reason: format!(
-                            "{} events in one append: at most {REPLICATED_EVENTS_MAX}",
-                            request.events.len()
-                        ),
-                    }
-                }
-                EntryPayload::Normal(request) => {
-                    let events = request
-                        .events
-                        .iter()
-                        .enumerate()
-                        .map(|(n, e)| Ok(e.to_new_event(event_id(entry.log_id, n)?)))
-                        .collect::<Result<Vec<_>, String>>()
-                        .map_err(|e| StorageIOError::apply(entry.log_id, AnyError::error(e)))?;
-                    // `Written`: the raft log holds the entry durably on a majority; a
-                    // crash that loses this append lowers the applied log id derived at
-                    // open, and the entry is applied again.
-                    match inner.store().append(
-                        request.stream.as_str(),
-                        request.expected.into(),
-                        events,
-                        Durability::Written,
-                    ) {
-                        Ok(result) => AppendOutcome::Appended {
-                            first_revision: result.first_revision.0,
-                            last_revision: result.last_revision.0,
-                            first_position: result.first_position.0,
-                        },
-                        Err(e) if is_refusal(e.code()) => AppendOutcome::Refused {
-                            reason: e.to_string(),
-                        },
-                        Err(e) => {
-                            return Err(StorageIOError::apply(
-                                entry.log_id,
-                                AnyError::error(e.to_string()),
-                            )
-                            .into())
+                EntryPayload::Normal(proposal) => {
+                    let requests = match &proposal {
+                        Proposal::Append(request) => std::slice::from_ref(request),
+                        Proposal::Batch(requests) => requests.as_slice(),
+                    };
+                    let events: usize = requests.iter().map(|r| r.events.len()).sum();
+                    if events > REPLICATED_EVENTS_MAX {
+                        let reason = format!(
+                            "{events} events in one entry: at most {REPLICATED_EVENTS_MAX}"
+                        );
+                        match proposal {
+                            Proposal::Append(_) => AppendOutcome::Refused { reason },
+                            Proposal::Batch(requests) => AppendOutcome::Batch(
+                                requests
+                                    .iter()
+                                    .map(|_| AppendOutcome::Refused {
+                                        reason: reason.clone(),
+                                    })
+                                    .collect(),
+                            ),
+                        }
+                    } else {
+                        // Events are numbered across the whole entry.
+                        let mut first_n = 0;
+                        let mut outcomes = Vec::with_capacity(requests.len());
+                        for request in requests {
+                            outcomes.push(apply_append(&inner, entry.log_id, first_n, request)?);
+                            first_n += request.events.len();
+                        }
+                        match proposal {
+                            Proposal::Append(_) => outcomes.pop().expect("one outcome"),
+                            Proposal::Batch(_) => AppendOutcome::Batch(outcomes),
                         }
                     }
                 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 openraft::declare_raft_types!(
     /// openraft's type configuration for an Annal cluster.
     pub TypeConfig:
-        D = AppendRequest,
+        D = Proposal,
         R = AppendOutcome,
 );
 
@@ -80,7 +80,32 @@ impl std::fmt::Display for AppendRequest {
     }
 }
 
-/// What applying an append answered: the same on every replica.
+/// What one raft entry proposes: one append, or a batch of appends (see
+/// [`crate::Proposer`]), each applied alone with its own expectation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Proposal {
+    /// One append.
+    Append(AppendRequest),
+    /// Appends applied one after the other; answered by [`AppendOutcome::Batch`].
+    Batch(Vec<AppendRequest>),
+}
+
+impl From<AppendRequest> for Proposal {
+    fn from(request: AppendRequest) -> Proposal {
+        Proposal::Append(request)
+    }
+}
+
+impl std::fmt::Display for Proposal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Proposal::Append(request) => request.fmt(f),
+            Proposal::Batch(requests) => write!(f, "a batch of {} appends", requests.len()),
+        }
+    }
+}
+
+/// What applying an entry answered: the same on every replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AppendOutcome {
     /// Not an append (a blank or membership entry).
@@ -99,4 +124,6 @@ pub enum AppendOutcome {
         /// The store's error, as a sentence.
         reason: String,
     },
+    /// A [`Proposal::Batch`]: each append's outcome, in order.
+    Batch(Vec<AppendOutcome>),
 }

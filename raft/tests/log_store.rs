@@ -16,15 +16,18 @@ fn log_id(term: u64, index: u64) -> LogId<u64> {
 fn entry(term: u64, index: u64) -> Entry<TypeConfig> {
     Entry {
         log_id: log_id(term, index),
-        payload: EntryPayload::Normal(AppendRequest {
-            stream: format!("s-{index}"),
-            expected: Expected::Any,
-            events: vec![ProposedEvent {
-                event_type: "E".into(),
-                data: vec![index as u8; 100],
-                metadata: vec![],
-            }],
-        }),
+        payload: EntryPayload::Normal(
+            AppendRequest {
+                stream: format!("s-{index}"),
+                expected: Expected::Any,
+                events: vec![ProposedEvent {
+                    event_type: "E".into(),
+                    data: vec![index as u8; 100],
+                    metadata: vec![],
+                }],
+            }
+            .into(),
+        ),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use annal::{Direction, Options, Position};
 use annal_raft::{
-    AppendOutcome, AppendRequest, EventStoreMachine, Expected, ProposedEvent, TypeConfig,
+    AppendOutcome, AppendRequest, EventStoreMachine, Expected, Proposal, ProposedEvent, TypeConfig,
 };
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftSnapshotBuilder};
@@ -26,7 +26,7 @@ fn request(stream: &str, expected: Expected, data: &str) -> AppendRequest {
 fn entry(index: u64, request: AppendRequest) -> Entry<TypeConfig> {
     Entry {
         log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-        payload: EntryPayload::Normal(request),
+        payload: EntryPayload::Normal(request.into()),
     }
 }
 
@@ -146,10 +146,10 @@ async fn an_install_cut_short_between_its_renames_gets_the_old_store_back() {
 
 #[tokio::test]
 async fn a_reopen_learns_how_far_appends_were_applied_from_the_store() {
-    // Proves the applied log id after a reopen is the one of the entry that wrote the
-    // store's last event (the file is written only at membership changes and
-    // snapshots), so the entries after it, which wrote nothing, are applied again
-    // against the state they first saw and decide the same.
+    // Proves the applied log id after a reopen is the one of the entry before the one
+    // that wrote the store's last event (the file is written only at membership changes
+    // and snapshots), so the entries after it are applied again against the state they
+    // first saw and decide the same: the one that wrote last as a retry writing nothing.
     let dir = tempfile::tempdir().unwrap();
     let entries = vec![
         entry(1, request("acct-1", Expected::NoStream, "open")),
@@ -164,8 +164,66 @@ async fn a_reopen_learns_how_far_appends_were_applied_from_the_store() {
     let mut machine = open(dir.path());
     let (applied, _) = machine.applied_state().await.unwrap();
     // The whole log id, the leader's node id included (openraft compares all of it).
-    assert_eq!(applied, Some(LogId::new(CommittedLeaderId::new(1, 1), 2)));
-    let again = machine.apply(vec![entries[2].clone()]).await.unwrap();
-    assert_eq!(again[0], first[2]);
+    assert_eq!(applied, Some(LogId::new(CommittedLeaderId::new(1, 1), 1)));
+    let again = machine.apply(entries[1..].to_vec()).await.unwrap();
+    assert_eq!(again, first[1..].to_vec());
     assert_eq!(contents(&machine).len(), 2);
+}
+
+#[tokio::test]
+async fn a_batch_cut_short_by_a_crash_is_applied_again_whole() {
+    // Proves a batch entry whose first appends reached the store and whose others did
+    // not (a crash between its store appends) is applied again after a reopen: the
+    // stored appends are retries that write nothing, the missing ones are written, and
+    // each append of the batch gets its own outcome.
+    let dir = tempfile::tempdir().unwrap();
+    let first = request("batch-1", Expected::NoStream, "a");
+    let second = request("batch-2", Expected::NoStream, "b");
+    let refused = request("batch-1", Expected::NoStream, "c");
+    {
+        let mut machine = open(dir.path());
+        machine
+            .apply(vec![entry(1, request("before-1", Expected::Any, "x"))])
+            .await
+            .unwrap();
+        // Entry 2 as far as the crash let it get: its first append only.
+        machine.apply(vec![entry(2, first.clone())]).await.unwrap();
+    }
+    let mut machine = open(dir.path());
+    let (applied, _) = machine.applied_state().await.unwrap();
+    assert_eq!(applied, Some(LogId::new(CommittedLeaderId::new(1, 1), 1)));
+    let batch = Entry {
+        log_id: LogId::new(CommittedLeaderId::new(1, 1), 2),
+        payload: EntryPayload::Normal(Proposal::Batch(vec![first, second, refused])),
+    };
+    let outcomes = machine.apply(vec![batch]).await.unwrap();
+    let AppendOutcome::Batch(outcomes) = &outcomes[0] else {
+        panic!("a batch answered {:?}", outcomes[0]);
+    };
+    assert!(matches!(
+        outcomes[0],
+        AppendOutcome::Appended {
+            first_revision: 0,
+            ..
+        }
+    ));
+    assert!(matches!(
+        outcomes[1],
+        AppendOutcome::Appended {
+            first_revision: 0,
+            ..
+        }
+    ));
+    assert!(
+        matches!(&outcomes[2], AppendOutcome::Refused { reason } if reason.contains("revision"))
+    );
+    let streams: Vec<Vec<u8>> = contents(&machine).into_iter().map(|e| e.0).collect();
+    assert_eq!(
+        streams,
+        vec![
+            b"before-1".to_vec(),
+            b"batch-1".to_vec(),
+            b"batch-2".to_vec()
+        ]
+    );
 }

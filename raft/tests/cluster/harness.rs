@@ -154,14 +154,17 @@ impl Cluster {
                 return false;
             };
             let answer =
-                tokio::time::timeout(WRITE_WAIT, node.raft.client_write(request.clone())).await;
+                tokio::time::timeout(WRITE_WAIT, node.raft.client_write(request.clone().into()))
+                    .await;
             match answer {
                 Ok(Ok(response)) => {
                     match response.data {
                         AppendOutcome::Appended { .. } => {}
                         // A retry of a write already applied: it is in the store.
                         AppendOutcome::Refused { .. } => {}
-                        AppendOutcome::None => panic!("an append answered nothing"),
+                        AppendOutcome::None | AppendOutcome::Batch(_) => {
+                            panic!("an append answered {:?}", response.data)
+                        }
                     }
                     self.acked.push((stream, data));
                     return true;
