@@ -210,7 +210,16 @@ impl Levels {
     /// Rebases up to `budget` active entries on the table installed last: their heads
     /// that table holds are read in place from it, and their copies on the heap (and any
     /// older table's mapping they kept alive) let go. Answers do not change.
+    #[inline]
     pub(crate) fn rebase_some(&mut self, budget: usize) {
+        // Inlined: every store append calls it, and almost always nothing is left.
+        if self.rebasing.is_some() {
+            self.rebase_some_now(budget);
+        }
+    }
+
+    #[cold]
+    fn rebase_some_now(&mut self, budget: usize) {
         let Some((table, next)) = self.rebasing.as_mut() else {
             return;
         };
