@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use annal::{limits, Durability, Log, Options, Position, Start, SubscriptionOptions, Visibility};
+use annal::{Durability, Log, Options, Position, Start, SubscriptionOptions, Visibility};
 use annal_benches::record::touch;
 use annal_benches::report::{fmt_duration, fmt_rate, fmt_ratio, verdict, Report, Table};
 use annal_benches::stats::{median, percentile, rate};
@@ -55,31 +55,10 @@ struct FanOut {
     delivered: Duration,
 }
 
-/// Waits until the background preparer has written and synced the log's spare segment,
-/// so its 64 MiB of zeros neither compete with the measured appends for the two cores
-/// nor for the disk.
-fn wait_for_spare_segment(dir: &std::path::Path) -> BenchResult<()> {
-    let spare = dir.join("next-segment.tmp");
-    let began = Instant::now();
-    loop {
-        let len = std::fs::metadata(&spare).map_or(0, |m| m.len());
-        if len == limits::SEGMENT_BYTES_DEFAULT {
-            // Returns once the preparer's zeros are durable, i.e. when its sync is done.
-            std::fs::File::open(&spare)?.sync_all()?;
-            return Ok(());
-        }
-        if began.elapsed() > HANG_GUARD {
-            return Err("the spare segment was never prepared".into());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 /// Appends `n` events with `subscriptions` live subscriptions following the log.
 fn fan_out(subscriptions: usize, n: u64, payload: &[u8]) -> BenchResult<FanOut> {
     let dir = dirs::scratch("subscriptions-fanout-")?;
     let log = Arc::new(Log::open(dir.path(), Options::default())?);
-    wait_for_spare_segment(dir.path())?;
     let start = Arc::new(Barrier::new(subscriptions + 1));
     let readers: Vec<_> = (0..subscriptions)
         .map(|_| {

@@ -45,23 +45,43 @@ pub enum RecoveryMode {
     /// damage, naming the file and offset.
     #[default]
     Strict,
-    /// Cut the log at the first damaged record, discarding it and everything after it,
-    /// even records a later sync made durable. Loses data: for operators who have
-    /// decided the valid prefix is worth more than an offline repair.
+    /// Cut the log at the first damaged record the open finds, discarding it and
+    /// everything after it, even records a later sync made durable. Loses data: for
+    /// operators who have decided the valid prefix is worth more than an offline repair.
+    /// The open finds damage where it scans: in the tail by default, anywhere with
+    /// [`OpenChecks::AllSegments`] (damage in a sealed segment the open did not scan is
+    /// reported to its readers instead).
     TruncateAtDamage,
 }
 
-/// How much of the log opening checks.
+/// How much of the log opening checks. Whatever is chosen, a sealed segment's records
+/// are checked (header and body checksums, positions, the seal) before any reader sees
+/// them. On demand, [`crate::Log::verify`] checks every record of the open log, and
+/// [`OpenChecks::AllSegments`] checks every record at open (`docs/design.md`, "What is
+/// checked when").
+///
+/// ```
+/// use annal::{Log, OpenChecks, Options};
+///
+/// let dir = tempfile::tempdir()?;
+/// // Before a backup, say: refuse to open on damage anywhere, at the cost of reading it all.
+/// let log = Log::open(dir.path(), Options::default().open_checks(OpenChecks::AllSegments))?;
+/// # drop(log);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OpenChecks {
     /// Scan every record of every segment (checksums, position sequence): damage
     /// anywhere refuses the open. Opening reads the whole log.
-    #[default]
     AllSegments,
-    /// Scan only the last two segments (the one before the last may be torn: its seal's
-    /// fdatasync runs in the background); check the others' headers and names, and scan
-    /// each one when a reader first needs it (damage is then reported to that reader as
-    /// `Corrupt`). Opening costs two segments, whatever the log's size.
+    /// The default: scan only the tail a crash can have left — the last segment, and the
+    /// one before it unless a record in the last proves it durable (its seal's
+    /// fdatasync runs in the background, so it may be torn) — and check the other
+    /// segments' headers and names. Those were durable before the crash; each is checked
+    /// (every checksum) by the reads that reach it, and damage is then reported to that
+    /// reader as `Corrupt`, never as wrong data. Opening costs one or two segments,
+    /// whatever the log's size.
+    #[default]
     LastSegment,
 }
 
@@ -102,10 +122,10 @@ pub struct Options {
     /// What to do with damage found at open.
     pub recovery: RecoveryMode,
     /// Check each record's body checksum on every read. Off by default: every record is
-    /// verified once per open before any reader sees it (by the scan at open, or by the
-    /// deferred scan under [`OpenChecks::LastSegment`]) or was written by this process,
-    /// and readers always check the header checksum. Turn it on for media that may rot
-    /// while the log is open.
+    /// verified once per open before any reader sees it (by the scan of the tail at open,
+    /// or by the scan of a sealed segment when its first reader needs it) or was written
+    /// by this process, and readers always check the header checksum. Turn it on for
+    /// media that may rot while the log is open.
     pub verify_reads: bool,
     /// How much of the log opening checks.
     pub open_checks: OpenChecks,
@@ -123,7 +143,7 @@ impl Default for Options {
             segment_bytes: limits::SEGMENT_BYTES_DEFAULT,
             recovery: RecoveryMode::Strict,
             verify_reads: false,
-            open_checks: OpenChecks::AllSegments,
+            open_checks: OpenChecks::LastSegment,
             index_checkpoint_events: INDEX_CHECKPOINT_EVENTS_DEFAULT,
             io_path: IoPath::Auto,
         }

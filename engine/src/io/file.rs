@@ -1,15 +1,22 @@
 //! The real backend: files on the local file system, read through memory maps.
 //!
-//! A new file (a segment being prepared) gets its blocks with `fallocate` where the file
-//! system supports it, else by writing zeros; either way it reads as zeros, later writes
-//! never allocate, and preparing it writes no data (zero-filling a 64 MiB segment was
-//! measured to write more bytes than a `Buffered` workload's own records while it ran,
-//! on the same disk). Blocks from `fallocate` are *unwritten* extents, and the first
-//! fdatasync after a write into one also commits the extent's conversion; so a small write
-//! that runs past what the file has had written is followed by zeros up to the next
-//! `ZERO_AHEAD_BYTES` boundary, and a run of small durable appends pays that commit once
-//! per 64 KiB rather than once per 4 KiB block. Large writes (a flush of buffered
-//! appends) amortize it themselves and are not extended.
+//! A new file (a segment being prepared) is sparse: its length is set and synced, and it
+//! gets blocks (`fallocate`: unwritten extents, reading as zeros) for its first
+//! `ALLOCATION_CHUNK_BYTES`; the flusher thread allocates further chunks ahead of the
+//! writer (`allocate_through`), off the append path. So a store of a few events takes a
+//! chunk per segment file on disk, not a whole segment (a fully allocated 64 MiB segment
+//! and its prepared successor were 129 MiB for 10 events), and the writer still writes
+//! into allocated blocks. The length never changes after creation, so no fdatasync has a
+//! file size to commit; an allocation lost in a crash reads as zeros again, as a hole
+//! does. The first fdatasync after a write into an unwritten extent (or a hole) also
+//! commits the extent's conversion (or allocation) in the file system's journal; so a
+//! small write that runs past what the file has had written is followed by zeros up to
+//! the next `ZERO_AHEAD_BYTES` boundary, and a run of small durable appends pays that
+//! commit once per 64 KiB rather than once per 4 KiB block. Large writes (a flush of
+//! buffered appends) amortize it themselves and are not extended.
+//!
+//! Recovery asks where data may be (`next_data`: `SEEK_DATA` / `SEEK_HOLE`), so it never
+//! reads the unused, never-written rest of a segment.
 //!
 //! Writes are `pwrite`s, except the group-commit leader's on a storage opened with
 //! io_uring (`FileStorage::with_io_path`): its write, zero-ahead and fdatasync go to the
@@ -19,9 +26,11 @@
 //! takes a fault into the file system.)
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -104,7 +113,11 @@ fn choose(
     }
 }
 
-const ZERO_CHUNK_BYTES: usize = 1 << 20;
+/// A new file gets blocks for its first this many bytes; later ones are allocated this
+/// many at a time ahead of the writer (`StorageFile::allocate_through`, called from the
+/// flusher thread). A store of a few events takes one chunk per segment file on disk,
+/// not a whole segment.
+pub(crate) const ALLOCATION_CHUNK_BYTES: u64 = 2 << 20;
 
 /// A small write past the written part of an allocated file is followed by zeros up to a
 /// multiple of this (see the module doc).
@@ -140,27 +153,22 @@ impl Storage for FileStorage {
     }
 
     fn create_file(&self, path: &Path, len_bytes: u64) -> io::Result<Arc<dyn StorageFile>> {
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
             .open(path)?;
-        let written_through = if allocate(&file, len_bytes)? {
-            0
-        } else {
-            let zeros = vec![0u8; ZERO_CHUNK_BYTES];
-            let mut left = len_bytes;
-            while left > 0 {
-                let n = left.min(ZERO_CHUNK_BYTES as u64) as usize;
-                file.write_all(&zeros[..n])?;
-                left -= n as u64;
-            }
-            len_bytes
-        };
+        // Sparse: the length is set, blocks come later (the first chunk now, the rest
+        // ahead of the writer from the flusher thread, `allocate_through`).
+        file.set_len(len_bytes)?;
+        let first = len_bytes.min(ALLOCATION_CHUNK_BYTES);
+        let can_allocate = first == 0 || allocate(&file, 0, first)?;
+        // Makes the length durable: recovery checks it against the segment header.
         file.sync_all()?;
         let mut mapped = self.writable(file, path.to_path_buf())?;
-        mapped.written_through = Mutex::new(written_through);
+        mapped.written_through = Mutex::new(0);
+        mapped.allocated_through = AtomicU64::new(if can_allocate { first } else { u64::MAX });
         Ok(Arc::new(mapped))
     }
 
@@ -225,9 +233,14 @@ struct MappedFile {
     view: Bytes,
     writable: bool,
     /// Every byte from here on has never been written since the file was created (it
-    /// reads as zeros from unwritten extents): what a zero-ahead may cover. Files opened
-    /// rather than created start at their length (nothing known, nothing extended).
+    /// reads as zeros from unwritten extents or holes): what a zero-ahead may cover.
+    /// Files opened rather than created start at their length (nothing known, nothing
+    /// extended).
     written_through: Mutex<u64>,
+    /// Blocks were allocated below this (`u64::MAX`: allocation is not supported here, or
+    /// the file is read-only). Files opened rather than created start at 0: allocating
+    /// what already has blocks is cheap and changes nothing.
+    allocated_through: AtomicU64,
     /// The storage's ring and this file's registered slot in it (writable files only).
     #[cfg(target_os = "linux")]
     ring: Option<(Arc<Ring>, Option<u32>)>,
@@ -253,6 +266,7 @@ impl MappedFile {
             view: Bytes::from_owner(read_map),
             writable,
             written_through: Mutex::new(len_bytes),
+            allocated_through: AtomicU64::new(if writable { 0 } else { u64::MAX }),
             #[cfg(target_os = "linux")]
             ring: None,
             _path: path,
@@ -260,37 +274,76 @@ impl MappedFile {
     }
 }
 
-/// Gives `file` its `len_bytes` as allocated blocks that read as zeros, without writing
-/// them (`fallocate`). Returns `false` where that is not supported (the caller writes
-/// zeros instead).
+/// Gives `file` blocks for `offset..offset + len_bytes` that read as zeros, without
+/// writing them (`fallocate`, mode 0: unwritten extents; within the file's length it
+/// changes no size). Returns `false` where that is not supported (the file stays sparse
+/// there, which reads as zeros too).
 #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 #[expect(unsafe_code, reason = "calling fallocate(2) through the C library")]
-fn allocate(file: &File, len_bytes: u64) -> io::Result<bool> {
-    use std::ffi::c_int;
+fn allocate(file: &File, offset: u64, len_bytes: u64) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
 
-    extern "C" {
-        fn fallocate(fd: c_int, mode: c_int, offset: i64, len: i64) -> c_int;
-    }
-    let len = i64::try_from(len_bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len_bytes)) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
     // SAFETY: `fallocate` takes no pointers: a descriptor this function borrows (open for
-    // the whole call), mode 0 (allocate, extending the size) and a range. It touches no
-    // memory of this process; its only effects are on the file.
-    let rc = unsafe { fallocate(file.as_raw_fd(), 0, 0, len) };
+    // the whole call), mode 0 (allocate) and a range. It touches no memory of this
+    // process; its only effects are on the file.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, offset, len) };
     if rc == 0 {
         return Ok(true);
     }
     let error = io::Error::last_os_error();
-    // Not supported by the kernel (ENOSYS) or this file system (EOPNOTSUPP, 95 on Linux).
-    if error.kind() == io::ErrorKind::Unsupported || error.raw_os_error() == Some(95) {
+    // Not supported by the kernel (ENOSYS) or this file system (EOPNOTSUPP).
+    if error.kind() == io::ErrorKind::Unsupported || error.raw_os_error() == Some(libc::EOPNOTSUPP)
+    {
         return Ok(false);
     }
     Err(error)
 }
 
 #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
-fn allocate(_file: &File, _len_bytes: u64) -> io::Result<bool> {
+fn allocate(_file: &File, _offset: u64, _len_bytes: u64) -> io::Result<bool> {
     Ok(false)
+}
+
+/// The first range at or after `offset` that holds data (`SEEK_DATA`, then `SEEK_HOLE`):
+/// holes and unwritten extents without dirty pages read as zeros and are skipped. `None`
+/// when nothing from `offset` on holds data; `Err` when the file system cannot say
+/// (the caller then reads the rest).
+#[cfg(target_os = "linux")]
+#[expect(unsafe_code, reason = "calling lseek(2) with SEEK_DATA and SEEK_HOLE")]
+fn seek_data(file: &File, offset: u64, len_bytes: u64) -> io::Result<Option<Range<u64>>> {
+    use std::os::fd::AsRawFd;
+
+    if offset >= len_bytes {
+        return Ok(None);
+    }
+    let from = i64::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `lseek` takes no pointers: a descriptor this function borrows (open for the
+    // whole call), an offset and a whence. It only moves the descriptor's file offset,
+    // which nothing else in the engine uses (every read and write is positioned).
+    let start = unsafe { libc::lseek(file.as_raw_fd(), from, libc::SEEK_DATA) };
+    if start < 0 {
+        let error = io::Error::last_os_error();
+        // ENXIO: no data at or after `offset`.
+        if error.raw_os_error() == Some(libc::ENXIO) {
+            return Ok(None);
+        }
+        return Err(error);
+    }
+    // SAFETY: as above.
+    let end = unsafe { libc::lseek(file.as_raw_fd(), start, libc::SEEK_HOLE) };
+    if end < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let (start, end) = (start as u64, (end as u64).min(len_bytes));
+    Ok((start < end).then_some(start..end))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn seek_data(_file: &File, offset: u64, len_bytes: u64) -> io::Result<Option<Range<u64>>> {
+    Ok((offset < len_bytes).then_some(offset..len_bytes))
 }
 
 /// Starts the write-back of the file's dirty pages in the range, without waiting for it
@@ -421,6 +474,31 @@ impl StorageFile for MappedFile {
 
     fn start_writeback(&self, offset: u64, len_bytes: u64) {
         write_behind(&self.file, offset, len_bytes);
+    }
+
+    fn allocate_through(&self, end: u64) {
+        let from = self.allocated_through.load(Ordering::Relaxed);
+        let end = end
+            .next_multiple_of(ALLOCATION_CHUNK_BYTES)
+            .min(self.len_bytes);
+        if end <= from {
+            return;
+        }
+        // One caller at a time (the flusher thread); a lost race only allocates twice.
+        match allocate(&self.file, from, end - from) {
+            Ok(true) => self.allocated_through.store(end, Ordering::Relaxed),
+            Ok(false) => self.allocated_through.store(u64::MAX, Ordering::Relaxed),
+            // A full disk: the writes will meet it themselves, with an error.
+            Err(_) => {}
+        }
+    }
+
+    fn next_data(&self, offset: u64) -> io::Result<Option<Range<u64>>> {
+        match seek_data(&self.file, offset, self.len_bytes) {
+            Ok(range) => Ok(range),
+            // EINVAL on a file system without SEEK_DATA: read it all.
+            Err(_) => Ok((offset < self.len_bytes).then_some(offset..self.len_bytes)),
+        }
     }
 
     fn view(&self) -> io::Result<Bytes> {

@@ -10,6 +10,7 @@ mod uring;
 
 use std::fmt;
 use std::io;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -29,9 +30,10 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// Opens an existing file; `writable` files accept [`StorageFile::write_at`].
     fn open_file(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn StorageFile>>;
-    /// Creates (or replaces) `path` as `len_bytes` zero bytes whose data is synced, so
-    /// later writes into it never allocate. The name is durable only after
-    /// [`Storage::sync_dir`].
+    /// Creates (or replaces) `path` as `len_bytes` bytes that read as zeros, its length
+    /// synced. A backend may give the file its blocks lazily (the file backend leaves it
+    /// sparse past its first [`StorageFile::allocate_through`] chunk), so a store holding
+    /// little takes little disk. The name is durable only after [`Storage::sync_dir`].
     fn create_file(&self, path: &Path, len_bytes: u64) -> io::Result<Arc<dyn StorageFile>>;
     /// Renames a file; durable only after [`Storage::sync_dir`].
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
@@ -50,7 +52,7 @@ pub trait Storage: Send + Sync + fmt::Debug {
     }
 }
 
-/// One preallocated file of fixed length.
+/// One file of fixed length (its blocks allocated up front or as it fills).
 pub trait StorageFile: Send + Sync {
     /// The file's length in bytes.
     fn len_bytes(&self) -> u64;
@@ -65,6 +67,23 @@ pub trait StorageFile: Send + Sync {
     /// default does nothing.
     fn start_writeback(&self, offset: u64, len_bytes: u64) {
         let _ = (offset, len_bytes);
+    }
+    /// Asks the backend to give the file blocks for every byte below `end` ahead of the
+    /// writes that will land there, so those writes do not allocate. Only a hint, run off
+    /// the append path: it changes no byte and no length, needs no sync (an allocation
+    /// lost in a crash reads as zeros again, as a hole does), and a failure (a full disk)
+    /// is left for the write itself to meet. The default does nothing.
+    fn allocate_through(&self, end: u64) {
+        let _ = end;
+    }
+    /// The first range at or after `offset` that may hold non-zero bytes, or `None` when
+    /// every byte from `offset` to the end reads as zeros. A backend that cannot tell
+    /// (the default) answers `offset..len`; the file backend skips holes and
+    /// never-written (unwritten) extents with `SEEK_DATA` / `SEEK_HOLE`, so recovery
+    /// never reads the unused rest of a segment.
+    fn next_data(&self, offset: u64) -> io::Result<Option<Range<u64>>> {
+        let len = self.len_bytes();
+        Ok((offset < len).then_some(offset..len))
     }
     /// Writes `data` at `offset` as [`StorageFile::write_at`] does and starts a data sync
     /// covering it and every earlier completed write; the returned [`PendingSync`]

@@ -216,6 +216,15 @@ fn write_buffer(
     }
     writer.buffer.clear();
     let crossed = writer.offset / WRITE_BEHIND_BYTES > writer.written_offset / WRITE_BEHIND_BYTES;
+    let half = writer.active.file.len_bytes() / 2;
+    if writer.written_offset < half && writer.offset >= half {
+        if let Some(preparer) = &writer.preparer {
+            // The next segment is prepared once this one is half full, not when it
+            // starts: a log that never fills a segment never creates (and every open
+            // never removes) a second one.
+            preparer.request();
+        }
+    }
     writer.written_offset = writer.offset;
     writer.written_position = writer.next_position;
     writer.active.publish(writer.written_offset);
@@ -374,7 +383,8 @@ fn start_next_segment(shared: &Shared, writer: &mut Writer) -> Result<()> {
     writer.written_offset = writer.offset;
     writer.active_sealed = false;
     writer.last_indexed_offset = None;
-    preparer.request();
+    // The next file is asked for once this one is half full (`write_buffer`).
+    preparer.installed();
     shared.counters.rolled();
     Ok(())
 }

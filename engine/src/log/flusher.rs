@@ -24,7 +24,14 @@
 //! a seal's or a `sync()`'s fdatasync finds little left to write. Durability is unchanged:
 //! only fdatasync makes anything durable, and only it raises `synced`.
 //!
+//! **Allocation ahead.** On the same wake-up it asks the storage for blocks up to
+//! [`ALLOCATE_AHEAD_BYTES`] past the published bytes ([`StorageFile::allocate_through`]):
+//! segments are created sparse (a small store stays small on disk) and grow their
+//! allocation here, never on the append path. It is only a hint: a write that outruns it
+//! lands in a hole, which the file system allocates itself.
+//!
 //! [`StorageFile::start_writeback`]: crate::io::StorageFile::start_writeback
+//! [`StorageFile::allocate_through`]: crate::io::StorageFile::allocate_through
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -39,6 +46,11 @@ use crate::error::{Error, Result};
 /// The writer wakes the flusher each time its published bytes in the active segment
 /// cross a multiple of this.
 pub(crate) const WRITE_BEHIND_BYTES: u64 = 1 << 20;
+
+/// The active segment has blocks allocated this far past its published bytes, at least
+/// (`StorageFile::allocate_through`; the writer wakes this thread every
+/// [`WRITE_BEHIND_BYTES`]), so the writer's `pwrite`s land in allocated blocks.
+const ALLOCATE_AHEAD_BYTES: u64 = 2 * WRITE_BEHIND_BYTES;
 
 /// Write-back is started in whole pages of this size (a partial last page would be
 /// written again when it fills).
@@ -188,7 +200,9 @@ impl WrittenBack {
             Some((first, offset)) if first == active.first_position => offset,
             _ => 0,
         };
-        let to = active.written_bytes() / PAGE_BYTES * PAGE_BYTES;
+        let written = active.written_bytes();
+        active.file.allocate_through(written + ALLOCATE_AHEAD_BYTES);
+        let to = written / PAGE_BYTES * PAGE_BYTES;
         if to > from {
             active.file.start_writeback(from, to - from);
             self.through = Some((active.first_position, to));

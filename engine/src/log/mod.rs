@@ -315,7 +315,10 @@ impl LogCore {
                 .last()
                 .expect("recovery leaves a segment"),
         );
-        preparer.request();
+        // The next segment is prepared once the active one is half full (`append`).
+        if recovered.active_sealed || recovered.write_offset >= active.file.len_bytes() / 2 {
+            preparer.request();
+        }
         let writer = Writer::new(
             active,
             recovered.write_offset,

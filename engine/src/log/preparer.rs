@@ -1,5 +1,6 @@
-//! Prepares the next segment file (zero-filled and synced) on a background thread, so a
-//! roll on the append path only writes a header and renames.
+//! Prepares the next segment file (sparse, its length synced) on a background thread, so
+//! a roll on the append path only writes a header and renames. It is asked for once the
+//! active segment is half full, so a log that never fills a segment has one file.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -97,9 +98,15 @@ impl Preparer {
         }
     }
 
-    /// Asks for a spare segment to be prepared in the background; never blocks. The
-    /// writer calls it once the file it took is installed (renamed away from the
+    /// Tells the preparer the file it gave out is installed (renamed away from the
     /// prepared name), which frees the name for the next file.
+    pub(crate) fn installed(&self) {
+        self.shared.lock().taken = false;
+    }
+
+    /// Asks for a spare segment to be prepared in the background; never blocks. The
+    /// writer calls it once the active segment is half full (or at open, when it
+    /// already is), after installing the file it took before.
     pub(crate) fn request(&self) {
         self.shared.lock().taken = false;
         if let Some(requests) = &self.requests {

@@ -72,6 +72,10 @@ pub struct LogReader {
     /// fields the writer stores on every append.
     epoch: u64,
     verify_reads: bool,
+    /// Reading a sealed segment the open did not scan, from its start: the position its
+    /// seal must carry. Each record is then verified as it is read (both checksums, the
+    /// position, the seal), instead of a scan of the whole segment ahead of the read.
+    verifying: Option<u64>,
 }
 
 impl std::fmt::Debug for LogReader {
@@ -93,7 +97,16 @@ impl LogReader {
         let segment = shared
             .segment_for(start)
             .ok_or_else(|| shared.out_of_range(start))?;
-        let view = view_of(&segment)?;
+        // Starting at a sealed, unscanned segment's first position, the reader verifies
+        // as it goes; starting inside one, it scans it first (which also builds the
+        // sparse index that finds the start).
+        let verifying = segment
+            .unscanned_seal_position()
+            .filter(|_| start == segment.first_position);
+        let view = match verifying {
+            Some(_) => map_unscanned(&segment)?,
+            None => view_of(&segment)?,
+        };
         let (next_record_position, offset) = segment
             .index
             .floor(start)
@@ -112,6 +125,7 @@ impl LogReader {
             known_published: 0,
             epoch,
             verify_reads,
+            verifying,
         })
     }
 
@@ -158,8 +172,15 @@ impl LogReader {
                 }
             }
             if self.offset >= self.known_published {
-                self.known_published = self.segment.written_bytes();
+                self.known_published = match self.verifying {
+                    // Sealed: every byte is final, and the walk stops at the seal.
+                    Some(_) => self.view.len() as u64,
+                    None => self.segment.written_bytes(),
+                };
                 if self.offset >= self.known_published {
+                    if self.verifying.is_some() {
+                        return Err(self.corrupt("sealed segment ends without its seal"));
+                    }
                     return Ok(false);
                 }
             }
@@ -174,14 +195,31 @@ impl LogReader {
                 RecordWalker::new(&self.view[..published as usize], self.offset, self.epoch);
             let record = match walker.step() {
                 Step::Record(record) => record,
+                Step::End if self.verifying.is_some() => {
+                    return Err(self.corrupt("sealed segment ends without its seal"))
+                }
                 Step::End => return Err(self.corrupt("zeros inside published records")),
                 Step::Damaged { error, .. } => return Err(self.corrupt(error.describe())),
             };
             let header = record.header;
             if header.is_seal() {
+                if let Some(seal_position) = self.verifying {
+                    if header.position != seal_position
+                        || header.position != self.next_record_position
+                    {
+                        return Err(self.corrupt("seal position does not match the next segment"));
+                    }
+                    record
+                        .check_body()
+                        .map_err(|e| self.corrupt(e.describe()))?;
+                }
                 match self.shared.segment_starting_at(header.position) {
                     Some(next) => {
-                        self.view = view_of(&next)?;
+                        self.verifying = next.unscanned_seal_position();
+                        self.view = match self.verifying {
+                            Some(_) => map_unscanned(&next)?,
+                            None => view_of(&next)?,
+                        };
                         self.segment = next;
                         self.offset = SEGMENT_HEADER_BYTES as u64;
                         self.known_published = 0;
@@ -193,7 +231,7 @@ impl LogReader {
             if header.position != self.next_record_position {
                 return Err(self.corrupt("record position out of sequence"));
             }
-            if self.verify_reads {
+            if self.verify_reads || self.verifying.is_some() {
                 record
                     .check_body()
                     .map_err(|e| self.corrupt(e.describe()))?;
@@ -234,6 +272,15 @@ impl LogReader {
         }
         Ok(out.len() - before)
     }
+}
+
+/// The view of a sealed segment whose scan was deferred, without scanning it: for a
+/// reader that verifies each record as it reads it.
+fn map_unscanned(segment: &Segment) -> Result<Bytes> {
+    segment
+        .file
+        .view()
+        .map_err(|e| Error::io("map segment", Some(segment.path.clone()), e))
 }
 
 impl LogReader {

@@ -28,6 +28,9 @@ pub(crate) struct ScanEnd {
     pub(crate) sealed: bool,
     /// The first invalid record, if the scan stopped at one rather than at zeros.
     pub(crate) damage: Option<Damage>,
+    /// The highest `synced_before` among the valid records (0 when none): every position
+    /// below it was durable when one of them was written.
+    pub(crate) synced_before_max: u64,
 }
 
 /// Scans the records of a segment (`view` from offset 0) of the log `epoch` whose first
@@ -44,6 +47,7 @@ pub(crate) fn scan_records(
     let mut last_indexed: Option<u64> = None;
     let mut sealed = false;
     let mut damage = None;
+    let mut synced_before_max = 0;
     loop {
         let record = match walker.step() {
             Step::End => break,
@@ -71,6 +75,7 @@ pub(crate) fn scan_records(
             });
             break;
         }
+        synced_before_max = synced_before_max.max(header.synced_before);
         if header.is_seal() {
             sealed = true;
             break;
@@ -90,5 +95,6 @@ pub(crate) fn scan_records(
         end_position: expected,
         sealed,
         damage,
+        synced_before_max,
     }
 }

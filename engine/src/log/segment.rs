@@ -106,6 +106,18 @@ impl Segment {
             .map_err(|(offset, reason)| Error::corrupt(self.path.clone(), offset, reason))
     }
 
+    /// For a sealed segment whose deferred scan has not run: the position its seal must
+    /// carry. A sequential reader entering it at its start may then verify each record as
+    /// it reads it (`LogReader`) rather than scan it all first.
+    pub(crate) fn unscanned_seal_position(&self) -> Option<u64> {
+        let deferred = self.deferred.as_ref()?;
+        deferred
+            .outcome
+            .get()
+            .is_none()
+            .then_some(deferred.end_position)
+    }
+
     /// Bytes a reader may read: everything below is complete, published records.
     pub(crate) fn written_bytes(&self) -> u64 {
         self.written_bytes.load(Ordering::Acquire)

@@ -10,7 +10,7 @@ use annal::testing::segment_file_name;
 use annal::testing::SEGMENT_HEADER_BYTES;
 use annal::testing::{record_bytes_for, RECORD_HEADER_BYTES};
 use annal::testing::{CrashMode, SimStorage};
-use annal::{Durability, Error, Log, Options, Position, RecoveryMode};
+use annal::{Durability, Error, Log, OpenChecks, Options, Position, RecoveryMode};
 
 const SEGMENT_BYTES: u64 = 64 << 10;
 
@@ -422,11 +422,12 @@ pub(super) fn flip_payload_bit(
 
 #[test]
 fn bit_rot_in_a_sealed_segment_is_refused_naming_file_and_offset() {
-    // Proves a flipped bit in a sealed segment followed by synced segments fails open with Corrupt at that segment and record offset.
+    // Proves a flipped bit in a sealed segment followed by synced segments fails an open with OpenChecks::AllSegments with Corrupt at that segment and record offset.
     let storage = SimStorage::new();
     let (events, firsts) = three_segments(&storage);
     let damaged = firsts[0] + (firsts[1] - firsts[0]) / 2;
     let offset = flip_payload_bit(&storage, &events, firsts[0], damaged);
+    let options = || options().open_checks(OpenChecks::AllSegments);
     match Log::open_with_storage(dir(), options(), Arc::new(storage.clone())) {
         Err(Error::Corrupt {
             path,
@@ -448,13 +449,63 @@ fn bit_rot_in_a_sealed_segment_is_refused_naming_file_and_offset() {
 }
 
 #[test]
+fn bit_rot_in_a_sealed_segment_opens_by_default_and_every_read_of_it_is_refused() {
+    // Proves the default open (the tail only) opens past a flipped bit in a sealed segment, verify reports it, and no read returns its bytes: reads from the segment's start get the intact events, then Corrupt naming the file and record; a read inside it, and every read after that, gets Corrupt; the other segments read.
+    let storage = SimStorage::new();
+    let (events, firsts) = three_segments(&storage);
+    let damaged = firsts[0] + (firsts[1] - firsts[0]) / 2;
+    let offset = flip_payload_bit(&storage, &events, firsts[0], damaged);
+    let log = open(&storage);
+    assert!(
+        log.recovery_report().segments_scanned < firsts.len(),
+        "only the tail was scanned"
+    );
+    // The full check on demand finds it without any read having reached it.
+    let report = log.verify(&mut |_| {}).unwrap();
+    let found = report.damage().next().expect("verify reports the damage");
+    assert_eq!(found.kind, annal::VerifyProblemKind::Record);
+    assert_eq!(
+        (found.file.clone(), found.offset),
+        (segment(firsts[0]), Some(offset))
+    );
+    let corrupt_here = |result: Result<annal::Event, Error>| match result {
+        Err(Error::Corrupt {
+            path, offset: at, ..
+        }) => {
+            assert_eq!(path, segment(firsts[0]));
+            assert_eq!(at, offset);
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    };
+    // Reads from the segment's start verify as they go: the intact events before the
+    // damage read, then the damaged record is Corrupt.
+    assert_eq!(log.read(Position(0)).unwrap().payload.to_vec(), events[0]);
+    let mut reader = log.read_from(Position(0)).unwrap();
+    for expected in &events[..damaged as usize] {
+        assert_eq!(&reader.next().unwrap().unwrap().payload.to_vec(), expected);
+    }
+    corrupt_here(reader.next().expect("an error, not the end"));
+    // A read inside the segment scans it whole first; once that scan failed, every read
+    // of the segment is refused.
+    corrupt_here(log.read(Position(damaged)));
+    corrupt_here(log.read(Position(0)));
+    for position in firsts[1]..events.len() as u64 {
+        let event = log.read(Position(position)).unwrap();
+        assert_eq!(event.payload.to_vec(), events[position as usize]);
+    }
+    log.append(b"appends go on", Durability::Synced).unwrap();
+    corrupt_here(log.read(Position(1)));
+}
+
+#[test]
 fn bit_rot_in_the_middle_segment_is_refused_too() {
-    // Proves damage in a sealed segment between two others is reported in that segment, not the first.
+    // Proves damage in the sealed segment before the last, which the last proves durable, is reported in that segment (not the first) by the full open, and by the default open's reads of it.
     let storage = SimStorage::new();
     let (events, firsts) = three_segments(&storage);
     let damaged = firsts[1] + 1;
     let offset = flip_payload_bit(&storage, &events, firsts[1], damaged);
-    match Log::open_with_storage(dir(), options(), Arc::new(storage.clone())) {
+    let full = options().open_checks(OpenChecks::AllSegments);
+    let in_that_segment = |result: Result<(), Error>| match result {
         Err(Error::Corrupt {
             path, offset: at, ..
         }) => {
@@ -462,7 +513,21 @@ fn bit_rot_in_the_middle_segment_is_refused_too() {
             assert_eq!(at, offset);
         }
         other => panic!("expected Corrupt, got {other:?}"),
-    }
+    };
+    in_that_segment(Log::open_with_storage(dir(), full, Arc::new(storage.clone())).map(drop));
+    let log = open(&storage);
+    assert_eq!(
+        log.recovery_report().segments_scanned,
+        1,
+        "the last proves the one before durable"
+    );
+    let mut reader = log.read_from(Position(firsts[1])).unwrap();
+    assert_eq!(
+        reader.next().unwrap().unwrap().payload.to_vec(),
+        events[firsts[1] as usize]
+    );
+    in_that_segment(reader.next().unwrap().map(drop));
+    in_that_segment(log.read(Position(damaged)).map(drop));
 }
 
 #[test]
@@ -472,7 +537,12 @@ fn truncate_at_damage_keeps_exactly_the_events_before_it() {
     let (events, firsts) = three_segments(&storage);
     let damaged = firsts[0] + (firsts[1] - firsts[0]) / 2;
     flip_payload_bit(&storage, &events, firsts[0], damaged);
-    let log = open_with(&storage, options().recovery(RecoveryMode::TruncateAtDamage));
+    let log = open_with(
+        &storage,
+        options()
+            .recovery(RecoveryMode::TruncateAtDamage)
+            .open_checks(OpenChecks::AllSegments),
+    );
     assert_eq!(read_all(&log), &events[..damaged as usize]);
     assert_eq!(log.next_position(), Position(damaged));
     assert!(matches!(

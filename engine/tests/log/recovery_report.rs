@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use annal::testing::SimStorage;
-use annal::{CutReason, Durability, RecoveryAction, RecoveryMode, QUARANTINE_DIR};
+use annal::{CutReason, Durability, OpenChecks, RecoveryAction, RecoveryMode, QUARANTINE_DIR};
 
 use super::faults::{
     append_events, dir, flip_payload_bit, open, open_with, options, read_all, record_offset,
@@ -92,7 +92,12 @@ fn truncate_at_damage_reports_each_cut_and_removal_and_keeps_them_all() {
         .iter()
         .map(|&first| storage.file_bytes(&segment(first)).unwrap())
         .collect();
-    let log = open_with(&storage, options().recovery(RecoveryMode::TruncateAtDamage));
+    let log = open_with(
+        &storage,
+        options()
+            .recovery(RecoveryMode::TruncateAtDamage)
+            .open_checks(OpenChecks::AllSegments),
+    );
     assert_eq!(read_all(&log), &events[..damaged as usize]);
     let report = log.recovery_report();
     assert_eq!(report.actions.len(), 3, "{report:?}");

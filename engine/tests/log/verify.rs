@@ -6,7 +6,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use annal::{
-    Durability, Log, Options, RecoveryAction, RecoveryMode, Start, VerifyProblemKind, VerifyStage,
+    Durability, Log, OpenChecks, Options, RecoveryAction, RecoveryMode, Start, VerifyProblemKind,
+    VerifyStage,
 };
 
 const SEGMENT_BYTES: u64 = 64 << 10;
@@ -139,16 +140,17 @@ fn a_torn_tail_is_an_incomplete_tail_not_damage_and_the_dry_run_shows_its_cut() 
 
 #[test]
 fn the_dry_run_of_strict_damage_is_the_error_open_gives() {
-    // Proves the dry run of a log damaged before its tail refuses as open would (Corrupt naming the file), and under TruncateAtDamage lists the removals, writing nothing either way.
+    // Proves the dry run of a log damaged before its tail (it scans every segment, whatever the options) refuses as the full open would (Corrupt naming the file), and under TruncateAtDamage lists the removals, writing nothing either way.
     let dir = tempfile::tempdir().unwrap();
     let log = several_segments(dir.path());
     let second = log.segments().unwrap()[1].path.clone();
     log.close().unwrap();
     flip_byte(&second, 64 + 40 + 10);
-    let strict = Log::recovery_dry_run(dir.path(), Options::default()).unwrap_err();
-    let opened = Log::open(dir.path(), Options::default()).unwrap_err();
+    let full = Options::default().open_checks(OpenChecks::AllSegments);
+    let strict = Log::recovery_dry_run(dir.path(), full.clone()).unwrap_err();
+    let opened = Log::open(dir.path(), full.clone()).unwrap_err();
     assert_eq!(strict.to_string(), opened.to_string());
-    let lenient = Options::default().recovery(RecoveryMode::TruncateAtDamage);
+    let lenient = full.recovery(RecoveryMode::TruncateAtDamage);
     let planned = Log::recovery_dry_run(dir.path(), lenient).unwrap();
     assert!(planned.actions.len() >= 2, "{planned:?}");
     assert!(planned.actions.iter().any(

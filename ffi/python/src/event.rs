@@ -1,14 +1,14 @@
 //! The event store's values as Python classes: `NewEvent` (what an append proposes),
-//! `RecordedEvent` (what a read returns), `WriteResult` and `StreamInfo`.
+//! `WriteResult` and `StreamInfo` (`RecordedEvent`, what a read returns, is in
+//! `recorded.rs`).
 
 use bytes::Bytes;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyTuple};
 
 use crate::args::{event_id, event_type as event_type_arg, text};
-use crate::buffer::{bytes_like, Payload};
+use crate::buffer::{bytes_like, payload};
 use crate::gc::new_untracked;
 
 /// An event to append: its type, data, optional 16-byte id (bytes or `uuid.UUID`; a
@@ -43,14 +43,14 @@ impl NewEvent {
 
     /// The data.
     #[getter]
-    fn data(&self) -> Payload {
-        Payload::new(self.0.data.clone())
+    fn data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        payload(py, self.0.data.clone())
     }
 
     /// The metadata (empty when none was given).
     #[getter]
-    fn metadata(&self) -> Payload {
-        Payload::new(self.0.metadata.clone())
+    fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        payload(py, self.0.metadata.clone())
     }
 
     /// The id, or `None`.
@@ -85,106 +85,6 @@ pub(crate) fn new_event(item: &Bound<'_, PyAny>) -> PyResult<annal::NewEvent> {
             "each event must be an annal.NewEvent or an (event_type, data) tuple, not {}",
             item.get_type().name()?
         ))),
-    }
-}
-
-/// An event as stored: stream, revision, global position, timestamp, type, id,
-/// metadata and data. `data` and `metadata` are `Payload`s sharing the log's memory.
-#[pyclass(frozen, module = "annal")]
-pub struct RecordedEvent {
-    event: annal::RecordedEvent,
-    data: PyOnceLock<Py<Payload>>,
-    metadata: PyOnceLock<Py<Payload>>,
-}
-
-impl RecordedEvent {
-    pub(crate) fn new(event: annal::RecordedEvent) -> RecordedEvent {
-        RecordedEvent {
-            event,
-            data: PyOnceLock::new(),
-            metadata: PyOnceLock::new(),
-        }
-    }
-
-    /// The Python object for `event`, kept out of the cycle collector (`gc.rs`).
-    pub(crate) fn object(
-        py: Python<'_>,
-        event: annal::RecordedEvent,
-    ) -> PyResult<Bound<'_, RecordedEvent>> {
-        new_untracked(py, RecordedEvent::new(event))
-    }
-}
-
-#[pymethods]
-impl RecordedEvent {
-    /// The stream's name (UTF-8; invalid bytes replaced).
-    #[getter]
-    fn stream(&self) -> String {
-        text(&self.event.stream)
-    }
-
-    /// The stream's name as stored: bytes, exactly (names need not be UTF-8).
-    #[getter]
-    fn stream_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.event.stream)
-    }
-
-    /// The event type as stored: bytes, exactly.
-    #[getter]
-    fn event_type_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.event.event_type)
-    }
-
-    /// The revision within its stream.
-    #[getter]
-    fn revision(&self) -> u64 {
-        self.event.revision.0
-    }
-
-    /// The global position.
-    #[getter]
-    fn position(&self) -> u64 {
-        self.event.position.0
-    }
-
-    /// Nanoseconds since the Unix epoch, assigned at append, never decreasing.
-    #[getter]
-    fn timestamp_ns(&self) -> u64 {
-        self.event.timestamp_ns
-    }
-
-    /// The event type.
-    #[getter]
-    fn event_type(&self) -> String {
-        text(&self.event.event_type)
-    }
-
-    /// The 16-byte id, or `None`.
-    #[getter]
-    fn id<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        self.event.id.map(|id| PyBytes::new(py, &id))
-    }
-
-    /// The data, without a copy.
-    #[getter]
-    fn data(&self, py: Python<'_>) -> PyResult<Py<Payload>> {
-        Payload::cached(py, &self.data, &self.event.data)
-    }
-
-    /// The metadata, without a copy.
-    #[getter]
-    fn metadata(&self, py: Python<'_>) -> PyResult<Py<Payload>> {
-        Payload::cached(py, &self.metadata, &self.event.metadata)
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "RecordedEvent(stream={:?}, revision={}, position={}, event_type={:?})",
-            text(&self.event.stream),
-            self.event.revision,
-            self.event.position.0,
-            text(&self.event.event_type)
-        )
     }
 }
 

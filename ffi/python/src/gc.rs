@@ -1,11 +1,11 @@
 //! Objects kept out of CPython's cycle collector. PyO3 makes every class a GC type, so
-//! each `NewEvent`, `RecordedEvent`, `Payload` and `LogEvent` would join the youngest
-//! generation, and every 700 allocations a collection would walk all of them: about
-//! half the cost of building a `NewEvent` (callgrind, `docs/python.md`, "Benchmarks").
-//! These classes hold no reference that can lead back to a container of themselves
-//! (bytes, the engine's buffers, and `Payload`s that hold only bytes), so they can never
-//! be part of a cycle, and CPython lets such objects be untracked (it does so for
-//! tuples and dicts of atoms itself).
+//! each `NewEvent` and `LogEvent` would join the youngest generation, and every 700
+//! allocations a collection would walk all of them: about half the cost of building a
+//! `NewEvent` (callgrind, `docs/python.md`, "Benchmarks"). These classes hold no
+//! reference that can lead back to a container of themselves (bytes, the engine's
+//! buffers, and `Payload`s), so they can never be part of a cycle, and CPython lets such
+//! objects be untracked (it does so for tuples and dicts of atoms itself). The read
+//! path's classes (`raw.rs`) are not GC types at all.
 #![expect(
     unsafe_code,
     reason = "PyObject_GC_UnTrack is an FFI call on a raw object pointer"

@@ -1,10 +1,13 @@
 //! The `annal` Python package's native module (`annal._annal`): PyO3 classes over the
-//! engine's public API. `python/annal/__init__.py` re-exports everything here.
+//! engine's public API, and the three a read makes per event made with the C API.
+//! `python/annal/__init__.py` re-exports everything here.
 //!
-//! One file per job: `store` (the event store and its read iterators), `log` (the raw
-//! log), `consumer` (durable consumers), `subscription` (waiting with signals checked),
-//! `event` (the values appended and read), `buffer` (zero-copy payloads) and `gc`
-//! (objects kept out of the cycle collector), the only `unsafe`, `args` (Python arguments into engine values), `errors` (exceptions).
+//! One file per job: `store` (the event store), `read` (its read iterator), `log` (the
+//! raw log), `consumer` (durable consumers), `subscription` (waiting with signals
+//! checked), `event` (the values appended), `recorded` (the events read), `args` (Python
+//! arguments into engine values), `errors` (exceptions). `unsafe` is allowed only in
+//! `raw` (classes made with the C API), `buffer` (zero-copy payloads), `recorded`,
+//! `read` and `gc` (objects kept out of the cycle collector).
 
 mod args;
 mod buffer;
@@ -15,7 +18,9 @@ mod gc;
 mod handle;
 mod log;
 mod options;
+mod raw;
 mod read;
+mod recorded;
 mod recovery;
 mod stats;
 mod store;
@@ -30,7 +35,7 @@ use args::{ExpectedRevision, Start, StartKind};
 fn _annal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<store::EventStore>()?;
-    m.add_class::<read::EventIterator>()?;
+    read::register(m)?;
     m.add_class::<log::Log>()?;
     m.add_class::<log::LogEvent>()?;
     m.add_class::<log::LogReader>()?;
@@ -47,10 +52,10 @@ fn _annal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<subscription::Subscription>()?;
     m.add_class::<subscription::LogSubscription>()?;
     m.add_class::<event::NewEvent>()?;
-    m.add_class::<event::RecordedEvent>()?;
+    recorded::register(m)?;
     m.add_class::<event::WriteResult>()?;
     m.add_class::<event::StreamInfo>()?;
-    m.add_class::<buffer::Payload>()?;
+    buffer::register(m)?;
     m.add_class::<args::Durability>()?;
     m.add_class::<args::Direction>()?;
     m.add_class::<args::Visibility>()?;

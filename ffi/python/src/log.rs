@@ -10,7 +10,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList};
 
 use crate::args::{self, Durability, Visibility};
-use crate::buffer::{bytes_like, Payload};
+use crate::buffer::{bytes_like, payload};
 use crate::consumer::{Consumer, ConsumerInfo};
 use crate::errors::IntoPy;
 use crate::handle::Handle;
@@ -24,7 +24,7 @@ use crate::subscription::{LogSubscription, Shared};
 pub struct LogEvent {
     position: u64,
     bytes: Bytes,
-    payload: PyOnceLock<Py<Payload>>,
+    payload: PyOnceLock<Py<PyAny>>,
 }
 
 impl LogEvent {
@@ -47,8 +47,17 @@ impl LogEvent {
 
     /// The payload, without a copy.
     #[getter]
-    fn payload(&self, py: Python<'_>) -> PyResult<Py<Payload>> {
-        Payload::cached(py, &self.payload, &self.bytes)
+    fn payload(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        // Not `get_or_try_init`, which detaches from the interpreter around its lock: the
+        // object is made first and offered to the cell; a caller that lost the race
+        // takes the winner's, so the payload is the same object each time.
+        if let Some(made) = self.payload.get(py) {
+            return Ok(made.clone_ref(py));
+        }
+        let made = payload(py, self.bytes.clone())?.unbind();
+        let _ = self.payload.set(py, made);
+        let made = self.payload.get(py).expect("the cell was set just now");
+        Ok(made.clone_ref(py))
     }
 
     fn __repr__(&self) -> String {

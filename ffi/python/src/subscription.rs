@@ -10,8 +10,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::errors::{closed, IntoPy};
-use crate::event::RecordedEvent;
 use crate::log::LogEvent;
+use crate::recorded::RecordedEvent;
 
 /// How long a wait runs with the GIL released before checking for signals.
 const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(100);

@@ -156,4 +156,12 @@ impl StorageFile for DryFile {
             None => Ok(Bytes::new()),
         }
     }
+
+    fn next_data(&self, offset: u64) -> io::Result<Option<std::ops::Range<u64>>> {
+        match &self.real {
+            // Where the real file holds data, as recovery itself would look.
+            Some(real) => real.next_data(offset),
+            None => Ok(None),
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! Recovery at open: scan every segment, cut a torn tail, refuse other damage.
+//! Recovery at open: scan the tail (every segment under `OpenChecks::AllSegments`), cut a
+//! torn tail, refuse other damage.
 //!
 //! The decision table (docs/design.md has the argument):
 //!
@@ -37,7 +38,9 @@ use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::{parse_segment_file_name, read_u64, ALIGNMENT_BYTES};
 use crate::io::{Storage, StorageFile};
 use crate::options::{OpenChecks, Options, RecoveryMode};
-use cut::{all_zero, quarantine_segments, quarantine_tail, zero_tail, ZERO_CHECK_BYTES};
+use cut::{
+    all_zero, data_ranges, quarantine_segments, quarantine_tail, zero_tail, ZERO_CHECK_BYTES,
+};
 pub(crate) use dry_run::dry_run;
 pub(in crate::log) use proof::durable_record_after;
 pub use report::{CutReason, RecoveryAction, RecoveryReport, QUARANTINE_DIR};
@@ -79,6 +82,8 @@ struct Scanned {
     damage: Option<Damage>,
     /// The records were not scanned: the first reader of the segment scans them.
     deferred: bool,
+    /// The highest `synced_before` of the valid records scanned (0 if not scanned).
+    synced_before_max: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,18 +120,19 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, options: &Options) -> R
     let last = firsts.len() - 1;
     let mut scans = Vec::with_capacity(firsts.len());
     for (k, &first) in firsts.iter().enumerate() {
-        // The segment before the last may be torn (its seal's fdatasync runs in the
-        // background), so the last two are always scanned.
+        // The last segment is always scanned. The one before it may be torn (its seal's
+        // fdatasync runs in the background): it is scanned too unless the last one proves
+        // it durable (`find_problem_keeping_tail_scanned`).
         let deferred_end = match options.open_checks {
             OpenChecks::AllSegments => None,
-            OpenChecks::LastSegment if k + 2 < firsts.len() => firsts.get(k + 1).copied(),
+            OpenChecks::LastSegment if k != last => firsts.get(k + 1).copied(),
             OpenChecks::LastSegment => None,
         };
         scans.push(scan_segment(storage, dir, first, k == last, deferred_end)?);
     }
     let epoch = scans[0].epoch;
     let mut report = RecoveryReport::default();
-    match find_problem_keeping_last_two_scanned(&mut scans, epoch) {
+    match find_problem_keeping_tail_scanned(&mut scans, epoch) {
         None => finish(storage, dir, scans, epoch, None, report),
         Some(problem) => {
             let proven_synced = problem.kind == ProblemKind::NeverTorn
@@ -237,6 +243,7 @@ fn scan_segment(
         sealed: false,
         damage: None,
         deferred: deferred_end.is_some(),
+        synced_before_max: 0,
         view,
         file,
         writable,
@@ -286,12 +293,14 @@ fn scan_all_records(scanned: &mut Scanned) {
     scanned.end_position = end.end_position;
     scanned.sealed = end.sealed;
     scanned.damage = end.damage;
+    scanned.synced_before_max = end.synced_before_max;
 }
 
 /// [`find_problem`], after scanning (under `OpenChecks::LastSegment`) whichever segments
-/// will be the last two once the problem is cut off: the next open scans those fully, so
-/// this one must have checked them by the same rules, or the two would disagree.
-fn find_problem_keeping_last_two_scanned(scans: &mut [Scanned], epoch: u64) -> Option<Problem> {
+/// will be the tail once the problem is cut off — the last one, and the one before it
+/// unless the last proves it durable — since the next open scans those by the same
+/// rule, and the two opens must agree.
+fn find_problem_keeping_tail_scanned(scans: &mut [Scanned], epoch: u64) -> Option<Problem> {
     loop {
         let problem = find_problem(scans, epoch);
         let kept_last = match &problem {
@@ -302,18 +311,35 @@ fn find_problem_keeping_last_two_scanned(scans: &mut [Scanned], epoch: u64) -> O
         let Some(kept_last) = kept_last else {
             return problem;
         };
-        let mut scanned_more = false;
-        for scan in &mut scans[kept_last.saturating_sub(1)..=kept_last] {
-            if scan.deferred && scan.header.is_ok() {
-                scan_all_records(scan);
-                scan.deferred = false;
-                scanned_more = true;
-            }
+        let mut scanned_more = scan_deferred(&mut scans[kept_last]);
+        if kept_last > 0 && !proves_previous_durable(&scans[kept_last]) {
+            scanned_more |= scan_deferred(&mut scans[kept_last - 1]);
         }
         if !scanned_more {
             return problem;
         }
     }
+}
+
+/// Scans a segment whose scan was deferred (if its header is sound); whether it did.
+fn scan_deferred(scan: &mut Scanned) -> bool {
+    if scan.deferred && scan.header.is_ok() {
+        scan_all_records(scan);
+        scan.deferred = false;
+        return true;
+    }
+    false
+}
+
+/// Whether a scanned segment holds a valid record written after a sync covered one of
+/// its own positions (`synced_before` above its first position): a group commit syncs
+/// the active segment only after making the sealed one before it durable (`flusher`), so
+/// that segment, seal included, was durable and no crash can have torn it. Damage there
+/// is media damage, found by its first reader. (`synced_before` equal to the first
+/// position proves less: every event before it was synced, possibly before its seal was
+/// written. A model test found that case.)
+fn proves_previous_durable(scan: &Scanned) -> bool {
+    !scan.deferred && scan.synced_before_max > scan.first_position
 }
 
 fn find_problem(scans: &[Scanned], epoch: u64) -> Option<Problem> {
@@ -365,6 +391,7 @@ fn find_problem(scans: &[Scanned], epoch: u64) -> Option<Problem> {
         if !scan.sealed
             && k == last
             && has_durable_record_after(
+                &*scan.file,
                 &scan.view,
                 scan.epoch,
                 later_records_from,
@@ -404,11 +431,18 @@ fn later_record_proves_synced(scans: &[Scanned], problem: &Problem) -> bool {
             Ok(_) => {}
         }
         let from = SEGMENT_HEADER_BYTES as u64;
-        if has_durable_record_after(&later.view, scan.epoch, from, damaged_position) {
+        if has_durable_record_after(
+            &*later.file,
+            &later.view,
+            scan.epoch,
+            from,
+            damaged_position,
+        ) {
             return true;
         }
     }
     has_durable_record_after(
+        &*scan.file,
         &scan.view,
         scan.epoch,
         problem.later_records_from,
@@ -416,30 +450,40 @@ fn later_record_proves_synced(scans: &[Scanned], problem: &Problem) -> bool {
     )
 }
 
-/// Looks at every aligned offset of a segment's `view` from `from` on for a valid record
-/// of the log `epoch` whose `synced_before` exceeds `damaged_position`: proof that the
-/// records up to there were durable.
-fn has_durable_record_after(view: &[u8], epoch: u64, from: u64, damaged_position: u64) -> bool {
-    let mut offset = from as usize;
-    while offset + ALIGNMENT_BYTES <= view.len() {
-        // Most of what follows a tail is zeros: skip them a block at a time.
-        if offset.is_multiple_of(ZERO_CHECK_BYTES) {
-            let block_end = (offset + ZERO_CHECK_BYTES).min(view.len());
-            if all_zero(&view[offset..block_end]) {
-                offset = block_end;
-                continue;
-            }
-        }
-        if read_u64(view, offset) != 0 {
-            if let Ok(Frame::Record(header)) = decode_header(&view[offset..], epoch) {
-                if header.synced_before > damaged_position
-                    && check_body(&header, body(&header, &view[offset..])).is_ok()
-                {
-                    return true;
+/// Looks at every aligned offset of a segment's `view` from `from` on (where its `file`
+/// may hold data: holes and never-written extents are skipped) for a valid record of the
+/// log `epoch` whose `synced_before` exceeds `damaged_position`: proof that the records
+/// up to there were durable.
+fn has_durable_record_after(
+    file: &dyn StorageFile,
+    view: &[u8],
+    epoch: u64,
+    from: u64,
+    damaged_position: u64,
+) -> bool {
+    let from = (from as usize).min(view.len());
+    for range in data_ranges(file, from, view.len()) {
+        let mut offset = range.start;
+        while offset + ALIGNMENT_BYTES <= range.end {
+            // Most of what follows a tail is zeros: skip them a block at a time.
+            if offset.is_multiple_of(ZERO_CHECK_BYTES) {
+                let block_end = (offset + ZERO_CHECK_BYTES).min(range.end);
+                if all_zero(&view[offset..block_end]) {
+                    offset = block_end;
+                    continue;
                 }
             }
+            if read_u64(view, offset) != 0 {
+                if let Ok(Frame::Record(header)) = decode_header(&view[offset..], epoch) {
+                    if header.synced_before > damaged_position
+                        && check_body(&header, body(&header, &view[offset..])).is_ok()
+                    {
+                        return true;
+                    }
+                }
+            }
+            offset += ALIGNMENT_BYTES;
         }
-        offset += ALIGNMENT_BYTES;
     }
     false
 }

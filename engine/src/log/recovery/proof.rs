@@ -14,8 +14,6 @@ pub(in crate::log) fn durable_record_after(
     from: u64,
     position: u64,
 ) -> bool {
-    // The file is for storage that can tell where its data lies (sparse files); every
-    // byte of the view is looked at here.
-    let _ = file;
-    super::has_durable_record_after(view, epoch, from, position)
+    // The file tells where its data lies: holes and never-written extents are skipped.
+    super::has_durable_record_after(file, view, epoch, from, position)
 }
