@@ -119,7 +119,7 @@ fn annal_store(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
 /// 8 links (12 bytes each) on every 8th event of a stream after the first.
 fn store_envelope_bytes(i: u64, name: &[u8], data: usize) -> usize {
     let revision = i / STORE_STREAMS;
-    let links = if revision > 0 && revision % 8 == 0 {
+    let links = if revision > 0 && revision.is_multiple_of(8) {
         8 * 12
     } else {
         0
