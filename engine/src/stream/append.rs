@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::read::{read_stream, starts_of_parts, stream_positions};
-use super::types::{Direction, StreamAppend, WriteResult};
+use super::types::{Direction, NewEvent, StreamAppend, WriteResult};
 use crate::error::{Error, Result};
 use crate::format::envelope::{encode, EnvelopeParts, Kind, SAME_RECORD};
 use crate::format::record::RecordEvents;
@@ -45,6 +45,13 @@ pub(crate) fn check_stream_name(name: &[u8]) -> Result<()> {
 
 /// Checks everything about an append that does not depend on the store's state.
 pub(crate) fn check_input(appends: &[StreamAppend]) -> Result<()> {
+    // One event for one stream (the common append) has nothing to compare.
+    if let [StreamAppend { stream, events, .. }] = appends {
+        if let [event] = &events[..] {
+            check_stream_name(stream)?;
+            return check_event_type(event);
+        }
+    }
     if appends.is_empty() {
         return Err(Error::EmptyBatch);
     }
@@ -74,14 +81,7 @@ pub(crate) fn check_input(appends: &[StreamAppend]) -> Result<()> {
             return Err(Error::EmptyBatch);
         }
         for event in &append.events {
-            if event.event_type.len() > EVENT_TYPE_BYTES_MAX {
-                return Err(Error::InvalidArgument {
-                    reason: format!(
-                        "event type is {} bytes, more than the maximum {EVENT_TYPE_BYTES_MAX}",
-                        event.event_type.len()
-                    ),
-                });
-            }
+            check_event_type(event)?;
             if let (Some(id), Some(ids)) = (event.id, ids.as_mut()) {
                 if !ids.insert(id) {
                     return Err(Error::InvalidArgument {
@@ -90,6 +90,18 @@ pub(crate) fn check_input(appends: &[StreamAppend]) -> Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+fn check_event_type(event: &NewEvent) -> Result<()> {
+    if event.event_type.len() > EVENT_TYPE_BYTES_MAX {
+        return Err(Error::InvalidArgument {
+            reason: format!(
+                "event type is {} bytes, more than the maximum {EVENT_TYPE_BYTES_MAX}",
+                event.event_type.len()
+            ),
+        });
     }
     Ok(())
 }
