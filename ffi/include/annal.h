@@ -80,11 +80,13 @@
 // Open: cut the log at the first damaged record (loses data).
 #define ANNAL_RECOVERY_TRUNCATE_AT_DAMAGE 1
 
-// Open: scan every record of every segment.
-#define ANNAL_OPEN_CHECKS_ALL_SEGMENTS 0
+// Open (the default): scan the tail (the last segment, and the one before it unless
+// the last proves it durable); a sealed segment's records are checked when first read,
+// and all of them by `verify`.
+#define ANNAL_OPEN_CHECKS_LAST_SEGMENT 0
 
-// Open: scan the last two segments; the others when first read.
-#define ANNAL_OPEN_CHECKS_LAST_SEGMENT 1
+// Open: scan every record of every segment.
+#define ANNAL_OPEN_CHECKS_ALL_SEGMENTS 1
 
 // Store subscriptions: every event.
 #define ANNAL_FILTER_ALL 0
@@ -267,7 +269,7 @@ typedef struct annal_open_options {
   uint64_t index_checkpoint_events;
   // `ANNAL_RECOVERY_*`; 0: strict.
   uint32_t recovery;
-  // `ANNAL_OPEN_CHECKS_*`; 0: all segments.
+  // `ANNAL_OPEN_CHECKS_*`; 0: the tail only (the engine's default).
   uint32_t open_checks;
   // 1: re-check every record's body checksum on read; 0: no.
   uint32_t verify_reads;

@@ -47,10 +47,12 @@ pub const ANNAL_RECOVERY_STRICT: u32 = 0;
 /// Open: cut the log at the first damaged record (loses data).
 pub const ANNAL_RECOVERY_TRUNCATE_AT_DAMAGE: u32 = 1;
 
+/// Open (the default): scan the tail (the last segment, and the one before it unless
+/// the last proves it durable); a sealed segment's records are checked when first read,
+/// and all of them by `verify`.
+pub const ANNAL_OPEN_CHECKS_LAST_SEGMENT: u32 = 0;
 /// Open: scan every record of every segment.
-pub const ANNAL_OPEN_CHECKS_ALL_SEGMENTS: u32 = 0;
-/// Open: scan the last two segments; the others when first read.
-pub const ANNAL_OPEN_CHECKS_LAST_SEGMENT: u32 = 1;
+pub const ANNAL_OPEN_CHECKS_ALL_SEGMENTS: u32 = 1;
 
 /// Store subscriptions: every event.
 pub const ANNAL_FILTER_ALL: u32 = 0;

@@ -29,7 +29,7 @@ pub struct annal_open_options {
     pub index_checkpoint_events: u64,
     /// `ANNAL_RECOVERY_*`; 0: strict.
     pub recovery: u32,
-    /// `ANNAL_OPEN_CHECKS_*`; 0: all segments.
+    /// `ANNAL_OPEN_CHECKS_*`; 0: the tail only (the engine's default).
     pub open_checks: u32,
     /// 1: re-check every record's body checksum on read; 0: no.
     pub verify_reads: u32,

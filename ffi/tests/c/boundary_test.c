@@ -2,7 +2,8 @@
  * behaviour: NULL arguments, out-of-range enum values, impossible lengths and struct
  * sizes, oversized events, invalid UTF-8 and empty paths, handles of the wrong kind or
  * never issued, use after close and double close; and that versions, status names and
- * the last-error message work. Usage: boundary_test DIR */
+ * the last-error message work; and that zeroed options take the engine's default open
+ * checks. Usage: boundary_test DIR */
 #include <stdint.h>
 
 #include "check.h"
@@ -54,6 +55,53 @@ static void last_error(const char *dir) {
     /* A success leaves the last error as it was. */
     OK(annal_log_open(dir, small(), &log));
     CHECK(annal_last_error_status() == ANNAL_STATUS_NULL_ARGUMENT);
+    OK(annal_log_close(log));
+}
+
+/* Flips one byte in the first record of `path` (its payload: past the segment header
+ * and the record header). */
+static void flip_first_record(const char *path) {
+    FILE *file = fopen(path, "r+b");
+    CHECK(file != NULL);
+    CHECK(fseek(file, 160, SEEK_SET) == 0);
+    int byte = fgetc(file);
+    CHECK(byte != EOF);
+    CHECK(fseek(file, 160, SEEK_SET) == 0);
+    CHECK(fputc(byte ^ 0xff, file) != EOF);
+    CHECK(fclose(file) == 0);
+}
+
+/* Zeroed options open with the engine's default checks (the tail only): damage in a
+ * sealed segment is not read at open but refused by the read that reaches it, and
+ * ANNAL_OPEN_CHECKS_ALL_SEGMENTS refuses it at open. */
+static void open_checks_default(const char *base) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/sealed-damage", base);
+    annal_log *log = NULL;
+    OK(annal_log_open(dir, small(), &log));
+    uint8_t payload[1000];
+    memset(payload, 7, sizeof payload);
+    for (int i = 0; i < 4000; i++) {
+        OK(annal_log_append(log, payload, sizeof payload, ANNAL_DURABILITY_BUFFERED, NULL));
+    }
+    OK(annal_log_sync(log));
+    OK(annal_log_close(log));
+    char segment[4200];
+    snprintf(segment, sizeof segment, "%s/00000000000000000000.log", dir);
+    flip_first_record(segment);
+
+    annal_open_options options = *small();
+    options.open_checks = ANNAL_OPEN_CHECKS_ALL_SEGMENTS;
+    log = NULL;
+    EXPECT(annal_log_open(dir, &options, &log), ANNAL_STATUS_CORRUPT);
+    CHECK(log == NULL);
+
+    OK(annal_log_open(dir, small(), &log));
+    annal_reader *reader = NULL;
+    OK(annal_log_read_from(log, 0, ANNAL_VISIBILITY_WRITTEN, &reader));
+    annal_event_view view;
+    EXPECT(annal_reader_next(reader, &view), ANNAL_STATUS_CORRUPT);
+    OK(annal_reader_free(reader));
     OK(annal_log_close(log));
 }
 
@@ -369,6 +417,7 @@ int main(int argc, char **argv) {
     versions_and_names();
     last_error(log_dir);
     open_options(log_dir, argv[1]);
+    open_checks_default(argv[1]);
     annal_log *log = NULL;
     OK(annal_log_open(log_dir, small(), &log));
     log_arguments(log);
