@@ -347,6 +347,43 @@ impl Log {
         self.core.truncate_before(position)
     }
 
+    /// Removes every event from `position` on, synced ones included: for a replicated
+    /// log whose tail conflicts with the leader's. When it returns, the next append gets
+    /// `position`, no reader returns a removed event, and no crash brings one back (a
+    /// durable marker makes the removal all-or-nothing: `docs/format.md`).
+    ///
+    /// It first makes every append durable, then waits for any sync in flight and holds
+    /// appends back while it works. Published bytes are never rewritten: the segment
+    /// holding `position` is replaced by a copy of its records before it (up to one
+    /// segment of copying), and the segments after it are removed. A reader or
+    /// subscription that reaches `position` continues with what is appended there next,
+    /// unless it had already returned an event at or after `position`: it then fails
+    /// with [`crate::Error::PositionOutOfRange`]. Followers in other processes must
+    /// reopen. Event stores and durable consumers are not truncated this way (their
+    /// indexes and checkpoints would point past the cut).
+    ///
+    /// `position` must be the first position of an append (a truncation removes whole
+    /// appends: [`crate::Error::InvalidArgument`] otherwise) and between the first
+    /// position held and the next one ([`crate::Error::PositionOutOfRange`]); the next
+    /// one removes nothing. An I/O error poisons the log; reopening finishes the cut.
+    ///
+    /// ```
+    /// use annal::{Durability, Log, Options, Position};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let log = Log::open(dir.path(), Options::default())?;
+    /// log.append(b"kept", Durability::Synced)?;
+    /// log.append(b"conflicting", Durability::Synced)?;
+    /// log.truncate_from(Position(1))?;
+    /// assert_eq!(log.next_position(), Position(1));
+    /// log.append(b"the leader's", Durability::Synced)?;
+    /// assert_eq!(&log.read(Position(1))?.payload[..], b"the leader's");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn truncate_from(&self, position: Position) -> Result<()> {
+        self.core.truncate_from(position)
+    }
+
     /// A subscription from `start` (a [`Position`], [`Start::Beginning`] or
     /// [`Start::End`]) seeing synced events only: see [`Log::subscribe_with`].
     pub fn subscribe(&self, start: impl Into<Start>) -> Result<Subscription> {

@@ -9,6 +9,7 @@ pub mod extension;
 pub(crate) mod index_table;
 pub mod record;
 pub mod segment_header;
+pub mod truncation_marker;
 
 /// Every record starts at a multiple of this many bytes from the start of the segment.
 pub const ALIGNMENT_BYTES: usize = 8;

@@ -90,6 +90,33 @@ impl Writer {
         self.flusher = flusher;
     }
 
+    /// The position the next append gets.
+    pub(crate) fn next_position(&self) -> u64 {
+        self.next_position
+    }
+
+    /// Continues appending in `active` at `offset` with `next_position`, after a suffix
+    /// truncation replaced the segment (`truncation`); nothing may be buffered.
+    pub(crate) fn restart_at(
+        &mut self,
+        active: Arc<Segment>,
+        offset: u64,
+        next_position: u64,
+        last_indexed_offset: Option<u64>,
+    ) {
+        assert!(
+            self.buffer.is_empty(),
+            "a truncation flushes the buffer first"
+        );
+        self.active = active;
+        self.offset = offset;
+        self.next_position = next_position;
+        self.written_offset = offset;
+        self.written_position = next_position;
+        self.active_sealed = false;
+        self.last_indexed_offset = last_indexed_offset;
+    }
+
     /// Takes the background threads, to stop them (by dropping them).
     pub(crate) fn stop_threads(&mut self) -> (Option<Preparer>, Option<Flusher>) {
         (self.preparer.take(), self.flusher.take())

@@ -37,6 +37,11 @@ pub trait Syncable {
     /// Writes what is buffered and syncs it, raising the synced watermark over every
     /// record appended before the call. An I/O failure poisons the log.
     fn lead_sync(&self) -> Result<()>;
+    /// Whether a waiter for `target` is done: every position below it is durable. A log
+    /// whose suffix was truncated caps the target at its end (`truncation`).
+    fn reached(&self, target: u64) -> bool {
+        self.synced() >= target
+    }
 }
 
 /// Whether a sync is in flight, and the condition its followers wait on.
@@ -59,6 +64,16 @@ pub struct Appending<'a>(&'a AtomicUsize);
 impl Drop for Appending<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The leader's place held by a caller that syncs itself ([`GroupCommit::exclusive_term`]);
+/// stepping down on drop wakes the followers.
+pub(crate) struct ExclusiveTerm<'a>(&'a GroupCommit);
+
+impl Drop for ExclusiveTerm<'_> {
+    fn drop(&mut self) {
+        self.0.step_down();
     }
 }
 
@@ -86,7 +101,7 @@ impl GroupCommit {
     /// if none is in flight.
     pub fn wait_synced(&self, log: &impl Syncable, target: u64) -> Result<()> {
         loop {
-            if log.synced() >= target {
+            if log.reached(target) {
                 return Ok(());
             }
             if log.poisoned() {
@@ -96,7 +111,7 @@ impl GroupCommit {
             // Under the mutex: a leader raises the watermark before it takes the mutex to
             // step down, so a follower that waits below was either covered by the value
             // read here or will be notified.
-            if log.synced() >= target {
+            if log.reached(target) {
                 return Ok(());
             }
             if *leader_active {
@@ -116,6 +131,23 @@ impl GroupCommit {
             self.step_down();
             result?;
         }
+    }
+
+    /// Waits until no sync is in flight and holds the leader's place until the term is
+    /// dropped: nobody syncs (or raises the synced watermark) meanwhile. The suffix
+    /// truncation takes it before the writer's lock, in the same order as a leader.
+    pub(crate) fn exclusive_term(&self) -> ExclusiveTerm<'_> {
+        let mut leader_active = self.leader_active();
+        while *leader_active {
+            self.followers.fetch_add(1, Ordering::AcqRel);
+            leader_active = self
+                .finished
+                .wait(leader_active)
+                .unwrap_or_else(|e| e.into_inner());
+            self.followers.fetch_sub(1, Ordering::AcqRel);
+        }
+        *leader_active = true;
+        ExclusiveTerm(self)
     }
 
     /// Ends a leader's term and wakes its followers: those its sync covered return, and
@@ -186,6 +218,19 @@ impl Syncable for Shared {
 
     fn lead_sync(&self) -> Result<()> {
         lead_sync(self)
+    }
+
+    fn reached(&self, target: u64) -> bool {
+        // Appended positions are below `next` unless a suffix truncation removed them:
+        // their waiters are done once what the log still holds is durable. A failed
+        // write also moves `next` back, after poisoning the log (so a `next` seen moved
+        // back by a failure is seen with the poison): those waiters are not done.
+        let synced = self.synced();
+        if synced >= target {
+            return true;
+        }
+        let next = self.next.load(StdOrdering::Acquire);
+        synced >= next && !self.poisoned.load(StdOrdering::Acquire)
     }
 }
 

@@ -25,6 +25,8 @@ mod retention;
 mod scan;
 mod segment;
 mod segments;
+mod truncation;
+mod truncation_open;
 mod verify;
 mod verify_report;
 mod walker;
@@ -307,6 +309,7 @@ impl LogCore {
                 Error::io("lock log directory", Some(dir.join("LOCK")), e)
             }
         })?;
+        truncation_open::finish_interrupted_truncation(storage.as_ref(), &dir)?;
         let recovered = recovery::recover(storage.as_ref(), &dir, &options)?;
         let preparer = Preparer::start(Arc::clone(&storage), dir.clone(), options.segment_bytes);
         let active = Arc::clone(

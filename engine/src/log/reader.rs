@@ -162,9 +162,26 @@ impl LogReader {
         Error::corrupt(self.segment.path.clone(), self.offset, reason)
     }
 
+    /// A suffix truncation removed this reader's segment from `cut` on (`truncation`):
+    /// a reader that returned nothing from there moves to the segment that holds the
+    /// log's new end; one that did, or that was asked to start there, has nowhere to go.
+    fn follow_cut(&mut self, cut: u64) -> Result<()> {
+        let at = LogReader::position(self).0;
+        if at > cut {
+            return Err(self.shared.out_of_range(at));
+        }
+        *self = LogReader::new(Arc::clone(&self.shared), at, self.visibility)?;
+        Ok(())
+    }
+
     /// Decodes the next record into the cursor; `Ok(false)` when caught up.
     fn load_record(&mut self) -> Result<bool> {
         loop {
+            if let Some(cut) = self.segment.cut_from() {
+                if self.next_record_position >= cut {
+                    self.follow_cut(cut)?;
+                }
+            }
             if self.next_record_position >= self.known_limit {
                 self.known_limit = self.limit();
                 if self.next_record_position >= self.known_limit {
@@ -311,6 +328,14 @@ impl LogReader {
     /// The next event's position and its payload's range in `self.view`.
     fn next_range(&mut self) -> Option<Result<(u64, std::ops::Range<usize>)>> {
         loop {
+            if let (Some(cursor), Some(cut)) = (&self.record, self.segment.cut_from()) {
+                if cursor.remaining > 0 && cursor.position >= cut {
+                    if let Err(e) = self.follow_cut(cut) {
+                        return Some(Err(e));
+                    }
+                    continue;
+                }
+            }
             if let Some(cursor) = &mut self.record {
                 if cursor.remaining > 0 {
                     let body = &self.view[cursor.next_event..cursor.events_end];

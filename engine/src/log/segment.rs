@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use crossbeam::utils::CachePadded;
+
 use super::scan::scan_records;
 use crate::error::{Error, Result};
 use crate::io::StorageFile;
@@ -23,6 +25,10 @@ pub(crate) struct Segment {
     pub(crate) index: SparseIndex,
     /// For a sealed segment not scanned at open: what its scan must find, and its result.
     deferred: Option<DeferredScan>,
+    /// `u64::MAX`, or the first position a suffix truncation removed from this segment
+    /// (`truncation`): readers holding it must not return events from there on. On a
+    /// line of its own, so the per-event check reads a line nobody writes.
+    cut_from: CachePadded<AtomicU64>,
 }
 
 /// A sealed segment's scan, put off from open to its first reader.
@@ -50,6 +56,7 @@ impl Segment {
             sealed: AtomicBool::new(false),
             index: SparseIndex::with_capacity(capacity),
             deferred: None,
+            cut_from: CachePadded::new(AtomicU64::new(u64::MAX)),
         }
     }
 
@@ -126,6 +133,20 @@ impl Segment {
     /// Publishes records written below `bytes` (writer only).
     pub(crate) fn publish(&self, bytes: u64) {
         self.written_bytes.store(bytes, Ordering::Release);
+    }
+
+    /// The first position a suffix truncation removed from this segment, if one did (a
+    /// `Relaxed` load: the truncation stored it before it returned). `u64::MAX` stands
+    /// for none, so a cut there is not told (a record ending at `u64::MAX` takes no
+    /// append after it: nothing could follow the cut).
+    pub(crate) fn cut_from(&self) -> Option<u64> {
+        let cut = self.cut_from.load(Ordering::Relaxed);
+        (cut != u64::MAX).then_some(cut)
+    }
+
+    /// Marks every position from `position` on as removed from this segment.
+    pub(crate) fn mark_cut_from(&self, position: u64) {
+        self.cut_from.fetch_min(position, Ordering::AcqRel);
     }
 
     /// Whether the segment is sealed (it takes no more records).

@@ -21,4 +21,5 @@ mod open_checks;
 mod poison;
 mod recovery_report;
 mod retention;
+mod truncation;
 mod verify;

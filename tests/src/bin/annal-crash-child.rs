@@ -32,6 +32,12 @@
 //!     `order-<seed>-<n>`) and `billing` issues an invoice per order with
 //!     `StoreConsumer::append_and_commit`, printing `commit <checkpoint>` once each
 //!     returned (`annal_tests::run_reactor`).
+//! annal-crash-child truncate <dir> <segment_bytes> <generation> <seed>
+//!     Opens the log, prints `open <next_position>`, then until killed: appends a few
+//!     `Synced` events, each payload the generation (u64) and the event's position
+//!     (u64) followed by filler, printing `ack <first> <last> <generation>` after each;
+//!     then now and then truncates a random suffix, printing `cutting <position>`
+//!     before and `cut <position>` after, and moves to the next generation.
 //! ```
 //!
 //! `ANNAL_IO_PATH` (`auto`, `io-uring` or `pwrite`; default `auto`) chooses the path of
@@ -123,6 +129,11 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             let seed: u64 = arg(args, 3, "seed")?;
             run_reactor(&dir, options(args)?, seed, say)?;
             Ok(ExitCode::SUCCESS)
+        }
+        "truncate" => {
+            let generation: u64 = arg(args, 3, "generation")?;
+            let seed: u64 = arg(args, 4, "seed")?;
+            truncate_loop(&dir, options(args)?, generation, seed)
         }
         "open" => match Log::open(&dir, options(args)?) {
             Ok(log) => {
@@ -373,4 +384,42 @@ fn consume(log: &Log, name: &str, outbox: bool, rng: &mut Rng) -> Result<(), Str
         }
         say(&format!("commit {name} {through}"))?;
     }
+}
+
+/// Appends and truncates suffixes until killed (the `truncate` mode).
+fn truncate_loop(
+    dir: &str,
+    options: Options,
+    mut generation: u64,
+    seed: u64,
+) -> Result<ExitCode, String> {
+    let log = Log::open(dir, options).map_err(|e| format!("open: {e}"))?;
+    say(&format!("open {}", log.next_position()))?;
+    let mut rng = Rng::new(seed);
+    for _ in 0..APPENDS_PER_THREAD_MAX {
+        let next = log.next_position().0;
+        let len = rng.range(100, 3000) as usize;
+        let mut payload = Vec::with_capacity(len);
+        payload.extend_from_slice(&generation.to_le_bytes());
+        payload.extend_from_slice(&next.to_le_bytes());
+        payload.resize(len, (generation % 251) as u8);
+        let appended = log
+            .append(&payload, Durability::Synced)
+            .map_err(|e| format!("append: {e}"))?;
+        say(&format!(
+            "ack {} {} {generation}",
+            appended.first, appended.last
+        ))?;
+        if rng.chance(10) {
+            let next = log.next_position().0;
+            let first = log.first_position().0;
+            let cut = next - rng.below(40).min(next - first);
+            say(&format!("cutting {cut}"))?;
+            log.truncate_from(Position(cut))
+                .map_err(|e| format!("truncate_from {cut}: {e}"))?;
+            say(&format!("cut {cut}"))?;
+            generation += 1;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

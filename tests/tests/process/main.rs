@@ -13,3 +13,4 @@ mod kill9;
 mod lock;
 mod roll_after_open;
 mod store_kill9;
+mod truncate_kill9;
