@@ -14,7 +14,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use annal::{Durability, EventStore, ExpectedRevision, Log, NewEvent, Options};
+use annal::{Durability, EventStore, ExpectedRevision, Log, Name, NewEvent, Options};
 
 use crate::peers::STORE_STREAMS;
 
@@ -32,6 +32,10 @@ pub enum BufferedSystem {
     /// Annal's event store at `Durability::Buffered` (one event per append, streams
     /// cycling as in the durable workload), one `sync` append at the end.
     AnnalStore,
+    /// The raw log appending events of the same sizes as `AnnalStore`'s envelopes (the
+    /// fixed 56 bytes, the stream name, the type, the data, and every 8th event of a
+    /// stream its link block): the log's share of a store append, the floor under it.
+    AnnalStoreSized,
     /// okaywal, one entry of n chunks, one commit.
     OkayWal,
     /// Raw pwrite through a user-space buffer, one fdatasync.
@@ -44,6 +48,7 @@ impl BufferedSystem {
         match self {
             BufferedSystem::Annal => "annal",
             BufferedSystem::AnnalStore => "annal-store",
+            BufferedSystem::AnnalStoreSized => "annal-store-sized",
             BufferedSystem::OkayWal => "okaywal",
             BufferedSystem::Raw => "raw",
         }
@@ -55,6 +60,7 @@ impl BufferedSystem {
         match self {
             BufferedSystem::Annal => annal(dir, n, payload),
             BufferedSystem::AnnalStore => annal_store(dir, n, payload),
+            BufferedSystem::AnnalStoreSized => annal_store_sized(dir, n, payload),
             BufferedSystem::OkayWal => okaywal(dir, n, payload),
             BufferedSystem::Raw => raw(dir, n, payload),
         }
@@ -85,7 +91,8 @@ fn annal_store(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
     let data = bytes::Bytes::copy_from_slice(payload);
     let started = Instant::now();
     for i in 0..n {
-        let event = NewEvent::new("E", data.clone());
+        // A literal event type, as an application names its types: no copy per append.
+        let event = NewEvent::new(Name::from_static("E"), data.clone());
         let durability = if i + 1 == n {
             Durability::Synced
         } else {
@@ -103,6 +110,47 @@ fn annal_store(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
     store.close()?;
     if events != n {
         return Err(format!("annal-store acknowledged {events} events, expected {n}").into());
+    }
+    Ok(elapsed)
+}
+
+/// Bytes of the envelope the store writes for the `i`-th append of `annal_store`: the
+/// fixed part (56), the stream name, the one-byte type, the data, and a link block of
+/// 8 links (12 bytes each) on every 8th event of a stream after the first.
+fn store_envelope_bytes(i: u64, name: &[u8], data: usize) -> usize {
+    let revision = i / STORE_STREAMS;
+    let links = if revision > 0 && revision.is_multiple_of(8) {
+        8 * 12
+    } else {
+        0
+    };
+    56 + name.len() + 1 + data + links
+}
+
+fn annal_store_sized(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
+    let log = Log::open(dir, Options::default())?;
+    let names: Vec<String> = (0..STORE_STREAMS).map(|i| format!("s-{i}")).collect();
+    let sizes: Vec<usize> = (0..n)
+        .map(|i| {
+            store_envelope_bytes(
+                i,
+                names[(i % STORE_STREAMS) as usize].as_bytes(),
+                payload.len(),
+            )
+        })
+        .collect();
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    let event: Vec<u8> = payload.iter().copied().cycle().take(largest).collect();
+    let started = Instant::now();
+    for &size in &sizes {
+        log.append(&event[..size], Durability::Buffered)?;
+    }
+    log.sync()?;
+    let elapsed = started.elapsed();
+    let events = log.metrics().events;
+    log.close()?;
+    if events != n {
+        return Err(format!("annal acknowledged {events} events, expected {n}").into());
     }
     Ok(elapsed)
 }

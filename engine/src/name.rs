@@ -37,6 +37,21 @@ impl Name {
         std::str::from_utf8(&self.0).ok()
     }
 
+    /// A name from a string literal, without a copy or an allocation: an event type
+    /// written in the code (`Name::from_static("OrderPlaced")`) costs an append nothing,
+    /// where `Name::from("OrderPlaced")` copies it each time.
+    ///
+    /// ```
+    /// use annal::{Name, NewEvent};
+    ///
+    /// const PLACED: Name = Name::from_static("OrderPlaced");
+    /// let event = NewEvent::new(PLACED, "{}");
+    /// assert_eq!(event.event_type, "OrderPlaced");
+    /// ```
+    pub const fn from_static(text: &'static str) -> Name {
+        Name(Bytes::from_static(text.as_bytes()))
+    }
+
     /// The name's bytes, without a copy.
     pub fn into_bytes(self) -> Bytes {
         self.0

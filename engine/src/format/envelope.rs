@@ -143,19 +143,30 @@ pub(crate) fn encode(parts: &EnvelopeParts<'_>, out: &mut Vec<u8>) {
     }
     let (stream_position, stream_offset) = link_fields(parts.previous_in_stream);
     let (category_position, category_offset) = link_fields(parts.previous_in_category);
-    out.push(VERSION);
-    out.push(kind);
-    out.extend_from_slice(&(parts.stream.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(parts.event_type.len() as u16).to_le_bytes());
-    out.extend_from_slice(&flags.to_le_bytes());
-    out.extend_from_slice(&parts.revision.to_le_bytes());
-    out.extend_from_slice(&parts.timestamp_ns.to_le_bytes());
-    out.extend_from_slice(&stream_position.to_le_bytes());
-    out.extend_from_slice(&stream_offset.to_le_bytes());
-    out.extend_from_slice(&(parts.metadata.len() as u32).to_le_bytes());
-    out.extend_from_slice(&category_position.to_le_bytes());
-    out.extend_from_slice(&category_offset.to_le_bytes());
-    out.extend_from_slice(&(parts.link_block.len() as u32).to_le_bytes());
+    // The fixed part is built on the stack and copied once.
+    let mut fixed = [0u8; FIXED_BYTES];
+    fixed[0] = VERSION;
+    fixed[1] = kind;
+    fixed[2..4].copy_from_slice(&(parts.stream.len() as u16).to_le_bytes());
+    fixed[4..6].copy_from_slice(&(parts.event_type.len() as u16).to_le_bytes());
+    fixed[6..8].copy_from_slice(&flags.to_le_bytes());
+    fixed[8..16].copy_from_slice(&parts.revision.to_le_bytes());
+    fixed[16..24].copy_from_slice(&parts.timestamp_ns.to_le_bytes());
+    fixed[24..32].copy_from_slice(&stream_position.to_le_bytes());
+    fixed[32..36].copy_from_slice(&stream_offset.to_le_bytes());
+    fixed[36..40].copy_from_slice(&(parts.metadata.len() as u32).to_le_bytes());
+    fixed[40..48].copy_from_slice(&category_position.to_le_bytes());
+    fixed[48..52].copy_from_slice(&category_offset.to_le_bytes());
+    fixed[52..56].copy_from_slice(&(parts.link_block.len() as u32).to_le_bytes());
+    out.reserve(envelope_bytes(
+        parts.stream.len(),
+        parts.event_type.len(),
+        parts.id.is_some(),
+        parts.link_block.len(),
+        parts.metadata.len(),
+        parts.data.len(),
+    ));
+    out.extend_from_slice(&fixed);
     if let Some(id) = parts.id {
         out.extend_from_slice(&id);
     }

@@ -232,9 +232,10 @@ impl Chain {
         self.tail.len
     }
 
-    /// The chain's end, for an append to work out its events' link blocks.
-    pub(crate) fn tail(&self) -> Tail {
-        self.tail
+    /// The chain's end, for an append to work out its events' link blocks (borrowed: an
+    /// append of one event needs no copy of it).
+    pub(crate) fn tail(&self) -> &Tail {
+        &self.tail
     }
 
     /// The last event's sequence number and link.

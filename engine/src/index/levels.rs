@@ -24,11 +24,27 @@ pub(crate) struct Level {
     ids: NameIds,
     /// Entries created here because no level below had their name.
     created: usize,
+    /// The entry found last by [`Level::id_of`]: consecutive appends usually share a
+    /// category (and a bulk load a stream), and one comparison is cheaper than a hash
+    /// lookup. Ids never change within a level, so it cannot go stale.
+    recent: Option<u32>,
 }
 
 impl Level {
     fn get(&self, name: &[u8]) -> Option<&ChainEntry> {
         self.ids.get(name).map(|id| &self.entries[id as usize])
+    }
+
+    /// The id of `name` here, if it has one.
+    fn id_of(&mut self, name: &[u8]) -> Option<u32> {
+        if let Some(id) = self.recent {
+            if self.entries[id as usize].name[..] == *name {
+                return Some(id);
+            }
+        }
+        let id = self.ids.get(name)?;
+        self.recent = Some(id);
+        Some(id)
     }
 
     fn push(&mut self, entry: ChainEntry, created: bool) -> u32 {
@@ -98,7 +114,7 @@ impl Levels {
     /// The active id of an existing entry `name`, copied up into `active` if it is
     /// below; `None` if no level has it.
     pub(crate) fn promote(&mut self, table: Option<&Table>, name: &[u8]) -> Option<u32> {
-        if let Some(id) = self.active.ids.get(name) {
+        if let Some(id) = self.active.id_of(name) {
             return Some(id);
         }
         let below = match self.frozen.as_ref().and_then(|f| f.get(name)) {
@@ -210,7 +226,16 @@ impl Levels {
     /// Rebases up to `budget` active entries on the table installed last: their heads
     /// that table holds are read in place from it, and their copies on the heap (and any
     /// older table's mapping they kept alive) let go. Answers do not change.
+    #[inline]
     pub(crate) fn rebase_some(&mut self, budget: usize) {
+        // Inlined: every store append calls it, and almost always nothing is left.
+        if self.rebasing.is_some() {
+            self.rebase_some_now(budget);
+        }
+    }
+
+    #[cold]
+    fn rebase_some_now(&mut self, budget: usize) {
         let Some((table, next)) = self.rebasing.as_mut() else {
             return;
         };

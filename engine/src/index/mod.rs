@@ -387,6 +387,7 @@ impl Index {
 
     /// Part of the work an install leaves: up to `budget` entries of each kind rebased
     /// on the new table (the store calls it with every append).
+    #[inline]
     pub(crate) fn tidy(&mut self, budget: usize) {
         self.streams.rebase_some(budget);
         self.categories.rebase_some(budget);

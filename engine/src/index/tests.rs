@@ -246,3 +246,51 @@ fn an_unchanged_index_has_nothing_to_write() {
     apply(&mut loaded, 50..51, 5);
     assert!(loaded.freeze(EPOCH).is_some());
 }
+
+#[test]
+fn the_name_found_last_never_answers_for_another() {
+    // Proves the per-level memory of the last name found gives each name its own entry, across alternating names, a freeze and a thaw.
+    let mut index = Index::starting_at(0);
+    let names = [
+        "cat-1", "cat-2", "dog-1", "cat-1", "cat-1", "dog-1", "cat-2",
+    ];
+    let mut position = 0u64;
+    let mut revisions = std::collections::HashMap::new();
+    let mut check = |index: &mut Index, position: &mut u64| {
+        for name in names {
+            let known = index.known_ids(name.as_bytes());
+            let stream_id = known.stream.map(|id| index.known_stream(id).name.clone());
+            let category_id = known
+                .category
+                .map(|id| index.known_category(id).name.clone());
+            let revision: &mut u64 = revisions.entry(name).or_default();
+            if *revision > 0 {
+                assert_eq!(stream_id.as_deref(), Some(name.as_bytes()));
+            }
+            let category = &name.as_bytes()[..3];
+            if let Some(found) = category_id {
+                assert_eq!(&found[..], category);
+            }
+            let link = Location::new(Position(*position), 64);
+            index
+                .apply_event(name.as_bytes(), known, *revision, *position, None, link)
+                .expect("in sequence");
+            *revision += 1;
+            *position += 1;
+        }
+    };
+    check(&mut index, &mut position);
+    let _snapshot = index.freeze(EPOCH).expect("changes to write");
+    check(&mut index, &mut position);
+    index.thaw();
+    check(&mut index, &mut position);
+    for name in ["cat-1", "cat-2", "dog-1"] {
+        let expected = names.iter().filter(|n| **n == name).count() as u64 * 3;
+        let entry = index.stream(name.as_bytes()).expect("stream exists");
+        assert_eq!(entry.chain.next_seq(), expected, "{name}");
+    }
+    let cats = index.category(b"cat").expect("category exists");
+    assert_eq!(cats.chain.next_seq(), 15);
+    let dogs = index.category(b"dog").expect("category exists");
+    assert_eq!(dogs.chain.next_seq(), 6);
+}
