@@ -8,6 +8,7 @@
 //! is checkpointed (`checkpoint`) so that opening replays only the log's tail.
 
 mod append;
+mod append_one;
 mod consumer;
 mod core;
 mod inspect;
