@@ -11,6 +11,7 @@ use super::append::{self, timestamp_ns};
 use super::core::Core;
 use super::read::not_an_envelope;
 use super::types::{NewEvent, WriteResult};
+use super::EventStore;
 use crate::error::{Error, Result};
 use crate::format::envelope::{encode, envelope_bytes, EnvelopeParts, Kind};
 use crate::format::record::RecordEvents;
@@ -44,17 +45,59 @@ impl RecordEvents for OneEnvelope<'_> {
     }
 }
 
+impl EventStore {
+    /// [`EventStore::append`] with borrowed arguments: the stream's name and the events
+    /// are read in place, so an application that appends one event at a time builds no
+    /// `Vec` and no owned name per call. The same checks, errors and retries as `append`.
+    ///
+    /// ```
+    /// use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options, Revision};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = EventStore::open(dir.path(), Options::default().segment_bytes(1 << 20))?;
+    /// let placed = NewEvent::new("OrderPlaced", "");
+    /// for expected in [ExpectedRevision::NoStream, ExpectedRevision::Exact(Revision(0))] {
+    ///     store.append_from_slice("order-1", expected, std::slice::from_ref(&placed), Durability::Buffered)?;
+    /// }
+    /// assert_eq!(store.stream_info("order-1")?.revision, Some(Revision(1)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn append_from_slice(
+        &self,
+        stream: impl AsRef<[u8]>,
+        expected: ExpectedRevision,
+        events: &[NewEvent],
+        durability: Durability,
+    ) -> Result<WriteResult> {
+        let stream = stream.as_ref();
+        match events {
+            [event] if event.id.is_none() => {
+                self.core.append_one(stream, expected, event, durability)
+            }
+            _ => self.append(
+                Bytes::copy_from_slice(stream),
+                expected,
+                events.to_vec(),
+                durability,
+            ),
+        }
+    }
+}
+
 impl Core {
     /// Appends `event` to `stream` (the caller checked it has no id): the general path's
     /// steps for one event, in one pass.
     pub(super) fn append_one(
         &self,
-        stream: &Bytes,
+        stream: &[u8],
         expected: ExpectedRevision,
         event: &NewEvent,
         durability: Durability,
     ) -> Result<WriteResult> {
-        debug_assert!(event.id.is_none(), "an append with an id takes the general path");
+        debug_assert!(
+            event.id.is_none(),
+            "an append with an id takes the general path"
+        );
         append::check_stream_name(stream)?;
         append::check_event_type(event)?;
         let mut guard = self.write_state();
