@@ -20,8 +20,25 @@ use crate::name::Name;
 use crate::options::Durability;
 use crate::position::{check_positions_left, ExpectedRevision, Location, Position, Revision};
 
-/// One envelope, encoded by the log into its record (no copy of its own).
-struct OneEnvelope<'a>(EnvelopeParts<'a>);
+/// One envelope, encoded by the log into its record (no copy of its own), and its size.
+struct OneEnvelope<'a> {
+    parts: EnvelopeParts<'a>,
+    bytes: usize,
+}
+
+impl<'a> OneEnvelope<'a> {
+    fn new(parts: EnvelopeParts<'a>) -> OneEnvelope<'a> {
+        let bytes = envelope_bytes(
+            parts.stream.len(),
+            parts.event_type.len(),
+            parts.id.is_some(),
+            parts.link_block.len(),
+            parts.metadata.len(),
+            parts.data.len(),
+        );
+        OneEnvelope { parts, bytes }
+    }
+}
 
 impl RecordEvents for OneEnvelope<'_> {
     fn count(&self) -> usize {
@@ -29,19 +46,11 @@ impl RecordEvents for OneEnvelope<'_> {
     }
 
     fn payload_bytes(&self, _: usize) -> usize {
-        let parts = &self.0;
-        envelope_bytes(
-            parts.stream.len(),
-            parts.event_type.len(),
-            parts.id.is_some(),
-            parts.link_block.len(),
-            parts.metadata.len(),
-            parts.data.len(),
-        )
+        self.bytes
     }
 
     fn write_payload(&self, _: usize, out: &mut Vec<u8>) {
-        encode(&self.0, out);
+        encode(&self.parts, out);
     }
 }
 
@@ -131,7 +140,7 @@ impl Core {
             .category
             .and_then(|id| index.known_category(id).chain.last())
             .map(|(_, link)| link);
-        let envelope = OneEnvelope(EnvelopeParts {
+        let envelope = OneEnvelope::new(EnvelopeParts {
             kind: Kind::Event,
             stream,
             event_type: &event.event_type,

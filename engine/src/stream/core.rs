@@ -218,6 +218,7 @@ impl Core {
     /// Writes a due checkpoint's snapshot in the background; called without the lock.
     /// The snapshot covers events already written: the sync that makes them durable
     /// comes before the file is written, and both run outside the lock.
+    #[inline]
     pub(super) fn checkpoint_in_background(&self, due: Option<Snapshot>) {
         if let Some(snapshot) = due {
             if self.log.sync().is_ok() {
@@ -260,6 +261,7 @@ impl Core {
     /// ([`Options::index_checkpoint_events`] events since the last) and no other is being
     /// written. Best effort: the append it follows has succeeded and must be reported
     /// so; a checkpoint not taken only means the next open replays more.
+    #[inline]
     pub(super) fn checkpoint_if_due(&self, state: &mut State) -> Option<Snapshot> {
         let every = self.log.options().index_checkpoint_events;
         let since = state.index.events_indexed - state.events_at_checkpoint;
