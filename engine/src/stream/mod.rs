@@ -156,8 +156,14 @@ impl EventStore {
         events: Vec<NewEvent>,
         durability: Durability,
     ) -> Result<WriteResult> {
+        let stream = stream.into().into_bytes();
+        if let [event] = &events[..] {
+            if event.id.is_none() {
+                return self.core.append_one(&stream, expected, event, durability);
+            }
+        }
         let appends = [StreamAppend {
-            stream: stream.into().into_bytes(),
+            stream,
             expected,
             events,
         }];
