@@ -23,3 +23,4 @@ mod recovery_report;
 mod retention;
 mod truncation;
 mod verify;
+mod visit;
