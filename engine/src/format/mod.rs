@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+pub(crate) mod clean_close;
 pub mod consumer_checkpoint;
 pub mod envelope;
 pub mod extension;

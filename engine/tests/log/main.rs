@@ -11,6 +11,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod clean_close;
 mod concurrency;
 mod faults;
 mod follower;

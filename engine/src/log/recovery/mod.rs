@@ -33,6 +33,7 @@ use super::directory::{
 use super::scan::{scan_records, Damage};
 use super::segment::Segment;
 use crate::error::{Error, Result};
+use crate::format::clean_close::CleanClose;
 use crate::format::record::{body, check_body, decode_header, Frame};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::{parse_segment_file_name, read_u64, ALIGNMENT_BYTES};
@@ -45,6 +46,7 @@ pub(crate) use dry_run::dry_run;
 pub(in crate::log) use proof::durable_record_after;
 pub use report::{CutReason, RecoveryAction, RecoveryReport, QUARANTINE_DIR};
 
+pub(crate) mod clean_close;
 mod cut;
 mod dry_run;
 mod proof;
@@ -109,6 +111,9 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, options: &Options) -> R
         .list_dir(dir)
         .map_err(|e| Error::io("list log directory", Some(dir.to_path_buf()), e))?;
     remove_prepared_segment(storage, dir, &names)?;
+    // Taken before anything can change, whatever the checks: a marker never outlives the
+    // open after the close that wrote it.
+    let clean_close = clean_close::take(storage, dir, &names)?;
     let mut firsts: Vec<u64> = names
         .iter()
         .filter_map(|name| parse_segment_file_name(name))
@@ -132,7 +137,7 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, options: &Options) -> R
     }
     let epoch = scans[0].epoch;
     let mut report = RecoveryReport::default();
-    match find_problem_keeping_tail_scanned(&mut scans, epoch) {
+    match find_problem_keeping_tail_scanned(&mut scans, epoch, clean_close.as_ref()) {
         None => finish(storage, dir, scans, epoch, None, report),
         Some(problem) => {
             let proven_synced = problem.kind == ProblemKind::NeverTorn
@@ -300,7 +305,12 @@ fn scan_all_records(scanned: &mut Scanned) {
 /// will be the tail once the problem is cut off — the last one, and the one before it
 /// unless the last proves it durable — since the next open scans those by the same
 /// rule, and the two opens must agree.
-fn find_problem_keeping_tail_scanned(scans: &mut [Scanned], epoch: u64) -> Option<Problem> {
+fn find_problem_keeping_tail_scanned(
+    scans: &mut [Scanned],
+    epoch: u64,
+    clean_close: Option<&CleanClose>,
+) -> Option<Problem> {
+    let last = scans.len() - 1;
     loop {
         let problem = find_problem(scans, epoch);
         let kept_last = match &problem {
@@ -312,7 +322,11 @@ fn find_problem_keeping_tail_scanned(scans: &mut [Scanned], epoch: u64) -> Optio
             return problem;
         };
         let mut scanned_more = scan_deferred(&mut scans[kept_last]);
-        if kept_last > 0 && !proves_previous_durable(&scans[kept_last]) {
+        // A clean close made every segment durable; the last one ending where its marker
+        // says proves nothing changed since.
+        let closed_cleanly = kept_last == last
+            && clean_close.is_some_and(|marker| clean_close::matches(marker, &scans[last]));
+        if kept_last > 0 && !closed_cleanly && !proves_previous_durable(&scans[kept_last]) {
             scanned_more |= scan_deferred(&mut scans[kept_last - 1]);
         }
         if !scanned_more {
