@@ -203,7 +203,10 @@ fn verify(dir: &Path, acks: &[Ack], opens: &HashMap<u16, u64>) -> u64 {
     log.close().unwrap();
     // The next child opens from this clean close (its open takes the marker) and is
     // killed after appending: the marker must never spare the recovery that follows.
-    assert!(dir.join("CLEAN").exists(), "a clean close leaves its marker");
+    assert!(
+        dir.join("CLEAN").exists(),
+        "a clean close leaves its marker"
+    );
     events.len() as u64
 }
 
