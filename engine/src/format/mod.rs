@@ -49,25 +49,10 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 pub fn crc32_salted(epoch: u64, bytes: &[u8]) -> u32 {
     static TEMPLATE: OnceLock<crc32fast::Hasher> = OnceLock::new();
     let mut hasher = TEMPLATE.get_or_init(crc32fast::Hasher::new).clone();
-    // A record header (36 bytes) and its salt are hashed as one run: crc32fast folds runs
-    // of 16 bytes or more with carry-less multiplies, but takes its byte-table path for
-    // the 8-byte salt alone, which cost as much as the rest of the header.
-    let mut salted = [0u8; SALTED_RUN_BYTES_MAX];
-    let run = 8 + bytes.len();
-    if run <= SALTED_RUN_BYTES_MAX {
-        salted[..8].copy_from_slice(&epoch.to_le_bytes());
-        salted[8..run].copy_from_slice(bytes);
-        hasher.update(&salted[..run]);
-    } else {
-        hasher.update(&epoch.to_le_bytes());
-        hasher.update(bytes);
-    }
+    hasher.update(&epoch.to_le_bytes());
+    hasher.update(bytes);
     hasher.finalize()
 }
-
-/// Longest salt-and-bytes run [`crc32_salted`] hashes in one call (a record header's 36
-/// bytes and the salt fit).
-const SALTED_RUN_BYTES_MAX: usize = 64;
 
 pub(crate) fn read_u16(bytes: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([bytes[at], bytes[at + 1]])
@@ -119,7 +104,7 @@ mod tests {
 
     #[test]
     fn salted_crc_is_the_crc_of_salt_then_bytes() {
-        // Proves the one-run salted CRC equals crc32fast over the epoch's bytes then the input, short and long.
+        // Proves the salted CRC equals crc32fast over the epoch's bytes then the input, short and long.
         let epoch = 0x0123_4567_89ab_cdefu64;
         for len in [0usize, 1, 36, 56, 57, 200] {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 253) as u8).collect();
