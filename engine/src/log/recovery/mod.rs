@@ -19,7 +19,8 @@
 //! segment is named, so that is damage, never a torn write). A roll leaves the sealed
 //! segment's fdatasync to a background thread but first waits for the previous one
 //! (`flusher`): only the segment before the last can ever be torn, and the records
-//! after it never claim it synced unless it was.
+//! after it never claim it synced unless it was. A clean-close marker that the last
+//! segment matches (`clean_close`) proves the same of every segment before it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
