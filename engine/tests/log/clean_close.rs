@@ -1,13 +1,14 @@
 //! The clean-close marker: a log closed cleanly opens scanning only its last segment;
 //! the open removes the marker before anything can change, and a marker that no longer
 //! describes the log (appends after a reopen, a crash, damage, a forged or damaged
-//! marker) makes the open do the full work a crash would.
+//! marker) makes the open do the full work a crash would. An event store's close leaves
+//! it too.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use annal::testing::{CrashMode, SimStorage};
-use annal::{Durability, Error, Log, Options, Position};
+use annal::{Durability, Error, EventStore, ExpectedRevision, Log, NewEvent, Options, Position};
 
 const DIR: &str = "/log";
 const MARKER: &str = "/log/CLEAN";
@@ -181,4 +182,67 @@ fn a_marker_that_does_not_describe_the_log_is_ignored() {
         assert_eq!(log.recovery_report().segments_scanned, 2);
         assert_eq!(read_all(&log), events);
     }
+}
+
+#[test]
+fn a_close_whose_sync_fails_leaves_no_marker() {
+    // Proves a close that cannot make the buffered events durable (fdatasync fails) reports the error and writes no marker, so the next open scans the tail as after a crash.
+    let storage = SimStorage::new();
+    let log = open(&storage).unwrap();
+    append(&log, 0, 600);
+    storage.fail_syncs_after(0);
+    assert!(log.close().is_err());
+    assert!(!has_marker(&storage));
+    storage.clear_faults();
+    let log = open(&storage).unwrap();
+    assert_eq!(log.recovery_report().segments_scanned, 2);
+}
+
+#[test]
+fn an_event_store_closed_cleanly_reopens_scanning_only_its_last_segment() {
+    // Proves EventStore::close leaves the marker, its reopen takes it and scans one segment, and every stream reads back whole.
+    let storage = SimStorage::new();
+    let options = Options::default().segment_bytes(64 << 10);
+    let store = EventStore::open_with_storage("/store", options.clone(), Arc::new(storage.clone()))
+        .unwrap();
+    for i in 0..600u32 {
+        let event = NewEvent::new("Ticked", vec![(i % 251) as u8; 300]);
+        let stream = format!("clock-{}", i % 7);
+        store
+            .append(
+                stream.as_str(),
+                ExpectedRevision::Any,
+                vec![event],
+                Durability::Buffered,
+            )
+            .unwrap();
+    }
+    store.close().unwrap();
+    let log_segments = segments(&storage).len();
+    assert!(log_segments >= 3, "{log_segments} segments");
+    assert!(storage
+        .file_names()
+        .iter()
+        .any(|p| p == Path::new("/store/CLEAN")));
+    let store =
+        EventStore::open_with_storage("/store", options, Arc::new(storage.clone())).unwrap();
+    assert!(!storage
+        .file_names()
+        .iter()
+        .any(|p| p == Path::new("/store/CLEAN")));
+    assert_eq!(store.recovery_report().segments_scanned, 1);
+    let events: usize = (0..7)
+        .map(|k| {
+            store
+                .read_stream(
+                    format!("clock-{k}").as_str(),
+                    annal::Revision(0),
+                    annal::Direction::Forwards,
+                    1000,
+                )
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(events, 600);
 }
