@@ -304,8 +304,8 @@ fn scan_all_records(scanned: &mut Scanned) {
 
 /// [`find_problem`], after scanning (under `OpenChecks::LastSegment`) whichever segments
 /// will be the tail once the problem is cut off — the last one, and the one before it
-/// unless the last proves it durable — since the next open scans those by the same
-/// rule, and the two opens must agree.
+/// unless the last proves it durable or a clean close did — since the next open scans
+/// those by the same rule, and the two opens must agree.
 fn find_problem_keeping_tail_scanned(
     scans: &mut [Scanned],
     epoch: u64,
