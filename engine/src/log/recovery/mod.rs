@@ -35,14 +35,11 @@ use super::scan::{scan_records, Damage};
 use super::segment::Segment;
 use crate::error::{Error, Result};
 use crate::format::clean_close::CleanClose;
-use crate::format::record::{body, check_body, decode_header, Frame};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
-use crate::format::{parse_segment_file_name, read_u64, ALIGNMENT_BYTES};
+use crate::format::{parse_segment_file_name, ALIGNMENT_BYTES};
 use crate::io::{Storage, StorageFile};
 use crate::options::{OpenChecks, Options, RecoveryMode};
-use cut::{
-    all_zero, data_ranges, quarantine_segments, quarantine_tail, zero_tail, ZERO_CHECK_BYTES,
-};
+use cut::{quarantine_segments, quarantine_tail, zero_tail};
 pub(crate) use dry_run::dry_run;
 pub(in crate::log) use proof::durable_record_after;
 pub use report::{CutReason, RecoveryAction, RecoveryReport, QUARANTINE_DIR};
@@ -405,7 +402,7 @@ fn find_problem(scans: &[Scanned], epoch: u64) -> Option<Problem> {
         let later_records_from = scan.end_offset + ALIGNMENT_BYTES as u64;
         if !scan.sealed
             && k == last
-            && has_durable_record_after(
+            && durable_record_after(
                 &*scan.file,
                 &scan.view,
                 scan.epoch,
@@ -446,7 +443,7 @@ fn later_record_proves_synced(scans: &[Scanned], problem: &Problem) -> bool {
             Ok(_) => {}
         }
         let from = SEGMENT_HEADER_BYTES as u64;
-        if has_durable_record_after(
+        if durable_record_after(
             &*later.file,
             &later.view,
             scan.epoch,
@@ -456,51 +453,13 @@ fn later_record_proves_synced(scans: &[Scanned], problem: &Problem) -> bool {
             return true;
         }
     }
-    has_durable_record_after(
+    durable_record_after(
         &*scan.file,
         &scan.view,
         scan.epoch,
         problem.later_records_from,
         damaged_position,
     )
-}
-
-/// Looks at every aligned offset of a segment's `view` from `from` on (where its `file`
-/// may hold data: holes and never-written extents are skipped) for a valid record of the
-/// log `epoch` whose `synced_before` exceeds `damaged_position`: proof that the records
-/// up to there were durable.
-fn has_durable_record_after(
-    file: &dyn StorageFile,
-    view: &[u8],
-    epoch: u64,
-    from: u64,
-    damaged_position: u64,
-) -> bool {
-    let from = (from as usize).min(view.len());
-    for range in data_ranges(file, from, view.len()) {
-        let mut offset = range.start;
-        while offset + ALIGNMENT_BYTES <= range.end {
-            // Most of what follows a tail is zeros: skip them a block at a time.
-            if offset.is_multiple_of(ZERO_CHECK_BYTES) {
-                let block_end = (offset + ZERO_CHECK_BYTES).min(range.end);
-                if all_zero(&view[offset..block_end]) {
-                    offset = block_end;
-                    continue;
-                }
-            }
-            if read_u64(view, offset) != 0 {
-                if let Ok(Frame::Record(header)) = decode_header(&view[offset..], epoch) {
-                    if header.synced_before > damaged_position
-                        && check_body(&header, body(&header, &view[offset..])).is_ok()
-                    {
-                        return true;
-                    }
-                }
-            }
-            offset += ALIGNMENT_BYTES;
-        }
-    }
-    false
 }
 
 /// Keeps the segments before the problem (or all of them), cuts the last one at its
