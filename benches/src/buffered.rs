@@ -133,7 +133,10 @@ fn annal_store_slice(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration
     // The event is built once and borrowed by every append, as the raw log's row borrows
     // its one payload: a bulk loader with the borrowing API hands the store events it
     // already holds, so neither row pays per append for building its input.
-    let event = NewEvent::new(Name::from_static("E"), bytes::Bytes::copy_from_slice(payload));
+    let event = NewEvent::new(
+        Name::from_static("E"),
+        bytes::Bytes::copy_from_slice(payload),
+    );
     let started = Instant::now();
     for i in 0..n {
         let durability = if i + 1 == n {

@@ -100,6 +100,11 @@ pub(crate) struct Index {
     pub(crate) through: u64,
     recent_ids: HashMap<EventId, IdEntry, RandomState>,
     recent_order: VecDeque<EventId>,
+    /// Each active stream's category, by the stream's active id, once an append has
+    /// looked it up: `Some(None)` for a stream without one. Every append to a stream of
+    /// a category would otherwise find the category's name in the stream's and look it
+    /// up again. Active ids change only when the levels freeze or thaw, which clear it.
+    stream_categories: Vec<Option<Option<u32>>>,
 }
 
 /// The category of a stream name: the bytes before the first `-`, if there is one.
@@ -132,6 +137,7 @@ impl Index {
             through: position,
             recent_ids: HashMap::default(),
             recent_order: VecDeque::new(),
+            stream_categories: Vec::new(),
         }
     }
 
@@ -195,10 +201,23 @@ impl Index {
     /// hands them to [`Index::apply_event`]. Copying up changes no answer.
     pub(crate) fn known_ids(&mut self, name: &[u8]) -> KnownIds {
         let table = self.table.as_deref();
-        KnownIds {
-            stream: self.streams.promote(table, name),
-            category: category_of(name).and_then(|c| self.categories.promote(table, c)),
+        let stream = self.streams.promote(table, name);
+        let cached = stream.and_then(|id| self.stream_categories.get(id as usize).copied());
+        let category = match cached.flatten() {
+            Some(category) => category,
+            None => category_of(name).and_then(|c| self.categories.promote(table, c)),
+        };
+        KnownIds { stream, category }
+    }
+
+    /// Remembers that the stream with active id `stream` is in the category with active
+    /// id `category` (or in none), for [`Index::known_ids`].
+    fn remember_category(&mut self, stream: u32, category: Option<u32>) {
+        let slot = stream as usize;
+        if slot >= self.stream_categories.len() {
+            self.stream_categories.resize(slot + 1, None);
         }
+        self.stream_categories[slot] = Some(category);
     }
 
     /// Applies the envelope of the event at `link` (events must come in position order).
@@ -262,6 +281,7 @@ impl Index {
         if let Some(category_id) = category_id {
             self.categories.active_mut(category_id).chain.push(link);
         }
+        self.remember_category(stream_id, category_id);
         if self.events_indexed.is_multiple_of(TIME_INDEX_EVERY) {
             self.time.push((timestamp_ns, link.position.0));
         }
@@ -336,6 +356,7 @@ impl Index {
             + self.time.capacity() * 16
             + self.recent_ids.capacity() * (std::mem::size_of::<(EventId, IdEntry)>() + 1)
             + self.recent_order.capacity() * std::mem::size_of::<EventId>()
+            + self.stream_categories.capacity() * std::mem::size_of::<Option<Option<u32>>>()
     }
 
     /// Bytes of the checkpoint file mapped (page cache, shared, not heap).
@@ -359,6 +380,8 @@ impl Index {
         if covered && self.streams.is_unchanged() && self.categories.is_unchanged() {
             return None;
         }
+        // The new active levels number their entries from zero.
+        self.stream_categories = Vec::new();
         Some(Snapshot {
             epoch,
             through: self.through,
@@ -398,5 +421,7 @@ impl Index {
     pub(crate) fn thaw(&mut self) {
         self.streams.thaw();
         self.categories.thaw();
+        // The merged levels number their entries anew.
+        self.stream_categories.clear();
     }
 }

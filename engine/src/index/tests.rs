@@ -294,3 +294,72 @@ fn the_name_found_last_never_answers_for_another() {
     let dogs = index.category(b"dog").expect("category exists");
     assert_eq!(dogs.chain.next_seq(), 6);
 }
+
+#[test]
+fn each_append_finds_its_own_category_across_freezes_installs_and_thaws() {
+    // Proves the per-stream memory of a stream's category names that stream's category (or none) at every append, while freezes, installs and thaws renumber the levels.
+    let mut index = Index::starting_at(0);
+    let mut revisions = std::collections::HashMap::new();
+    let mut per_category = std::collections::HashMap::<Vec<u8>, u64>::new();
+    let mut state = 0x2545_f491_u64;
+    let mut frozen = false;
+    for position in 0..2_000u64 {
+        match position % 250 {
+            50 if !frozen => {
+                let _snapshot = index.freeze(EPOCH).expect("changes to write");
+                frozen = true;
+            }
+            120 if frozen => {
+                index.thaw();
+                frozen = false;
+            }
+            200 if !frozen => {
+                let table = table_of(&mut index);
+                drop(index.install(table));
+            }
+            _ => {}
+        }
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let name = match state % 7 {
+            6 => format!("solo{}", state % 3),
+            c => format!(
+                "{}-{}",
+                ["a", "bb", "ccc", "dd", "e", "ffff"][c as usize],
+                state % 5
+            ),
+        };
+        let known = index.known_ids(name.as_bytes());
+        let found = known
+            .category
+            .map(|id| index.known_category(id).name.clone());
+        let category = name.split_once('-').map(|(c, _)| c.as_bytes().to_vec());
+        let revision: &mut u64 = revisions.entry(name.clone()).or_default();
+        if let Some(found) = &found {
+            assert_eq!(
+                Some(&found[..]),
+                category.as_deref(),
+                "{name} at {position}"
+            );
+        }
+        if category.is_some() && *revision > 0 {
+            assert!(
+                found.is_some(),
+                "{name} at {position}: its category is known"
+            );
+        }
+        let link = Location::new(Position(position), 64);
+        index
+            .apply_event(name.as_bytes(), known, *revision, position, None, link)
+            .expect("in sequence");
+        *revision += 1;
+        if let Some(category) = category {
+            *per_category.entry(category).or_default() += 1;
+        }
+    }
+    for (category, events) in per_category {
+        let entry = index.category(&category).expect("category exists");
+        assert_eq!(entry.chain.next_seq(), events, "{category:?}");
+    }
+}
