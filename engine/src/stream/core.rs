@@ -218,14 +218,20 @@ impl Core {
     /// Writes a due checkpoint's snapshot in the background; called without the lock.
     /// The snapshot covers events already written: the sync that makes them durable
     /// comes before the file is written, and both run outside the lock.
-    #[inline]
+    #[inline(always)]
     pub(super) fn checkpoint_in_background(&self, due: Option<Snapshot>) {
+        // Inlined: every append calls it, and almost always with nothing due.
         if let Some(snapshot) = due {
-            if self.log.sync().is_ok() {
-                self.checkpointer.write_in_background(snapshot);
-            } else {
-                self.checkpointer.abandon(snapshot);
-            }
+            self.write_checkpoint(snapshot);
+        }
+    }
+
+    #[cold]
+    fn write_checkpoint(&self, snapshot: Snapshot) {
+        if self.log.sync().is_ok() {
+            self.checkpointer.write_in_background(snapshot);
+        } else {
+            self.checkpointer.abandon(snapshot);
         }
     }
 
@@ -261,11 +267,20 @@ impl Core {
     /// ([`Options::index_checkpoint_events`] events since the last) and no other is being
     /// written. Best effort: the append it follows has succeeded and must be reported
     /// so; a checkpoint not taken only means the next open replays more.
-    #[inline]
+    #[inline(always)]
     pub(super) fn checkpoint_if_due(&self, state: &mut State) -> Option<Snapshot> {
+        // Inlined (every append asks, and almost always it is not due); the rest cold.
         let every = self.log.options().index_checkpoint_events;
         let since = state.index.events_indexed - state.events_at_checkpoint;
-        if since < every || state.index.is_frozen() || self.checkpointer.is_busy() {
+        if since < every {
+            return None;
+        }
+        self.checkpoint_if_free(state)
+    }
+
+    #[cold]
+    fn checkpoint_if_free(&self, state: &mut State) -> Option<Snapshot> {
+        if state.index.is_frozen() || self.checkpointer.is_busy() {
             return None;
         }
         self.snapshot(state)
