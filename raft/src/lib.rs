@@ -28,4 +28,5 @@ pub use log_store::{AnnalLogReader, AnnalLogStore};
 pub use proposer::{ProposeError, Proposer, BATCH_APPENDS_MAX};
 pub use replicated::{ReplicatedError, ReplicatedStore, READ_EVENTS_MAX};
 pub use state_machine::{EventStoreMachine, SnapshotBuilder, REPLICATED_EVENTS_MAX};
+pub use syncer::{SyncCounts, SyncStats};
 pub use types::{AppendOutcome, AppendRequest, Expected, Proposal, ProposedEvent, TypeConfig};

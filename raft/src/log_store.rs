@@ -29,7 +29,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 
 use crate::meta::MetaFile;
-use crate::syncer::Syncer;
+use crate::syncer::{SyncStats, Syncer};
 use crate::TypeConfig;
 
 type NodeId = u64;
@@ -141,6 +141,12 @@ impl AnnalLogStore {
     /// The same log, shared: its metrics stay readable once openraft owns the store.
     pub fn log_handle(&self) -> Arc<Log> {
         Arc::clone(&self.shared.log)
+    }
+
+    /// The counters of the group-commit syncs that acknowledge appends (how many, how
+    /// many appends each, how long), readable once openraft owns the store.
+    pub fn sync_stats(&self) -> Arc<SyncStats> {
+        self.syncer.stats()
     }
 }
 
