@@ -14,6 +14,7 @@
 // openraft's traits return its `StorageError` (over 200 bytes); the helpers return it too.
 #![allow(clippy::result_large_err)]
 
+mod entry_codec;
 pub mod http;
 pub mod in_process;
 mod log_store;

@@ -6,8 +6,8 @@
 //! only when a purge goes past the last entry (a snapshot jumped this node ahead): the
 //! log is then emptied and the next index mapped to the next position.
 //!
-//! `append` writes each entry as one `Buffered` record (readable at once: a read writes
-//! the buffer) and hands the flush callback to the syncer thread, which calls
+//! `append` writes each entry as one `Buffered` record in its compact binary form
+//! ([`crate::entry_codec`]; readable at once: a read writes the buffer) and hands the flush callback to the syncer thread, which calls
 //! `Log::sync` once for every callback queued meanwhile: one fdatasync acknowledges all
 //! of them, and none is called before it returned. `truncate` is
 //! `Log::truncate_from`; `purge` first stores the purged log id durably, then lets
@@ -28,6 +28,7 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::entry_codec;
 use crate::meta::MetaFile;
 use crate::syncer::{SyncStats, Syncer};
 use crate::TypeConfig;
@@ -208,7 +209,7 @@ impl Shared {
         position: u64,
         payload: &[u8],
     ) -> Result<Entry<TypeConfig>, StorageError<NodeId>> {
-        serde_json::from_slice(payload)
+        entry_codec::decode(payload)
             .map_err(|e| read_error(format!("entry at log position {position} is damaged: {e}")))
     }
 
@@ -473,7 +474,7 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
                 log.append(HOLE, Durability::Buffered)
                     .map_err(write_error)?;
             }
-            let payload = serde_json::to_vec(&entry).map_err(write_error)?;
+            let payload = entry_codec::encode(&entry).map_err(write_error)?;
             log.append(&payload, Durability::Buffered)
                 .map_err(write_error)?;
         }
