@@ -25,7 +25,7 @@ mod state_machine;
 mod syncer;
 mod types;
 
-pub use log_store::{AnnalLogReader, AnnalLogStore};
+pub use log_store::{AnnalLogReader, AnnalLogStore, LogFlushes};
 pub use proposer::{ProposeError, Proposer, BATCH_APPENDS_MAX};
 pub use replicated::{ReplicatedError, ReplicatedStore, READ_EVENTS_MAX};
 pub use state_machine::{EventStoreMachine, SnapshotBuilder, REPLICATED_EVENTS_MAX};

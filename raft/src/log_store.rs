@@ -17,7 +17,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -81,6 +81,8 @@ struct MetaState {
 pub struct AnnalLogStore {
     shared: Arc<Shared>,
     syncer: Syncer,
+    /// `append` calls whose flush callback went to the syncer.
+    queued_flushes: Arc<AtomicU64>,
     /// When the committed log id was last written to the file.
     committed_written_at: Option<Instant>,
 }
@@ -130,6 +132,7 @@ impl AnnalLogStore {
         Ok(AnnalLogStore {
             shared,
             syncer,
+            queued_flushes: Arc::new(AtomicU64::new(0)),
             committed_written_at: None,
         })
     }
@@ -148,6 +151,38 @@ impl AnnalLogStore {
     /// many appends each, how long), readable once openraft owns the store.
     pub fn sync_stats(&self) -> Arc<SyncStats> {
         self.syncer.stats()
+    }
+
+    /// A way to wait for this log's flushes (see [`LogFlushes`]), usable once openraft
+    /// owns the store.
+    pub fn flushes(&self) -> LogFlushes {
+        LogFlushes {
+            queued: Arc::clone(&self.queued_flushes),
+            answered: self.syncer.answered(),
+        }
+    }
+}
+
+/// Waits for the flushes of one raft log: [`LogFlushes::mark`] now, then
+/// [`LogFlushes::flushed_after`] returns once the first `append` that openraft made
+/// after the mark is durable. The [`crate::Proposer`] uses it to propose its next
+/// batch only once the leader's log took the previous one.
+#[derive(Clone)]
+pub struct LogFlushes {
+    queued: Arc<AtomicU64>,
+    answered: tokio::sync::watch::Receiver<u64>,
+}
+
+impl LogFlushes {
+    /// The appends handed to the log so far.
+    pub fn mark(&self) -> u64 {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Returns once an append made after `mark` was taken is durable (flush callbacks
+    /// are answered in the order of the appends), or the log is closed.
+    pub async fn flushed_after(&mut self, mark: u64) {
+        let _ = self.answered.wait_for(|&answered| answered > mark).await;
     }
 }
 
@@ -478,6 +513,8 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
             log.append(&payload, Durability::Buffered)
                 .map_err(write_error)?;
         }
+        // Counted before it is queued: a mark never runs ahead of the queue.
+        self.queued_flushes.fetch_add(1, Ordering::AcqRel);
         self.syncer
             .after_sync(Box::new(move |result| {
                 callback.log_io_completed(result.map_err(io::Error::other));

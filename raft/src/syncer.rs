@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use annal::Log;
 use crossbeam::channel::{self, Receiver, Sender};
+use tokio::sync::watch;
 
 /// Called once what was appended before it was queued is durable (or the sync failed).
 pub(crate) type FlushCallback = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -50,6 +51,8 @@ pub(crate) struct Syncer {
     queue: Option<Sender<FlushCallback>>,
     thread: Option<JoinHandle<()>>,
     stats: Arc<SyncStats>,
+    /// Flush callbacks answered so far, for whoever waits for a flush.
+    answered: watch::Receiver<u64>,
 }
 
 impl Syncer {
@@ -57,14 +60,22 @@ impl Syncer {
         let (queue, callbacks) = channel::unbounded();
         let stats = Arc::new(SyncStats::default());
         let counted = Arc::clone(&stats);
+        let (answer, answered) = watch::channel(0);
         let thread = std::thread::Builder::new()
             .name("annal-raft-syncer".into())
-            .spawn(move || run(&log, &callbacks, &counted))?;
+            .spawn(move || run(&log, &callbacks, &counted, &answer))?;
         Ok(Syncer {
             queue: Some(queue),
             thread: Some(thread),
             stats,
+            answered,
         })
+    }
+
+    /// The count of flush callbacks answered, updated after each sync's callbacks ran
+    /// (they run in the order they were queued).
+    pub(crate) fn answered(&self) -> watch::Receiver<u64> {
+        self.answered.clone()
     }
 
     /// The counters of this syncer's work.
@@ -91,7 +102,12 @@ impl Drop for Syncer {
     }
 }
 
-fn run(log: &Log, callbacks: &Receiver<FlushCallback>, stats: &SyncStats) {
+fn run(
+    log: &Log,
+    callbacks: &Receiver<FlushCallback>,
+    stats: &SyncStats,
+    answered: &watch::Sender<u64>,
+) {
     while let Ok(first) = callbacks.recv() {
         let mut waiting = vec![first];
         waiting.extend(callbacks.try_iter());
@@ -104,9 +120,11 @@ fn run(log: &Log, callbacks: &Receiver<FlushCallback>, stats: &SyncStats) {
         stats
             .busy_ns
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let count = waiting.len() as u64;
         for callback in waiting {
             callback(result.clone());
         }
+        answered.send_modify(|answered| *answered += count);
     }
 }
 

@@ -9,7 +9,9 @@
 //! - Latency: a closed-loop client has one append outstanding, and a replicated append
 //!   waits for the leader's fdatasync and then a follower's (openraft 0.9 replicates an
 //!   entry only once the leader's log flushed it), so the rate is at most
-//!   `clients / (2 × fdatasync latency)`, with the RPC, apply and reply taken as free.
+//!   `clients / (leader fdatasync + follower fdatasync)`, with the RPC, apply and reply
+//!   taken as free: once with the probe's latency for both (the disk alone), once with
+//!   the mean syncs the raft logs saw in the run (the disk under this load).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -64,19 +66,21 @@ impl FsyncProbe {
         FsyncProbe { file, offset: 0 }
     }
 
-    /// The mean latency of pwrite + fdatasync over `budget` (at least 20 syncs), what
-    /// bounds a writer that waits for each.
-    pub fn mean(&mut self, budget: Duration) -> Duration {
+    /// The median latency of pwrite + fdatasync over `budget` (at least 21 syncs): the
+    /// disk's fdatasync now, robust to the odd stall of a shared disk.
+    pub fn median(&mut self, budget: Duration) -> Duration {
         let data = [0xA5u8; PROBE_WRITE_BYTES];
         // One unmeasured sync: the previous run may have left dirty pages.
         self.one(&data);
         let started = Instant::now();
-        let mut syncs = 0u32;
-        while syncs < 20 || started.elapsed() < budget {
+        let mut samples = Vec::new();
+        while samples.len() < 21 || started.elapsed() < budget {
+            let t = Instant::now();
             self.one(&data);
-            syncs += 1;
+            samples.push(t.elapsed());
         }
-        started.elapsed() / syncs
+        samples.sort_unstable();
+        samples[samples.len() / 2]
     }
 
     fn one(&mut self, data: &[u8]) {
@@ -94,21 +98,33 @@ impl FsyncProbe {
 pub struct Ceilings {
     /// `cores / replicated CPU per append`.
     pub cpu: f64,
-    /// `clients / (2 × fdatasync latency)`.
-    pub latency: f64,
+    /// `clients / (2 × the probe's fdatasync)`: this disk alone.
+    pub disk: f64,
+    /// `clients / (leader sync + follower sync)`, both as the raft logs saw them in the
+    /// run (the disk under this load, and the wait for a core after it).
+    pub syncs: f64,
 }
 
 impl Ceilings {
-    /// The ceilings from the replicated CPU per append and the probe's mean latency.
-    pub fn new(replicated_cpu_per_append: Duration, fdatasync: Duration, clients: usize) -> Self {
+    /// The ceilings from the replicated CPU per append, the probe's fdatasync latency,
+    /// and the mean leader and follower raft-log syncs of the run.
+    pub fn new(
+        clients: usize,
+        replicated_cpu_per_append: Duration,
+        fdatasync: Duration,
+        leader_sync: Duration,
+        follower_sync: Duration,
+    ) -> Self {
+        let per_second = |d: f64| clients as f64 / d.max(1e-9);
         Ceilings {
             cpu: cores() / replicated_cpu_per_append.as_secs_f64().max(1e-9),
-            latency: clients as f64 / (2.0 * fdatasync.as_secs_f64()).max(1e-9),
+            disk: per_second(2.0 * fdatasync.as_secs_f64()),
+            syncs: per_second((leader_sync + follower_sync).as_secs_f64()),
         }
     }
 
-    /// The lower of the two.
+    /// The lower of the CPU ceiling and the ceiling of the syncs as the run saw them.
     pub fn lowest(&self) -> f64 {
-        self.cpu.min(self.latency)
+        self.cpu.min(self.syncs)
     }
 }

@@ -9,10 +9,11 @@
 //! to its own stream with `Durability::Synced`. Replicated: a 3-node cluster in this
 //! process (the in-process network, no faults; each node's raft log and event store on
 //! real files in its own directory), each client a task proposing the same append through
-//! a `Proposer` on the leader (as `ReplicatedStore::append` does: concurrent appends
-//! share raft entries; `ANNAL_RAFT_ENTRY_PER_APPEND=1` makes one entry per append, with
-//! `client_write`), acknowledged once a majority has the entry durable and the leader
-//! applied it. No snapshots are taken (they serialize the whole store). Per round and
+//! a `Proposer` on the leader paced by the leader log's flushes (as
+//! `ReplicatedStore::append` does: concurrent appends share raft entries;
+//! `ANNAL_RAFT_PROPOSER=window` keeps at most 4 batches in flight instead,
+//! `ANNAL_RAFT_PROPOSER=entry` makes one entry per append, with `client_write`),
+//! acknowledged once a majority has the entry durable and the leader applied it. No snapshots are taken (they serialize the whole store). Per round and
 //! client count, an fdatasync probe runs, then each system for the same time; prints the
 //! median rate over the rounds, the median of the per-round ratios, the p50/p99 latency
 //! of all rounds' appends, and what bounds the replicated rate, measured in the same
@@ -30,8 +31,8 @@ use std::time::{Duration, Instant};
 use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options};
 use annal_raft::in_process::{AppendRpcStats, Router};
 use annal_raft::{
-    AnnalLogStore, AppendRequest, EventStoreMachine, Expected, ProposedEvent, Proposer, SyncCounts,
-    SyncStats, TypeConfig,
+    AnnalLogStore, AppendRequest, EventStoreMachine, Expected, LogFlushes, ProposedEvent, Proposer,
+    SyncCounts, SyncStats, TypeConfig,
 };
 use bounds::{Ceilings, FsyncProbe};
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
@@ -152,6 +153,7 @@ struct Cluster {
     leader_at: usize,
     router: Router,
     syncs: Vec<Arc<SyncStats>>,
+    flushes: Vec<LogFlushes>,
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -177,10 +179,12 @@ async fn start_cluster(dir: &std::path::Path) -> Cluster {
     );
     let mut nodes = Vec::new();
     let mut syncs = Vec::new();
+    let mut flushes = Vec::new();
     for id in 1..=3u64 {
         let base = dir.join(format!("node-{id}"));
         let log = AnnalLogStore::open(base.join("raft"), Options::default()).unwrap();
         syncs.push(log.sync_stats());
+        flushes.push(log.flushes());
         let machine = EventStoreMachine::open(base.join("machine"), Options::default()).unwrap();
         let raft = Raft::new(
             id,
@@ -209,6 +213,7 @@ async fn start_cluster(dir: &std::path::Path) -> Cluster {
         nodes,
         router,
         syncs,
+        flushes,
     }
 }
 
@@ -276,11 +281,12 @@ struct Row {
     /// CPU µs per append.
     single_cpu_us: Vec<f64>,
     replicated_cpu_us: Vec<f64>,
-    /// fdatasync probe mean, µs.
+    /// fdatasync probe median, µs.
     fdatasync_us: Vec<f64>,
     /// Ceilings as multiples of the round's single-node rate.
     cpu_ceiling_ratio: Vec<f64>,
-    latency_ceiling_ratio: Vec<f64>,
+    disk_ceiling_ratio: Vec<f64>,
+    syncs_ceiling_ratio: Vec<f64>,
     /// The replicated rate over the lower ceiling.
     of_ceiling: Vec<f64>,
     appends_per_entry: Vec<f64>,
@@ -308,12 +314,20 @@ fn main() {
     let mut probe = FsyncProbe::new(dir.path());
     let single = Arc::new(EventStore::open(dir.path().join("single"), Options::default()).unwrap());
     let cluster = runtime.block_on(start_cluster(dir.path()));
-    // `ANNAL_RAFT_ENTRY_PER_APPEND=1`: one raft entry per append, as before batching.
-    let client = if std::env::var("ANNAL_RAFT_ENTRY_PER_APPEND").is_ok_and(|v| v == "1") {
-        Client::Entry(cluster.leader.clone())
-    } else {
+    // `ANNAL_RAFT_PROPOSER`: `paced` (default, as `ReplicatedStore`), `window` (at most
+    // 4 batches in flight, `Proposer::new`), `entry` (one raft entry per append).
+    let proposer = std::env::var("ANNAL_RAFT_PROPOSER").unwrap_or_else(|_| "paced".into());
+    let client = {
         let _guard = runtime.enter();
-        Client::Batched(Proposer::new(cluster.leader.clone()))
+        match proposer.as_str() {
+            "paced" => Client::Batched(Proposer::paced_by(
+                cluster.leader.clone(),
+                cluster.flushes[cluster.leader_at].clone(),
+            )),
+            "window" => Client::Batched(Proposer::new(cluster.leader.clone())),
+            "entry" => Client::Entry(cluster.leader.clone()),
+            other => panic!("ANNAL_RAFT_PROPOSER={other}: paced, window or entry"),
+        }
     };
     let client_counts: Vec<usize> = std::env::var("ANNAL_RAFT_CLIENTS")
         .map_or(CLIENTS.to_vec(), |s| {
@@ -322,7 +336,7 @@ fn main() {
     let mut rows: Vec<Row> = client_counts.iter().map(|_| Row::default()).collect();
     for round in 0..rounds {
         for (row, &clients) in rows.iter_mut().zip(&client_counts) {
-            let fdatasync = probe.mean(Duration::from_millis(200));
+            let fdatasync = probe.median(Duration::from_millis(200));
             let cpu_start = bounds::process_cpu();
             let s = run_single(&single, clients, time);
             let cpu_single = bounds::process_cpu() - cpu_start;
@@ -333,16 +347,19 @@ fn main() {
             let after = counters(&cluster);
             let spent = spent(&cluster, &before, &after, r.latencies.len());
             let replicated_cpu = cpu_us_per_append(cpu_replicated, r.latencies.len());
+            let micros = |us: f64| Duration::from_secs_f64(us / 1e6);
             let ceilings = Ceilings::new(
-                Duration::from_secs_f64(replicated_cpu / 1e6),
-                fdatasync,
                 clients,
+                micros(replicated_cpu),
+                fdatasync,
+                micros(spent.leader_sync_us),
+                micros(spent.follower_sync_us),
             );
             println!(
                 "round {round} clients {clients}: single {:.0}/s ({:.1} µs CPU each), \
                  replicated {:.0}/s ({replicated_cpu:.1} µs CPU each), {:.1} appends per leader entry; \
                  fdatasync probe {:.0} µs; syncs leader {:.0} µs, followers {:.0} µs; \
-                 AppendEntries {:.0} µs, {:.1} entries each; ceilings CPU {:.0}/s, latency {:.0}/s",
+                 AppendEntries {:.0} µs, {:.1} entries each; ceilings CPU {:.0}/s, disk {:.0}/s, syncs {:.0}/s",
                 s.rate,
                 cpu_us_per_append(cpu_single, s.latencies.len()),
                 r.rate,
@@ -353,7 +370,8 @@ fn main() {
                 spent.rpc_us,
                 spent.rpc_entries,
                 ceilings.cpu,
-                ceilings.latency,
+                ceilings.disk,
+                ceilings.syncs,
             );
             row.ratios.push(r.rate / s.rate);
             row.single_cpu_us
@@ -361,7 +379,8 @@ fn main() {
             row.replicated_cpu_us.push(replicated_cpu);
             row.fdatasync_us.push(fdatasync.as_secs_f64() * 1e6);
             row.cpu_ceiling_ratio.push(ceilings.cpu / s.rate);
-            row.latency_ceiling_ratio.push(ceilings.latency / s.rate);
+            row.disk_ceiling_ratio.push(ceilings.disk / s.rate);
+            row.syncs_ceiling_ratio.push(ceilings.syncs / s.rate);
             row.of_ceiling.push(r.rate / ceilings.lowest());
             row.appends_per_entry
                 .push(1.0 / spent.leader_entries_per_append.max(1e-9));
@@ -395,20 +414,21 @@ fn main() {
         bounds::cores()
     );
     println!();
-    println!("| clients | CPU µs/append single / replicated | CPU ceiling | fdatasync probe µs | latency ceiling | replicated / lower ceiling | appends per leader entry | leader sync µs | follower sync µs | AppendEntries µs |");
+    println!("| clients | CPU µs/append single / replicated | CPU ceiling | fdatasync probe µs | disk ceiling | leader / follower sync µs | syncs ceiling | replicated / lower of CPU, syncs | appends per leader entry | AppendEntries µs |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (row, &clients) in rows.iter_mut().zip(&client_counts) {
         println!(
-            "| {clients} | {:.1} / {:.1} | {:.2}× | {:.0} | {:.2}× | {:.2} | {:.1} | {:.0} | {:.0} | {:.0} |",
+            "| {clients} | {:.1} / {:.1} | {:.2}× | {:.0} | {:.2}× | {:.0} / {:.0} | {:.2}× | {:.2} | {:.1} | {:.0} |",
             median(&mut row.single_cpu_us),
             median(&mut row.replicated_cpu_us),
             median(&mut row.cpu_ceiling_ratio),
             median(&mut row.fdatasync_us),
-            median(&mut row.latency_ceiling_ratio),
-            median(&mut row.of_ceiling),
-            median(&mut row.appends_per_entry),
+            median(&mut row.disk_ceiling_ratio),
             median(&mut row.leader_sync_us),
             median(&mut row.follower_sync_us),
+            median(&mut row.syncs_ceiling_ratio),
+            median(&mut row.of_ceiling),
+            median(&mut row.appends_per_entry),
             median(&mut row.rpc_us),
         );
     }
