@@ -14,8 +14,11 @@
 //!   record, and 100 per record) and read every event from position 0, touching each
 //!   payload; against reading a raw file of the same records with `read` (the read
 //!   benchmark's reference, which checks nothing), and `raw-crc`, the same plus a CRC-32
-//!   of each record (what any reader that trusts no byte must add). The open is inside
-//!   the timing for Annal, `File::open` for raw. Rounds are interleaved, the order
+//!   of each record (what any reader that trusts no byte must add), and `raw-2crc`, the
+//!   two checksums of Annal's record format instead (header and body). `annal-visit` reads
+//!   through `LogReader::visit_next` (payloads borrowed within the call). The open is inside
+//!   the timing for Annal, `File::open` for raw; each log is closed after its timing (the
+//!   close is timed on its own). Rounds are interleaved, the order
 //!   rotated; page cache warm.
 //! - `crash`: per size, a child process fills a store to that many GB (1 KiB events,
 //!   100 per append, over 1 000 streams), checkpoints its index, appends a fixed tail
@@ -31,8 +34,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use annal::{Durability, EventStore, ExpectedRevision, Log, NewEvent, Options};
+use annal::{Durability, EventStore, ExpectedRevision, Log, NewEvent, Options, Position};
 use annal_benches::read::{read_annal, read_raw, write_annal, write_raw};
+use annal_benches::record::touch;
 use annal_benches::report::fmt_duration;
 use annal_benches::stats::median;
 use annal_benches::{dirs, payload, rotated, BenchResult};
@@ -154,38 +158,57 @@ fn read(events: u64, rounds: usize) -> BenchResult<()> {
     write_annal(single.path(), events, 1, &data)?;
     write_annal(batched.path(), events, 100, &data)?;
     write_raw(&raw_path, events, &data)?;
-    let systems = ["annal", "annal-batch100", "raw", "raw-crc"];
+    const RAW: usize = 4;
+    let systems = [
+        "annal",
+        "annal-visit",
+        "annal-batch100",
+        "annal-batch100-visit",
+        "raw",
+        "raw-crc",
+        "raw-2crc",
+    ];
+    let all: Vec<usize> = (0..systems.len()).collect();
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
-    let mut opens: Vec<Vec<f64>> = vec![Vec::new(); 2];
+    let mut opens: Vec<Vec<f64>> = vec![Vec::new(); RAW];
+    let mut closes: Vec<f64> = Vec::new();
     for round in 0..rounds {
-        let mut elapsed = [Duration::ZERO; 4];
-        for k in rotated(&[0usize, 1, 2, 3], round) {
+        let mut elapsed = vec![Duration::ZERO; systems.len()];
+        for k in rotated(&all, round) {
             let started = Instant::now();
             let (count, _) = match k {
-                0 | 1 => {
-                    let dir = if k == 0 {
-                        single.path()
-                    } else {
-                        batched.path()
-                    };
+                0..RAW => {
+                    let dir = if k < 2 { single.path() } else { batched.path() };
                     let log = Log::open(dir, Options::default())?;
                     opens[k].push(started.elapsed().as_secs_f64() * 1e3);
-                    let read = read_annal(&log)?;
-                    drop(log);
+                    let read = if k % 2 == 0 {
+                        read_annal(&log)?
+                    } else {
+                        read_annal_visit(&log)?
+                    };
+                    elapsed[k] = started.elapsed();
+                    // Closed outside the timing (a clean close lets the next open skip
+                    // the scan of every segment but the last), and timed on its own.
+                    let closing = Instant::now();
+                    log.close()?;
+                    closes.push(closing.elapsed().as_secs_f64() * 1e3);
                     read
                 }
-                2 => read_raw(&raw_path)?,
-                _ => read_raw_checked(&raw_path)?,
+                RAW => read_raw(&raw_path)?,
+                5 => read_raw_checked(&raw_path, false)?,
+                _ => read_raw_checked(&raw_path, true)?,
             };
-            elapsed[k] = started.elapsed();
+            if k >= RAW {
+                elapsed[k] = started.elapsed();
+            }
             if count != events {
                 return Err(format!("{} read {count} of {events} events", systems[k]).into());
             }
         }
         for k in 0..systems.len() {
             rates[k].push(events as f64 / elapsed[k].as_secs_f64());
-            ratios[k].push(elapsed[2].as_secs_f64() / elapsed[k].as_secs_f64());
+            ratios[k].push(elapsed[RAW].as_secs_f64() / elapsed[k].as_secs_f64());
         }
     }
     println!(
@@ -206,21 +229,46 @@ fn read(events: u64, rounds: usize) -> BenchResult<()> {
         );
     }
     println!(
-        "Of which `Log::open`, median: {:.1} ms (annal), {:.1} ms (annal-batch100).",
+        "Of which `Log::open`, median: {:.1} ms (annal), {:.1} ms (annal-visit), \
+         {:.1} ms (annal-batch100), {:.1} ms (annal-batch100-visit). \
+         `Log::close` after each (not timed above): median {:.1} ms.",
         median(&opens[0]),
-        median(&opens[1])
+        median(&opens[1]),
+        median(&opens[2]),
+        median(&opens[3]),
+        median(&closes),
     );
     Ok(())
 }
 
+/// Reads every event of `log` from position 0 through `LogReader::visit_next` (payloads
+/// borrowed within the call), touching each payload as `read_annal` does.
+fn read_annal_visit(log: &Log) -> BenchResult<(u64, u64)> {
+    let mut reader = log.read_from(Position(0))?;
+    let (mut count, mut acc) = (0u64, 0u64);
+    loop {
+        let visited = reader.visit_next(4096, |_, payload| acc = touch(acc, payload))?;
+        if visited == 0 {
+            break;
+        }
+        count += visited as u64;
+    }
+    Ok((count, acc))
+}
+
 /// The raw reference plus what any reader that trusts no byte must do: a CRC-32 over
 /// each record (`crc32fast`, as Annal), its result folded in so it cannot be dropped.
-fn read_raw_checked(path: &Path) -> BenchResult<(u64, u64)> {
+/// With `two`, the checks of Annal's record format instead: one CRC-32 over the 8-byte
+/// salt and the header's first 36 bytes, one over the body (what bounds a reader of
+/// this format, whatever else it does).
+fn read_raw_checked(path: &Path, two: bool) -> BenchResult<(u64, u64)> {
     use annal_benches::record::{raw_record_bytes, RAW_HEADER_BYTES, RAW_LENGTH_BYTES};
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 1 << 20];
     let (mut filled, mut count, mut acc) = (0usize, 0u64, 0u64);
+    // Cloned per checksum, as Annal does: CPU features are detected once.
+    let template = crc32fast::Hasher::new();
     loop {
         let n = file.read(&mut buf[filled..])?;
         if n == 0 {
@@ -235,8 +283,18 @@ fn read_raw_checked(path: &Path) -> BenchResult<(u64, u64)> {
             if filled - at < record {
                 break;
             }
-            let covered = &buf[at..len_at + RAW_LENGTH_BYTES + len];
-            acc = acc.wrapping_add(u64::from(crc32fast::hash(covered)));
+            if two {
+                let mut salted = [0u8; 44];
+                salted[8..].copy_from_slice(&buf[at..at + 36]);
+                let mut header = template.clone();
+                header.update(&salted);
+                let mut body = template.clone();
+                body.update(&buf[len_at..len_at + RAW_LENGTH_BYTES + len]);
+                acc = acc.wrapping_add(u64::from(header.finalize() ^ body.finalize()));
+            } else {
+                let covered = &buf[at..len_at + RAW_LENGTH_BYTES + len];
+                acc = acc.wrapping_add(u64::from(crc32fast::hash(covered)));
+            }
             count += 1;
             at += record;
         }

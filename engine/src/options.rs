@@ -76,7 +76,8 @@ pub enum OpenChecks {
     AllSegments,
     /// The default: scan only the tail a crash can have left — the last segment, and the
     /// one before it unless a record in the last proves it durable (its seal's
-    /// fdatasync runs in the background, so it may be torn) — and check the other
+    /// fdatasync runs in the background, so it may be torn) or the log was closed
+    /// cleanly since (`Log::close`'s marker) — and check the other
     /// segments' headers and names. Those were durable before the crash; each is checked
     /// (every checksum) by the reads that reach it, and damage is then reported to that
     /// reader as `Corrupt`, never as wrong data. Opening costs one or two segments,

@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+pub(crate) mod clean_close;
 pub mod consumer_checkpoint;
 pub mod envelope;
 pub mod extension;
@@ -98,6 +99,22 @@ mod tests {
         for len in [0usize, 1, 36, 104, 127, 128, 129, 4096] {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
             assert_eq!(crc32(&bytes), crc32fast::hash(&bytes), "len {len}");
+        }
+    }
+
+    #[test]
+    fn salted_crc_is_the_crc_of_salt_then_bytes() {
+        // Proves the salted CRC equals crc32fast over the epoch's bytes then the input, short and long.
+        let epoch = 0x0123_4567_89ab_cdefu64;
+        for len in [0usize, 1, 36, 56, 57, 200] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 253) as u8).collect();
+            let mut whole = epoch.to_le_bytes().to_vec();
+            whole.extend_from_slice(&bytes);
+            assert_eq!(
+                crc32_salted(epoch, &bytes),
+                crc32fast::hash(&whole),
+                "len {len}"
+            );
         }
     }
 

@@ -80,6 +80,20 @@ impl Writer {
         (Arc::clone(&self.active), self.written_position)
     }
 
+    /// Where the written records end, as a clean-close marker names it: the active
+    /// segment's first position, its published bytes and the position after the last
+    /// written event; `None` while records are buffered.
+    pub(crate) fn written_end(&self) -> Option<(u64, u64, u64)> {
+        self.buffer.is_empty().then(|| {
+            let active = &self.active;
+            (
+                active.first_position,
+                active.written_bytes(),
+                self.written_position,
+            )
+        })
+    }
+
     /// Whether records are buffered, not yet written.
     pub(crate) fn has_buffered(&self) -> bool {
         !self.buffer.is_empty()

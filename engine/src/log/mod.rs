@@ -412,7 +412,11 @@ impl LogCore {
         };
         self.shared.closed.store(true, Ordering::Release);
         self.shared.tail.end();
-        result
+        result?;
+        if !self.shared.read_only {
+            recovery::clean_close::write_at_close(&self.shared)?;
+        }
+        Ok(())
     }
 }
 

@@ -3,7 +3,8 @@
 //! losses (`model`), limits and bad input (`limits`), deferred segment checks at open
 //! (`open_checks`), injected faults and bit rot (`faults`), what recovery reports and
 //! keeps (`recovery_report`), poisoning from the store and the flusher (`poison`), reads
-//! by location (`located_reads`), and retention (`retention`). Subscriptions are the `subscriptions`
+//! by location (`located_reads`), retention (`retention`), the clean-close marker
+//! (`clean_close`) and the batch read with borrowed payloads (`visit`). Subscriptions are the `subscriptions`
 //! binary; power loss in flight is `crash`.
 
 #![allow(clippy::unwrap_used)]
@@ -11,6 +12,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod clean_close;
 mod concurrency;
 mod faults;
 mod follower;
@@ -23,3 +25,4 @@ mod recovery_report;
 mod retention;
 mod truncation;
 mod verify;
+mod visit;

@@ -4,7 +4,8 @@
 //! random moment, reopens the log and checks every acknowledged event is there byte for
 //! byte, positions are gapless and no batch is partial. The same directory is reused
 //! for every round, so recovery keeps running on logs that were already recovered, and
-//! each child continues the log the previous one left.
+//! each child continues the log the previous one left. The parent's check closes the
+//! log cleanly, so every child starts from a clean-close marker.
 //!
 //! Set `ANNAL_KILL9_SEED` to replay a failing run (the seed is printed).
 
@@ -200,6 +201,12 @@ fn verify(dir: &Path, acks: &[Ack], opens: &HashMap<u16, u64>) -> u64 {
         assert_eq!(fnv, ack.fnv, "{kind} ack {ack:?}: payload checksum differs");
     }
     log.close().unwrap();
+    // The next child opens from this clean close (its open takes the marker) and is
+    // killed after appending: the marker must never spare the recovery that follows.
+    assert!(
+        dir.join("CLEAN").exists(),
+        "a clean close leaves its marker"
+    );
     events.len() as u64
 }
 

@@ -19,7 +19,8 @@
 //! segment is named, so that is damage, never a torn write). A roll leaves the sealed
 //! segment's fdatasync to a background thread but first waits for the previous one
 //! (`flusher`): only the segment before the last can ever be torn, and the records
-//! after it never claim it synced unless it was.
+//! after it never claim it synced unless it was. A clean-close marker that the last
+//! segment matches (`clean_close`) proves the same of every segment before it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,18 +34,17 @@ use super::directory::{
 use super::scan::{scan_records, Damage};
 use super::segment::Segment;
 use crate::error::{Error, Result};
-use crate::format::record::{body, check_body, decode_header, Frame};
+use crate::format::clean_close::CleanClose;
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
-use crate::format::{parse_segment_file_name, read_u64, ALIGNMENT_BYTES};
+use crate::format::{parse_segment_file_name, ALIGNMENT_BYTES};
 use crate::io::{Storage, StorageFile};
 use crate::options::{OpenChecks, Options, RecoveryMode};
-use cut::{
-    all_zero, data_ranges, quarantine_segments, quarantine_tail, zero_tail, ZERO_CHECK_BYTES,
-};
+use cut::{quarantine_segments, quarantine_tail, zero_tail};
 pub(crate) use dry_run::dry_run;
 pub(in crate::log) use proof::durable_record_after;
 pub use report::{CutReason, RecoveryAction, RecoveryReport, QUARANTINE_DIR};
 
+pub(crate) mod clean_close;
 mod cut;
 mod dry_run;
 mod proof;
@@ -109,6 +109,9 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, options: &Options) -> R
         .list_dir(dir)
         .map_err(|e| Error::io("list log directory", Some(dir.to_path_buf()), e))?;
     remove_prepared_segment(storage, dir, &names)?;
+    // Taken before anything can change, whatever the checks: a marker never outlives the
+    // open after the close that wrote it.
+    let clean_close = clean_close::take(storage, dir, &names)?;
     let mut firsts: Vec<u64> = names
         .iter()
         .filter_map(|name| parse_segment_file_name(name))
@@ -132,7 +135,7 @@ pub(crate) fn recover(storage: &dyn Storage, dir: &Path, options: &Options) -> R
     }
     let epoch = scans[0].epoch;
     let mut report = RecoveryReport::default();
-    match find_problem_keeping_tail_scanned(&mut scans, epoch) {
+    match find_problem_keeping_tail_scanned(&mut scans, epoch, clean_close.as_ref()) {
         None => finish(storage, dir, scans, epoch, None, report),
         Some(problem) => {
             let proven_synced = problem.kind == ProblemKind::NeverTorn
@@ -298,9 +301,14 @@ fn scan_all_records(scanned: &mut Scanned) {
 
 /// [`find_problem`], after scanning (under `OpenChecks::LastSegment`) whichever segments
 /// will be the tail once the problem is cut off — the last one, and the one before it
-/// unless the last proves it durable — since the next open scans those by the same
-/// rule, and the two opens must agree.
-fn find_problem_keeping_tail_scanned(scans: &mut [Scanned], epoch: u64) -> Option<Problem> {
+/// unless the last proves it durable or a clean close did — since the next open scans
+/// those by the same rule, and the two opens must agree.
+fn find_problem_keeping_tail_scanned(
+    scans: &mut [Scanned],
+    epoch: u64,
+    clean_close: Option<&CleanClose>,
+) -> Option<Problem> {
+    let last = scans.len() - 1;
     loop {
         let problem = find_problem(scans, epoch);
         let kept_last = match &problem {
@@ -312,7 +320,11 @@ fn find_problem_keeping_tail_scanned(scans: &mut [Scanned], epoch: u64) -> Optio
             return problem;
         };
         let mut scanned_more = scan_deferred(&mut scans[kept_last]);
-        if kept_last > 0 && !proves_previous_durable(&scans[kept_last]) {
+        // A clean close made every segment durable; the last one ending where its marker
+        // says proves nothing changed since.
+        let closed_cleanly = kept_last == last
+            && clean_close.is_some_and(|marker| clean_close::matches(marker, &scans[last]));
+        if kept_last > 0 && !closed_cleanly && !proves_previous_durable(&scans[kept_last]) {
             scanned_more |= scan_deferred(&mut scans[kept_last - 1]);
         }
         if !scanned_more {
@@ -390,7 +402,7 @@ fn find_problem(scans: &[Scanned], epoch: u64) -> Option<Problem> {
         let later_records_from = scan.end_offset + ALIGNMENT_BYTES as u64;
         if !scan.sealed
             && k == last
-            && has_durable_record_after(
+            && durable_record_after(
                 &*scan.file,
                 &scan.view,
                 scan.epoch,
@@ -431,7 +443,7 @@ fn later_record_proves_synced(scans: &[Scanned], problem: &Problem) -> bool {
             Ok(_) => {}
         }
         let from = SEGMENT_HEADER_BYTES as u64;
-        if has_durable_record_after(
+        if durable_record_after(
             &*later.file,
             &later.view,
             scan.epoch,
@@ -441,51 +453,13 @@ fn later_record_proves_synced(scans: &[Scanned], problem: &Problem) -> bool {
             return true;
         }
     }
-    has_durable_record_after(
+    durable_record_after(
         &*scan.file,
         &scan.view,
         scan.epoch,
         problem.later_records_from,
         damaged_position,
     )
-}
-
-/// Looks at every aligned offset of a segment's `view` from `from` on (where its `file`
-/// may hold data: holes and never-written extents are skipped) for a valid record of the
-/// log `epoch` whose `synced_before` exceeds `damaged_position`: proof that the records
-/// up to there were durable.
-fn has_durable_record_after(
-    file: &dyn StorageFile,
-    view: &[u8],
-    epoch: u64,
-    from: u64,
-    damaged_position: u64,
-) -> bool {
-    let from = (from as usize).min(view.len());
-    for range in data_ranges(file, from, view.len()) {
-        let mut offset = range.start;
-        while offset + ALIGNMENT_BYTES <= range.end {
-            // Most of what follows a tail is zeros: skip them a block at a time.
-            if offset.is_multiple_of(ZERO_CHECK_BYTES) {
-                let block_end = (offset + ZERO_CHECK_BYTES).min(range.end);
-                if all_zero(&view[offset..block_end]) {
-                    offset = block_end;
-                    continue;
-                }
-            }
-            if read_u64(view, offset) != 0 {
-                if let Ok(Frame::Record(header)) = decode_header(&view[offset..], epoch) {
-                    if header.synced_before > damaged_position
-                        && check_body(&header, body(&header, &view[offset..])).is_ok()
-                    {
-                        return true;
-                    }
-                }
-            }
-            offset += ALIGNMENT_BYTES;
-        }
-    }
-    false
 }
 
 /// Keeps the segments before the problem (or all of them), cuts the last one at its
