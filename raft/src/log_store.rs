@@ -7,9 +7,10 @@
 //! log is then emptied and the next index mapped to the next position.
 //!
 //! `append` writes each entry as one `Buffered` record in its compact binary form
-//! ([`crate::entry_codec`]; readable at once: a read writes the buffer) and hands the flush callback to the syncer thread, which calls
-//! `Log::sync` once for every callback queued meanwhile: one fdatasync acknowledges all
-//! of them, and none is called before it returned. `truncate` is
+//! (`entry_codec.rs`; readable at once: a read writes the buffer) and hands the flush
+//! callback to the syncer thread, which calls `Log::sync` once for every callback
+//! queued meanwhile: one fdatasync acknowledges all of them, and none is called before
+//! it returned. `truncate` is
 //! `Log::truncate_from`; `purge` first stores the purged log id durably, then lets
 //! retention remove the whole segments before it.
 

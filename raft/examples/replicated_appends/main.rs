@@ -13,8 +13,9 @@
 //! `ReplicatedStore::append` does: concurrent appends share raft entries;
 //! `ANNAL_RAFT_PROPOSER=window` keeps at most 4 batches in flight instead,
 //! `ANNAL_RAFT_PROPOSER=entry` makes one entry per append, with `client_write`),
-//! acknowledged once a majority has the entry durable and the leader applied it. No snapshots are taken (they serialize the whole store). Per round and
-//! client count, an fdatasync probe runs, then each system for the same time; prints the
+//! acknowledged once a majority has the entry durable and the leader applied it. No
+//! snapshots are taken (they serialize the whole store). Per round and client count, an
+//! fdatasync probe runs, then each system for the same time; prints the
 //! median rate over the rounds, the median of the per-round ratios, the p50/p99 latency
 //! of all rounds' appends, and what bounds the replicated rate, measured in the same
 //! rounds ([`bounds`]): CPU per append of each system, the CPU and latency ceilings,
