@@ -162,15 +162,15 @@ async fn live_leader(stores: &BTreeMap<u64, ReplicatedStore>) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_are_proposed_while_earlier_batches_still_replicate() {
     // Proves the store's proposer does not hold an append back until earlier batches
-    // are answered: with every RPC delayed 300 ms and 12 appends arriving 10 ms apart,
+    // are answered: with every RPC delayed 1 s and 12 appends arriving 10 ms apart,
     // more than the 4 batches a fixed window allows are in the leader's log before the
     // first commits, and all 12 are then appended.
     let dir = tempfile::tempdir().unwrap();
     let router = Router::new(11);
-    let (stores, leader) = three_replicas(dir.path(), &router, 1000).await;
+    let (stores, leader) = three_replicas(dir.path(), &router, 3000).await;
     let leader_store = stores[&leader].clone();
     let committed_before = leader_store.raft().metrics().borrow().last_applied;
-    router.set_delay(Duration::from_millis(300), Duration::from_millis(300));
+    router.set_delay(Duration::from_millis(1000), Duration::from_millis(1000));
     let first_index = leader_store
         .raft()
         .metrics()
