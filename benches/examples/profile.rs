@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Systems: durable: annal, annal-store, okaywal, sqlite, fjall, raw-growing, raw-prealloc, raw-group;
-//! buffered: annal, annal-store, annal-store-sized, okaywal, raw; read: annal, annal-batch100, raw; streams (n streams of
+//! buffered: annal, annal-store, annal-store-slice, annal-store-sized, okaywal, raw; read: annal, annal-batch100, raw; streams (n streams of
 //! 100 events interleaved, then 1 000 random streams read whole per pass): annal, fjall,
 //! sqlite.
 
@@ -69,6 +69,7 @@ fn main() -> BenchResult<()> {
             let system = [
                 BufferedSystem::Annal,
                 BufferedSystem::AnnalStore,
+                BufferedSystem::AnnalStoreSlice,
                 BufferedSystem::AnnalStoreSized,
                 BufferedSystem::OkayWal,
                 BufferedSystem::Raw,

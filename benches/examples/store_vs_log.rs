@@ -9,9 +9,11 @@
 //! fresh log and a fresh store, then durable closed loops (`Synced`, one event per append)
 //! at 1, 8, 64 and 256 threads, each system for the same time. Prints each system's
 //! median rate over the rounds and the store's ratio to the raw log (the median of the
-//! per-round ratios), with the fdatasyncs per second of each durable run. A second bulk
-//! row is the floor under the store's: the raw log appending events of the sizes of the
-//! store's envelopes (its "event store" column is that log's rate).
+//! per-round ratios), with the fdatasyncs per second of each durable run. The first bulk
+//! row appends through `EventStore::append` (a `Vec` of one event per call), the second
+//! through `EventStore::append_from_slice` (the event borrowed). A third bulk row is the
+//! floor under the store's: the raw log appending events of the sizes of the store's
+//! envelopes (its "event store" column is that log's rate).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
@@ -66,6 +68,7 @@ fn main() -> BenchResult<()> {
     let mut rows = vec![Row::new(format!("bulk load {bulk} buffered"))];
     // The floor: the raw log writing records the size of the store's (its own share of
     // a store append), against the raw log's own bulk load in the same round.
+    let mut slice = Row::new(format!("bulk load {bulk} buffered, append_from_slice"));
     let mut floor = Row::new(format!(
         "bulk load {bulk} buffered, raw log with the store's event sizes"
     ));
@@ -76,10 +79,11 @@ fn main() -> BenchResult<()> {
     );
     for round in 0..rounds {
         eprintln!("round {} of {rounds}", round + 1);
-        let mut bulk_rates = [0.0; 3];
+        let mut bulk_rates = [0.0; 4];
         for (i, system) in [
             BufferedSystem::Annal,
             BufferedSystem::AnnalStore,
+            BufferedSystem::AnnalStoreSlice,
             BufferedSystem::AnnalStoreSized,
         ]
         .into_iter()
@@ -89,7 +93,8 @@ fn main() -> BenchResult<()> {
             bulk_rates[i] = rate(bulk, system.run(dir.path(), bulk, &payload)?);
         }
         rows[0].add(bulk_rates[0], bulk_rates[1]);
-        floor.add(bulk_rates[0], bulk_rates[2]);
+        slice.add(bulk_rates[0], bulk_rates[2]);
+        floor.add(bulk_rates[0], bulk_rates[3]);
         for (row, &threads) in rows[1..].iter_mut().zip(&THREADS) {
             let mut rates = [0.0; 2];
             for (i, system) in [System::Annal, System::AnnalStore].into_iter().enumerate() {
@@ -107,7 +112,8 @@ fn main() -> BenchResult<()> {
             row.add(rates[0], rates[1]);
         }
     }
-    rows.insert(1, floor);
+    rows.insert(1, slice);
+    rows.insert(2, floor);
     println!("| workload | raw log | event store | store / log (median of rounds) | store appends per fdatasync |");
     println!("| --- | --- | --- | --- | --- |");
     for row in &mut rows {

@@ -32,6 +32,9 @@ pub enum BufferedSystem {
     /// Annal's event store at `Durability::Buffered` (one event per append, streams
     /// cycling as in the durable workload), one `sync` append at the end.
     AnnalStore,
+    /// `AnnalStore` through `EventStore::append_from_slice`: the stream's name and the
+    /// one event borrowed, no `Vec` per append.
+    AnnalStoreSlice,
     /// The raw log appending events of the same sizes as `AnnalStore`'s envelopes (the
     /// fixed 56 bytes, the stream name, the type, the data, and every 8th event of a
     /// stream its link block): the log's share of a store append, the floor under it.
@@ -48,6 +51,7 @@ impl BufferedSystem {
         match self {
             BufferedSystem::Annal => "annal",
             BufferedSystem::AnnalStore => "annal-store",
+            BufferedSystem::AnnalStoreSlice => "annal-store-slice",
             BufferedSystem::AnnalStoreSized => "annal-store-sized",
             BufferedSystem::OkayWal => "okaywal",
             BufferedSystem::Raw => "raw",
@@ -60,6 +64,7 @@ impl BufferedSystem {
         match self {
             BufferedSystem::Annal => annal(dir, n, payload),
             BufferedSystem::AnnalStore => annal_store(dir, n, payload),
+            BufferedSystem::AnnalStoreSlice => annal_store_slice(dir, n, payload),
             BufferedSystem::AnnalStoreSized => annal_store_sized(dir, n, payload),
             BufferedSystem::OkayWal => okaywal(dir, n, payload),
             BufferedSystem::Raw => raw(dir, n, payload),
@@ -110,6 +115,35 @@ fn annal_store(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
     store.close()?;
     if events != n {
         return Err(format!("annal-store acknowledged {events} events, expected {n}").into());
+    }
+    Ok(elapsed)
+}
+
+fn annal_store_slice(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
+    let store = EventStore::open(dir, Options::default())?;
+    let names: Vec<String> = (0..STORE_STREAMS).map(|i| format!("s-{i}")).collect();
+    let data = bytes::Bytes::copy_from_slice(payload);
+    let started = Instant::now();
+    for i in 0..n {
+        // One event built per append, as an application builds each of its events.
+        let event = NewEvent::new(Name::from_static("E"), data.clone());
+        let durability = if i + 1 == n {
+            Durability::Synced
+        } else {
+            Durability::Buffered
+        };
+        store.append_from_slice(
+            &names[(i % STORE_STREAMS) as usize],
+            ExpectedRevision::Any,
+            std::slice::from_ref(&event),
+            durability,
+        )?;
+    }
+    let elapsed = started.elapsed();
+    let events = store.metrics().events;
+    store.close()?;
+    if events != n {
+        return Err(format!("annal-store-slice acknowledged {events} events, expected {n}").into());
     }
     Ok(elapsed)
 }

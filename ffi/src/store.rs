@@ -170,8 +170,9 @@ pub unsafe extern "C" fn annal_store_append(
                 new_events(events, count)?,
             )
         };
-        let stream = Bytes::copy_from_slice(stream);
-        let written = get(store)?.with(|s| s.append(stream, expected, events, durability))?;
+        // The name is read in place, not copied: it lives for the call.
+        let written =
+            get(store)?.with(|s| s.append_from_slice(stream, expected, &events, durability))?;
         // SAFETY: the contract: NULL or writable.
         unsafe { crate::log::write_optional(result, written.into()) };
         Ok(())

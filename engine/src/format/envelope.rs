@@ -175,7 +175,10 @@ pub(crate) fn encode(parts: &EnvelopeParts<'_>, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(parts.stream);
     out.extend_from_slice(parts.event_type);
-    out.extend_from_slice(parts.metadata);
+    // Most events carry no metadata: no call to copy nothing.
+    if !parts.metadata.is_empty() {
+        out.extend_from_slice(parts.metadata);
+    }
     out.extend_from_slice(parts.data);
 }
 

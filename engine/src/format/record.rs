@@ -284,11 +284,17 @@ pub fn encode_record<E: AsRef<[u8]>>(
 
 /// The events of a record to encode, by index: a slice of payloads is one; the event
 /// store's batch of envelopes, encoded once into one buffer, is another.
+///
+/// An event is asked for its length first and then to write itself into the record: an
+/// event encoded from parts (the store's single-event append) is encoded straight into
+/// the writer's buffer, with no copy of its own.
 pub trait RecordEvents {
     /// How many events.
     fn count(&self) -> usize;
-    /// The payload of the `i`-th event (`i < count()`).
-    fn payload(&self, i: usize) -> &[u8];
+    /// Bytes of the payload of the `i`-th event (`i < count()`).
+    fn payload_bytes(&self, i: usize) -> usize;
+    /// Appends the payload of the `i`-th event to `out`: exactly `payload_bytes(i)` bytes.
+    fn write_payload(&self, i: usize, out: &mut Vec<u8>);
 }
 
 impl<E: AsRef<[u8]>> RecordEvents for [E] {
@@ -296,8 +302,12 @@ impl<E: AsRef<[u8]>> RecordEvents for [E] {
         self.len()
     }
 
-    fn payload(&self, i: usize) -> &[u8] {
-        self[i].as_ref()
+    fn payload_bytes(&self, i: usize) -> usize {
+        self[i].as_ref().len()
+    }
+
+    fn write_payload(&self, i: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(self[i].as_ref());
     }
 }
 
@@ -306,8 +316,12 @@ impl<E: AsRef<[u8]>, const N: usize> RecordEvents for [E; N] {
         N
     }
 
-    fn payload(&self, i: usize) -> &[u8] {
-        self[i].as_ref()
+    fn payload_bytes(&self, i: usize) -> usize {
+        self[i].as_ref().len()
+    }
+
+    fn write_payload(&self, i: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(self[i].as_ref());
     }
 }
 
@@ -325,9 +339,15 @@ pub fn append_record<E: RecordEvents + ?Sized>(
     debug_assert_eq!(start % ALIGNMENT_BYTES, 0);
     out.resize(start + RECORD_HEADER_BYTES, 0);
     for i in 0..events.count() {
-        let payload = events.payload(i);
-        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        out.extend_from_slice(payload);
+        let payload_bytes = events.payload_bytes(i);
+        out.extend_from_slice(&(payload_bytes as u32).to_le_bytes());
+        let payload_start = out.len();
+        events.write_payload(i, out);
+        assert_eq!(
+            out.len() - payload_start,
+            payload_bytes,
+            "an event writes the bytes it announced"
+        );
     }
     out.extend_from_slice(extension);
     let body_start = start + RECORD_HEADER_BYTES;

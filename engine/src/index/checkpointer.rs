@@ -126,10 +126,16 @@ impl Checkpointer {
     /// holds the store's write lock): the new table, or the snapshot thawed. What the
     /// new table replaces is dropped on a thread of its own, so that no append waits for
     /// a million entries to be freed.
+    #[inline]
     pub(crate) fn install_finished(&self, index: &mut Index) {
-        if !self.target.has_finished.load(Ordering::Acquire) {
-            return;
+        // Inlined: every store append calls it, and almost always nothing has finished.
+        if self.target.has_finished.load(Ordering::Acquire) {
+            self.install_finished_now(index);
         }
+    }
+
+    #[cold]
+    fn install_finished_now(&self, index: &mut Index) {
         let outcome = {
             let mut slot = self
                 .target

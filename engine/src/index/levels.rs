@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::names::NameIds;
+use super::names::{same_name, NameIds};
 use super::table::{Section, Table};
 use super::ChainEntry;
 
@@ -38,7 +38,7 @@ impl Level {
     /// The id of `name` here, if it has one.
     fn id_of(&mut self, name: &[u8]) -> Option<u32> {
         if let Some(id) = self.recent {
-            if self.entries[id as usize].name[..] == *name {
+            if same_name(&self.entries[id as usize].name, name) {
                 return Some(id);
             }
         }

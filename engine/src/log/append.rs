@@ -166,7 +166,7 @@ fn validate<E: RecordEvents + ?Sized>(
     }
     let mut payload_bytes = 0usize;
     for i in 0..events.count() {
-        let len = events.payload(i).len();
+        let len = events.payload_bytes(i);
         if len > EVENT_BYTES_MAX {
             return Err(Error::LimitExceeded {
                 limit: Limit::EventBytes,

@@ -94,7 +94,7 @@ pub(crate) fn check_input(appends: &[StreamAppend]) -> Result<()> {
     Ok(())
 }
 
-fn check_event_type(event: &NewEvent) -> Result<()> {
+pub(crate) fn check_event_type(event: &NewEvent) -> Result<()> {
     if event.event_type.len() > EVENT_TYPE_BYTES_MAX {
         return Err(Error::InvalidArgument {
             reason: format!(
@@ -152,6 +152,16 @@ impl RecordEvents for EncodedBatch {
         self.ends.len()
     }
 
+    fn payload_bytes(&self, i: usize) -> usize {
+        self.payload(i).len()
+    }
+
+    fn write_payload(&self, i: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.payload(i));
+    }
+}
+
+impl EncodedBatch {
     fn payload(&self, i: usize) -> &[u8] {
         let start = i.checked_sub(1).map_or(0, |before| self.ends[before]);
         &self.bytes[start..self.ends[i]]
@@ -190,13 +200,7 @@ pub(crate) fn plan(log: &Log, index: &mut Index, append: &StreamAppend) -> Resul
             return Ok(Plan::Retry(original));
         }
     }
-    let matches = match append.expected {
-        ExpectedRevision::Any => true,
-        ExpectedRevision::NoStream => current.is_none(),
-        ExpectedRevision::StreamExists => current.is_some(),
-        ExpectedRevision::Exact(revision) => current == Some(revision.0),
-    };
-    if !matches {
+    if !expectation_holds(append.expected, current) {
         return Err(Error::WrongExpectedRevision {
             stream: Name::from(&append.stream),
             expected: append.expected,
@@ -220,6 +224,16 @@ pub(crate) fn plan(log: &Log, index: &mut Index, append: &StreamAppend) -> Resul
         ));
     }
     Ok(Plan::Append { current, known })
+}
+
+/// Whether a stream at revision `current` (`None`: no events) meets `expected`.
+pub(crate) fn expectation_holds(expected: ExpectedRevision, current: Option<u64>) -> bool {
+    match expected {
+        ExpectedRevision::Any => true,
+        ExpectedRevision::NoStream => current.is_none(),
+        ExpectedRevision::StreamExists => current.is_some(),
+        ExpectedRevision::Exact(revision) => current == Some(revision.0),
+    }
 }
 
 /// A retry check that had to read events retention removed cannot tell a retry from a

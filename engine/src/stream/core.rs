@@ -98,6 +98,16 @@ impl Core {
         results: &mut impl Extend<WriteResult>,
         commit: Commit<'_>,
     ) -> Result<()> {
+        // The common append (one event, no id, no checkpoint) takes the fused path.
+        if let (Commit::None, [part]) = (&commit, appends) {
+            if let [event] = &part.events[..] {
+                if event.id.is_none() {
+                    let result = self.append_one(&part.stream, part.expected, event, durability)?;
+                    results.extend([result]);
+                    return Ok(());
+                }
+            }
+        }
         append::check_input(appends)?;
         let mut guard = self.write_state();
         let state = &mut *guard;
@@ -200,8 +210,16 @@ impl Core {
         }
         let due = self.checkpoint_if_due(state);
         drop(guard);
-        // The snapshot covers events already written. The sync that makes them durable
-        // comes before the file is written, and both run outside the lock.
+        self.checkpoint_in_background(due);
+        pending.finish()?;
+        Ok(())
+    }
+
+    /// Writes a due checkpoint's snapshot in the background; called without the lock.
+    /// The snapshot covers events already written: the sync that makes them durable
+    /// comes before the file is written, and both run outside the lock.
+    #[inline]
+    pub(super) fn checkpoint_in_background(&self, due: Option<Snapshot>) {
         if let Some(snapshot) = due {
             if self.log.sync().is_ok() {
                 self.checkpointer.write_in_background(snapshot);
@@ -209,8 +227,6 @@ impl Core {
                 self.checkpointer.abandon(snapshot);
             }
         }
-        pending.finish()?;
-        Ok(())
     }
 
     /// Soft and hard delete: a lifecycle record for `stream`, durable when this returns.
@@ -245,7 +261,8 @@ impl Core {
     /// ([`Options::index_checkpoint_events`] events since the last) and no other is being
     /// written. Best effort: the append it follows has succeeded and must be reported
     /// so; a checkpoint not taken only means the next open replays more.
-    fn checkpoint_if_due(&self, state: &mut State) -> Option<Snapshot> {
+    #[inline]
+    pub(super) fn checkpoint_if_due(&self, state: &mut State) -> Option<Snapshot> {
         let every = self.log.options().index_checkpoint_events;
         let since = state.index.events_indexed - state.events_at_checkpoint;
         if since < every || state.index.is_frozen() || self.checkpointer.is_busy() {

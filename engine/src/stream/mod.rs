@@ -8,6 +8,7 @@
 //! is checkpointed (`checkpoint`) so that opening replays only the log's tail.
 
 mod append;
+mod append_one;
 mod consumer;
 mod core;
 mod inspect;
@@ -155,8 +156,14 @@ impl EventStore {
         events: Vec<NewEvent>,
         durability: Durability,
     ) -> Result<WriteResult> {
+        let stream = stream.into().into_bytes();
+        if let [event] = &events[..] {
+            if event.id.is_none() {
+                return self.core.append_one(&stream, expected, event, durability);
+            }
+        }
         let appends = [StreamAppend {
-            stream: stream.into().into_bytes(),
+            stream,
             expected,
             events,
         }];

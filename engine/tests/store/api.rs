@@ -252,3 +252,89 @@ fn a_timed_iteration_drains_what_is_there_then_stops() {
         .collect();
     assert_eq!(second.iter().map(|e| e.revision.0).collect::<Vec<_>>(), [4]);
 }
+
+#[test]
+fn append_from_slice_answers_as_append_and_refuses_bad_input() {
+    // Proves the borrowing append writes what `append` writes, honours expectations and retries by id, and refuses an empty slice, a bad name and an oversized type with clear errors.
+    let store = open(&SimStorage::new());
+    let w = Durability::Written;
+    let first = store
+        .append_from_slice("order-1", ExpectedRevision::NoStream, &[ev("A")], w)
+        .unwrap();
+    assert_eq!(first.first_revision, Revision(0));
+    let two = [ev("B"), ev("C")];
+    let both = store
+        .append_from_slice(
+            &b"order-1"[..],
+            ExpectedRevision::Exact(Revision(0)),
+            &two,
+            w,
+        )
+        .unwrap();
+    assert_eq!(
+        (both.first_revision, both.last_revision),
+        (Revision(1), Revision(2))
+    );
+    let stale = store.append_from_slice(
+        "order-1",
+        ExpectedRevision::Exact(Revision(0)),
+        &[ev("D")],
+        w,
+    );
+    assert!(
+        matches!(
+            stale,
+            Err(Error::WrongExpectedRevision {
+                actual: Some(Revision(2)),
+                ..
+            })
+        ),
+        "{stale:?}"
+    );
+    let with_id = [ev("E").with_id(*b"0123456789abcdef")];
+    let placed = store
+        .append_from_slice("order-1", ExpectedRevision::Any, &with_id, w)
+        .unwrap();
+    let retried = store
+        .append_from_slice("order-1", ExpectedRevision::Any, &with_id, w)
+        .unwrap();
+    assert_eq!(retried, placed, "a retry returns the original result");
+    let types: Vec<_> = store
+        .read_stream("order-1", Revision::ZERO, Default::default(), 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.event_type.clone())
+        .collect();
+    assert_eq!(types, ["A", "B", "C", "E"]);
+    assert!(matches!(
+        store.append_from_slice("order-1", ExpectedRevision::Any, &[], w),
+        Err(Error::EmptyBatch)
+    ));
+    for bad in [&b""[..], b"a\0b", &[b'x'; 256][..]] {
+        let refused = store.append_from_slice(bad, ExpectedRevision::Any, &[ev("A")], w);
+        assert!(
+            matches!(refused, Err(Error::InvalidArgument { .. })),
+            "{refused:?}"
+        );
+    }
+    let long_type = NewEvent::new(Name::from("T".repeat(256)), "");
+    let refused = store.append_from_slice("order-1", ExpectedRevision::Any, &[long_type], w);
+    assert!(
+        matches!(refused, Err(Error::InvalidArgument { .. })),
+        "{refused:?}"
+    );
+    store
+        .append_from_slice("cart-1", ExpectedRevision::Any, &[ev("A")], w)
+        .unwrap();
+    store.delete_stream("cart-1").unwrap();
+    let deleted = store.append_from_slice("cart-1", ExpectedRevision::Any, &[ev("B")], w);
+    assert!(
+        matches!(deleted, Err(Error::StreamDeleted { .. })),
+        "{deleted:?}"
+    );
+    assert_eq!(
+        store.stream_info("order-1").unwrap().revision,
+        Some(Revision(3)),
+        "nothing refused was written"
+    );
+}
