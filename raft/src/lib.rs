@@ -14,6 +14,7 @@
 // openraft's traits return its `StorageError` (over 200 bytes); the helpers return it too.
 #![allow(clippy::result_large_err)]
 
+mod entry_codec;
 pub mod http;
 pub mod in_process;
 mod log_store;
@@ -24,8 +25,9 @@ mod state_machine;
 mod syncer;
 mod types;
 
-pub use log_store::{AnnalLogReader, AnnalLogStore};
+pub use log_store::{AnnalLogReader, AnnalLogStore, LogFlushes};
 pub use proposer::{ProposeError, Proposer, BATCH_APPENDS_MAX};
 pub use replicated::{ReplicatedError, ReplicatedStore, READ_EVENTS_MAX};
 pub use state_machine::{EventStoreMachine, SnapshotBuilder, REPLICATED_EVENTS_MAX};
+pub use syncer::{SyncCounts, SyncStats};
 pub use types::{AppendOutcome, AppendRequest, Expected, Proposal, ProposedEvent, TypeConfig};

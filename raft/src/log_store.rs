@@ -6,10 +6,11 @@
 //! only when a purge goes past the last entry (a snapshot jumped this node ahead): the
 //! log is then emptied and the next index mapped to the next position.
 //!
-//! `append` writes each entry as one `Buffered` record (readable at once: a read writes
-//! the buffer) and hands the flush callback to the syncer thread, which calls
-//! `Log::sync` once for every callback queued meanwhile: one fdatasync acknowledges all
-//! of them, and none is called before it returned. `truncate` is
+//! `append` writes each entry as one `Buffered` record in its compact binary form
+//! (`entry_codec.rs`; readable at once: a read writes the buffer) and hands the flush
+//! callback to the syncer thread, which calls `Log::sync` once for every callback
+//! queued meanwhile: one fdatasync acknowledges all of them, and none is called before
+//! it returned. `truncate` is
 //! `Log::truncate_from`; `purge` first stores the purged log id durably, then lets
 //! retention remove the whole segments before it.
 
@@ -17,7 +18,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -28,8 +29,9 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::entry_codec;
 use crate::meta::MetaFile;
-use crate::syncer::Syncer;
+use crate::syncer::{SyncStats, Syncer};
 use crate::TypeConfig;
 
 type NodeId = u64;
@@ -80,6 +82,8 @@ struct MetaState {
 pub struct AnnalLogStore {
     shared: Arc<Shared>,
     syncer: Syncer,
+    /// `append` calls whose flush callback went to the syncer.
+    queued_flushes: Arc<AtomicU64>,
     /// When the committed log id was last written to the file.
     committed_written_at: Option<Instant>,
 }
@@ -129,6 +133,7 @@ impl AnnalLogStore {
         Ok(AnnalLogStore {
             shared,
             syncer,
+            queued_flushes: Arc::new(AtomicU64::new(0)),
             committed_written_at: None,
         })
     }
@@ -141,6 +146,44 @@ impl AnnalLogStore {
     /// The same log, shared: its metrics stay readable once openraft owns the store.
     pub fn log_handle(&self) -> Arc<Log> {
         Arc::clone(&self.shared.log)
+    }
+
+    /// The counters of the group-commit syncs that acknowledge appends (how many, how
+    /// many appends each, how long), readable once openraft owns the store.
+    pub fn sync_stats(&self) -> Arc<SyncStats> {
+        self.syncer.stats()
+    }
+
+    /// A way to wait for this log's flushes (see [`LogFlushes`]), usable once openraft
+    /// owns the store.
+    pub fn flushes(&self) -> LogFlushes {
+        LogFlushes {
+            queued: Arc::clone(&self.queued_flushes),
+            answered: self.syncer.answered(),
+        }
+    }
+}
+
+/// Waits for the flushes of one raft log: [`LogFlushes::mark`] now, then
+/// [`LogFlushes::flushed_after`] returns once the first `append` that openraft made
+/// after the mark is durable. The [`crate::Proposer`] uses it to propose its next
+/// batch only once the leader's log took the previous one.
+#[derive(Clone)]
+pub struct LogFlushes {
+    queued: Arc<AtomicU64>,
+    answered: tokio::sync::watch::Receiver<u64>,
+}
+
+impl LogFlushes {
+    /// The appends handed to the log so far.
+    pub fn mark(&self) -> u64 {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Returns once an append made after `mark` was taken is durable (flush callbacks
+    /// are answered in the order of the appends), or the log is closed.
+    pub async fn flushed_after(&mut self, mark: u64) {
+        let _ = self.answered.wait_for(|&answered| answered > mark).await;
     }
 }
 
@@ -202,7 +245,7 @@ impl Shared {
         position: u64,
         payload: &[u8],
     ) -> Result<Entry<TypeConfig>, StorageError<NodeId>> {
-        serde_json::from_slice(payload)
+        entry_codec::decode(payload)
             .map_err(|e| read_error(format!("entry at log position {position} is damaged: {e}")))
     }
 
@@ -467,10 +510,12 @@ impl RaftLogStorage<TypeConfig> for AnnalLogStore {
                 log.append(HOLE, Durability::Buffered)
                     .map_err(write_error)?;
             }
-            let payload = serde_json::to_vec(&entry).map_err(write_error)?;
+            let payload = entry_codec::encode(&entry).map_err(write_error)?;
             log.append(&payload, Durability::Buffered)
                 .map_err(write_error)?;
         }
+        // Counted before it is queued: a mark never runs ahead of the queue.
+        self.queued_flushes.fetch_add(1, Ordering::AcqRel);
         self.syncer
             .after_sync(Box::new(move |result| {
                 callback.log_io_completed(result.map_err(io::Error::other));

@@ -3,21 +3,33 @@
 //! openraft 0.9 awaits each entry's log flush inside its core loop before it takes the
 //! next client write, so one entry per append costs the leader one fdatasync per
 //! append, one after the other (measured: 1.000 per append at 64 clients). The proposer
-//! puts every append that arrived while earlier batches were on their way into one
-//! [`Proposal::Batch`]: one flush and one replication round for all of them. Each
-//! append is still applied alone, with its own expectation and outcome.
+//! puts every append that arrived meanwhile into one [`Proposal::Batch`]: one flush and
+//! one replication round for all of them. Each append is still applied alone, with its
+//! own expectation and outcome.
+//!
+//! When the next batch goes: with the leader log's [`LogFlushes`] (what
+//! [`crate::ReplicatedStore`] gives it), as soon as the leader's log has flushed the
+//! previous batch's entry, so at most one batch waits for the leader's flush and it
+//! carries everything that arrived during the previous one; the batches already
+//! flushed replicate and commit meanwhile. Without it, when one of at most 4 batches in
+//! flight was answered.
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::{AppendOutcome, AppendRequest, Proposal, TypeConfig, REPLICATED_EVENTS_MAX};
+use crate::{
+    AppendOutcome, AppendRequest, LogFlushes, Proposal, TypeConfig, REPLICATED_EVENTS_MAX,
+};
 
 /// Most appends in one batch.
 pub const BATCH_APPENDS_MAX: usize = 1024;
-/// Batches proposed and not yet answered, at most: the leader writes the next while the
-/// previous one replicates.
-const BATCHES_IN_FLIGHT: usize = 4;
+/// Batches proposed and not yet answered, at most, without the leader log's flushes:
+/// the leader writes the next while the previous ones replicate.
+const BATCHES_IN_FLIGHT_BLIND: usize = 4;
+/// Batches proposed and not yet answered, at most, when each waits for the previous
+/// one's leader flush (a bound on memory if replication stalls; not what paces them).
+const BATCHES_IN_FLIGHT_PACED: usize = 64;
 
 /// Why a proposed append was not answered by the state machine.
 pub type ProposeError = RaftError<u64, ClientWriteError<u64, BasicNode>>;
@@ -36,10 +48,19 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// A proposer writing through `raft` (which must lead for appends to succeed).
+    /// A proposer writing through `raft` (which must lead for appends to succeed),
+    /// with at most 4 batches in flight.
     pub fn new(raft: Raft<TypeConfig>) -> Proposer {
         let (queue, pending) = mpsc::unbounded_channel();
-        tokio::spawn(run(raft, pending));
+        tokio::spawn(run(raft, None, pending));
+        Proposer { queue }
+    }
+
+    /// A proposer writing through `raft`, whose log's flushes are `flushes`: each batch
+    /// goes once the leader's log flushed the previous one (see the module docs).
+    pub fn paced_by(raft: Raft<TypeConfig>, flushes: LogFlushes) -> Proposer {
+        let (queue, pending) = mpsc::unbounded_channel();
+        tokio::spawn(run(raft, Some(flushes), pending));
         Proposer { queue }
     }
 
@@ -54,8 +75,17 @@ impl Proposer {
     }
 }
 
-async fn run(raft: Raft<TypeConfig>, mut queue: mpsc::UnboundedReceiver<Pending>) {
-    let in_flight = std::sync::Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+async fn run(
+    raft: Raft<TypeConfig>,
+    mut flushes: Option<LogFlushes>,
+    mut queue: mpsc::UnboundedReceiver<Pending>,
+) {
+    let window = if flushes.is_some() {
+        BATCHES_IN_FLIGHT_PACED
+    } else {
+        BATCHES_IN_FLIGHT_BLIND
+    };
+    let in_flight = std::sync::Arc::new(Semaphore::new(window));
     let mut carried: Option<Pending> = None;
     loop {
         let Ok(permit) = std::sync::Arc::clone(&in_flight).acquire_owned().await else {
@@ -79,11 +109,22 @@ async fn run(raft: Raft<TypeConfig>, mut queue: mpsc::UnboundedReceiver<Pending>
             events += next.request.events.len();
             batch.push(next);
         }
+        let mark = flushes.as_ref().map(LogFlushes::mark);
+        let (answered, mut was_answered) = oneshot::channel::<()>();
         let raft = raft.clone();
         tokio::spawn(async move {
             propose(&raft, batch).await;
             drop(permit);
+            drop(answered);
         });
+        if let (Some(flushes), Some(mark)) = (flushes.as_mut(), mark) {
+            // The appends arriving meanwhile wait here for the next batch. A batch that
+            // fails (this node does not lead) is answered without a flush.
+            tokio::select! {
+                () = flushes.flushed_after(mark) => {}
+                _ = &mut was_answered => {}
+            }
+        }
     }
 }
 

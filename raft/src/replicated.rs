@@ -122,12 +122,13 @@ impl ReplicatedStore {
     ) -> Result<ReplicatedStore, ReplicatedError> {
         let dir = dir.as_ref();
         let log = AnnalLogStore::open(dir.join("raft"), options.clone()).map_err(failed)?;
+        let flushes = log.flushes();
         let machine = EventStoreMachine::open(dir.join("machine"), options).map_err(failed)?;
         let config = Arc::new(config.validate().map_err(failed)?);
         let raft = Raft::new(id, config, network, log, machine.clone())
             .await
             .map_err(failed)?;
-        let proposer = Proposer::new(raft.clone());
+        let proposer = Proposer::paced_by(raft.clone(), flushes);
         Ok(ReplicatedStore {
             id,
             raft,

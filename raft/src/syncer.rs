@@ -2,32 +2,85 @@
 //! `Log::sync` runs; the next sync covers all of them (one fdatasync), and each is
 //! called only after a sync that started after it was queued returned.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use annal::Log;
 use crossbeam::channel::{self, Receiver, Sender};
+use tokio::sync::watch;
 
 /// Called once what was appended before it was queued is durable (or the sync failed).
 pub(crate) type FlushCallback = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// What the syncer's `Log::sync` calls cost, counted since the store opened (for
+/// benchmarks: the fdatasync latency a raft log sees under load).
+#[derive(Debug, Default)]
+pub struct SyncStats {
+    syncs: AtomicU64,
+    callbacks: AtomicU64,
+    busy_ns: AtomicU64,
+}
+
+/// A reading of [`SyncStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncCounts {
+    /// `Log::sync` calls made (each at most one fdatasync).
+    pub syncs: u64,
+    /// Flush callbacks they answered (one per `append` call of openraft).
+    pub callbacks: u64,
+    /// Time spent inside those calls, in nanoseconds.
+    pub busy_ns: u64,
+}
+
+impl SyncStats {
+    /// The counts now.
+    pub fn read(&self) -> SyncCounts {
+        SyncCounts {
+            syncs: self.syncs.load(Ordering::Relaxed),
+            callbacks: self.callbacks.load(Ordering::Relaxed),
+            busy_ns: self.busy_ns.load(Ordering::Relaxed),
+        }
+    }
+}
 
 /// The thread and the queue that feeds it; dropping it calls what is queued, then
 /// stops the thread.
 pub(crate) struct Syncer {
     queue: Option<Sender<FlushCallback>>,
     thread: Option<JoinHandle<()>>,
+    stats: Arc<SyncStats>,
+    /// Flush callbacks answered so far, for whoever waits for a flush.
+    answered: watch::Receiver<u64>,
 }
 
 impl Syncer {
     pub(crate) fn start(log: Arc<Log>) -> std::io::Result<Syncer> {
         let (queue, callbacks) = channel::unbounded();
+        let stats = Arc::new(SyncStats::default());
+        let counted = Arc::clone(&stats);
+        let (answer, answered) = watch::channel(0);
         let thread = std::thread::Builder::new()
             .name("annal-raft-syncer".into())
-            .spawn(move || run(&log, &callbacks))?;
+            .spawn(move || run(&log, &callbacks, &counted, &answer))?;
         Ok(Syncer {
             queue: Some(queue),
             thread: Some(thread),
+            stats,
+            answered,
         })
+    }
+
+    /// The count of flush callbacks answered, updated after each sync's callbacks ran
+    /// (they run in the order they were queued).
+    pub(crate) fn answered(&self) -> watch::Receiver<u64> {
+        self.answered.clone()
+    }
+
+    /// The counters of this syncer's work.
+    pub(crate) fn stats(&self) -> Arc<SyncStats> {
+        Arc::clone(&self.stats)
     }
 
     /// Queues `callback` for the next sync.
@@ -49,14 +102,29 @@ impl Drop for Syncer {
     }
 }
 
-fn run(log: &Log, callbacks: &Receiver<FlushCallback>) {
+fn run(
+    log: &Log,
+    callbacks: &Receiver<FlushCallback>,
+    stats: &SyncStats,
+    answered: &watch::Sender<u64>,
+) {
     while let Ok(first) = callbacks.recv() {
         let mut waiting = vec![first];
         waiting.extend(callbacks.try_iter());
+        let started = Instant::now();
         let result = log.sync().map_err(|e| e.to_string());
+        stats.syncs.fetch_add(1, Ordering::Relaxed);
+        stats
+            .callbacks
+            .fetch_add(waiting.len() as u64, Ordering::Relaxed);
+        stats
+            .busy_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let count = waiting.len() as u64;
         for callback in waiting {
             callback(result.clone());
         }
+        answered.send_modify(|answered| *answered += count);
     }
 }
 
@@ -104,5 +172,9 @@ mod tests {
             log.metrics().group_syncs
         );
         assert_eq!(log.last_synced(), Some(Position(APPENDS - 1)));
+        let counts = syncer.stats().read();
+        assert_eq!(counts.callbacks, APPENDS);
+        assert!(counts.syncs >= 1 && counts.syncs < APPENDS, "{counts:?}");
+        assert!(counts.busy_ns > 0, "{counts:?}");
     }
 }

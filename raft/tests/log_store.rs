@@ -148,3 +148,39 @@ async fn entries_that_do_not_follow_the_log_are_refused() {
     assert!(far.to_string().contains("does not follow"), "{far}");
     assert_eq!(ids(&mut store).await.len(), 5);
 }
+
+#[tokio::test]
+async fn log_flushes_wait_for_an_append_made_after_the_mark() {
+    // Proves `LogFlushes::flushed_after(mark)` does not return while no append made
+    // after the mark is durable, and returns once one is.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let mut flushes = store.flushes();
+    let mark = flushes.mark();
+    assert_eq!(mark, 0);
+    let early = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        flushes.flushed_after(mark),
+    )
+    .await;
+    assert!(early.is_err(), "returned before any append");
+    store.blocking_append([entry(1, 0)]).await.unwrap();
+    flushes.flushed_after(mark).await;
+    let mark = flushes.mark();
+    assert_eq!(mark, 1);
+    let early = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        flushes.flushed_after(mark),
+    )
+    .await;
+    assert!(
+        early.is_err(),
+        "returned for an append made before the mark"
+    );
+    store
+        .blocking_append([entry(1, 1), entry(1, 2)])
+        .await
+        .unwrap();
+    flushes.flushed_after(mark).await;
+    assert_eq!(flushes.mark(), 2);
+}

@@ -9,26 +9,36 @@
 //! to its own stream with `Durability::Synced`. Replicated: a 3-node cluster in this
 //! process (the in-process network, no faults; each node's raft log and event store on
 //! real files in its own directory), each client a task proposing the same append through
-//! a `Proposer` on the leader (as `ReplicatedStore::append` does: concurrent appends
-//! share raft entries; `ANNAL_RAFT_ENTRY_PER_APPEND=1` makes one entry per append, with
-//! `client_write`), acknowledged once a majority has the entry durable and the leader
-//! applied it. No snapshots are taken (they serialize the whole store). Per round and client count, each
-//! system runs for the same time; prints the median rate over the rounds, the median of
-//! the per-round ratios, and the p50/p99 latency of all rounds' appends.
+//! a `Proposer` on the leader paced by the leader log's flushes (as
+//! `ReplicatedStore::append` does: concurrent appends share raft entries;
+//! `ANNAL_RAFT_PROPOSER=window` keeps at most 4 batches in flight instead,
+//! `ANNAL_RAFT_PROPOSER=entry` makes one entry per append, with `client_write`),
+//! acknowledged once a majority has the entry durable and the leader applied it. No
+//! snapshots are taken (they serialize the whole store). Per round and client count, an
+//! fdatasync probe runs, then each system for the same time; prints the
+//! median rate over the rounds, the median of the per-round ratios, the p50/p99 latency
+//! of all rounds' appends, and what bounds the replicated rate, measured in the same
+//! rounds ([`bounds`]): CPU per append of each system, the CPU and latency ceilings,
+//! and where a replicated append's time went (raft-log fdatasyncs, RPCs).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
+
+mod bounds;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use annal::{Durability, EventStore, ExpectedRevision, Log, NewEvent, Options};
+use annal::{Durability, EventStore, ExpectedRevision, NewEvent, Options};
 use annal_raft::in_process::{AppendRpcStats, Router};
 use annal_raft::{
-    AnnalLogStore, AppendRequest, EventStoreMachine, Expected, ProposedEvent, Proposer, TypeConfig,
+    AnnalLogStore, AppendRequest, EventStoreMachine, Expected, LogFlushes, ProposedEvent, Proposer,
+    SyncCounts, SyncStats, TypeConfig,
 };
+use bounds::{Ceilings, FsyncProbe};
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 
+/// The client counts measured, unless `ANNAL_RAFT_CLIENTS` lists others (`1,8,64`).
 const CLIENTS: [usize; 3] = [1, 8, 64];
 const PAYLOAD_BYTES: usize = 100;
 
@@ -140,8 +150,11 @@ async fn run_replicated(client: &Client, clients: usize, time: Duration) -> Run 
 struct Cluster {
     nodes: Vec<Raft<TypeConfig>>,
     leader: Raft<TypeConfig>,
+    /// The leader's index in `nodes` and `syncs`.
+    leader_at: usize,
     router: Router,
-    logs: Vec<Arc<Log>>,
+    syncs: Vec<Arc<SyncStats>>,
+    flushes: Vec<LogFlushes>,
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -166,11 +179,13 @@ async fn start_cluster(dir: &std::path::Path) -> Cluster {
         .unwrap(),
     );
     let mut nodes = Vec::new();
-    let mut logs = Vec::new();
+    let mut syncs = Vec::new();
+    let mut flushes = Vec::new();
     for id in 1..=3u64 {
         let base = dir.join(format!("node-{id}"));
         let log = AnnalLogStore::open(base.join("raft"), Options::default()).unwrap();
-        logs.push(log.log_handle());
+        syncs.push(log.sync_stats());
+        flushes.push(log.flushes());
         let machine = EventStoreMachine::open(base.join("machine"), Options::default()).unwrap();
         let raft = Raft::new(
             id,
@@ -192,59 +207,97 @@ async fn start_cluster(dir: &std::path::Path) -> Cluster {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let leader = nodes[(leader - 1) as usize].clone();
+    let leader_at = (leader - 1) as usize;
     Cluster {
+        leader: nodes[leader_at].clone(),
+        leader_at,
         nodes,
-        leader,
         router,
-        logs,
+        syncs,
+        flushes,
     }
 }
 
 /// The counters a round reads before and after.
 struct Counters {
-    syncs: Vec<u64>,
+    syncs: Vec<SyncCounts>,
     rpcs: AppendRpcStats,
 }
 
 fn counters(cluster: &Cluster) -> Counters {
     Counters {
-        syncs: cluster
-            .logs
-            .iter()
-            .map(|l| l.metrics().group_syncs)
-            .collect(),
+        syncs: cluster.syncs.iter().map(|s| s.read()).collect(),
         rpcs: cluster.router.append_rpc_stats(),
     }
 }
 
-/// One line on where a round's replicated appends went: raft-log fdatasyncs per append
-/// on each node, and the AppendEntries RPCs (count, entries each, mean time, slow ones).
-fn describe(before: &Counters, after: &Counters, appends: usize) -> String {
-    let per_append: Vec<String> = before
-        .syncs
-        .iter()
-        .zip(&after.syncs)
-        .map(|(b, a)| format!("{:.3}", (a - b) as f64 / appends.max(1) as f64))
-        .collect();
-    let rpcs = after.rpcs.rpcs - before.rpcs.rpcs;
-    let entries = after.rpcs.entries - before.rpcs.entries;
-    let busy = after.rpcs.busy_us - before.rpcs.busy_us;
-    format!(
-        "fdatasyncs/append per node [{}]; {rpcs} AppendEntries, {:.1} entries each, mean {:.0} µs, {} slow",
-        per_append.join(", "),
-        entries as f64 / rpcs.max(1) as f64,
-        busy as f64 / rpcs.max(1) as f64,
-        after.rpcs.slow - before.rpcs.slow
-    )
+/// Where one replicated run's time went, from the counters before and after it.
+#[derive(Debug, Clone, Copy)]
+struct Spent {
+    /// Leader raft-log entries (flush callbacks) per append: 1 / appends per entry.
+    leader_entries_per_append: f64,
+    /// Mean time of one leader raft-log sync (one fdatasync), µs.
+    leader_sync_us: f64,
+    /// Mean time of one follower raft-log sync, µs.
+    follower_sync_us: f64,
+    /// Mean time of one `AppendEntries` RPC, delivery to answer (the follower's append
+    /// and its fdatasync included), µs.
+    rpc_us: f64,
+    /// Entries per `AppendEntries` RPC.
+    rpc_entries: f64,
 }
 
+fn spent(cluster: &Cluster, before: &Counters, after: &Counters, appends: usize) -> Spent {
+    let delta = |n: usize| SyncCounts {
+        syncs: after.syncs[n].syncs - before.syncs[n].syncs,
+        callbacks: after.syncs[n].callbacks - before.syncs[n].callbacks,
+        busy_ns: after.syncs[n].busy_ns - before.syncs[n].busy_ns,
+    };
+    let mean_us = |c: &SyncCounts| c.busy_ns as f64 / 1e3 / c.syncs.max(1) as f64;
+    let leader = delta(cluster.leader_at);
+    let followers: Vec<SyncCounts> = (0..cluster.syncs.len())
+        .filter(|&n| n != cluster.leader_at)
+        .map(delta)
+        .collect();
+    let follower_syncs: u64 = followers.iter().map(|c| c.syncs).sum();
+    let follower_ns: u64 = followers.iter().map(|c| c.busy_ns).sum();
+    let rpcs = after.rpcs.rpcs - before.rpcs.rpcs;
+    Spent {
+        leader_entries_per_append: leader.callbacks as f64 / appends.max(1) as f64,
+        leader_sync_us: mean_us(&leader),
+        follower_sync_us: follower_ns as f64 / 1e3 / follower_syncs.max(1) as f64,
+        rpc_us: (after.rpcs.busy_us - before.rpcs.busy_us) as f64 / rpcs.max(1) as f64,
+        rpc_entries: (after.rpcs.entries - before.rpcs.entries) as f64 / rpcs.max(1) as f64,
+    }
+}
+
+/// One client count's measurements, one value per round.
+#[derive(Default)]
 struct Row {
     single: Vec<f64>,
     replicated: Vec<f64>,
     ratios: Vec<f64>,
     single_latencies: Vec<Duration>,
     replicated_latencies: Vec<Duration>,
+    /// CPU µs per append.
+    single_cpu_us: Vec<f64>,
+    replicated_cpu_us: Vec<f64>,
+    /// fdatasync probe median, µs.
+    fdatasync_us: Vec<f64>,
+    /// Ceilings as multiples of the round's single-node rate.
+    cpu_ceiling_ratio: Vec<f64>,
+    disk_ceiling_ratio: Vec<f64>,
+    syncs_ceiling_ratio: Vec<f64>,
+    /// The replicated rate over the lower ceiling.
+    of_ceiling: Vec<f64>,
+    appends_per_entry: Vec<f64>,
+    leader_sync_us: Vec<f64>,
+    follower_sync_us: Vec<f64>,
+    rpc_us: Vec<f64>,
+}
+
+fn cpu_us_per_append(cpu: Duration, appends: usize) -> f64 {
+    cpu.as_secs_f64() * 1e6 / appends.max(1) as f64
 }
 
 fn main() {
@@ -259,38 +312,82 @@ fn main() {
         .unwrap();
     let dir = tempfile::tempdir_in(std::env::var("ANNAL_BENCH_DIR").unwrap_or_else(|_| ".".into()))
         .unwrap();
+    let mut probe = FsyncProbe::new(dir.path());
     let single = Arc::new(EventStore::open(dir.path().join("single"), Options::default()).unwrap());
     let cluster = runtime.block_on(start_cluster(dir.path()));
-    // `ANNAL_RAFT_ENTRY_PER_APPEND=1`: one raft entry per append, as before batching.
-    let client = if std::env::var("ANNAL_RAFT_ENTRY_PER_APPEND").is_ok_and(|v| v == "1") {
-        Client::Entry(cluster.leader.clone())
-    } else {
+    // `ANNAL_RAFT_PROPOSER`: `paced` (default, as `ReplicatedStore`), `window` (at most
+    // 4 batches in flight, `Proposer::new`), `entry` (one raft entry per append).
+    let proposer = std::env::var("ANNAL_RAFT_PROPOSER").unwrap_or_else(|_| "paced".into());
+    let client = {
         let _guard = runtime.enter();
-        Client::Batched(Proposer::new(cluster.leader.clone()))
+        match proposer.as_str() {
+            "paced" => Client::Batched(Proposer::paced_by(
+                cluster.leader.clone(),
+                cluster.flushes[cluster.leader_at].clone(),
+            )),
+            "window" => Client::Batched(Proposer::new(cluster.leader.clone())),
+            "entry" => Client::Entry(cluster.leader.clone()),
+            other => panic!("ANNAL_RAFT_PROPOSER={other}: paced, window or entry"),
+        }
     };
-    let mut rows: Vec<Row> = CLIENTS
-        .iter()
-        .map(|_| Row {
-            single: Vec::new(),
-            replicated: Vec::new(),
-            ratios: Vec::new(),
-            single_latencies: Vec::new(),
-            replicated_latencies: Vec::new(),
-        })
-        .collect();
+    let client_counts: Vec<usize> = std::env::var("ANNAL_RAFT_CLIENTS")
+        .map_or(CLIENTS.to_vec(), |s| {
+            s.split(',').map(|n| n.trim().parse().unwrap()).collect()
+        });
+    let mut rows: Vec<Row> = client_counts.iter().map(|_| Row::default()).collect();
     for round in 0..rounds {
-        for (row, &clients) in rows.iter_mut().zip(&CLIENTS) {
+        for (row, &clients) in rows.iter_mut().zip(&client_counts) {
+            let fdatasync = probe.median(Duration::from_millis(200));
+            let cpu_start = bounds::process_cpu();
             let s = run_single(&single, clients, time);
+            let cpu_single = bounds::process_cpu() - cpu_start;
             let before = counters(&cluster);
+            let cpu_start = bounds::process_cpu();
             let r = runtime.block_on(run_replicated(&client, clients, time));
+            let cpu_replicated = bounds::process_cpu() - cpu_start;
             let after = counters(&cluster);
+            let spent = spent(&cluster, &before, &after, r.latencies.len());
+            let replicated_cpu = cpu_us_per_append(cpu_replicated, r.latencies.len());
+            let micros = |us: f64| Duration::from_secs_f64(us / 1e6);
+            let ceilings = Ceilings::new(
+                clients,
+                micros(replicated_cpu),
+                fdatasync,
+                micros(spent.leader_sync_us),
+                micros(spent.follower_sync_us),
+            );
             println!(
-                "round {round} clients {clients}: single {:.0}/s, replicated {:.0}/s; {}",
+                "round {round} clients {clients}: single {:.0}/s ({:.1} µs CPU each), \
+                 replicated {:.0}/s ({replicated_cpu:.1} µs CPU each), {:.1} appends per leader entry; \
+                 fdatasync probe {:.0} µs; syncs leader {:.0} µs, followers {:.0} µs; \
+                 AppendEntries {:.0} µs, {:.1} entries each; ceilings CPU {:.0}/s, disk {:.0}/s, syncs {:.0}/s",
                 s.rate,
+                cpu_us_per_append(cpu_single, s.latencies.len()),
                 r.rate,
-                describe(&before, &after, r.latencies.len())
+                1.0 / spent.leader_entries_per_append.max(1e-9),
+                fdatasync.as_secs_f64() * 1e6,
+                spent.leader_sync_us,
+                spent.follower_sync_us,
+                spent.rpc_us,
+                spent.rpc_entries,
+                ceilings.cpu,
+                ceilings.disk,
+                ceilings.syncs,
             );
             row.ratios.push(r.rate / s.rate);
+            row.single_cpu_us
+                .push(cpu_us_per_append(cpu_single, s.latencies.len()));
+            row.replicated_cpu_us.push(replicated_cpu);
+            row.fdatasync_us.push(fdatasync.as_secs_f64() * 1e6);
+            row.cpu_ceiling_ratio.push(ceilings.cpu / s.rate);
+            row.disk_ceiling_ratio.push(ceilings.disk / s.rate);
+            row.syncs_ceiling_ratio.push(ceilings.syncs / s.rate);
+            row.of_ceiling.push(r.rate / ceilings.lowest());
+            row.appends_per_entry
+                .push(1.0 / spent.leader_entries_per_append.max(1e-9));
+            row.leader_sync_us.push(spent.leader_sync_us);
+            row.follower_sync_us.push(spent.follower_sync_us);
+            row.rpc_us.push(spent.rpc_us);
             row.single.push(s.rate);
             row.replicated.push(r.rate);
             row.single_latencies.extend(s.latencies);
@@ -300,7 +397,7 @@ fn main() {
     println!();
     println!("| clients | single node appends/s | replicated appends/s | ratio (median of rounds) | single p50 / p99 µs | replicated p50 / p99 µs |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (row, clients) in rows.iter_mut().zip(CLIENTS) {
+    for (row, &clients) in rows.iter_mut().zip(&client_counts) {
         println!(
             "| {clients} | {:.0} | {:.0} | {:.2}× | {:.0} / {:.0} | {:.0} / {:.0} |",
             median(&mut row.single),
@@ -310,6 +407,30 @@ fn main() {
             percentile_us(&mut row.single_latencies, 0.99),
             percentile_us(&mut row.replicated_latencies, 0.5),
             percentile_us(&mut row.replicated_latencies, 0.99),
+        );
+    }
+    println!();
+    println!(
+        "What bounds the replicated rate (medians of rounds; {} cores; ceilings as multiples of the single node's rate):",
+        bounds::cores()
+    );
+    println!();
+    println!("| clients | CPU µs/append single / replicated | CPU ceiling | fdatasync probe µs | disk ceiling | leader / follower sync µs | syncs ceiling | replicated / lower of CPU, syncs | appends per leader entry | AppendEntries µs |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (row, &clients) in rows.iter_mut().zip(&client_counts) {
+        println!(
+            "| {clients} | {:.1} / {:.1} | {:.2}× | {:.0} | {:.2}× | {:.0} / {:.0} | {:.2}× | {:.2} | {:.1} | {:.0} |",
+            median(&mut row.single_cpu_us),
+            median(&mut row.replicated_cpu_us),
+            median(&mut row.cpu_ceiling_ratio),
+            median(&mut row.fdatasync_us),
+            median(&mut row.disk_ceiling_ratio),
+            median(&mut row.leader_sync_us),
+            median(&mut row.follower_sync_us),
+            median(&mut row.syncs_ceiling_ratio),
+            median(&mut row.of_ceiling),
+            median(&mut row.appends_per_entry),
+            median(&mut row.rpc_us),
         );
     }
     runtime.block_on(async {
