@@ -524,6 +524,16 @@ impl EventStore {
         self.core.log.next_position()
     }
 
+    /// Writes `Durability::Buffered` appends and publishes them to readers (in this
+    /// process and read-only stores in others), without waiting for them to be durable:
+    /// [`crate::Log::flush`] for the store. A read-only store has nothing to write.
+    pub fn flush(&self) -> Result<()> {
+        if self.core.log.is_read_only() {
+            return Ok(());
+        }
+        self.core.log.flush()
+    }
+
     /// Writes the index checkpoint now (after syncing the log, so it covers only durable
     /// events), once any checkpoint being written in the background is done.
     pub fn checkpoint(&self) -> Result<()> {

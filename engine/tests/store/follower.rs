@@ -159,3 +159,39 @@ fn a_read_only_store_refuses_changes_and_writes_nothing() {
         "the read-only store changed the directory"
     );
 }
+
+#[test]
+fn a_buffered_append_reaches_a_read_only_store_once_the_writer_flushes() {
+    // Proves `EventStore::flush` writes buffered appends where another store handle reads them, and that before it they stay in the writer's buffer.
+    let dir = tempfile::tempdir().unwrap();
+    let writer = EventStore::open(dir.path(), options()).unwrap();
+    deposit(&writer, 1, 0);
+    let follower = EventStore::open_read_only(dir.path(), options()).unwrap();
+    let count = |store: &EventStore| match store.read_stream(
+        "acct-2",
+        Revision(0),
+        Direction::Forwards,
+        usize::MAX,
+    ) {
+        Ok(events) => events.len(),
+        Err(Error::StreamNotFound { .. }) => 0,
+        Err(e) => panic!("{e}"),
+    };
+    writer
+        .append(
+            "acct-2",
+            ExpectedRevision::Any,
+            vec![NewEvent::new("Deposited", "buffered")],
+            Durability::Buffered,
+        )
+        .unwrap();
+    assert_eq!(
+        count(&follower),
+        0,
+        "a buffered append was written before the flush"
+    );
+    writer.flush().unwrap();
+    assert_eq!(count(&follower), 1);
+    follower.flush().unwrap();
+    writer.close().unwrap();
+}
