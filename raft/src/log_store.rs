@@ -160,21 +160,18 @@ impl AnnalLogStore {
         LogFlushes {
             queued: Arc::clone(&self.queued_flushes),
             answered: self.syncer.answered(),
-            taken: self.syncer.taken(),
         }
     }
 }
 
 /// Waits for the flushes of one raft log: [`LogFlushes::mark`] now, then
 /// [`LogFlushes::flushed_after`] returns once the first `append` that openraft made
-/// after the mark is durable, and [`LogFlushes::sync_started_after`] once its sync
-/// started. The [`crate::Proposer`] uses it to propose its next batch once the
-/// leader's log started syncing the previous one.
+/// after the mark is durable. The [`crate::Proposer`] uses it to propose its next
+/// batch only once the leader's log took the previous one.
 #[derive(Clone)]
 pub struct LogFlushes {
     queued: Arc<AtomicU64>,
     answered: tokio::sync::watch::Receiver<u64>,
-    taken: tokio::sync::watch::Receiver<u64>,
 }
 
 impl LogFlushes {
@@ -187,13 +184,6 @@ impl LogFlushes {
     /// are answered in the order of the appends), or the log is closed.
     pub async fn flushed_after(&mut self, mark: u64) {
         let _ = self.answered.wait_for(|&answered| answered > mark).await;
-    }
-
-    /// Returns once the fdatasync that makes an append made after `mark` durable has
-    /// started (it may still run), or the log is closed: from then on, openraft's next
-    /// `append` is the first of the next sync.
-    pub async fn sync_started_after(&mut self, mark: u64) {
-        let _ = self.taken.wait_for(|&taken| taken > mark).await;
     }
 }
 

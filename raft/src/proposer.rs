@@ -8,14 +8,11 @@
 //! own expectation and outcome.
 //!
 //! When the next batch goes: with the leader log's [`LogFlushes`] (what
-//! [`crate::ReplicatedStore`] gives it), as soon as the leader's log started the
-//! fdatasync of the previous batch's entry. The next batch then waits in openraft's
-//! queue while that sync runs and is appended as soon as it returns, with no hop
-//! through this task in between (waiting for the flush to end instead left the
-//! leader's log idle for 150-230 µs of each ~400 µs cycle); at most one batch waits for
-//! the leader's log, and it carries everything that arrived during the one before. The
-//! batches already flushed replicate and commit meanwhile. Without it, when one of at
-//! most 4 batches in flight was answered.
+//! [`crate::ReplicatedStore`] gives it), as soon as the leader's log has flushed the
+//! previous batch's entry, so at most one batch waits for the leader's flush and it
+//! carries everything that arrived during the previous one; the batches already
+//! flushed replicate and commit meanwhile. Without it, when one of at most 4 batches in
+//! flight was answered.
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft};
@@ -31,8 +28,7 @@ pub const BATCH_APPENDS_MAX: usize = 1024;
 /// the leader writes the next while the previous ones replicate.
 const BATCHES_IN_FLIGHT_BLIND: usize = 4;
 /// Batches proposed and not yet answered, at most, when each waits for the previous
-/// one's leader sync to start (a bound on memory if replication stalls; not what paces
-/// them).
+/// one's leader flush (a bound on memory if replication stalls; not what paces them).
 const BATCHES_IN_FLIGHT_PACED: usize = 64;
 
 /// Why a proposed append was not answered by the state machine.
@@ -61,8 +57,7 @@ impl Proposer {
     }
 
     /// A proposer writing through `raft`, whose log's flushes are `flushes`: each batch
-    /// goes once the leader's log started syncing the previous one (see the module
-    /// docs).
+    /// goes once the leader's log flushed the previous one (see the module docs).
     pub fn paced_by(raft: Raft<TypeConfig>, flushes: LogFlushes) -> Proposer {
         let (queue, pending) = mpsc::unbounded_channel();
         tokio::spawn(run(raft, Some(flushes), pending));
@@ -126,7 +121,7 @@ async fn run(
             // The appends arriving meanwhile wait here for the next batch. A batch that
             // fails (this node does not lead) is answered without a flush.
             tokio::select! {
-                () = flushes.sync_started_after(mark) => {}
+                () = flushes.flushed_after(mark) => {}
                 _ = &mut was_answered => {}
             }
         }

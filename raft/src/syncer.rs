@@ -97,8 +97,6 @@ pub(crate) struct Syncer {
     stats: Arc<SyncStats>,
     /// Flush callbacks answered so far, for whoever waits for a flush.
     answered: watch::Receiver<u64>,
-    /// Flush callbacks taken into a sync so far (the sync may still run).
-    taken: watch::Receiver<u64>,
 }
 
 impl Syncer {
@@ -107,16 +105,14 @@ impl Syncer {
         let stats = Arc::new(SyncStats::default());
         let counted = Arc::clone(&stats);
         let (answer, answered) = watch::channel(0);
-        let (take, taken) = watch::channel(0);
         let thread = std::thread::Builder::new()
             .name("annal-raft-syncer".into())
-            .spawn(move || run(&log, &callbacks, &counted, &take, &answer))?;
+            .spawn(move || run(&log, &callbacks, &counted, &answer))?;
         Ok(Syncer {
             queue: Some(queue),
             thread: Some(thread),
             stats,
             answered,
-            taken,
         })
     }
 
@@ -124,11 +120,6 @@ impl Syncer {
     /// (they run in the order they were queued).
     pub(crate) fn answered(&self) -> watch::Receiver<u64> {
         self.answered.clone()
-    }
-
-    /// The count of flush callbacks taken into a sync, updated as each sync starts.
-    pub(crate) fn taken(&self) -> watch::Receiver<u64> {
-        self.taken.clone()
     }
 
     /// The counters of this syncer's work.
@@ -161,7 +152,6 @@ fn run(
     log: &Log,
     callbacks: &Receiver<Queued>,
     stats: &SyncStats,
-    taken: &watch::Sender<u64>,
     answered: &watch::Sender<u64>,
 ) {
     while let Ok(first) = callbacks.recv() {
@@ -172,8 +162,6 @@ fn run(
             stats.now_ns().saturating_sub(first_queued_ns),
             Ordering::Relaxed,
         );
-        let count = waiting.len() as u64;
-        taken.send_modify(|taken| *taken += count);
         let started = Instant::now();
         let result = log.sync().map_err(|e| e.to_string());
         stats.syncs.fetch_add(1, Ordering::Relaxed);
@@ -183,6 +171,7 @@ fn run(
         stats
             .busy_ns
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let count = waiting.len() as u64;
         stats.answered(stats.now_ns());
         for callback in waiting {
             callback(result.clone());

@@ -150,36 +150,6 @@ async fn entries_that_do_not_follow_the_log_are_refused() {
 }
 
 #[tokio::test]
-async fn log_flushes_wait_for_the_sync_of_an_append_made_after_the_mark_to_start() {
-    // Proves `LogFlushes::sync_started_after(mark)` does not return while no append
-    // was made after the mark, nor for appends made before it, and returns once an
-    // append made after it was taken into a sync.
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path());
-    let mut flushes = store.flushes();
-    let wait = std::time::Duration::from_millis(50);
-    let mark = flushes.mark();
-    let early = tokio::time::timeout(wait, flushes.sync_started_after(mark)).await;
-    assert!(early.is_err(), "returned before any append");
-    store.blocking_append([entry(1, 0)]).await.unwrap();
-    flushes.sync_started_after(mark).await;
-    let mark = flushes.mark();
-    assert_eq!(mark, 1);
-    let early = tokio::time::timeout(wait, flushes.sync_started_after(mark)).await;
-    assert!(
-        early.is_err(),
-        "returned for an append made before the mark"
-    );
-    store.blocking_append([entry(1, 1)]).await.unwrap();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        flushes.sync_started_after(mark),
-    )
-    .await
-    .expect("the sync of an append after the mark started");
-}
-
-#[tokio::test]
 async fn log_flushes_wait_for_an_append_made_after_the_mark() {
     // Proves `LogFlushes::flushed_after(mark)` does not return while no append made
     // after the mark is durable, and returns once one is.
