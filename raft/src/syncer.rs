@@ -148,12 +148,7 @@ impl Drop for Syncer {
     }
 }
 
-fn run(
-    log: &Log,
-    callbacks: &Receiver<Queued>,
-    stats: &SyncStats,
-    answered: &watch::Sender<u64>,
-) {
+fn run(log: &Log, callbacks: &Receiver<Queued>, stats: &SyncStats, answered: &watch::Sender<u64>) {
     while let Ok(first) = callbacks.recv() {
         let (first_queued_ns, first) = first;
         let mut waiting = vec![first];
