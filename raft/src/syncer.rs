@@ -223,5 +223,39 @@ mod tests {
         assert_eq!(counts.callbacks, APPENDS);
         assert!(counts.syncs >= 1 && counts.syncs < APPENDS, "{counts:?}");
         assert!(counts.busy_ns > 0, "{counts:?}");
+        assert!(counts.wake_ns > 0, "{counts:?}");
+    }
+
+    #[test]
+    fn idle_time_counts_short_waits_for_work_and_leaves_out_long_ones() {
+        // Proves the idle counter adds the wait between a sync's answer and the next
+        // callback when it is short, and leaves out a wait of 10 ms or more (no load).
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(Log::open(dir.path(), Options::default()).unwrap());
+        let syncer = Syncer::start(Arc::clone(&log)).unwrap();
+        let sync_once = || {
+            let (done, finished) = mpsc::channel();
+            log.append(b"entry", Durability::Buffered).unwrap();
+            syncer
+                .after_sync(Box::new(move |result| {
+                    result.unwrap();
+                    done.send(()).unwrap();
+                }))
+                .unwrap();
+            finished.recv().unwrap();
+        };
+        sync_once();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        sync_once();
+        assert_eq!(syncer.stats().read().idle_ns, 0, "a 30 ms wait was counted");
+        // A few tries: a loaded machine may hold this thread back 10 ms once.
+        for _ in 0..5 {
+            sync_once();
+            if syncer.stats().read().idle_ns > 0 {
+                break;
+            }
+        }
+        let idle = syncer.stats().read().idle_ns;
+        assert!(idle > 0 && idle < 5 * IDLE_COUNTED_MAX_NS, "idle {idle} ns");
     }
 }
