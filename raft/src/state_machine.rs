@@ -5,7 +5,11 @@
 //! the same entries in the same order, so every replica decides the same. Its events
 //! get ids derived from the entry's log index (index, event number): applying an entry
 //! a second time, after a crash between the append and the applied-state file
-//! (`dir/raft-state.json`, written after each batch), is a retry and writes nothing.
+//! (`dir/raft-state.json`, written at membership changes and snapshots), is a retry and
+//! writes nothing. The appends of one `apply` call are buffered and written together,
+//! in one `write`, before it returns; the applied log id a reopen reports is derived
+//! from the store's last event, so a crash that loses some of them has them applied
+//! again from the raft log.
 //!
 //! A snapshot is every event of the store (stream, type, id, metadata, data) with the
 //! last applied log id and membership; installing one replaces the store with a new one
@@ -244,6 +248,23 @@ impl Inner {
         self.store.as_ref().expect("the store is open")
     }
 
+    /// Writes the store appends of an apply batch, buffered until now, in one `write`:
+    /// reading the store's last event writes the buffer it is in (the store has no
+    /// other call that writes without syncing). Before this returns, a crash of the
+    /// process may lose them; the applied log id is then derived from what the store
+    /// holds (`last_written_log_id`), so those entries are applied again.
+    fn write_buffered(&self) -> Result<(), String> {
+        let store = self.store();
+        let next = store.log_next_position().0;
+        if next == 0 {
+            return Ok(());
+        }
+        store
+            .read_all(Position(next - 1), Direction::Forwards, 1)
+            .map(drop)
+            .map_err(|e| format!("write the applied events: {e}"))
+    }
+
     /// Makes the store durable, then the applied state: the file never runs ahead of
     /// the store.
     fn persist_applied(&self) -> Result<(), String> {
@@ -380,14 +401,15 @@ fn apply_append(
         .map(|(n, e)| Ok(e.to_new_event(event_id(log_id, first_n + n)?)))
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| StorageIOError::apply(log_id, AnyError::error(e)))?;
-    // `Written`: the raft log holds the entry durably on a majority; a crash that loses
-    // this append lowers the applied log id derived at open, and the entry is applied
-    // again (each append of a batch is a retry of itself: its events keep their ids).
+    // `Buffered`: `apply` writes the whole batch once at its end (`write_buffered`).
+    // The raft log holds the entry durably on a majority; a crash that loses this
+    // append lowers the applied log id derived at open, and the entry is applied again
+    // (each append of a batch is a retry of itself: its events keep their ids).
     match inner.store().append(
         request.stream.as_str(),
         request.expected.into(),
         events,
-        Durability::Written,
+        Durability::Buffered,
     ) {
         Ok(result) => Ok(AppendOutcome::Appended {
             first_revision: result.first_revision.0,
@@ -468,6 +490,7 @@ impl RaftStateMachine<TypeConfig> for EventStoreMachine {
             };
             outcomes.push(outcome);
         }
+        inner.write_buffered().map_err(sm_error)?;
         if membership_changed {
             inner.persist_applied().map_err(sm_error)?;
         }

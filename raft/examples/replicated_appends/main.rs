@@ -238,6 +238,12 @@ struct Spent {
     leader_entries_per_append: f64,
     /// Mean time of one leader raft-log sync (one fdatasync), µs.
     leader_sync_us: f64,
+    /// Mean time from an append's flush callback queued on the leader to its sync's
+    /// start (the syncer thread's wake-up), µs per sync.
+    leader_wake_us: f64,
+    /// Mean time the leader's log waited between a sync's answer and the next append,
+    /// µs per sync.
+    leader_idle_us: f64,
     /// Mean time of one follower raft-log sync, µs.
     follower_sync_us: f64,
     /// Mean time of one `AppendEntries` RPC, delivery to answer (the follower's append
@@ -252,6 +258,8 @@ fn spent(cluster: &Cluster, before: &Counters, after: &Counters, appends: usize)
         syncs: after.syncs[n].syncs - before.syncs[n].syncs,
         callbacks: after.syncs[n].callbacks - before.syncs[n].callbacks,
         busy_ns: after.syncs[n].busy_ns - before.syncs[n].busy_ns,
+        wake_ns: after.syncs[n].wake_ns - before.syncs[n].wake_ns,
+        idle_ns: after.syncs[n].idle_ns - before.syncs[n].idle_ns,
     };
     let mean_us = |c: &SyncCounts| c.busy_ns as f64 / 1e3 / c.syncs.max(1) as f64;
     let leader = delta(cluster.leader_at);
@@ -265,6 +273,8 @@ fn spent(cluster: &Cluster, before: &Counters, after: &Counters, appends: usize)
     Spent {
         leader_entries_per_append: leader.callbacks as f64 / appends.max(1) as f64,
         leader_sync_us: mean_us(&leader),
+        leader_wake_us: leader.wake_ns as f64 / 1e3 / leader.syncs.max(1) as f64,
+        leader_idle_us: leader.idle_ns as f64 / 1e3 / leader.syncs.max(1) as f64,
         follower_sync_us: follower_ns as f64 / 1e3 / follower_syncs.max(1) as f64,
         rpc_us: (after.rpcs.busy_us - before.rpcs.busy_us) as f64 / rpcs.max(1) as f64,
         rpc_entries: (after.rpcs.entries - before.rpcs.entries) as f64 / rpcs.max(1) as f64,
@@ -360,6 +370,7 @@ fn main() {
                 "round {round} clients {clients}: single {:.0}/s ({:.1} µs CPU each), \
                  replicated {:.0}/s ({replicated_cpu:.1} µs CPU each), {:.1} appends per leader entry; \
                  fdatasync probe {:.0} µs; syncs leader {:.0} µs, followers {:.0} µs; \
+                 leader per sync: syncer wake {:.0} µs, idle {:.0} µs; \
                  AppendEntries {:.0} µs, {:.1} entries each; ceilings CPU {:.0}/s, disk {:.0}/s, syncs {:.0}/s",
                 s.rate,
                 cpu_us_per_append(cpu_single, s.latencies.len()),
@@ -368,6 +379,8 @@ fn main() {
                 fdatasync.as_secs_f64() * 1e6,
                 spent.leader_sync_us,
                 spent.follower_sync_us,
+                spent.leader_wake_us,
+                spent.leader_idle_us,
                 spent.rpc_us,
                 spent.rpc_entries,
                 ceilings.cpu,
