@@ -248,20 +248,13 @@ impl Inner {
         self.store.as_ref().expect("the store is open")
     }
 
-    /// Writes the store appends of an apply batch, buffered until now, in one `write`:
-    /// reading the store's last event writes the buffer it is in (the store has no
-    /// other call that writes without syncing). Before this returns, a crash of the
-    /// process may lose them; the applied log id is then derived from what the store
-    /// holds (`last_written_log_id`), so those entries are applied again.
+    /// Writes the store appends of an apply batch, buffered until now, in one `write`.
+    /// Before this returns, a crash of the process may lose them; the applied log id is
+    /// then derived from what the store holds (`last_written_log_id`), so those entries
+    /// are applied again.
     fn write_buffered(&self) -> Result<(), String> {
-        let store = self.store();
-        let next = store.log_next_position().0;
-        if next == 0 {
-            return Ok(());
-        }
-        store
-            .read_all(Position(next - 1), Direction::Forwards, 1)
-            .map(drop)
+        self.store()
+            .flush()
             .map_err(|e| format!("write the applied events: {e}"))
     }
 
