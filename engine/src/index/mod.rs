@@ -210,6 +210,39 @@ impl Index {
         KnownIds { stream, category }
     }
 
+    /// `remembered` (the ids a stream handle kept from an earlier append to `name`) if
+    /// they still name the active entries of `name` and of its category (the first
+    /// `category_len` bytes of `name`, `None` for a stream without one): what
+    /// [`Index::known_ids`] would return, without hashing the name. `None` when an id
+    /// went stale (a freeze or a thaw numbered the active entries anew) or was never
+    /// known: the caller looks the name up.
+    #[inline]
+    pub(crate) fn known_ids_if_still(
+        &self,
+        name: &[u8],
+        category_len: Option<usize>,
+        remembered: KnownIds,
+    ) -> Option<KnownIds> {
+        let stream = remembered.stream?;
+        if !self.streams.active_is(stream, name) {
+            return None;
+        }
+        let category = match category_len {
+            Some(len) => {
+                let category = remembered.category?;
+                if !self.categories.active_is(category, &name[..len]) {
+                    return None;
+                }
+                Some(category)
+            }
+            None => None,
+        };
+        Some(KnownIds {
+            stream: Some(stream),
+            category,
+        })
+    }
+
     /// Remembers that the stream with active id `stream` is in the category with active
     /// id `category` (or in none), for [`Index::known_ids`].
     fn remember_category(&mut self, stream: u32, category: Option<u32>) {
