@@ -210,35 +210,27 @@ impl Index {
         KnownIds { stream, category }
     }
 
-    /// `remembered` (the ids a stream handle kept from an earlier append to `name`) if
-    /// they still name the active entries of `name` and of its category (the first
-    /// `category_len` bytes of `name`, `None` for a stream without one): what
-    /// [`Index::known_ids`] would return, without hashing the name. `None` when an id
-    /// went stale (a freeze or a thaw numbered the active entries anew) or was never
-    /// known: the caller looks the name up.
+    /// What [`Index::known_ids`] returns for `name`, found from `remembered` (the
+    /// active id a stream handle kept from an earlier append to `name`) without hashing
+    /// the name, if that id still names `name`'s active entry: the entry's name is
+    /// compared, so an id from before a freeze or a thaw (which number the active
+    /// entries anew) is never taken for another stream's. Its category comes from the
+    /// category remembered per active stream, as in `known_ids`. `None` when the id went
+    /// stale or was never known: the caller looks the name up.
     #[inline]
-    pub(crate) fn known_ids_if_still(
-        &self,
-        name: &[u8],
-        category_len: Option<usize>,
-        remembered: KnownIds,
-    ) -> Option<KnownIds> {
-        let stream = remembered.stream?;
-        if !self.streams.active_is(stream, name) {
+    pub(crate) fn known_ids_if_still(&mut self, name: &[u8], remembered: u32) -> Option<KnownIds> {
+        if !self.streams.active_is(remembered, name) {
             return None;
         }
-        let category = match category_len {
-            Some(len) => {
-                let category = remembered.category?;
-                if !self.categories.active_is(category, &name[..len]) {
-                    return None;
-                }
-                Some(category)
+        let cached = self.stream_categories.get(remembered as usize).copied();
+        let category = match cached.flatten() {
+            Some(category) => category,
+            None => {
+                category_of(name).and_then(|c| self.categories.promote(self.table.as_deref(), c))
             }
-            None => None,
         };
         Some(KnownIds {
-            stream: Some(stream),
+            stream: Some(remembered),
             category,
         })
     }

@@ -99,9 +99,8 @@ impl EventStore {
 impl Core {
     /// Appends `event` to `stream` (the caller checked it has no id): the general path's
     /// steps for one event, in one pass. Through a `handle` (whose name is `stream`,
-    /// checked when it was made) the stream's and its category's index ids come from
-    /// what the handle remembered where that still holds, and are remembered for the
-    /// next append.
+    /// checked when it was made) the stream's index id comes from what the handle
+    /// remembered where that still holds, and is remembered for the next append.
     pub(super) fn append_one(
         &self,
         stream: &[u8],
@@ -123,8 +122,9 @@ impl Core {
         self.checkpointer.install_finished(&mut state.index);
         state.index.tidy(REBASE_PER_APPEND);
         let index = &mut state.index;
-        let remembered =
-            handle.and_then(|h| index.known_ids_if_still(stream, h.category_len(), h.remembered()));
+        let remembered = handle
+            .and_then(StreamHandle::remembered)
+            .and_then(|id| index.known_ids_if_still(stream, id));
         let known = match remembered {
             Some(known) => known,
             None => index.known_ids(stream),
@@ -178,7 +178,7 @@ impl Core {
             .apply_event(stream, known, revision, timestamp, None, link)
             .map_err(|e| not_an_envelope(self.log.dir(), position, e.0))?;
         if let Some(handle) = handle {
-            handle.remember(applied);
+            handle.remember(applied.stream);
         }
         let due = self.checkpoint_if_due(state);
         drop(guard);
