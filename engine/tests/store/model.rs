@@ -863,7 +863,7 @@ impl Harness {
         // single-event path, with and without a handle's remembered ids) must answer as
         // the model.
         let got = match &appends[..] {
-            [part] if self.model.len() % 3 == 0 => self
+            [part] if self.model.len().is_multiple_of(3) => self
                 .store()
                 .append_from_slice(&part.stream, part.expected, &part.events, durability)
                 .map(|result| vec![result]),
