@@ -4,16 +4,17 @@
 //! segments before it were durable at the close, so the open need not scan the one
 //! before the last for a torn seal (`docs/format.md`, `docs/design.md`).
 
-use super::{crc32, read_u32, read_u64};
+use super::marker::{marker_bytes, MarkerKind};
 
 /// The marker's file name in the log directory.
 pub const CLEAN_CLOSE_MARKER_NAME: &str = "CLEAN";
 /// Bytes of an encoded marker.
-pub const CLEAN_CLOSE_MARKER_BYTES: usize = 56;
-/// The magic bytes that open a marker.
-pub const CLEAN_CLOSE_MARKER_MAGIC: [u8; 8] = *b"ANNALCLN";
-/// The marker format version this code writes and reads.
-pub const CLEAN_CLOSE_MARKER_VERSION: u32 = 1;
+pub const CLEAN_CLOSE_MARKER_BYTES: usize = marker_bytes(4);
+const KIND: MarkerKind = MarkerKind {
+    name: "clean-close marker",
+    magic: *b"ANNALCLN",
+    version: 1,
+};
 
 /// A decoded clean-close marker: where the log ended when it was closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,40 +32,22 @@ pub struct CleanClose {
 impl CleanClose {
     /// The marker's bytes.
     pub fn encode(&self) -> [u8; CLEAN_CLOSE_MARKER_BYTES] {
-        let mut bytes = [0u8; CLEAN_CLOSE_MARKER_BYTES];
-        bytes[0..8].copy_from_slice(&CLEAN_CLOSE_MARKER_MAGIC);
-        bytes[8..12].copy_from_slice(&CLEAN_CLOSE_MARKER_VERSION.to_le_bytes());
-        bytes[16..24].copy_from_slice(&self.epoch.to_le_bytes());
-        bytes[24..32].copy_from_slice(&self.last_segment_first_position.to_le_bytes());
-        bytes[32..40].copy_from_slice(&self.end_offset.to_le_bytes());
-        bytes[40..48].copy_from_slice(&self.end_position.to_le_bytes());
-        let crc = crc32(&bytes[0..48]);
-        bytes[48..52].copy_from_slice(&crc.to_le_bytes());
-        bytes
+        KIND.encode([
+            self.epoch,
+            self.last_segment_first_position,
+            self.end_offset,
+            self.end_position,
+        ])
     }
 
     /// Decodes a marker, or says why the bytes are not one.
-    pub fn decode(bytes: &[u8]) -> Result<CleanClose, &'static str> {
-        if bytes.len() != CLEAN_CLOSE_MARKER_BYTES {
-            return Err("clean-close marker has the wrong length");
-        }
-        if bytes[0..8] != CLEAN_CLOSE_MARKER_MAGIC {
-            return Err("clean-close marker has a bad magic");
-        }
-        if read_u32(bytes, 48) != crc32(&bytes[0..48]) {
-            return Err("clean-close marker fails its checksum");
-        }
-        if read_u32(bytes, 8) != CLEAN_CLOSE_MARKER_VERSION {
-            return Err("clean-close marker has an unknown version");
-        }
-        if read_u32(bytes, 12) != 0 || read_u32(bytes, 52) != 0 {
-            return Err("clean-close marker has non-zero reserved bytes");
-        }
+    pub fn decode(bytes: &[u8]) -> Result<CleanClose, String> {
+        let [epoch, last_segment_first_position, end_offset, end_position] = KIND.decode(bytes)?;
         Ok(CleanClose {
-            epoch: read_u64(bytes, 16),
-            last_segment_first_position: read_u64(bytes, 24),
-            end_offset: read_u64(bytes, 32),
-            end_position: read_u64(bytes, 40),
+            epoch,
+            last_segment_first_position,
+            end_offset,
+            end_position,
         })
     }
 }

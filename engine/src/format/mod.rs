@@ -8,6 +8,7 @@ pub mod consumer_checkpoint;
 pub mod envelope;
 pub mod extension;
 pub(crate) mod index_table;
+pub(crate) mod marker;
 pub mod record;
 pub mod segment_header;
 pub mod truncation_marker;
