@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Systems: durable: annal, annal-store, okaywal, sqlite, fjall, raw-growing, raw-prealloc, raw-group;
-//! buffered: annal, annal-store, annal-store-slice, annal-store-sized, okaywal, raw; read: annal, annal-batch100, raw; streams (n streams of
+//! buffered: annal, annal-store, annal-store-slice, annal-store-handle, annal-store-sized, okaywal, raw; read: annal, annal-batch100, raw; streams (n streams of
 //! 100 events interleaved, then 1 000 random streams read whole per pass): annal, fjall,
 //! sqlite.
 
@@ -70,6 +70,7 @@ fn main() -> BenchResult<()> {
                 BufferedSystem::Annal,
                 BufferedSystem::AnnalStore,
                 BufferedSystem::AnnalStoreSlice,
+                BufferedSystem::AnnalStoreHandle,
                 BufferedSystem::AnnalStoreSized,
                 BufferedSystem::OkayWal,
                 BufferedSystem::Raw,

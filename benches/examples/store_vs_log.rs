@@ -11,8 +11,9 @@
 //! median rate over the rounds and the store's ratio to the raw log (the median of the
 //! per-round ratios), with the fdatasyncs per second of each durable run. The first bulk
 //! row appends through `EventStore::append` (a `Vec` of one event per call), the second
-//! through `EventStore::append_from_slice` (the event borrowed). A third bulk row is the
-//! floor under the store's: the raw log appending events of the sizes of the store's
+//! through `EventStore::append_from_slice` (the event borrowed), the third through
+//! `EventStore::append_to` (a stream handle per stream, made before the loop). A fourth
+//! bulk row is the floor under the store's: the raw log appending events of the sizes of the store's
 //! envelopes (its "event store" column is that log's rate).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
@@ -69,6 +70,9 @@ fn main() -> BenchResult<()> {
     // The floor: the raw log writing records the size of the store's (its own share of
     // a store append), against the raw log's own bulk load in the same round.
     let mut slice = Row::new(format!("bulk load {bulk} buffered, append_from_slice"));
+    let mut handle = Row::new(format!(
+        "bulk load {bulk} buffered, append_to (stream handles)"
+    ));
     let mut floor = Row::new(format!(
         "bulk load {bulk} buffered, raw log with the store's event sizes"
     ));
@@ -79,11 +83,12 @@ fn main() -> BenchResult<()> {
     );
     for round in 0..rounds {
         eprintln!("round {} of {rounds}", round + 1);
-        let mut bulk_rates = [0.0; 4];
+        let mut bulk_rates = [0.0; 5];
         for (i, system) in [
             BufferedSystem::Annal,
             BufferedSystem::AnnalStore,
             BufferedSystem::AnnalStoreSlice,
+            BufferedSystem::AnnalStoreHandle,
             BufferedSystem::AnnalStoreSized,
         ]
         .into_iter()
@@ -94,7 +99,8 @@ fn main() -> BenchResult<()> {
         }
         rows[0].add(bulk_rates[0], bulk_rates[1]);
         slice.add(bulk_rates[0], bulk_rates[2]);
-        floor.add(bulk_rates[0], bulk_rates[3]);
+        handle.add(bulk_rates[0], bulk_rates[3]);
+        floor.add(bulk_rates[0], bulk_rates[4]);
         for (row, &threads) in rows[1..].iter_mut().zip(&THREADS) {
             let mut rates = [0.0; 2];
             for (i, system) in [System::Annal, System::AnnalStore].into_iter().enumerate() {
@@ -113,7 +119,8 @@ fn main() -> BenchResult<()> {
         }
     }
     rows.insert(1, slice);
-    rows.insert(2, floor);
+    rows.insert(2, handle);
+    rows.insert(3, floor);
     println!("| workload | raw log | event store | store / log (median of rounds) | store appends per fdatasync |");
     println!("| --- | --- | --- | --- | --- |");
     for row in &mut rows {

@@ -4,8 +4,9 @@
 //!
 //! - Annal: `append(payload, Durability::Buffered)` × n, then `sync()`; the payload is
 //!   built once and borrowed by every append.
-//! - Annal's event store: see [`BufferedSystem::AnnalStore`] and
-//!   [`BufferedSystem::AnnalStoreSlice`] for what each builds per append.
+//! - Annal's event store: see [`BufferedSystem::AnnalStore`],
+//!   [`BufferedSystem::AnnalStoreSlice`] and [`BufferedSystem::AnnalStoreHandle`] for
+//!   what each builds per append.
 //! - okaywal: one entry, `write_chunk(payload)` × n, then `commit()` (its only sync).
 //!   okaywal syncs on every commit, so one entry holding every event as a chunk is its
 //!   only way to append without a sync per event.
@@ -43,6 +44,10 @@ pub enum BufferedSystem {
     /// and borrowed by every append, as `Annal` borrows its one payload; per append the
     /// caller only picks the stream's name and the durability.
     AnnalStoreSlice,
+    /// `AnnalStoreSlice` through stream handles (`EventStore::append_to`): one handle per
+    /// stream, made before the loop, as an aggregate's repository holds the handle of the
+    /// stream it appends to; per append the caller picks the handle and the durability.
+    AnnalStoreHandle,
     /// The raw log appending events of the same sizes as `AnnalStore`'s envelopes (the
     /// fixed 56 bytes, the stream name, the type, the data, and every 8th event of a
     /// stream its link block): the log's share of a store append, the floor under it.
@@ -60,6 +65,7 @@ impl BufferedSystem {
             BufferedSystem::Annal => "annal",
             BufferedSystem::AnnalStore => "annal-store",
             BufferedSystem::AnnalStoreSlice => "annal-store-slice",
+            BufferedSystem::AnnalStoreHandle => "annal-store-handle",
             BufferedSystem::AnnalStoreSized => "annal-store-sized",
             BufferedSystem::OkayWal => "okaywal",
             BufferedSystem::Raw => "raw",
@@ -73,6 +79,7 @@ impl BufferedSystem {
             BufferedSystem::Annal => annal(dir, n, payload),
             BufferedSystem::AnnalStore => annal_store(dir, n, payload),
             BufferedSystem::AnnalStoreSlice => annal_store_slice(dir, n, payload),
+            BufferedSystem::AnnalStoreHandle => annal_store_handle(dir, n, payload),
             BufferedSystem::AnnalStoreSized => annal_store_sized(dir, n, payload),
             BufferedSystem::OkayWal => okaywal(dir, n, payload),
             BufferedSystem::Raw => raw(dir, n, payload),
@@ -156,6 +163,41 @@ fn annal_store_slice(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration
     store.close()?;
     if events != n {
         return Err(format!("annal-store-slice acknowledged {events} events, expected {n}").into());
+    }
+    Ok(elapsed)
+}
+
+fn annal_store_handle(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
+    let store = EventStore::open(dir, Options::default())?;
+    let handles = (0..STORE_STREAMS)
+        .map(|i| store.stream_handle(format!("s-{i}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The event built once and borrowed, as in `annal_store_slice`.
+    let event = NewEvent::new(
+        Name::from_static("E"),
+        bytes::Bytes::copy_from_slice(payload),
+    );
+    let started = Instant::now();
+    for i in 0..n {
+        let durability = if i + 1 == n {
+            Durability::Synced
+        } else {
+            Durability::Buffered
+        };
+        store.append_to(
+            &handles[(i % STORE_STREAMS) as usize],
+            ExpectedRevision::Any,
+            std::slice::from_ref(&event),
+            durability,
+        )?;
+    }
+    let elapsed = started.elapsed();
+    let events = store.metrics().events;
+    store.close()?;
+    if events != n {
+        return Err(
+            format!("annal-store-handle acknowledged {events} events, expected {n}").into(),
+        );
     }
     Ok(elapsed)
 }

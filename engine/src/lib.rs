@@ -84,7 +84,7 @@ pub use read::{EventPredicate, Filter, Start, Subscription, SubscriptionOptions}
 pub use stream::{
     CategorySummary, Direction, EventStore, IndexMemory, IndexRecovery, NewEvent, RecordedEvent,
     StoreConsumer, StoreEvents, StoreFilter, StoreSubscription, StoreSubscriptionOptions,
-    StreamAppend, StreamInfo, StreamSummary, Truncation, WriteResult,
+    StreamAppend, StreamHandle, StreamInfo, StreamSummary, Truncation, WriteResult,
 };
 
 /// Group commit's protocol, exported only in `--cfg loom` builds for the loom models

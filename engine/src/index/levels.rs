@@ -151,6 +151,17 @@ impl Levels {
         true
     }
 
+    /// Whether the active entry `id` exists and is `name`'s: a remembered id is checked
+    /// this way before it is used, so an id from before a freeze or a thaw (which
+    /// number the active entries anew) is never taken for another name's.
+    #[inline]
+    pub(crate) fn active_is(&self, id: u32, name: &[u8]) -> bool {
+        self.active
+            .entries
+            .get(id as usize)
+            .is_some_and(|entry| same_name(&entry.name, name))
+    }
+
     pub(crate) fn active(&self, id: u32) -> &ChainEntry {
         &self.active.entries[id as usize]
     }

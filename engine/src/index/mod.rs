@@ -210,6 +210,31 @@ impl Index {
         KnownIds { stream, category }
     }
 
+    /// What [`Index::known_ids`] returns for `name`, found from `remembered` (the
+    /// active id a stream handle kept from an earlier append to `name`) without hashing
+    /// the name, if that id still names `name`'s active entry: the entry's name is
+    /// compared, so an id from before a freeze or a thaw (which number the active
+    /// entries anew) is never taken for another stream's. Its category comes from the
+    /// category remembered per active stream, as in `known_ids`. `None` when the id went
+    /// stale or was never known: the caller looks the name up.
+    #[inline]
+    pub(crate) fn known_ids_if_still(&mut self, name: &[u8], remembered: u32) -> Option<KnownIds> {
+        if !self.streams.active_is(remembered, name) {
+            return None;
+        }
+        let cached = self.stream_categories.get(remembered as usize).copied();
+        let category = match cached.flatten() {
+            Some(category) => category,
+            None => {
+                category_of(name).and_then(|c| self.categories.promote(self.table.as_deref(), c))
+            }
+        };
+        Some(KnownIds {
+            stream: Some(remembered),
+            category,
+        })
+    }
+
     /// Remembers that the stream with active id `stream` is in the category with active
     /// id `category` (or in none), for [`Index::known_ids`].
     fn remember_category(&mut self, stream: u32, category: Option<u32>) {

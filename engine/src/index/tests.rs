@@ -297,9 +297,11 @@ fn the_name_found_last_never_answers_for_another() {
 
 #[test]
 fn each_append_finds_its_own_category_across_freezes_installs_and_thaws() {
-    // Proves the per-stream memory of a stream's category names that stream's category (or none) at every append, while freezes, installs and thaws renumber the levels.
+    // Proves the per-stream memory of a stream's category names that stream's category (or none) at every append, while freezes, installs and thaws renumber the levels, and a stream handle's remembered id is either refused or gives what a lookup by name gives.
     let mut index = Index::starting_at(0);
     let mut revisions = std::collections::HashMap::new();
+    let mut handles = std::collections::HashMap::<String, u32>::new();
+    let mut handle_hits = 0;
     let mut per_category = std::collections::HashMap::<Vec<u8>, u64>::new();
     let mut state = 0x2545_f491_u64;
     let mut frozen = false;
@@ -330,7 +332,14 @@ fn each_append_finds_its_own_category_across_freezes_installs_and_thaws() {
                 state % 5
             ),
         };
+        let through_handle = handles
+            .get(&name)
+            .and_then(|&id| index.known_ids_if_still(name.as_bytes(), id));
         let known = index.known_ids(name.as_bytes());
+        if let Some(through_handle) = through_handle {
+            assert_eq!(through_handle, known, "{name} at {position}");
+            handle_hits += 1;
+        }
         let found = known
             .category
             .map(|id| index.known_category(id).name.clone());
@@ -350,9 +359,10 @@ fn each_append_finds_its_own_category_across_freezes_installs_and_thaws() {
             );
         }
         let link = Location::new(Position(position), 64);
-        index
+        let applied = index
             .apply_event(name.as_bytes(), known, *revision, position, None, link)
             .expect("in sequence");
+        handles.insert(name.clone(), applied.stream.expect("the stream's id"));
         *revision += 1;
         if let Some(category) = category {
             *per_category.entry(category).or_default() += 1;
@@ -362,4 +372,8 @@ fn each_append_finds_its_own_category_across_freezes_installs_and_thaws() {
         let entry = index.category(&category).expect("category exists");
         assert_eq!(entry.chain.next_seq(), events, "{category:?}");
     }
+    assert!(
+        handle_hits > 1_000,
+        "only {handle_hits} remembered ids used"
+    );
 }

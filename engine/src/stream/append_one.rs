@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::append::{self, timestamp_ns};
 use super::core::Core;
 use super::read::not_an_envelope;
+use super::stream_handle::StreamHandle;
 use super::types::{NewEvent, WriteResult};
 use super::EventStore;
 use crate::error::{Error, Result};
@@ -82,9 +83,9 @@ impl EventStore {
     ) -> Result<WriteResult> {
         let stream = stream.as_ref();
         match events {
-            [event] if event.id.is_none() => {
-                self.core.append_one(stream, expected, event, durability)
-            }
+            [event] if event.id.is_none() => self
+                .core
+                .append_one(stream, None, expected, event, durability),
             _ => self.append(
                 Bytes::copy_from_slice(stream),
                 expected,
@@ -97,10 +98,13 @@ impl EventStore {
 
 impl Core {
     /// Appends `event` to `stream` (the caller checked it has no id): the general path's
-    /// steps for one event, in one pass.
+    /// steps for one event, in one pass. Through a `handle` (whose name is `stream`,
+    /// checked when it was made) the stream's index id comes from what the handle
+    /// remembered where that still holds, and is remembered for the next append.
     pub(super) fn append_one(
         &self,
         stream: &[u8],
+        handle: Option<&StreamHandle>,
         expected: ExpectedRevision,
         event: &NewEvent,
         durability: Durability,
@@ -109,14 +113,22 @@ impl Core {
             event.id.is_none(),
             "an append with an id takes the general path"
         );
-        append::check_stream_name(stream)?;
+        if handle.is_none() {
+            append::check_stream_name(stream)?;
+        }
         append::check_event_type(event)?;
         let mut guard = self.write_state();
         let state = &mut *guard;
         self.checkpointer.install_finished(&mut state.index);
         state.index.tidy(REBASE_PER_APPEND);
         let index = &mut state.index;
-        let known = index.known_ids(stream);
+        let remembered = handle
+            .and_then(StreamHandle::remembered)
+            .and_then(|id| index.known_ids_if_still(stream, id));
+        let known = match remembered {
+            Some(known) => known,
+            None => index.known_ids(stream),
+        };
         let stream_entry = known.stream.map(|id| index.known_stream(id));
         if stream_entry.is_some_and(|entry| entry.deleted) {
             return Err(Error::StreamDeleted {
@@ -162,9 +174,12 @@ impl Core {
             "the event store is the log's only writer"
         );
         let link: Location = appended.location(0);
-        index
+        let applied = index
             .apply_event(stream, known, revision, timestamp, None, link)
             .map_err(|e| not_an_envelope(self.log.dir(), position, e.0))?;
+        if let Some(handle) = handle {
+            handle.remember(applied.stream);
+        }
         let due = self.checkpoint_if_due(state);
         drop(guard);
         self.checkpoint_in_background(due);

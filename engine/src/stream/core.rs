@@ -102,7 +102,8 @@ impl Core {
         if let (Commit::None, [part]) = (&commit, appends) {
             if let [event] = &part.events[..] {
                 if event.id.is_none() {
-                    let result = self.append_one(&part.stream, part.expected, event, durability)?;
+                    let result =
+                        self.append_one(&part.stream, None, part.expected, event, durability)?;
                     results.extend([result]);
                     return Ok(());
                 }

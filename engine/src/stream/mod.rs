@@ -17,6 +17,7 @@ mod open;
 mod read;
 mod retention;
 mod shortcuts;
+mod stream_handle;
 mod subscription;
 mod types;
 mod verify;
@@ -36,6 +37,7 @@ pub use consumer::StoreConsumer;
 pub use inspect::{CategorySummary, StreamSummary};
 pub use iter::StoreEvents;
 pub use retention::Truncation;
+pub use stream_handle::StreamHandle;
 pub use subscription::{StoreFilter, StoreSubscription, StoreSubscriptionOptions};
 pub use types::{Direction, NewEvent, RecordedEvent, StreamAppend, StreamInfo, WriteResult};
 
@@ -159,7 +161,9 @@ impl EventStore {
         let stream = stream.into().into_bytes();
         if let [event] = &events[..] {
             if event.id.is_none() {
-                return self.core.append_one(&stream, expected, event, durability);
+                return self
+                    .core
+                    .append_one(&stream, None, expected, event, durability);
             }
         }
         let appends = [StreamAppend {

@@ -3,7 +3,7 @@
 //! stream index and bad input (`index`), the
 //! checkpoint as a mapped table under the changes since (`checkpoint_table`), the model test of the stream layer (`model`),
 //! retries by event id (`retries`), retention (`retention`), store subscriptions (`subscriptions`), and racing
-//! `Exact` appends from many threads (`concurrency`).
+//! `Exact` appends from many threads (`concurrency`), stream handles (`handles`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,6 +11,7 @@ mod api;
 mod checkpoint_table;
 mod concurrency;
 mod follower;
+mod handles;
 mod index;
 mod model;
 mod retention;

@@ -18,7 +18,7 @@ use annal::testing::{CrashMode, SimStorage};
 use annal::Revision;
 use annal::{
     Direction, Durability, Error, EventId, EventStore, ExpectedRevision, NewEvent, Options,
-    Position, RecordedEvent, StreamAppend, StreamInfo, WriteResult,
+    Position, RecordedEvent, StreamAppend, StreamHandle, StreamInfo, WriteResult,
 };
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -740,6 +740,9 @@ struct Harness {
     storage: SimStorage,
     store: Option<EventStore>,
     model: Model,
+    /// One stream handle per stream, made on the first store and kept across crashes,
+    /// reopens and checkpoints: their remembered index ids go stale and must be caught.
+    handles: HashMap<Bytes, StreamHandle>,
 }
 
 impl Harness {
@@ -750,6 +753,7 @@ impl Harness {
             storage,
             store: Some(store),
             model: Model::default(),
+            handles: HashMap::new(),
         }
     }
 
@@ -854,13 +858,25 @@ impl Harness {
 
     fn send(&mut self, appends: Vec<StreamAppend>, durability: Durability) {
         let want = self.model.append(&appends, durability);
-        // A single part goes through the borrowing `append_from_slice` every other time:
-        // both entry points (and the fused single-event path) must answer as the model.
+        // A single part goes through the borrowing `append_from_slice` or through the
+        // stream's handle two times in three: every entry point (and the fused
+        // single-event path, with and without a handle's remembered ids) must answer as
+        // the model.
         let got = match &appends[..] {
-            [part] if self.model.len().is_multiple_of(2) => self
+            [part] if self.model.len().is_multiple_of(3) => self
                 .store()
                 .append_from_slice(&part.stream, part.expected, &part.events, durability)
                 .map(|result| vec![result]),
+            [part] if self.model.len() % 3 == 1 => {
+                let store = self.store.as_ref().expect("store is open");
+                let handle = self
+                    .handles
+                    .entry(part.stream.clone())
+                    .or_insert_with(|| store.stream_handle(&part.stream).expect("a valid name"));
+                store
+                    .append_to(handle, part.expected, &part.events, durability)
+                    .map(|result| vec![result])
+            }
             _ => self.store().append_multi(&appends, durability),
         };
         self.check_result(
