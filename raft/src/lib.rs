@@ -4,7 +4,7 @@
 //!   record per raft entry, appends acknowledged to openraft by group commit (one
 //!   fdatasync for every entry appended meanwhile), conflicting suffixes removed with
 //!   [`annal::Log::truncate_from`], purges by retention (whole segments), and the vote,
-//!   committed and purged log ids in a small durable file ([`meta`]).
+//!   committed and purged log ids in a small durable file (`meta.rs`).
 //! - [`EventStoreMachine`] is openraft's state machine over an [`annal::EventStore`]:
 //!   every committed [`AppendRequest`] is applied as one event-store append whose
 //!   expectation is checked on apply, the same on every replica, and whose events get
