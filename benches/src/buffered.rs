@@ -103,103 +103,128 @@ fn annal(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
     Ok(elapsed)
 }
 
-fn annal_store(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
+/// A bulk load of `n` single-event appends into a fresh store in `dir`, the `i`-th made
+/// by `append` with `Buffered` durability (the last `Synced`), given what `setup` made
+/// before the clock started; returns the time the appends took. `what` names the system
+/// in errors.
+fn store_bulk_load<S>(
+    dir: &Path,
+    n: u64,
+    what: &str,
+    setup: impl FnOnce(&EventStore) -> annal::Result<S>,
+    mut append: impl FnMut(&EventStore, &S, u64, Durability) -> annal::Result<()>,
+) -> BenchResult<Duration> {
     let store = EventStore::open(dir, Options::default())?;
-    let names: Vec<bytes::Bytes> = (0..STORE_STREAMS)
-        .map(|i| bytes::Bytes::from(format!("s-{i}")))
-        .collect();
-    let data = bytes::Bytes::copy_from_slice(payload);
+    let prepared = setup(&store)?;
     let started = Instant::now();
     for i in 0..n {
-        // A literal event type, as an application names its types: no copy per append.
-        let event = NewEvent::new(Name::from_static("E"), data.clone());
         let durability = if i + 1 == n {
             Durability::Synced
         } else {
             Durability::Buffered
         };
-        store.append(
-            names[(i % STORE_STREAMS) as usize].clone(),
-            ExpectedRevision::Any,
-            vec![event],
-            durability,
-        )?;
+        append(&store, &prepared, i, durability)?;
     }
     let elapsed = started.elapsed();
     let events = store.metrics().events;
     store.close()?;
     if events != n {
-        return Err(format!("annal-store acknowledged {events} events, expected {n}").into());
+        return Err(format!("{what} acknowledged {events} events, expected {n}").into());
     }
     Ok(elapsed)
+}
+
+/// The stream the `i`-th append of a bulk load goes to.
+fn stream_slot(i: u64) -> usize {
+    (i % STORE_STREAMS) as usize
+}
+
+fn annal_store(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
+    let data = bytes::Bytes::copy_from_slice(payload);
+    let names = |_: &EventStore| {
+        Ok((0..STORE_STREAMS)
+            .map(|i| bytes::Bytes::from(format!("s-{i}")))
+            .collect::<Vec<_>>())
+    };
+    store_bulk_load(
+        dir,
+        n,
+        "annal-store",
+        names,
+        |store, names, i, durability| {
+            // A literal event type, as an application names its types: no copy per append.
+            let event = NewEvent::new(Name::from_static("E"), data.clone());
+            store
+                .append(
+                    names[stream_slot(i)].clone(),
+                    ExpectedRevision::Any,
+                    vec![event],
+                    durability,
+                )
+                .map(drop)
+        },
+    )
+}
+
+/// The one event every append of the borrowing rows hands the store: built once and
+/// borrowed by every append, as the raw log's row borrows its one payload (a bulk loader
+/// with the borrowing API hands the store events it already holds, so neither row pays
+/// per append for building its input).
+fn borrowed_event(payload: &[u8]) -> NewEvent {
+    NewEvent::new(
+        Name::from_static("E"),
+        bytes::Bytes::copy_from_slice(payload),
+    )
 }
 
 fn annal_store_slice(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
-    let store = EventStore::open(dir, Options::default())?;
-    let names: Vec<String> = (0..STORE_STREAMS).map(|i| format!("s-{i}")).collect();
-    // The event is built once and borrowed by every append, as the raw log's row borrows
-    // its one payload: a bulk loader with the borrowing API hands the store events it
-    // already holds, so neither row pays per append for building its input.
-    let event = NewEvent::new(
-        Name::from_static("E"),
-        bytes::Bytes::copy_from_slice(payload),
-    );
-    let started = Instant::now();
-    for i in 0..n {
-        let durability = if i + 1 == n {
-            Durability::Synced
-        } else {
-            Durability::Buffered
-        };
-        store.append_from_slice(
-            &names[(i % STORE_STREAMS) as usize],
-            ExpectedRevision::Any,
-            std::slice::from_ref(&event),
-            durability,
-        )?;
-    }
-    let elapsed = started.elapsed();
-    let events = store.metrics().events;
-    store.close()?;
-    if events != n {
-        return Err(format!("annal-store-slice acknowledged {events} events, expected {n}").into());
-    }
-    Ok(elapsed)
+    let event = borrowed_event(payload);
+    let names = |_: &EventStore| {
+        Ok((0..STORE_STREAMS)
+            .map(|i| format!("s-{i}"))
+            .collect::<Vec<_>>())
+    };
+    store_bulk_load(
+        dir,
+        n,
+        "annal-store-slice",
+        names,
+        |store, names, i, durability| {
+            store
+                .append_from_slice(
+                    &names[stream_slot(i)],
+                    ExpectedRevision::Any,
+                    std::slice::from_ref(&event),
+                    durability,
+                )
+                .map(drop)
+        },
+    )
 }
 
 fn annal_store_handle(dir: &Path, n: u64, payload: &[u8]) -> BenchResult<Duration> {
-    let store = EventStore::open(dir, Options::default())?;
-    let handles = (0..STORE_STREAMS)
-        .map(|i| store.stream_handle(format!("s-{i}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    // The event built once and borrowed, as in `annal_store_slice`.
-    let event = NewEvent::new(
-        Name::from_static("E"),
-        bytes::Bytes::copy_from_slice(payload),
-    );
-    let started = Instant::now();
-    for i in 0..n {
-        let durability = if i + 1 == n {
-            Durability::Synced
-        } else {
-            Durability::Buffered
-        };
-        store.append_to(
-            &handles[(i % STORE_STREAMS) as usize],
-            ExpectedRevision::Any,
-            std::slice::from_ref(&event),
-            durability,
-        )?;
-    }
-    let elapsed = started.elapsed();
-    let events = store.metrics().events;
-    store.close()?;
-    if events != n {
-        return Err(
-            format!("annal-store-handle acknowledged {events} events, expected {n}").into(),
-        );
-    }
-    Ok(elapsed)
+    let event = borrowed_event(payload);
+    let handles = |store: &EventStore| {
+        (0..STORE_STREAMS)
+            .map(|i| store.stream_handle(format!("s-{i}")))
+            .collect::<annal::Result<Vec<_>>>()
+    };
+    store_bulk_load(
+        dir,
+        n,
+        "annal-store-handle",
+        handles,
+        |store, handles, i, durability| {
+            store
+                .append_to(
+                    &handles[stream_slot(i)],
+                    ExpectedRevision::Any,
+                    std::slice::from_ref(&event),
+                    durability,
+                )
+                .map(drop)
+        },
+    )
 }
 
 /// Bytes of the envelope the store writes for the `i`-th append of `annal_store`: the
