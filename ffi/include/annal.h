@@ -1036,6 +1036,11 @@ annal_status annal_store_stream_info(const struct annal_store *store,
 annal_status annal_store_next_position(const struct annal_store *store,
                                        uint64_t *position);
 
+// Writes `ANNAL_DURABILITY_BUFFERED` appends and publishes them to readers (in this
+// process and read-only stores in others), without waiting for them to be durable. A
+// read-only store has nothing to write.
+annal_status annal_store_flush(const struct annal_store *store);
+
 // Writes the stream index checkpoint now (so the next open replays less).
 annal_status annal_store_checkpoint(const struct annal_store *store);
 

@@ -327,6 +327,14 @@ pub unsafe extern "C" fn annal_store_next_position(
     })
 }
 
+/// Writes `ANNAL_DURABILITY_BUFFERED` appends and publishes them to readers (in this
+/// process and read-only stores in others), without waiting for them to be durable. A
+/// read-only store has nothing to write.
+#[no_mangle]
+pub extern "C" fn annal_store_flush(store: *const annal_store) -> annal_status {
+    guard(|| get(store)?.with(|s| s.flush()))
+}
+
 /// Writes the stream index checkpoint now (so the next open replays less).
 #[no_mangle]
 pub extern "C" fn annal_store_checkpoint(store: *const annal_store) -> annal_status {

@@ -445,6 +445,13 @@ impl EventStore {
         Ok(Subscription(Shared::new(subscription)))
     }
 
+    /// Writes `Durability.BUFFERED` appends and publishes them to readers (in this
+    /// process and read-only stores in others), without waiting for them to be durable.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let store = self.engine()?;
+        py.detach(|| store.flush()).py_err()
+    }
+
     /// Writes the index checkpoint now (opening then replays only what follows).
     fn checkpoint(&self, py: Python<'_>) -> PyResult<()> {
         let store = self.engine()?;

@@ -34,3 +34,19 @@ def test_a_read_only_store_catches_up_on_every_read(tmp_path):
         with pytest.raises(annal.ReadOnly):
             follower.append("order-1", [annal.NewEvent("Nope", b"")])
         follower.close()
+
+
+def test_a_buffered_append_reaches_a_read_only_store_once_the_writer_flushes(tmp_path):
+    """A store's flush() writes its buffered appends where a read-only store reads them; before it they stay in the writer's buffer."""
+    with annal.EventStore.open(tmp_path / "store") as writer:
+        writer.append("order-1", [annal.NewEvent("Placed", b"1")])
+        follower = annal.EventStore.open(tmp_path / "store", read_only=True)
+        writer.append("order-2", [annal.NewEvent("Placed", b"2")], durability=annal.Durability.BUFFERED)
+        with pytest.raises(annal.StreamNotFound):
+            list(follower.read_stream("order-2"))
+        writer.flush()
+        assert [bytes(e.data) for e in follower.read_stream("order-2")] == [b"2"]
+        follower.flush()
+        follower.close()
+        with pytest.raises(annal.Closed):
+            follower.flush()

@@ -424,6 +424,25 @@ static void recovery_reports(const char *log_dir, const char *store_dir) {
     OK(annal_recovery_report_free(report));
     EXPECT(annal_store_recovery_report(store, NULL), ANNAL_STATUS_NULL_ARGUMENT);
     EXPECT(annal_store_recovery_report(NULL, &report), ANNAL_STATUS_NULL_ARGUMENT);
+
+    /* A buffered append reaches a read-only store only once the writer flushes. */
+    annal_open_options follower_options = options;
+    follower_options.read_only = 1;
+    annal_store *store_follower = NULL;
+    OK(annal_store_open(store_dir, &follower_options, &store_follower));
+    annal_new_event buffered = event("Buffered", "{}", NULL);
+    OK(annal_store_append(store, BYTES("order-2"), ANNAL_EXPECTED_ANY, 0, &buffered, 1,
+                          ANNAL_DURABILITY_BUFFERED, NULL));
+    annal_stream_info info;
+    EXPECT(annal_store_stream_info(store_follower, BYTES("order-2"), &info),
+           ANNAL_STATUS_STREAM_NOT_FOUND);
+    OK(annal_store_flush(store));
+    OK(annal_store_stream_info(store_follower, BYTES("order-2"), &info));
+    OK(annal_store_flush(store_follower));
+    OK(annal_store_close(store_follower));
+    EXPECT(annal_store_flush(store_follower), ANNAL_STATUS_USE_AFTER_CLOSE);
+    EXPECT(annal_store_flush(NULL), ANNAL_STATUS_NULL_ARGUMENT);
+    EXPECT(annal_store_flush((const annal_store *)(uintptr_t)0x1000), ANNAL_STATUS_INVALID_HANDLE);
     OK(annal_store_close(store));
 }
 
