@@ -108,6 +108,22 @@ pub(crate) struct EnvelopeParts<'a> {
     pub(crate) data: &'a [u8],
 }
 
+impl EnvelopeParts<'_> {
+    /// Bytes the envelope of these parts takes.
+    // Inlined: called once per append on the store's hot path.
+    #[inline(always)]
+    pub(crate) fn encoded_bytes(&self) -> usize {
+        envelope_bytes(
+            self.stream.len(),
+            self.event_type.len(),
+            self.id.is_some(),
+            self.link_block.len(),
+            self.metadata.len(),
+            self.data.len(),
+        )
+    }
+}
+
 /// Bytes an envelope with these parts takes.
 pub(crate) fn envelope_bytes(
     stream: usize,
@@ -158,14 +174,7 @@ pub(crate) fn encode(parts: &EnvelopeParts<'_>, out: &mut Vec<u8>) {
     fixed[40..48].copy_from_slice(&category_position.to_le_bytes());
     fixed[48..52].copy_from_slice(&category_offset.to_le_bytes());
     fixed[52..56].copy_from_slice(&(parts.link_block.len() as u32).to_le_bytes());
-    out.reserve(envelope_bytes(
-        parts.stream.len(),
-        parts.event_type.len(),
-        parts.id.is_some(),
-        parts.link_block.len(),
-        parts.metadata.len(),
-        parts.data.len(),
-    ));
+    out.reserve(parts.encoded_bytes());
     out.extend_from_slice(&fixed);
     if let Some(id) = parts.id {
         out.extend_from_slice(&id);

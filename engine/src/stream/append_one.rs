@@ -14,7 +14,7 @@ use super::stream_handle::StreamHandle;
 use super::types::{NewEvent, WriteResult};
 use super::EventStore;
 use crate::error::{Error, Result};
-use crate::format::envelope::{encode, envelope_bytes, EnvelopeParts, Kind};
+use crate::format::envelope::{encode, EnvelopeParts, Kind};
 use crate::format::record::RecordEvents;
 use crate::index::REBASE_PER_APPEND;
 use crate::name::Name;
@@ -31,14 +31,7 @@ impl<'a> OneEnvelope<'a> {
     // Inlined: called once per append, and a call moved the parts through `memcpy`.
     #[inline(always)]
     fn new(parts: EnvelopeParts<'a>) -> OneEnvelope<'a> {
-        let bytes = envelope_bytes(
-            parts.stream.len(),
-            parts.event_type.len(),
-            parts.id.is_some(),
-            parts.link_block.len(),
-            parts.metadata.len(),
-            parts.data.len(),
-        );
+        let bytes = parts.encoded_bytes();
         OneEnvelope { parts, bytes }
     }
 }
