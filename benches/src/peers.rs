@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use annal::{Durability, EventStore, ExpectedRevision, Log, NewEvent, Options};
+use annal::{Durability, EventStore, ExpectedRevision, Log, Name, NewEvent, Options};
 
 use crate::raw_group::RawGroupLog;
 use crate::record::{encode_raw, raw_record_bytes};
@@ -122,7 +122,8 @@ impl DurableLog for AnnalLog {
 }
 
 /// Annal's event store with the default options: each append is one event of type `E`
-/// to stream `s-<n>`, where n cycles through `STORE_STREAMS` names.
+/// to stream `s-<n>`, where n cycles through `STORE_STREAMS` names, through
+/// `EventStore::append_from_slice` (the single-event append that borrows its arguments).
 pub struct AnnalStoreLog {
     store: EventStore,
     names: Vec<bytes::Bytes>,
@@ -148,11 +149,17 @@ impl AnnalStoreLog {
 impl DurableLog for AnnalStoreLog {
     fn append_synced(&self, payload: &[u8]) -> BenchResult<()> {
         let n = self.next.fetch_add(1, Ordering::Relaxed) % STORE_STREAMS;
-        let event = NewEvent::new("E", payload.to_vec());
-        self.store.append(
-            self.names[n as usize].clone(),
+        // The event owns a copy of the payload, as an event built from fresh data does; the
+        // name and the event are borrowed (`append_from_slice`), as the raw log's row
+        // borrows its payload.
+        let event = NewEvent::new(
+            Name::from_static("E"),
+            bytes::Bytes::copy_from_slice(payload),
+        );
+        self.store.append_from_slice(
+            &self.names[n as usize],
             ExpectedRevision::Any,
-            vec![event],
+            std::slice::from_ref(&event),
             Durability::Synced,
         )?;
         Ok(())
