@@ -1,5 +1,6 @@
-//! The synchronization primitives of the wake-up protocol ([`crate::read::tail`]) and of
-//! group commit ([`crate::log::group_commit`]): the standard library's, or `loom`'s
+//! The synchronization primitives of the wake-up protocol ([`crate::read::tail`]), of
+//! group commit ([`crate::log::group_commit`]) and of the event store's flat combining
+//! ([`crate::stream::combiner`]): the standard library's, or `loom`'s
 //! model-checked ones when built with `--cfg loom`, so the same code runs under the model
 //! checker (`engine/tests/loom_*.rs`, run by `.ci/run`).
 //!
@@ -10,6 +11,14 @@
 pub(crate) use loom::sync::{atomic, Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{atomic, Condvar, Mutex, MutexGuard};
+
+/// Parking a thread and waking it (the combiner's callers, `crate::stream::combiner`).
+pub(crate) mod thread {
+    #[cfg(loom)]
+    pub(crate) use loom::thread::{current, park, Thread};
+    #[cfg(not(loom))]
+    pub(crate) use std::thread::{current, park, Thread};
+}
 
 /// Locks `mutex`, ignoring poisoning: the protocol's mutex guards no data (`()`), so a
 /// thread that panicked while holding it left nothing half-changed.

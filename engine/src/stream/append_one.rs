@@ -5,10 +5,13 @@
 //! Its answers are those of the general path (`Core::append_parts`); an append with an
 //! id goes there, for the retry checks.
 
+use std::ptr::NonNull;
+
 use bytes::Bytes;
 
 use super::append::{self, timestamp_ns};
-use super::core::Core;
+use super::combiner::{Combiner, Combining, Slot, Taken, Turn};
+use super::core::{Core, State};
 use super::read::not_an_envelope;
 use super::stream_handle::StreamHandle;
 use super::types::{NewEvent, WriteResult};
@@ -17,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::format::envelope::{encode, EnvelopeParts, Kind};
 use crate::format::record::RecordEvents;
 use crate::index::REBASE_PER_APPEND;
+use crate::log::PendingAppend;
 use crate::name::Name;
 use crate::options::Durability;
 use crate::position::{check_positions_left, ExpectedRevision, Location, Position, Revision};
@@ -89,11 +93,100 @@ impl EventStore {
     }
 }
 
+/// A `Synced` append handed to the combiner (`combiner`): its arguments, borrowed from
+/// the caller, who sleeps in `Combiner::submit` until the combiner has run it.
+pub(super) struct OneJob {
+    stream: NonNull<[u8]>,
+    handle: Option<NonNull<StreamHandle>>,
+    expected: ExpectedRevision,
+    event: NonNull<NewEvent>,
+}
+
+// SAFETY: the pointers are shared borrows of `Sync` values (`[u8]`, `StreamHandle`,
+// `NewEvent`), read by the combiner only while their caller sleeps in `submit`.
+#[expect(unsafe_code, reason = "a job's borrowed arguments are read by the combiner")]
+unsafe impl Sync for OneJob {}
+
+impl OneJob {
+    fn new(
+        stream: &[u8],
+        handle: Option<&StreamHandle>,
+        expected: ExpectedRevision,
+        event: &NewEvent,
+    ) -> OneJob {
+        OneJob {
+            stream: NonNull::from(stream),
+            handle: handle.map(NonNull::from),
+            expected,
+            event: NonNull::from(event),
+        }
+    }
+
+    /// Runs the job's placement: `Core::place_one` with the caller's arguments.
+    #[expect(unsafe_code, reason = "reading the arguments a sleeping caller lent")]
+    fn place<'c>(&self, core: &'c Core, state: &mut State) -> Result<Placed<'c>> {
+        // SAFETY: the job's caller keeps its arguments borrowed, and sleeps, until the
+        // job is completed (`OneJob`); the job is only placed before that.
+        let (stream, handle, event) = unsafe {
+            (
+                self.stream.as_ref(),
+                self.handle.map(|h| h.as_ref()),
+                self.event.as_ref(),
+            )
+        };
+        core.place_one(state, stream, handle, self.expected, event, Durability::Synced)
+    }
+}
+
+/// The combiner of the store's `Synced` single-event appends.
+pub(super) type AppendCombiner = Combiner<OneJob, Result<WriteResult>>;
+
+/// An append placed in the log and the index, waiting for its durability.
+struct Placed<'c> {
+    result: WriteResult,
+    pending: PendingAppend<'c>,
+}
+
+impl Placed<'_> {
+    /// Waits for the durability asked for: the append's result.
+    fn finish(self) -> Result<WriteResult> {
+        self.pending.finish()?;
+        Ok(self.result)
+    }
+}
+
+/// A job the combiner placed, completed with its result once durable. Dropped while the
+/// combiner unwinds, it still waits for its durability, so its caller never runs again
+/// an append that is already placed.
+struct PlacedJob<'c> {
+    taken: Option<Taken<OneJob, Result<WriteResult>>>,
+    placed: Option<Placed<'c>>,
+}
+
+impl PlacedJob<'_> {
+    fn finish(&mut self) {
+        if let (Some(taken), Some(placed)) = (self.taken.take(), self.placed.take()) {
+            taken.complete(placed.finish());
+        }
+    }
+}
+
+impl Drop for PlacedJob<'_> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 impl Core {
     /// Appends `event` to `stream` (the caller checked it has no id): the general path's
     /// steps for one event, in one pass. Through a `handle` (whose name is `stream`,
     /// checked when it was made) the stream's index id comes from what the handle
     /// remembered where that still holds, and is remembered for the next append.
+    ///
+    /// Concurrent `Synced` appends are combined (`combiner`): the first to find no
+    /// combiner places every append that arrives while it holds the store's lock, waits
+    /// for their group commit once and hands each caller its own result; the others sleep
+    /// once, instead of each taking the lock and then waiting for the sync.
     pub(super) fn append_one(
         &self,
         stream: &[u8],
@@ -110,8 +203,81 @@ impl Core {
             append::check_stream_name(stream)?;
         }
         append::check_event_type(event)?;
+        if durability != Durability::Synced {
+            return self.append_one_alone(stream, handle, expected, event, durability);
+        }
+        let slot = Slot::new(OneJob::new(stream, handle, expected, event));
+        match self.combiner.submit(&slot) {
+            Turn::Done(result) => result,
+            Turn::Unrun => self.append_one_alone(stream, handle, expected, event, durability),
+            Turn::Combine(combining) => self.combine(slot.job(), combining),
+        }
+    }
+
+    /// One append under the store's lock by itself, then its wait for durability.
+    fn append_one_alone(
+        &self,
+        stream: &[u8],
+        handle: Option<&StreamHandle>,
+        expected: ExpectedRevision,
+        event: &NewEvent,
+        durability: Durability,
+    ) -> Result<WriteResult> {
         let mut guard = self.write_state();
-        let state = &mut *guard;
+        let placed = self.place_one(&mut guard, stream, handle, expected, event, durability)?;
+        let due = self.checkpoint_if_due(&mut guard);
+        drop(guard);
+        self.checkpoint_in_background(due);
+        placed.finish()
+    }
+
+    /// The combiner's turn: places its own append and every one queued while it holds the
+    /// store's lock, ends its turn before releasing the lock, then waits for the group
+    /// commit once (for the last append placed, which covers the others) and completes
+    /// each job with its own result. An append that fails its checks is completed at once.
+    fn combine(
+        &self,
+        own: &OneJob,
+        mut combining: Combining<'_, OneJob, Result<WriteResult>>,
+    ) -> Result<WriteResult> {
+        let mut guard = self.write_state();
+        let own_placed = own.place(self, &mut guard);
+        let mut placed: Vec<PlacedJob<'_>> = Vec::new();
+        let mut taken = Vec::new();
+        while combining.take(&mut taken) {
+            for job in taken.drain(..) {
+                match job.job().place(self, &mut guard) {
+                    Ok(one) => placed.push(PlacedJob {
+                        taken: Some(job),
+                        placed: Some(one),
+                    }),
+                    Err(e) => job.complete(Err(e)),
+                }
+            }
+        }
+        let due = self.checkpoint_if_due(&mut guard);
+        drop(guard);
+        self.checkpoint_in_background(due);
+        // The last placed first: its wait covers every earlier one, whose waits then
+        // return at once.
+        for job in placed.iter_mut().rev() {
+            job.finish();
+        }
+        own_placed?.finish()
+    }
+
+    /// Checks the expectation, encodes the envelope into the log writer's buffer and
+    /// applies it to the index, under the store's lock (`state`); the caller waits for
+    /// the durability after releasing it.
+    fn place_one(
+        &self,
+        state: &mut State,
+        stream: &[u8],
+        handle: Option<&StreamHandle>,
+        expected: ExpectedRevision,
+        event: &NewEvent,
+        durability: Durability,
+    ) -> Result<Placed<'_>> {
         self.checkpointer.install_finished(&mut state.index);
         state.index.tidy(REBASE_PER_APPEND);
         let index = &mut state.index;
@@ -173,15 +339,14 @@ impl Core {
         if let Some(handle) = handle {
             handle.remember(applied.stream);
         }
-        let due = self.checkpoint_if_due(state);
-        drop(guard);
-        self.checkpoint_in_background(due);
-        pending.finish()?;
-        Ok(WriteResult {
-            first_revision: Revision(revision),
-            last_revision: Revision(revision),
-            first_position: Position(position),
-            last_position: Position(position),
+        Ok(Placed {
+            result: WriteResult {
+                first_revision: Revision(revision),
+                last_revision: Revision(revision),
+                first_position: Position(position),
+                last_position: Position(position),
+            },
+            pending,
         })
     }
 }

@@ -9,6 +9,7 @@
 
 mod append;
 mod append_one;
+pub(crate) mod combiner;
 mod consumer;
 mod core;
 mod inspect;

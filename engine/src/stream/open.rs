@@ -86,6 +86,7 @@ impl EventStore {
                 plans: Vec::new(),
                 batch: append::EncodedBatch::default(),
             }),
+            combiner: Default::default(),
         };
         Ok(EventStore {
             core: Arc::new(core),
