@@ -104,7 +104,10 @@ pub(super) struct OneJob {
 
 // SAFETY: the pointers are shared borrows of `Sync` values (`[u8]`, `StreamHandle`,
 // `NewEvent`), read by the combiner only while their caller sleeps in `submit`.
-#[expect(unsafe_code, reason = "a job's borrowed arguments are read by the combiner")]
+#[expect(
+    unsafe_code,
+    reason = "a job's borrowed arguments are read by the combiner"
+)]
 unsafe impl Sync for OneJob {}
 
 impl OneJob {
@@ -134,7 +137,14 @@ impl OneJob {
                 self.event.as_ref(),
             )
         };
-        core.place_one(state, stream, handle, self.expected, event, Durability::Synced)
+        core.place_one(
+            state,
+            stream,
+            handle,
+            self.expected,
+            event,
+            Durability::Synced,
+        )
     }
 }
 

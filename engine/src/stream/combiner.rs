@@ -58,13 +58,7 @@ impl<J, O> Slot<J, O> {
             match self.state.load(Ordering::Acquire) {
                 // A spurious wake-up, or an unpark from before: look again.
                 PENDING => thread::park(),
-                DONE => {
-                    return self
-                        .output
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .take()
-                }
+                DONE => return self.output.lock().unwrap_or_else(|e| e.into_inner()).take(),
                 _ => return None,
             }
         }
@@ -77,7 +71,10 @@ struct SlotRef<J, O>(NonNull<Slot<J, O>>);
 // SAFETY: a `SlotRef` is the address of a `Slot` whose caller sleeps in `Slot::wait`
 // until the slot leaves `PENDING`; the combiner that moves it to another thread reads
 // the job (`J: Sync`) and writes the output (`O: Send`) only before that.
-#[expect(unsafe_code, reason = "a queued slot's address crosses to the combiner's thread")]
+#[expect(
+    unsafe_code,
+    reason = "a queued slot's address crosses to the combiner's thread"
+)]
 unsafe impl<J: Sync, O: Send> Send for SlotRef<J, O> {}
 
 /// What a submitted job came to.

@@ -3,12 +3,14 @@
 //! stream index and bad input (`index`), the
 //! checkpoint as a mapped table under the changes since (`checkpoint_table`), the model test of the stream layer (`model`),
 //! retries by event id (`retries`), retention (`retention`), store subscriptions (`subscriptions`), and racing
-//! `Exact` appends from many threads (`concurrency`), stream handles (`handles`).
+//! `Exact` appends from many threads (`concurrency`), stream handles (`handles`), and
+//! concurrent `Synced` appends, combined, each getting its own result (`combining`).
 
 #![allow(clippy::unwrap_used)]
 
 mod api;
 mod checkpoint_table;
+mod combining;
 mod concurrency;
 mod follower;
 mod handles;
