@@ -242,19 +242,21 @@ impl Core {
     }
 
     /// The combiner's turn: places its own append and every one queued while it holds the
-    /// store's lock, ends its turn before releasing the lock, then waits for the group
-    /// commit once (for the last append placed, which covers the others) and completes
-    /// each job with its own result. An append that fails its checks is completed at once.
+    /// store's lock, then waits for the group commit once (for the last append placed,
+    /// whose sync covers the others) while still holding the turn, so the appends that
+    /// arrive meanwhile queue for the next combiner instead of each taking the lock and
+    /// waiting in the group commit; passes the turn, and completes each job with its own
+    /// result. An append that fails its checks is completed at once.
     fn combine(
         &self,
         own: &OneJob,
-        mut combining: Combining<'_, OneJob, Result<WriteResult>>,
+        mut turn: Combining<'_, OneJob, Result<WriteResult>>,
     ) -> Result<WriteResult> {
         let mut guard = self.write_state();
         let own_placed = own.place(self, &mut guard);
         let mut placed: Vec<PlacedJob<'_>> = Vec::new();
         let mut taken = Vec::new();
-        while combining.take(&mut taken) {
+        while turn.take(&mut taken) {
             for job in taken.drain(..) {
                 match job.job().place(self, &mut guard) {
                     Ok(one) => placed.push(PlacedJob {
@@ -268,8 +270,13 @@ impl Core {
         let due = self.checkpoint_if_due(&mut guard);
         drop(guard);
         self.checkpoint_in_background(due);
-        // The last placed first: its wait covers every earlier one, whose waits then
-        // return at once.
+        // The last placed covers the others. Its outcome is each job's own to see: every
+        // `finish` below asks again (at once, when it succeeded).
+        let last = placed.last().and_then(|job| job.placed.as_ref());
+        if let Some(last) = last.or(own_placed.as_ref().ok()) {
+            last.pending.wait().ok();
+        }
+        turn.pass();
         for job in placed.iter_mut().rev() {
             job.finish();
         }

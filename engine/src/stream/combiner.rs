@@ -4,12 +4,16 @@
 //!
 //! A caller puts its job in a [`Slot`] on its own stack and [`Combiner::submit`]s it.
 //! The first caller to find no combiner running becomes the combiner: it runs its own
-//! job, then [`Combining::take`]s the jobs queued meanwhile until a take finds none,
-//! which ends its turn in the same critical section that checked the queue, so a job
-//! is either taken by this combiner or finds no combiner and combines itself: none is
-//! stranded. Every other caller sleeps (parks) until its job is completed with its own
-//! output ([`Taken::complete`]), or handed back unrun ([`Turn::Unrun`]) when the
-//! combiner unwound before running it, to run itself.
+//! job, then [`Combining::take`]s the jobs queued meanwhile, for as long as it likes
+//! (the event store's holds its turn until the group commit covering its jobs is over,
+//! so the jobs that arrive meanwhile queue for the next turn), and finally
+//! [`Combining::pass`]es the turn: to the first queued caller, which wakes as the next
+//! combiner and takes the rest, or, with none queued, to whoever submits next. Passing
+//! and queueing are one critical section each, so a job is either queued where a
+//! combiner will take it or finds no combiner and combines itself: none is stranded.
+//! Every other caller sleeps (parks) until its job is completed with its own output
+//! ([`Taken::complete`]), the turn is passed to it ([`Turn::Combine`]), or its job is
+//! handed back unrun ([`Turn::Unrun`]) because the combiner unwound, to run itself.
 //!
 //! The protocol runs on the `crate::sync` facade, so the loom models
 //! (`engine/tests/loom_combiner.rs`) check the same code.
@@ -26,6 +30,15 @@ const PENDING: u8 = 0;
 const DONE: u8 = 1;
 /// The combiner gave the job back without running it.
 const UNRUN: u8 = 2;
+/// The combiner passed its turn to the slot's caller.
+const COMBINE: u8 = 3;
+
+/// How a sleeping caller was woken.
+enum Woken<O> {
+    Done(O),
+    Unrun,
+    Combine,
+}
 
 /// One caller's job and, once run, its output. It lives on the caller's stack while the
 /// caller sleeps in [`Combiner::submit`].
@@ -52,14 +65,18 @@ impl<J, O> Slot<J, O> {
         &self.job
     }
 
-    /// Sleeps until the combiner completes the job or gives it back.
-    fn wait(&self) -> Option<O> {
+    /// Sleeps until the combiner completes the job, gives it back or passes its turn.
+    fn wait(&self) -> Woken<O> {
         loop {
             match self.state.load(Ordering::Acquire) {
                 // A spurious wake-up, or an unpark from before: look again.
                 PENDING => thread::park(),
-                DONE => return self.output.lock().unwrap_or_else(|e| e.into_inner()).take(),
-                _ => return None,
+                DONE => {
+                    let output = self.output.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    return output.map_or(Woken::Unrun, Woken::Done);
+                }
+                COMBINE => return Woken::Combine,
+                _ => return Woken::Unrun,
             }
         }
     }
@@ -79,8 +96,8 @@ unsafe impl<J: Sync, O: Send> Send for SlotRef<J, O> {}
 
 /// What a submitted job came to.
 pub enum Turn<'c, J, O> {
-    /// No combiner was running: the caller is it. It runs its own job, then takes the
-    /// queued ones until none is left.
+    /// No combiner was running, or the last one passed its turn to the caller: the caller
+    /// is the combiner. It runs its own job, takes the queued ones and passes the turn.
     Combine(Combining<'c, J, O>),
     /// The combiner ran the job: its output.
     Done(O),
@@ -135,12 +152,16 @@ impl<J: Sync, O: Send> Combiner<J, O> {
         queue.waiting.push(SlotRef(NonNull::from(slot)));
         drop(queue);
         match slot.wait() {
-            Some(output) => Turn::Done(output),
-            None => Turn::Unrun,
+            Woken::Done(output) => Turn::Done(output),
+            Woken::Unrun => Turn::Unrun,
+            Woken::Combine => Turn::Combine(Combining {
+                combiner: self,
+                ended: false,
+            }),
         }
     }
 
-    /// Loom models only: makes a combiner end its turn in a second critical section after
+    /// Loom models only: makes a combiner pass its turn in a second critical section after
     /// finding the queue empty, the broken twin that strands a job queued in between
     /// (`engine/tests/loom_combiner.rs`).
     #[cfg(loom)]
@@ -159,13 +180,18 @@ pub struct Combining<'c, J, O> {
 }
 
 impl<J, O> Combining<'_, J, O> {
-    /// Moves the jobs queued since the last take into `into` (in the order they came)
-    /// and returns true; or, when none is queued, ends the turn and returns false: the
-    /// next caller to submit becomes the combiner.
+    /// Moves the jobs queued since the last take into `into` (in the order they came);
+    /// returns whether there were any. The turn goes on either way.
     pub fn take(&mut self, into: &mut Vec<Taken<J, O>>) -> bool {
-        if self.ended {
-            return false;
-        }
+        let mut queue = self.combiner.queue();
+        into.extend(queue.waiting.drain(..).map(Taken));
+        !into.is_empty()
+    }
+
+    /// Ends the turn: the first queued caller wakes as the next combiner (and takes the
+    /// others), or, with none queued, the next caller to submit becomes it.
+    pub fn pass(mut self) {
+        self.ended = true;
         let mut queue = self.combiner.queue();
         if queue.waiting.is_empty() {
             #[cfg(loom)]
@@ -176,15 +202,17 @@ impl<J, O> Combining<'_, J, O> {
             {
                 drop(queue);
                 self.combiner.queue().combining = false;
-                self.ended = true;
-                return false;
+                return;
             }
             queue.combining = false;
-            self.ended = true;
-            return false;
+            return;
         }
-        into.extend(queue.waiting.drain(..).map(Taken));
-        true
+        let next = Taken(queue.waiting.remove(0));
+        drop(queue);
+        next.finish(COMBINE);
+        // Finished: the slot's caller is the combiner now, and the drop must not finish it
+        // again.
+        std::mem::forget(next);
     }
 }
 
