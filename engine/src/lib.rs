@@ -101,7 +101,9 @@ pub use log::watermark::Tail as LoomTail;
 /// models (`engine/tests/loom_combiner.rs`).
 #[cfg(loom)]
 #[doc(hidden)]
-pub use stream::combiner::{Combiner as LoomCombiner, Slot as LoomSlot, Turn as LoomTurn};
+pub use stream::combiner::{
+    Combiner as LoomCombiner, Combining as LoomCombining, Slot as LoomSlot, Turn as LoomTurn,
+};
 
 /// `Log` and `LogReader` cross threads: checked at compile time.
 const _: () = {

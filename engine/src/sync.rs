@@ -12,14 +12,6 @@ pub(crate) use loom::sync::{atomic, Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{atomic, Condvar, Mutex, MutexGuard};
 
-/// Parking a thread and waking it (the combiner's callers, `crate::stream::combiner`).
-pub(crate) mod thread {
-    #[cfg(loom)]
-    pub(crate) use loom::thread::{current, park, Thread};
-    #[cfg(not(loom))]
-    pub(crate) use std::thread::{current, park, Thread};
-}
-
 /// Locks `mutex`, ignoring poisoning: the protocol's mutex guards no data (`()`), so a
 /// thread that panicked while holding it left nothing half-changed.
 pub(crate) fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {

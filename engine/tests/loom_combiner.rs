@@ -10,6 +10,9 @@
 //! the combiner before it takes the queued jobs: each must come back unrun, to be run by
 //! its own caller, and none may hang.
 //!
+//! The combiner closes its turn's intake, then passes the turn: to an heir among the
+//! callers it completes, to itself for another turn, or to nobody; the models reach each.
+//!
 //! A deliberately broken twin, expected to fail, shows the model explores the window the
 //! protocol guards: a combiner that ends its turn in a second critical section after
 //! finding the queue empty, so a job queued in between finds a combiner still running and
@@ -22,7 +25,9 @@
 
 mod loom_twins;
 
-use annal::{LoomCombiner as Combiner, LoomSlot as Slot, LoomTurn as Turn};
+use annal::{
+    LoomCombiner as Combiner, LoomCombining as Combining, LoomSlot as Slot, LoomTurn as Turn,
+};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 use loom_twins::fails_in_child;
@@ -30,6 +35,11 @@ use loom_twins::fails_in_child;
 /// Preemptions loom may insert per execution: enough for the broken twin to fail, small
 /// enough to keep each model to seconds.
 const PREEMPTIONS_MAX: usize = 3;
+
+/// Turns passed to an heir, and turns a combiner ran again itself, over every execution
+/// of a model (plain atomics: they count across loom's executions).
+static HEIRS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static OWN_NEXT_TURNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// The store as the combiner sees it: a total under a lock, and the jobs' combiner.
 #[derive(Default)]
@@ -50,24 +60,58 @@ impl Model {
         let slot = Slot::new(value);
         match self.combiner.submit(&slot) {
             Turn::Done(output) => (output, "combined"),
+            Turn::DoneAndCombine(output, turn) => {
+                assert_eq!(self.combine(None, turn), None);
+                (output, "combined")
+            }
             Turn::Unrun => (Self::run(&mut self.total.lock().unwrap(), value), "unrun"),
-            Turn::Combine(mut combining) => {
+            Turn::Combine(turn) => {
                 if unwind_combiner {
                     // The combiner dropped before taking the queue, as when it unwinds.
-                    drop(combining);
+                    drop(turn);
                     return (Self::run(&mut self.total.lock().unwrap(), value), "own");
                 }
-                let mut total = self.total.lock().unwrap();
-                let own = Self::run(&mut total, *slot.job());
-                let mut taken = Vec::new();
-                while combining.take(&mut taken) {
-                    for job in taken.drain(..) {
-                        let output = Self::run(&mut total, *job.job());
-                        job.complete(output);
-                    }
-                }
-                (own, "own")
+                let own = self.combine(Some(*slot.job()), turn);
+                (own.expect("the combiner's own output"), "own")
             }
+        }
+    }
+
+    /// The combiner's turns, as the event store runs them: its own job and the queued
+    /// ones under the lock until the intake closes, then (where the store waits for the
+    /// sync) passing the turn, completing the jobs and waking their callers.
+    fn combine(&self, mut own: Option<u64>, mut turn: Combining<'_, u64, u64>) -> Option<u64> {
+        let mut own_output = None;
+        let mut taken = Vec::new();
+        loop {
+            let mut total = self.total.lock().unwrap();
+            if let Some(value) = own.take() {
+                own_output = Some(Self::run(&mut total, value));
+            }
+            let mut ran = Vec::new();
+            while turn.take(&mut taken) {
+                for job in taken.drain(..) {
+                    let output = Self::run(&mut total, *job.job());
+                    ran.push((job, output));
+                }
+            }
+            drop(total);
+            let more = turn.pass();
+            let heir = more && !ran.is_empty();
+            for (i, (job, output)) in ran.into_iter().enumerate() {
+                job.complete(output, heir && i == 0);
+            }
+            if !more {
+                turn.finish();
+                return own_output;
+            }
+            if heir {
+                HEIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                turn.hand_over();
+                return own_output;
+            }
+            OWN_NEXT_TURNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            turn = turn.next_turn();
         }
     }
 }
@@ -123,12 +167,17 @@ fn every_job_runs_once_and_its_caller_gets_its_output() {
         let (store, outputs) = three_callers(false);
         check_each_ran_once(&store, &outputs);
     });
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    assert!(HEIRS.load(relaxed) > 0, "no execution passed a turn to an heir");
+    assert!(
+        OWN_NEXT_TURNS.load(relaxed) > 0,
+        "no execution had a combiner run the next turn itself"
+    );
 }
 
 #[test]
 fn an_unwinding_combiner_hands_every_queued_job_back() {
-    // Proves a combiner dropped before taking the queue wakes every queued caller to run
-    // its own job: none hangs, none runs twice, none is lost.
+    // Proves a combiner dropped before taking the queue wakes every queued caller to run its own job: none hangs, none runs twice, none is lost.
     model(|| {
         let (store, outputs) = three_callers(true);
         check_each_ran_once(&store, &outputs);
@@ -142,8 +191,7 @@ fn an_unwinding_combiner_hands_every_queued_job_back() {
 #[test]
 #[should_panic(expected = "deadlock")]
 fn broken_twin_ending_the_turn_after_looking_is_caught() {
-    // Proves the model catches a stranded job: a combiner that ends its turn in a second
-    // critical section after finding the queue empty.
+    // Proves the model catches a stranded job: a combiner that ends its turn in a second critical section after finding the queue empty.
     fails_in_child("twin_end_turn_after_looking");
 }
 
@@ -153,7 +201,7 @@ fn twin_end_turn_after_looking() {
     // Proves nothing alone: the model of a combiner that looks, then ends its turn.
     model(|| {
         let store = Arc::new(Model::default());
-        store.combiner.break_stop_order();
+        store.combiner.break_pass_order();
         let others: Vec<_> = [2, 4]
             .into_iter()
             .map(|value| {

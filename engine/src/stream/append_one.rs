@@ -4,6 +4,10 @@
 //! pass, without the plans, results and encoded batch that a multi-part append needs.
 //! Its answers are those of the general path (`Core::append_parts`); an append with an
 //! id goes there, for the retry checks.
+//!
+//! Concurrent `Synced` ones are combined (`combiner`): one caller at a time places the
+//! queued appends under the store's lock and waits for their group commit once, and the
+//! others sleep once each, until their own result is durable.
 
 use std::ptr::NonNull;
 
@@ -169,21 +173,23 @@ impl Placed<'_> {
 /// combiner unwinds, it still waits for its durability, so its caller never runs again
 /// an append that is already placed.
 struct PlacedJob<'c> {
-    taken: Option<Taken<OneJob, Result<WriteResult>>>,
+    taken: Option<Taken<'c, OneJob, Result<WriteResult>>>,
     placed: Option<Placed<'c>>,
 }
 
 impl PlacedJob<'_> {
-    fn finish(&mut self) {
+    /// Completes the job with its result, once durable; as the heir, its caller runs the
+    /// next turn.
+    fn finish(&mut self, heir: bool) {
         if let (Some(taken), Some(placed)) = (self.taken.take(), self.placed.take()) {
-            taken.complete(placed.finish());
+            taken.complete(placed.finish(), heir);
         }
     }
 }
 
 impl Drop for PlacedJob<'_> {
     fn drop(&mut self) {
-        self.finish();
+        self.finish(false);
     }
 }
 
@@ -193,10 +199,10 @@ impl Core {
     /// checked when it was made) the stream's index id comes from what the handle
     /// remembered where that still holds, and is remembered for the next append.
     ///
-    /// Concurrent `Synced` appends are combined (`combiner`): the first to find no
-    /// combiner places every append that arrives while it holds the store's lock, waits
-    /// for their group commit once and hands each caller its own result; the others sleep
-    /// once, instead of each taking the lock and then waiting for the sync.
+    /// Concurrent `Synced` appends are combined (`combiner`, `Core::combine`): the
+    /// caller whose turn it is places the queued appends, waits for their group commit
+    /// once and hands each caller its own result; the others sleep once, instead of each
+    /// taking the store's lock and then waiting in the group commit.
     pub(super) fn append_one(
         &self,
         stream: &[u8],
@@ -219,8 +225,14 @@ impl Core {
         let slot = Slot::new(OneJob::new(stream, handle, expected, event));
         match self.combiner.submit(&slot) {
             Turn::Done(result) => result,
+            Turn::DoneAndCombine(result, turn) => {
+                self.combine(None, turn);
+                result
+            }
             Turn::Unrun => self.append_one_alone(stream, handle, expected, event, durability),
-            Turn::Combine(combining) => self.combine(slot.job(), combining),
+            Turn::Combine(turn) => self
+                .combine(Some(slot.job()), turn)
+                .expect("a turn with its own job returns its result"),
         }
     }
 
@@ -241,46 +253,71 @@ impl Core {
         placed.finish()
     }
 
-    /// The combiner's turn: places its own append and every one queued while it holds the
-    /// store's lock, then waits for the group commit once (for the last append placed,
-    /// whose sync covers the others) while still holding the turn, so the appends that
-    /// arrive meanwhile queue for the next combiner instead of each taking the lock and
-    /// waiting in the group commit; passes the turn, and completes each job with its own
-    /// result. An append that fails its checks is completed at once.
-    fn combine(
-        &self,
-        own: &OneJob,
-        mut turn: Combining<'_, OneJob, Result<WriteResult>>,
-    ) -> Result<WriteResult> {
-        let mut guard = self.write_state();
-        let own_placed = own.place(self, &mut guard);
-        let mut placed: Vec<PlacedJob<'_>> = Vec::new();
+    /// The combiner's turns: places its own append (if it has one) and every one queued
+    /// until the turn's intake closes, under the store's lock; waits for the group commit
+    /// once (for the last append placed, whose sync covers the others) while still
+    /// holding the turn, so the appends that arrive meanwhile queue for the next turn
+    /// instead of each taking the lock and waiting in the group commit; then completes
+    /// each job with its own result (an append that fails its checks at once) and wakes
+    /// their callers together. With appends queued for the next turn it passes the turn to
+    /// one of its callers, or runs it itself when it had none. Returns its own result.
+    fn combine<'c>(
+        &'c self,
+        mut own: Option<&OneJob>,
+        mut turn: Combining<'c, OneJob, Result<WriteResult>>,
+    ) -> Option<Result<WriteResult>> {
+        let mut own_result = None;
         let mut taken = Vec::new();
-        while turn.take(&mut taken) {
-            for job in taken.drain(..) {
-                match job.job().place(self, &mut guard) {
-                    Ok(one) => placed.push(PlacedJob {
-                        taken: Some(job),
-                        placed: Some(one),
-                    }),
-                    Err(e) => job.complete(Err(e)),
+        loop {
+            let mut guard = self.write_state();
+            let own_placed = own.take().map(|job| job.place(self, &mut guard));
+            let mut placed: Vec<PlacedJob<'_>> = Vec::new();
+            let mut failed = false;
+            while turn.take(&mut taken) {
+                for job in taken.drain(..) {
+                    match job.job().place(self, &mut guard) {
+                        Ok(one) => placed.push(PlacedJob {
+                            taken: Some(job),
+                            placed: Some(one),
+                        }),
+                        Err(e) => {
+                            job.complete(Err(e), false);
+                            failed = true;
+                        }
+                    }
                 }
             }
+            let due = self.checkpoint_if_due(&mut guard);
+            drop(guard);
+            if failed {
+                turn.wake();
+            }
+            self.checkpoint_in_background(due);
+            // The last placed covers the others. Its outcome is each job's own to see:
+            // every `finish` below asks again (at once, when it succeeded).
+            let last = placed.last().and_then(|job| job.placed.as_ref());
+            let own_ok = own_placed.as_ref().and_then(|p| p.as_ref().ok());
+            if let Some(last) = last.or(own_ok) {
+                last.pending.wait().ok();
+            }
+            let more = turn.pass();
+            let heir = more && !placed.is_empty();
+            for (i, job) in placed.iter_mut().enumerate().rev() {
+                job.finish(heir && i == 0);
+            }
+            if let Some(own_placed) = own_placed {
+                own_result = Some(own_placed.and_then(Placed::finish));
+            }
+            if !more {
+                turn.finish();
+                return own_result;
+            }
+            if heir {
+                turn.hand_over();
+                return own_result;
+            }
+            turn = turn.next_turn();
         }
-        let due = self.checkpoint_if_due(&mut guard);
-        drop(guard);
-        self.checkpoint_in_background(due);
-        // The last placed covers the others. Its outcome is each job's own to see: every
-        // `finish` below asks again (at once, when it succeeded).
-        let last = placed.last().and_then(|job| job.placed.as_ref());
-        if let Some(last) = last.or(own_placed.as_ref().ok()) {
-            last.pending.wait().ok();
-        }
-        turn.pass();
-        for job in placed.iter_mut().rev() {
-            job.finish();
-        }
-        own_placed?.finish()
     }
 
     /// Checks the expectation, encodes the envelope into the log writer's buffer and

@@ -4,25 +4,28 @@
 //!
 //! A caller puts its job in a [`Slot`] on its own stack and [`Combiner::submit`]s it.
 //! The first caller to find no combiner running becomes the combiner: it runs its own
-//! job, then [`Combining::take`]s the jobs queued meanwhile, for as long as it likes
-//! (the event store's holds its turn until the group commit covering its jobs is over,
-//! so the jobs that arrive meanwhile queue for the next turn), and finally
-//! [`Combining::pass`]es the turn: to the first queued caller, which wakes as the next
-//! combiner and takes the rest, or, with none queued, to whoever submits next. Passing
-//! and queueing are one critical section each, so a job is either queued where a
-//! combiner will take it or finds no combiner and combines itself: none is stranded.
-//! Every other caller sleeps (parks) until its job is completed with its own output
-//! ([`Taken::complete`]), the turn is passed to it ([`Turn::Combine`]), or its job is
-//! handed back unrun ([`Turn::Unrun`]) because the combiner unwound, to run itself.
+//! job, then [`Combining::take`]s the jobs queued meanwhile until a take finds none,
+//! which closes the turn's intake: jobs queued after that wait for the next turn. The
+//! turn goes on (the event store's waits for the group commit covering its jobs), then
+//! the combiner completes its jobs ([`Taken::complete`]) and wakes their callers
+//! with one notification ([`Combining::wake`]), and [`Combining::pass`]es the turn: with
+//! none queued, to whoever submits next; otherwise to one of its own callers (the heir,
+//! woken anyway), which runs the next turn before returning, or, with none, it keeps the
+//! turn and runs the next one itself. Queueing, closing the intake and passing are each
+//! one critical section, so a queued job always has a combiner to take it.
+//!
+//! Callers sleep on one of two condition variables, by the parity of the turn that will
+//! take their job, so waking a turn's callers does not wake those queued for the next.
+//! A combiner that unwinds hands every job it has not completed back to its caller
+//! ([`Turn::Unrun`]), to run itself.
 //!
 //! The protocol runs on the `crate::sync` facade, so the loom models
 //! (`engine/tests/loom_combiner.rs`) check the same code.
 
 use std::ptr::NonNull;
 
-use crate::sync::atomic::{AtomicU8, Ordering};
-use crate::sync::thread::{self, Thread};
-use crate::sync::Mutex;
+use crate::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// The slot's job is queued or being run.
 const PENDING: u8 = 0;
@@ -30,15 +33,6 @@ const PENDING: u8 = 0;
 const DONE: u8 = 1;
 /// The combiner gave the job back without running it.
 const UNRUN: u8 = 2;
-/// The combiner passed its turn to the slot's caller.
-const COMBINE: u8 = 3;
-
-/// How a sleeping caller was woken.
-enum Woken<O> {
-    Done(O),
-    Unrun,
-    Combine,
-}
 
 /// One caller's job and, once run, its output. It lives on the caller's stack while the
 /// caller sleeps in [`Combiner::submit`].
@@ -46,17 +40,18 @@ pub struct Slot<J, O> {
     job: J,
     output: Mutex<Option<O>>,
     state: AtomicU8,
-    caller: Thread,
+    /// Set before the slot is completed: its caller runs the next turn.
+    heir: AtomicBool,
 }
 
 impl<J, O> Slot<J, O> {
-    /// A slot for `job`, to be submitted by the calling thread.
+    /// A slot for `job`.
     pub fn new(job: J) -> Slot<J, O> {
         Slot {
             job,
             output: Mutex::new(None),
             state: AtomicU8::new(PENDING),
-            caller: thread::current(),
+            heir: AtomicBool::new(false),
         }
     }
 
@@ -64,30 +59,14 @@ impl<J, O> Slot<J, O> {
     pub fn job(&self) -> &J {
         &self.job
     }
-
-    /// Sleeps until the combiner completes the job, gives it back or passes its turn.
-    fn wait(&self) -> Woken<O> {
-        loop {
-            match self.state.load(Ordering::Acquire) {
-                // A spurious wake-up, or an unpark from before: look again.
-                PENDING => thread::park(),
-                DONE => {
-                    let output = self.output.lock().unwrap_or_else(|e| e.into_inner()).take();
-                    return output.map_or(Woken::Unrun, Woken::Done);
-                }
-                COMBINE => return Woken::Combine,
-                _ => return Woken::Unrun,
-            }
-        }
-    }
 }
 
 /// A queued slot. Only the combiner that takes it dereferences it, before completing it.
 struct SlotRef<J, O>(NonNull<Slot<J, O>>);
 
-// SAFETY: a `SlotRef` is the address of a `Slot` whose caller sleeps in `Slot::wait`
-// until the slot leaves `PENDING`; the combiner that moves it to another thread reads
-// the job (`J: Sync`) and writes the output (`O: Send`) only before that.
+// SAFETY: a `SlotRef` is the address of a `Slot` whose caller sleeps in `submit` until
+// the slot leaves `PENDING`; the combiner that moves it to another thread reads the job
+// (`J: Sync`) and writes the output (`O: Send`) only before that.
 #[expect(
     unsafe_code,
     reason = "a queued slot's address crosses to the combiner's thread"
@@ -96,11 +75,14 @@ unsafe impl<J: Sync, O: Send> Send for SlotRef<J, O> {}
 
 /// What a submitted job came to.
 pub enum Turn<'c, J, O> {
-    /// No combiner was running, or the last one passed its turn to the caller: the caller
-    /// is the combiner. It runs its own job, takes the queued ones and passes the turn.
+    /// No combiner was running: the caller is it. It runs its own job, takes the queued
+    /// ones, completes them and passes the turn.
     Combine(Combining<'c, J, O>),
     /// The combiner ran the job: its output.
     Done(O),
+    /// The combiner ran the job and passed its turn to the caller, which runs that turn
+    /// (with no job of its own) before returning the output.
+    DoneAndCombine(O, Combining<'c, J, O>),
     /// The combiner unwound (a panic) before running the job: the caller runs it itself.
     Unrun,
 }
@@ -108,14 +90,31 @@ pub enum Turn<'c, J, O> {
 struct Queue<J, O> {
     waiting: Vec<SlotRef<J, O>>,
     combining: bool,
+    /// Turns whose intake closed: a job queued now is taken by turn `intake`, and its
+    /// caller sleeps on `woken[intake % 2]`.
+    intake: u64,
+}
+
+/// Most yields a turn makes while jobs keep arriving.
+const YIELDS_MAX: usize = 16;
+
+#[cfg(not(loom))]
+fn yield_now() {
+    std::thread::yield_now();
+}
+
+#[cfg(loom)]
+fn yield_now() {
+    loom::thread::yield_now();
 }
 
 /// The queue of jobs waiting for a combiner, and whether one is running.
 pub struct Combiner<J, O> {
     queue: Mutex<Queue<J, O>>,
-    /// Loom models only: end a turn in the broken twin's way ([`Combining::take`]).
+    woken: [Condvar; 2],
+    /// Loom models only: pass the turn in the broken twin's way ([`Combining::pass`]).
     #[cfg(loom)]
-    stop_after_looking: crate::sync::atomic::AtomicBool,
+    pass_after_looking: AtomicBool,
 }
 
 impl<J, O> Default for Combiner<J, O> {
@@ -124,40 +123,61 @@ impl<J, O> Default for Combiner<J, O> {
             queue: Mutex::new(Queue {
                 waiting: Vec::new(),
                 combining: false,
+                intake: 0,
             }),
+            woken: [Condvar::new(), Condvar::new()],
             #[cfg(loom)]
-            stop_after_looking: crate::sync::atomic::AtomicBool::new(false),
+            pass_after_looking: AtomicBool::new(false),
         }
     }
 }
 
 impl<J, O> Combiner<J, O> {
-    fn queue(&self) -> crate::sync::MutexGuard<'_, Queue<J, O>> {
+    fn queue(&self) -> MutexGuard<'_, Queue<J, O>> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the callers sleeping on `woken[parity]` to look at their slots again; the
+    /// slots were changed before (the queue's mutex orders the change before a caller's
+    /// look-then-sleep).
+    fn wake(&self, parity: usize) {
+        drop(self.queue());
+        self.woken[parity].notify_all();
     }
 }
 
 impl<J: Sync, O: Send> Combiner<J, O> {
     /// Becomes the combiner, or queues `slot` for the running one and sleeps until its
-    /// job is run (or given back). The slot must have been made by this thread.
+    /// job is run (or given back).
     pub fn submit<'c>(&'c self, slot: &Slot<J, O>) -> Turn<'c, J, O> {
         let mut queue = self.queue();
         if !queue.combining {
             queue.combining = true;
-            return Turn::Combine(Combining {
-                combiner: self,
-                ended: false,
-            });
+            let turn = queue.intake;
+            return Turn::Combine(Combining::new(self, turn, false));
         }
         queue.waiting.push(SlotRef(NonNull::from(slot)));
+        let turn = queue.intake;
+        let woken = &self.woken[(turn % 2) as usize];
+        loop {
+            match slot.state.load(Ordering::Acquire) {
+                // A wake-up for another slot (or a spurious one): sleep again.
+                PENDING => queue = woken.wait(queue).unwrap_or_else(|e| e.into_inner()),
+                DONE => break,
+                _ => return Turn::Unrun,
+            }
+        }
+        // The heir runs the turn after the one that took its job.
+        let next = queue.intake;
         drop(queue);
-        match slot.wait() {
-            Woken::Done(output) => Turn::Done(output),
-            Woken::Unrun => Turn::Unrun,
-            Woken::Combine => Turn::Combine(Combining {
-                combiner: self,
-                ended: false,
-            }),
+        let output = slot.output.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(output) = output else {
+            return Turn::Unrun;
+        };
+        if slot.heir.load(Ordering::Acquire) {
+            Turn::DoneAndCombine(output, Combining::new(self, next, true))
+        } else {
+            Turn::Done(output)
         }
     }
 
@@ -166,80 +186,173 @@ impl<J: Sync, O: Send> Combiner<J, O> {
     /// (`engine/tests/loom_combiner.rs`).
     #[cfg(loom)]
     #[doc(hidden)]
-    pub fn break_stop_order(&self) {
-        self.stop_after_looking
-            .store(true, crate::sync::atomic::Ordering::Relaxed);
+    pub fn break_pass_order(&self) {
+        self.pass_after_looking.store(true, Ordering::Relaxed);
     }
 }
 
-/// A combiner's turn. Dropped before it ended (an unwinding combiner), it ends the turn
-/// and gives every queued job back to its caller.
+/// A combiner's turn. Dropped before it was passed (an unwinding combiner), it ends the
+/// turn and hands every queued job back to its caller.
 pub struct Combining<'c, J, O> {
     combiner: &'c Combiner<J, O>,
-    ended: bool,
+    /// The turn's number: its callers sleep on `woken[turn % 2]`.
+    turn: u64,
+    intake_open: bool,
+    /// Whether more jobs are expected: the turn took some, or follows a turn that did.
+    expecting: bool,
+    /// Yields made while gathering jobs, and whether the last look followed one.
+    yields: usize,
+    just_yielded: bool,
+    passed: bool,
 }
 
-impl<J, O> Combining<'_, J, O> {
-    /// Moves the jobs queued since the last take into `into` (in the order they came);
-    /// returns whether there were any. The turn goes on either way.
-    pub fn take(&mut self, into: &mut Vec<Taken<J, O>>) -> bool {
-        let mut queue = self.combiner.queue();
-        into.extend(queue.waiting.drain(..).map(Taken));
-        !into.is_empty()
+impl<'c, J, O> Combining<'c, J, O> {
+    fn new(combiner: &'c Combiner<J, O>, turn: u64, expecting: bool) -> Combining<'c, J, O> {
+        Combining {
+            combiner,
+            turn,
+            intake_open: true,
+            expecting,
+            yields: 0,
+            just_yielded: false,
+            passed: false,
+        }
     }
 
-    /// Ends the turn: the first queued caller wakes as the next combiner (and takes the
-    /// others), or, with none queued, the next caller to submit becomes it.
-    pub fn pass(mut self) {
-        self.ended = true;
-        let mut queue = self.combiner.queue();
-        if queue.waiting.is_empty() {
-            #[cfg(loom)]
-            if self
-                .combiner
-                .stop_after_looking
-                .load(crate::sync::atomic::Ordering::Relaxed)
-            {
-                drop(queue);
-                self.combiner.queue().combining = false;
-                return;
-            }
-            queue.combining = false;
-            return;
+    fn parity(&self) -> usize {
+        (self.turn % 2) as usize
+    }
+
+    /// Moves the jobs queued since the last take into `into` (in the order they came)
+    /// and returns true; or, when none is queued, closes the turn's intake and returns
+    /// false: jobs queued from now on are the next turn's.
+    ///
+    /// Before closing, a turn that expects more jobs (it took some, or follows a turn
+    /// that had some, whose callers come back) yields the processor while jobs keep
+    /// arriving, so the callers just woken join this turn rather than forming a second
+    /// group that waits for the next (as the group commit's leader does); a turn alone
+    /// does not yield.
+    pub fn take(&mut self, into: &mut Vec<Taken<'c, J, O>>) -> bool {
+        if !self.intake_open {
+            return false;
         }
-        let next = Taken(queue.waiting.remove(0));
-        drop(queue);
-        next.finish(COMBINE);
-        // Finished: the slot's caller is the combiner now, and the drop must not finish it
-        // again.
-        std::mem::forget(next);
+        loop {
+            let mut queue = self.combiner.queue();
+            if !queue.waiting.is_empty() {
+                let combiner = self.combiner;
+                let parity = self.parity();
+                into.extend(queue.waiting.drain(..).map(|slot| Taken {
+                    slot,
+                    combiner,
+                    parity,
+                }));
+                self.expecting = true;
+                self.just_yielded = false;
+                return true;
+            }
+            if !self.expecting || self.just_yielded || self.yields == YIELDS_MAX {
+                queue.intake = self.turn + 1;
+                self.intake_open = false;
+                return false;
+            }
+            drop(queue);
+            yield_now();
+            self.yields += 1;
+            self.just_yielded = true;
+        }
+    }
+
+    /// Wakes the callers of the jobs completed in this turn ([`Taken::complete`]).
+    pub fn wake(&self) {
+        self.combiner.wake(self.parity());
+    }
+
+    /// After the intake closed: ends the turn when no job is queued (the next caller to
+    /// submit combines) and returns false; otherwise returns true and the turn goes on
+    /// as the next one: the caller passes it to an heir among the jobs it completes, or
+    /// runs it itself, with [`Combining::next_turn`].
+    pub fn pass(&mut self) -> bool {
+        debug_assert!(!self.intake_open, "the turn's intake is still open");
+        let mut queue = self.combiner.queue();
+        let more = !queue.waiting.is_empty();
+        #[cfg(loom)]
+        if !more && self.combiner.pass_after_looking.load(Ordering::Relaxed) {
+            drop(queue);
+            queue = self.combiner.queue();
+        }
+        if !more {
+            queue.combining = false;
+            self.passed = true;
+        }
+        more
+    }
+
+    /// The turn after this one (which [`Combining::pass`] kept), run by this combiner.
+    pub fn next_turn(mut self) -> Combining<'c, J, O> {
+        self.passed = true;
+        Combining::new(self.combiner, self.turn + 1, true)
+    }
+
+    /// Ends this turn, kept by [`Combining::pass`], for an heir completed in it: the heir
+    /// runs the next turn once woken ([`Turn::DoneAndCombine`]).
+    pub fn hand_over(mut self) {
+        self.wake();
+        self.passed = true;
+    }
+
+    /// Ends this turn, which [`Combining::pass`] found nothing queued after, waking the
+    /// callers of the jobs completed in it.
+    pub fn finish(self) {
+        debug_assert!(self.passed, "the turn was not passed");
+        self.wake();
     }
 }
 
 impl<J, O> Drop for Combining<'_, J, O> {
     fn drop(&mut self) {
-        if self.ended {
+        if self.passed {
             return;
         }
+        // An unwinding combiner: nobody runs the queued jobs; their callers run them.
         let mut queue = self.combiner.queue();
         queue.combining = false;
-        let waiting: Vec<_> = queue.waiting.drain(..).map(Taken).collect();
+        for slot in queue.waiting.drain(..) {
+            give_back(&slot);
+        }
+        if self.intake_open {
+            queue.intake = self.turn + 1;
+        }
         drop(queue);
-        // Each `Taken` dropped unrun wakes its caller to run its job itself.
-        drop(waiting);
+        self.combiner.woken[0].notify_all();
+        self.combiner.woken[1].notify_all();
     }
 }
 
-/// A job taken by the combiner. Completing it wakes its caller with the output; dropped
-/// without completing (an unwinding combiner), it wakes its caller to run it itself.
-pub struct Taken<J, O>(SlotRef<J, O>);
-
-impl<J, O> Taken<J, O> {
+/// Marks a queued slot unrun; its caller then runs the job itself.
+fn give_back<J, O>(slot: &SlotRef<J, O>) {
+    // SAFETY: the slot's caller sleeps until its state leaves `PENDING`, which this is
+    // the last access to (see `SlotRef`).
     #[expect(unsafe_code, reason = "reading a slot on its sleeping caller's stack")]
+    let slot = unsafe { slot.0.as_ref() };
+    slot.state.store(UNRUN, Ordering::Release);
+}
+
+/// A job taken by the combiner, to be completed in its turn. Dropped without completing
+/// (an unwinding combiner), it wakes its caller to run it itself.
+pub struct Taken<'c, J, O> {
+    slot: SlotRef<J, O>,
+    combiner: &'c Combiner<J, O>,
+    parity: usize,
+}
+
+impl<J, O> Taken<'_, J, O> {
     fn slot(&self) -> &Slot<J, O> {
         // SAFETY: the slot's caller sleeps until its state leaves `PENDING`, which only
-        // `finish` does, consuming this `Taken` (see `SlotRef`).
-        unsafe { self.0 .0.as_ref() }
+        // `complete` and the drop do, consuming this `Taken`.
+        #[expect(unsafe_code, reason = "reading a slot on its sleeping caller's stack")]
+        unsafe {
+            self.slot.0.as_ref()
+        }
     }
 
     /// The job to run.
@@ -247,26 +360,23 @@ impl<J, O> Taken<J, O> {
         &self.slot().job
     }
 
-    /// Hands the caller its job's output and wakes it.
-    pub fn complete(self, output: O) {
-        *self.slot().output.lock().unwrap_or_else(|e| e.into_inner()) = Some(output);
-        self.finish(DONE);
-        // Finished: the slot may be gone, and the drop must not finish it again.
+    /// Hands the job's caller its output, waking it at the turn's next
+    /// [`Combining::wake`]; as the heir (`heir`), the caller then runs the next turn.
+    pub fn complete(self, output: O, heir: bool) {
+        let slot = self.slot();
+        *slot.output.lock().unwrap_or_else(|e| e.into_inner()) = Some(output);
+        slot.heir.store(heir, Ordering::Relaxed);
+        slot.state.store(DONE, Ordering::Release);
+        // Completed: the slot may be gone once its caller looks, and the drop must not
+        // touch it again.
         std::mem::forget(self);
-    }
-
-    /// Moves the slot out of `PENDING`, after which it may be gone, and wakes its caller
-    /// through a handle taken before. Called once per `Taken`.
-    fn finish(&self, state: u8) {
-        let caller = self.slot().caller.clone();
-        self.slot().state.store(state, Ordering::Release);
-        caller.unpark();
     }
 }
 
-impl<J, O> Drop for Taken<J, O> {
+impl<J, O> Drop for Taken<'_, J, O> {
     fn drop(&mut self) {
-        // `complete` forgets the `Taken` after finishing it; anything else is unrun.
-        self.finish(UNRUN);
+        // `complete` forgets the `Taken`; anything else is unrun.
+        give_back(&self.slot);
+        self.combiner.wake(self.parity);
     }
 }
