@@ -24,7 +24,7 @@
 
 use std::ptr::NonNull;
 
-use crate::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// The slot's job is queued or being run.
@@ -112,6 +112,9 @@ fn yield_now() {
 pub struct Combiner<J, O> {
     queue: Mutex<Queue<J, O>>,
     woken: [Condvar; 2],
+    /// Callers between submitting and returning, the combiner included: those neither
+    /// queued nor taken are about to queue (a caller woken and not yet running).
+    in_flight: AtomicUsize,
     /// Loom models only: pass the turn in the broken twin's way ([`Combining::pass`]).
     #[cfg(loom)]
     pass_after_looking: AtomicBool,
@@ -126,6 +129,7 @@ impl<J, O> Default for Combiner<J, O> {
                 intake: 0,
             }),
             woken: [Condvar::new(), Condvar::new()],
+            in_flight: AtomicUsize::new(0),
             #[cfg(loom)]
             pass_after_looking: AtomicBool::new(false),
         }
@@ -150,11 +154,20 @@ impl<J: Sync, O: Send> Combiner<J, O> {
     /// Becomes the combiner, or queues `slot` for the running one and sleeps until its
     /// job is run (or given back).
     pub fn submit<'c>(&'c self, slot: &Slot<J, O>) -> Turn<'c, J, O> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let turn = self.wait_for(slot);
+        if matches!(turn, Turn::Done(_) | Turn::Unrun) {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+        turn
+    }
+
+    fn wait_for<'c>(&'c self, slot: &Slot<J, O>) -> Turn<'c, J, O> {
         let mut queue = self.queue();
         if !queue.combining {
             queue.combining = true;
             let turn = queue.intake;
-            return Turn::Combine(Combining::new(self, turn, false));
+            return Turn::Combine(Combining::new(self, turn));
         }
         queue.waiting.push(SlotRef(NonNull::from(slot)));
         let turn = queue.intake;
@@ -175,7 +188,7 @@ impl<J: Sync, O: Send> Combiner<J, O> {
             return Turn::Unrun;
         };
         if slot.heir.load(Ordering::Acquire) {
-            Turn::DoneAndCombine(output, Combining::new(self, next, true))
+            Turn::DoneAndCombine(output, Combining::new(self, next))
         } else {
             Turn::Done(output)
         }
@@ -198,8 +211,8 @@ pub struct Combining<'c, J, O> {
     /// The turn's number: its callers sleep on `woken[turn % 2]`.
     turn: u64,
     intake_open: bool,
-    /// Whether more jobs are expected: the turn took some, or follows a turn that did.
-    expecting: bool,
+    /// Jobs this turn took (their callers are in flight, asleep).
+    taken: usize,
     /// Yields made while gathering jobs, and whether the last look followed one.
     yields: usize,
     just_yielded: bool,
@@ -207,12 +220,12 @@ pub struct Combining<'c, J, O> {
 }
 
 impl<'c, J, O> Combining<'c, J, O> {
-    fn new(combiner: &'c Combiner<J, O>, turn: u64, expecting: bool) -> Combining<'c, J, O> {
+    fn new(combiner: &'c Combiner<J, O>, turn: u64) -> Combining<'c, J, O> {
         Combining {
             combiner,
             turn,
             intake_open: true,
-            expecting,
+            taken: 0,
             yields: 0,
             just_yielded: false,
             passed: false,
@@ -241,16 +254,19 @@ impl<'c, J, O> Combining<'c, J, O> {
             if !queue.waiting.is_empty() {
                 let combiner = self.combiner;
                 let parity = self.parity();
+                self.taken += queue.waiting.len();
                 into.extend(queue.waiting.drain(..).map(|slot| Taken {
                     slot,
                     combiner,
                     parity,
                 }));
-                self.expecting = true;
                 self.just_yielded = false;
                 return true;
             }
-            if !self.expecting || self.just_yielded || self.yields == YIELDS_MAX {
+            // Callers neither queued, nor taken by this turn, nor this combiner: woken
+            // and about to queue again.
+            let coming = self.combiner.in_flight.load(Ordering::Acquire) > self.taken + 1;
+            if !coming || self.just_yielded || self.yields == YIELDS_MAX {
                 queue.intake = self.turn + 1;
                 self.intake_open = false;
                 return false;
@@ -283,6 +299,7 @@ impl<'c, J, O> Combining<'c, J, O> {
         if !more {
             queue.combining = false;
             self.passed = true;
+            self.combiner.in_flight.fetch_sub(1, Ordering::AcqRel);
         }
         more
     }
@@ -290,14 +307,15 @@ impl<'c, J, O> Combining<'c, J, O> {
     /// The turn after this one (which [`Combining::pass`] kept), run by this combiner.
     pub fn next_turn(mut self) -> Combining<'c, J, O> {
         self.passed = true;
-        Combining::new(self.combiner, self.turn + 1, true)
+        Combining::new(self.combiner, self.turn + 1)
     }
 
     /// Ends this turn, kept by [`Combining::pass`], for an heir completed in it: the heir
     /// runs the next turn once woken ([`Turn::DoneAndCombine`]).
     pub fn hand_over(mut self) {
-        self.wake();
         self.passed = true;
+        self.combiner.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.wake();
     }
 
     /// Ends this turn, which [`Combining::pass`] found nothing queued after, waking the
@@ -314,6 +332,7 @@ impl<J, O> Drop for Combining<'_, J, O> {
             return;
         }
         // An unwinding combiner: nobody runs the queued jobs; their callers run them.
+        self.combiner.in_flight.fetch_sub(1, Ordering::AcqRel);
         let mut queue = self.combiner.queue();
         queue.combining = false;
         for slot in queue.waiting.drain(..) {
