@@ -95,6 +95,11 @@ struct Queue<J, O> {
     intake: u64,
 }
 
+/// Callers in flight from which a turn holds through its jobs' durability: below it,
+/// overlapping one turn's sync with the next turn's placing is worth more than the
+/// wake-ups holding saves (`store_vs_log`: 8 threads ran at 0.7× the raw log holding).
+const HOLD_MIN: usize = 24;
+
 /// Most yields a turn makes while jobs keep arriving.
 const YIELDS_MAX: usize = 16;
 
@@ -115,6 +120,8 @@ pub struct Combiner<J, O> {
     /// Callers between submitting and returning, the combiner included: those neither
     /// queued nor taken are about to queue (a caller woken and not yet running).
     in_flight: AtomicUsize,
+    /// Callers in flight from which a turn holds through [`Combining::pass`].
+    hold_min: usize,
     /// Loom models only: pass the turn in the broken twin's way ([`Combining::pass`]).
     #[cfg(loom)]
     pass_after_looking: AtomicBool,
@@ -122,6 +129,14 @@ pub struct Combiner<J, O> {
 
 impl<J, O> Default for Combiner<J, O> {
     fn default() -> Self {
+        Combiner::new(HOLD_MIN)
+    }
+}
+
+impl<J, O> Combiner<J, O> {
+    /// A combiner whose turns hold through [`Combining::pass`] from `hold_min` callers
+    /// in flight on ([`Combining::take`]).
+    pub fn new(hold_min: usize) -> Combiner<J, O> {
         Combiner {
             queue: Mutex::new(Queue {
                 waiting: Vec::new(),
@@ -130,6 +145,7 @@ impl<J, O> Default for Combiner<J, O> {
             }),
             woken: [Condvar::new(), Condvar::new()],
             in_flight: AtomicUsize::new(0),
+            hold_min,
             #[cfg(loom)]
             pass_after_looking: AtomicBool::new(false),
         }
@@ -240,11 +256,13 @@ impl<'c, J, O> Combining<'c, J, O> {
     /// and returns true; or, when none is queued, closes the turn's intake and returns
     /// false: jobs queued from now on are the next turn's.
     ///
-    /// Before closing, a turn that expects more jobs (it took some, or follows a turn
-    /// that had some, whose callers come back) yields the processor while jobs keep
-    /// arriving, so the callers just woken join this turn rather than forming a second
-    /// group that waits for the next (as the group commit's leader does); a turn alone
-    /// does not yield.
+    /// With fewer than the combiner's `hold_min` callers in flight, closing the intake
+    /// also ends the turn (the combiner then waits for its jobs' durability while the
+    /// next caller combines the next ones, overlapping the two); with more, the turn
+    /// holds until [`Combining::pass`], and before closing it yields the processor while
+    /// callers it counts in flight (woken, not yet queued) keep arriving, so they join
+    /// this turn rather than forming a second group that waits for the next (as the
+    /// group commit's leader does).
     pub fn take(&mut self, into: &mut Vec<Taken<'c, J, O>>) -> bool {
         if !self.intake_open {
             return false;
@@ -263,12 +281,19 @@ impl<'c, J, O> Combining<'c, J, O> {
                 self.just_yielded = false;
                 return true;
             }
+            let in_flight = self.combiner.in_flight.load(Ordering::Acquire);
+            let hold = in_flight >= self.combiner.hold_min;
             // Callers neither queued, nor taken by this turn, nor this combiner: woken
             // and about to queue again.
-            let coming = self.combiner.in_flight.load(Ordering::Acquire) > self.taken + 1;
+            let coming = hold && in_flight > self.taken + 1;
             if !coming || self.just_yielded || self.yields == YIELDS_MAX {
                 queue.intake = self.turn + 1;
                 self.intake_open = false;
+                if !hold {
+                    queue.combining = false;
+                    self.passed = true;
+                    self.combiner.in_flight.fetch_sub(1, Ordering::AcqRel);
+                }
                 return false;
             }
             drop(queue);
@@ -283,12 +308,17 @@ impl<'c, J, O> Combining<'c, J, O> {
         self.combiner.wake(self.parity());
     }
 
-    /// After the intake closed: ends the turn when no job is queued (the next caller to
+    /// After the intake closed: ends the turn (if closing the intake did not) when no job
+    /// is queued (the next caller to
     /// submit combines) and returns false; otherwise returns true and the turn goes on
     /// as the next one: the caller passes it to an heir among the jobs it completes, or
     /// runs it itself, with [`Combining::next_turn`].
     pub fn pass(&mut self) -> bool {
         debug_assert!(!self.intake_open, "the turn's intake is still open");
+        if self.passed {
+            // Ended when its intake closed.
+            return false;
+        }
         let mut queue = self.combiner.queue();
         let more = !queue.waiting.is_empty();
         #[cfg(loom)]
