@@ -42,13 +42,21 @@ static HEIRS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::n
 static OWN_NEXT_TURNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// The store as the combiner sees it: a total under a lock, and the jobs' combiner.
-#[derive(Default)]
 struct Model {
     total: Mutex<u64>,
     combiner: Combiner<u64, u64>,
 }
 
 impl Model {
+    /// A model whose turns hold through their jobs' completion from `hold_min` callers in
+    /// flight on: 0 always, `usize::MAX` never.
+    fn new(hold_min: usize) -> Model {
+        Model {
+            total: Mutex::new(0),
+            combiner: Combiner::new(hold_min),
+        }
+    }
+
     /// Runs one job under the state's lock: adds its value, returns the total seen.
     fn run(total: &mut u64, value: u64) -> u64 {
         *total += value;
@@ -123,8 +131,8 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 }
 
 /// Three callers submitting 1, 2 and 4, run to completion: their outputs.
-fn three_callers(unwind_combiner: bool) -> (Arc<Model>, Vec<(u64, &'static str)>) {
-    let store = Arc::new(Model::default());
+fn three_callers(hold_min: usize, unwind_combiner: bool) -> (Arc<Model>, Vec<(u64, &'static str)>) {
+    let store = Arc::new(Model::new(hold_min));
     let others: Vec<_> = [2, 4]
         .into_iter()
         .map(|value| {
@@ -162,9 +170,9 @@ fn check_each_ran_once(store: &Model, outputs: &[(u64, &'static str)]) {
 
 #[test]
 fn every_job_runs_once_and_its_caller_gets_its_output() {
-    // Proves no caller sleeps forever and every job is run exactly once, its output its own.
+    // Proves, with turns that hold through their jobs' completion, no caller sleeps forever and every job is run exactly once, its output its own.
     model(|| {
-        let (store, outputs) = three_callers(false);
+        let (store, outputs) = three_callers(0, false);
         check_each_ran_once(&store, &outputs);
     });
     let relaxed = std::sync::atomic::Ordering::Relaxed;
@@ -176,10 +184,19 @@ fn every_job_runs_once_and_its_caller_gets_its_output() {
 }
 
 #[test]
+fn every_job_runs_once_with_turns_ending_at_their_intake() {
+    // Proves the same with turns that end when their intake closes (fewer callers in flight than the combiner holds for).
+    model(|| {
+        let (store, outputs) = three_callers(usize::MAX, false);
+        check_each_ran_once(&store, &outputs);
+    });
+}
+
+#[test]
 fn an_unwinding_combiner_hands_every_queued_job_back() {
     // Proves a combiner dropped before taking the queue wakes every queued caller to run its own job: none hangs, none runs twice, none is lost.
     model(|| {
-        let (store, outputs) = three_callers(true);
+        let (store, outputs) = three_callers(0, true);
         check_each_ran_once(&store, &outputs);
         assert!(
             outputs.iter().all(|(_, how)| *how != "combined"),
@@ -200,7 +217,7 @@ fn broken_twin_ending_the_turn_after_looking_is_caught() {
 fn twin_end_turn_after_looking() {
     // Proves nothing alone: the model of a combiner that looks, then ends its turn.
     model(|| {
-        let store = Arc::new(Model::default());
+        let store = Arc::new(Model::new(0));
         store.combiner.break_pass_order();
         let others: Vec<_> = [2, 4]
             .into_iter()

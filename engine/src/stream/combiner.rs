@@ -5,19 +5,25 @@
 //! A caller puts its job in a [`Slot`] on its own stack and [`Combiner::submit`]s it.
 //! The first caller to find no combiner running becomes the combiner: it runs its own
 //! job, then [`Combining::take`]s the jobs queued meanwhile until a take finds none,
-//! which closes the turn's intake: jobs queued after that wait for the next turn. The
-//! turn goes on (the event store's waits for the group commit covering its jobs), then
-//! the combiner completes its jobs ([`Taken::complete`]) and wakes their callers
-//! with one notification ([`Combining::wake`]), and [`Combining::pass`]es the turn: with
-//! none queued, to whoever submits next; otherwise to one of its own callers (the heir,
-//! woken anyway), which runs the next turn before returning, or, with none, it keeps the
-//! turn and runs the next one itself. Queueing, closing the intake and passing are each
-//! one critical section, so a queued job always has a combiner to take it.
+//! which closes the turn's intake: jobs queued after that wait for the next turn.
 //!
-//! Callers sleep on one of two condition variables, by the parity of the turn that will
-//! take their job, so waking a turn's callers does not wake those queued for the next.
-//! A combiner that unwinds hands every job it has not completed back to its caller
-//! ([`Turn::Unrun`]), to run itself.
+//! With few callers in flight, closing the intake ends the turn: the next caller
+//! combines the next jobs while this combiner finishes its own (the event store's waits
+//! for their group commit). With many, the turn holds on through that wait, so the jobs
+//! that arrive meanwhile queue rather than each caller taking the lock and waiting in
+//! the group commit, and it then [`Combining::pass`]es the turn: with none queued, to
+//! whoever submits next; otherwise to one of its own callers (the heir, woken anyway,
+//! [`Turn::DoneAndCombine`]), which runs the next turn before returning, or, with none,
+//! it runs the next one itself. Either way the combiner completes its jobs
+//! ([`Taken::complete`]) and wakes their callers with one notification. Queueing,
+//! closing the intake and passing are each one critical section, so a queued job always
+//! has a combiner to take it.
+//!
+//! Callers sleep on one of two condition variables, by the parity of the turn that takes
+//! their job, so waking a turn's callers seldom wakes those queued for the next (a
+//! caller woken for another's job looks at its slot and sleeps again). A combiner that
+//! unwinds hands every job it has not completed back to its caller ([`Turn::Unrun`]),
+//! to run itself.
 //!
 //! The protocol runs on the `crate::sync` facade, so the loom models
 //! (`engine/tests/loom_combiner.rs`) check the same code.
