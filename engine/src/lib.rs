@@ -97,13 +97,6 @@ pub use log::group_commit::{GroupCommit as LoomGroupCommit, Syncable as LoomSync
 #[cfg(loom)]
 #[doc(hidden)]
 pub use log::watermark::Tail as LoomTail;
-/// The event store's flat combining, exported only in `--cfg loom` builds for the loom
-/// models (`engine/tests/loom_combiner.rs`).
-#[cfg(loom)]
-#[doc(hidden)]
-pub use stream::combiner::{
-    Combiner as LoomCombiner, Combining as LoomCombining, Slot as LoomSlot, Turn as LoomTurn,
-};
 
 /// `Log` and `LogReader` cross threads: checked at compile time.
 const _: () = {

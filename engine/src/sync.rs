@@ -1,6 +1,5 @@
-//! The synchronization primitives of the wake-up protocol ([`crate::read::tail`]), of
-//! group commit ([`crate::log::group_commit`]) and of the event store's flat combining
-//! ([`crate::stream::combiner`]): the standard library's, or `loom`'s
+//! The synchronization primitives of the wake-up protocol ([`crate::read::tail`]) and of
+//! group commit ([`crate::log::group_commit`]): the standard library's, or `loom`'s
 //! model-checked ones when built with `--cfg loom`, so the same code runs under the model
 //! checker (`engine/tests/loom_*.rs`, run by `.ci/run`).
 //!

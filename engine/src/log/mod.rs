@@ -250,17 +250,10 @@ impl PendingAppend<'_> {
     /// Waits for the durability the append asked for: returns at once unless `Synced`,
     /// which joins (or leads) a group commit.
     pub(crate) fn finish(self) -> Result<Appended> {
-        self.wait()?;
-        Ok(self.appended)
-    }
-
-    /// [`PendingAppend::finish`]'s wait, leaving the append pending: the event store's
-    /// combiner waits for the last append of its batch, whose sync covers the others.
-    pub(crate) fn wait(&self) -> Result<()> {
         if self.appending.is_some() {
             group_commit::wait_synced(self.shared, self.appended.last.0 + 1)?;
         }
-        Ok(())
+        Ok(self.appended)
     }
 }
 

@@ -5,7 +5,6 @@
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::append;
-use super::append_one::AppendCombiner;
 use super::read::not_an_envelope;
 use super::types::{StreamAppend, WriteResult};
 use crate::consumer::PendingCommit;
@@ -46,8 +45,6 @@ pub(super) struct Core {
     pub(super) checkpointer: Checkpointer,
     pub(super) log: Log,
     pub(super) state: RwLock<State>,
-    /// Combines concurrent `Synced` single-event appends (`append_one`).
-    pub(super) combiner: AppendCombiner,
 }
 
 impl Core {

@@ -9,7 +9,6 @@
 
 mod append;
 mod append_one;
-pub(crate) mod combiner;
 mod consumer;
 mod core;
 mod inspect;

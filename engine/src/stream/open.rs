@@ -86,7 +86,6 @@ impl EventStore {
                 plans: Vec::new(),
                 batch: append::EncodedBatch::default(),
             }),
-            combiner: Default::default(),
         };
         Ok(EventStore {
             core: Arc::new(core),

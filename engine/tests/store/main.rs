@@ -4,13 +4,12 @@
 //! checkpoint as a mapped table under the changes since (`checkpoint_table`), the model test of the stream layer (`model`),
 //! retries by event id (`retries`), retention (`retention`), store subscriptions (`subscriptions`), and racing
 //! `Exact` appends from many threads (`concurrency`), stream handles (`handles`), and
-//! concurrent `Synced` appends, combined, each getting its own result (`combining`).
+//! concurrent `Synced` appends each getting their own result (`synced_racers`).
 
 #![allow(clippy::unwrap_used)]
 
 mod api;
 mod checkpoint_table;
-mod combining;
 mod concurrency;
 mod follower;
 mod handles;
@@ -20,4 +19,5 @@ mod retention;
 mod retries;
 mod streams;
 mod subscriptions;
+mod synced_racers;
 mod verify;

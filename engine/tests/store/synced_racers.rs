@@ -1,8 +1,8 @@
-//! Concurrent `Synced` single-event appends, which the store combines (one caller places
-//! the others' appends under its lock while they sleep): every caller gets its own
-//! result, the right error for its own bad expectation, and an acknowledgement only once
-//! its event is durable, whichever entry point it came through (`append`,
-//! `append_from_slice`, `append_to`).
+//! Concurrent `Synced` single-event appends sharing group commits: every caller gets its
+//! own result, the right error for its own bad expectation or bad input, and an
+//! acknowledgement only once its event is durable, whichever entry point it came through
+//! (`append`, `append_from_slice`, `append_to`). A change to how concurrent appends are
+//! placed or woken (combining them, say) must keep every one of these answers.
 
 use std::path::Path;
 use std::sync::{Arc, Barrier};
@@ -20,7 +20,7 @@ const APPENDS_EACH: u64 = 40;
 
 fn open(storage: &SimStorage) -> EventStore {
     EventStore::open_with_storage(
-        Path::new("/sim/combining"),
+        Path::new("/sim/synced-racers"),
         Options::default().segment_bytes(1 << 20),
         Arc::new(storage.clone()),
     )
@@ -45,7 +45,12 @@ fn append(
         1 => store.append_from_slice(stream, expected, &[event], Durability::Synced),
         _ => {
             let handle = store.stream_handle(stream)?;
-            store.append_to(&handle, expected, &event, Durability::Synced)
+            store.append_to(
+                &handle,
+                expected,
+                std::slice::from_ref(&event),
+                Durability::Synced,
+            )
         }
     }
 }
@@ -140,8 +145,8 @@ fn check(store: &EventStore, acknowledged: &[Acknowledged]) {
 }
 
 #[test]
-fn every_combined_append_gets_its_own_result_and_error() {
-    // Proves concurrent Synced appends, combined, each return their own revision and position (read back as their own event) or their own WrongExpectedRevision, and only once durable.
+fn every_racing_synced_append_gets_its_own_result_and_error() {
+    // Proves concurrent Synced appends each return their own revision and position (read back as their own event) or their own WrongExpectedRevision, and only once durable.
     let storage = SimStorage::new();
     let store = Arc::new(open(&storage));
     let acknowledged = run(&store);
@@ -151,8 +156,8 @@ fn every_combined_append_gets_its_own_result_and_error() {
 }
 
 #[test]
-fn combined_acknowledged_appends_survive_a_power_loss() {
-    // Proves every combined Synced append acknowledged before a power loss (unsynced data dropped) is there after reopening.
+fn racing_acknowledged_appends_survive_a_power_loss() {
+    // Proves every racing Synced append acknowledged before a power loss (unsynced data dropped) is there after reopening.
     let storage = SimStorage::new();
     let store = Arc::new(open(&storage));
     let acknowledged = run(&store);
@@ -164,7 +169,7 @@ fn combined_acknowledged_appends_survive_a_power_loss() {
 }
 
 #[test]
-fn combined_appends_to_a_deleted_or_bad_stream_get_their_own_errors() {
+fn racing_appends_to_a_deleted_or_bad_stream_get_their_own_errors() {
     // Proves appends racing a stream's deletion and appends with a bad name each get the error for their own input, never another caller's, and no caller hangs.
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EventStore::open(dir.path(), Options::default()).unwrap());
