@@ -105,8 +105,9 @@ impl EventStore {
         // are dropped here, attached to the interpreter, not inside the engine.
         if let [event] = events.as_slice() {
             if event.id.is_none() {
-                // The common append: the name and the event borrowed, nothing copied
-                // but the event into its record.
+                // The common append: the name and the event borrowed for the call (the
+                // engine copies the event into its record, the name only into the
+                // index of a new stream).
                 let events = events.as_slice();
                 return Ok(py
                     .detach(|| store.append_from_slice(&stream, expected, events, durability))
