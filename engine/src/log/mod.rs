@@ -18,6 +18,7 @@ mod flusher;
 mod follower;
 pub(crate) mod group_commit;
 mod located;
+mod owner;
 mod preparer;
 mod reader;
 mod recovery;
@@ -34,7 +35,7 @@ pub(crate) mod watermark;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::format::record::RecordEvents;
@@ -51,6 +52,7 @@ use segment::Segment;
 use watermark::Tail;
 
 pub use event::{Event, Visibility};
+pub(crate) use owner::{Held, OwnerLock, WriterKey};
 pub use reader::LogReader;
 pub(crate) use recovery::dry_run as recovery_dry_run;
 pub use recovery::{CutReason, RecoveryAction, RecoveryReport, QUARANTINE_DIR};
@@ -110,7 +112,8 @@ pub(crate) struct Shared {
     /// A follower (`follower`): nothing is written, the walk goes on from `follow`.
     read_only: bool,
     counters: Counters,
-    writer: Mutex<Writer>,
+    /// The single writer, behind its mutex (and its owner's lock: `owner`).
+    writer: owner::WriterCell,
     group_commit: GroupCommit,
     /// The sealed segment whose fdatasync may still be running (`flusher`).
     seals: SealSync,
@@ -196,10 +199,6 @@ impl Shared {
             first: Position(self.first()),
             next: Position(self.next()),
         }
-    }
-
-    fn writer(&self) -> MutexGuard<'_, Writer> {
-        self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn check_usable(&self) -> Result<()> {
@@ -343,7 +342,7 @@ impl LogCore {
             closed: AtomicBool::new(false),
             read_only: false,
             counters: Counters::default(),
-            writer: Mutex::new(writer),
+            writer: owner::WriterCell::new(writer),
             group_commit: GroupCommit::default(),
             seals: SealSync::default(),
             tail: Tail::new(),
@@ -447,6 +446,43 @@ impl Shared {
     ) -> Result<PendingAppend<'_>> {
         let appending = (durability == Durability::Synced).then(|| self.group_commit.appending());
         let appended = append::append(self, events, extension, durability)?;
+        Ok(PendingAppend {
+            shared: self,
+            appended,
+            appending,
+        })
+    }
+
+    /// [`Shared::begin_append`] for the log's owner (`owner`), which holds its own lock
+    /// exclusively: the writer is reached without its mutex, one lock pair per append.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Shared::writer_exclusive`]: the caller holds the lock it registered with
+    /// `set_owner_lock` exclusively, and `key` is the key that call returned.
+    #[inline]
+    #[expect(unsafe_code, reason = "the writer behind the owner's lock")]
+    pub(crate) unsafe fn begin_append_exclusive<E: RecordEvents + ?Sized>(
+        &self,
+        key: &mut WriterKey,
+        events: &E,
+        extension: &[u8],
+        durability: Durability,
+    ) -> Result<PendingAppend<'_>> {
+        let appending = (durability == Durability::Synced).then(|| self.group_commit.appending());
+        let (payload_bytes, record_bytes) =
+            append::validate(events, extension, self.options.segment_bytes)?;
+        // SAFETY: the caller's promise, passed on.
+        let writer = unsafe { self.writer_exclusive(key) };
+        let appended = append::append_to(
+            self,
+            writer,
+            events,
+            extension,
+            durability,
+            payload_bytes,
+            record_bytes,
+        )?;
         Ok(PendingAppend {
             shared: self,
             appended,

@@ -160,7 +160,7 @@ impl Core {
             metadata: &event.metadata,
             data: &event.data,
         });
-        let pending = self.log.begin_append(&envelope, &[], durability)?;
+        let pending = self.place(&mut state.writer_key, &envelope, &[], durability)?;
         let appended = pending.appended();
         assert_eq!(
             appended.first.0, position,

@@ -3,7 +3,8 @@
 //! stream index and bad input (`index`), the
 //! checkpoint as a mapped table under the changes since (`checkpoint_table`), the model test of the stream layer (`model`),
 //! retries by event id (`retries`), retention (`retention`), store subscriptions (`subscriptions`), and racing
-//! `Exact` appends from many threads (`concurrency`), stream handles (`handles`).
+//! `Exact` appends from many threads (`concurrency`), stream handles (`handles`), and appends on the store's lock alone racing everything else
+//! that reaches the log's writer (`one_lock`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,6 +15,7 @@ mod follower;
 mod handles;
 mod index;
 mod model;
+mod one_lock;
 mod retention;
 mod retries;
 mod streams;
