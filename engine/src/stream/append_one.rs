@@ -110,7 +110,8 @@ impl Core {
             append::check_stream_name(stream)?;
         }
         append::check_event_type(event)?;
-        let mut guard = self.write_state();
+        // Unmarked: nothing under it reaches the log's writer but `place` (`state_lock`).
+        let mut guard = self.state.write_unmarked();
         let state = &mut *guard;
         self.checkpointer.install_finished(&mut state.index);
         state.index.tidy(REBASE_PER_APPEND);

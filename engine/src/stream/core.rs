@@ -113,7 +113,12 @@ impl Core {
                 self.log
                     .begin_append_exclusive(key, events, extension, durability)
             },
-            None => self.log.begin_append(events, extension, durability),
+            None => {
+                // Cold: a store's key is handed over at open. Without it the log takes
+                // the store's lock shared unless this thread is recorded as holding it.
+                let _held = self.state.mark_held();
+                self.log.begin_append(events, extension, durability)
+            }
         }
     }
 
