@@ -61,7 +61,7 @@ pub mod testing {
     };
     pub use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
     pub use crate::format::{parse_segment_file_name, segment_file_name};
-    pub use crate::io::{CrashMode, SimCounters, SimStorage};
+    pub use crate::io::{CrashMode, Rng, SimCounters, SimStorage};
 }
 
 pub use consumer::{Consumer, ConsumerInfo};

@@ -9,8 +9,8 @@
  *   Each has one close or free function that accepts NULL; a handle used after it was
  *   closed or freed, or closed twice, returns ANNAL_STATUS_USE_AFTER_CLOSE.
  * - Thread-safety: annal_log, annal_store, annal_consumer, annal_store_consumer,
- *   annal_consumer_list, annal_event_list and annal_recovery_report may be used from
- *   many threads at once. annal_reader,
+ *   annal_stream_handle, annal_consumer_list, annal_event_list and
+ *   annal_recovery_report may be used from many threads at once. annal_reader,
  *   annal_subscription and annal_store_subscription may move between threads but are
  *   used by one thread at a time.
  * - Lifetimes: views (annal_event_view, annal_recorded_event, annal_consumer_info, the
@@ -220,6 +220,10 @@ typedef struct annal_store_consumer annal_store_consumer;
 // A subscription to an event store. One thread at a time. Free it with
 // `annal_store_subscription_free`.
 typedef struct annal_store_subscription annal_store_subscription;
+
+// A handle on one stream of one store, for appending to it again and again. Thread-safe.
+// Free it with `annal_stream_handle_free`.
+typedef struct annal_stream_handle annal_stream_handle;
 
 // A subscription to a raw log. One thread at a time. Free it with
 // `annal_subscription_free`.
@@ -1296,6 +1300,45 @@ annal_status annal_store_subscription_position(const struct annal_store_subscrip
 // Ends and frees the subscription. NULL is a no-op; a second free returns
 // `ANNAL_STATUS_USE_AFTER_CLOSE`.
 annal_status annal_store_subscription_free(struct annal_store_subscription *subscription);
+
+// Makes a handle on the stream `stream` of `store` (the stream need not exist yet: the
+// first append creates it) and writes it to `*handle_out`. The name is checked here,
+// with the errors `annal_store_append` gives for it: empty, longer than
+// `ANNAL_STREAM_NAME_BYTES_MAX` or holding a NUL is `ANNAL_STATUS_INVALID_ARGUMENT`.
+// The handle keeps its own copy of the name.
+//
+// # Safety
+// `stream` is NULL (with `stream_len` 0) or points to `stream_len` readable bytes;
+// `handle_out` is NULL or writable.
+annal_status annal_store_stream_handle(const struct annal_store *store,
+                                       const uint8_t *stream,
+                                       size_t stream_len,
+                                       struct annal_stream_handle **handle_out);
+
+// Appends `count` events to the stream of `handle`, exactly as `annal_store_append`
+// with the handle's name would (the same expected revision, events, durability,
+// result, errors and retries). For one event without an id, the lookup of the name in
+// the index is skipped while the index id the handle remembers still holds (it is
+// checked first, so a stale handle never writes elsewhere). `handle` must have been
+// made by `store`
+// (`ANNAL_STATUS_INVALID_ARGUMENT` otherwise, also once its store was closed and
+// another opened).
+//
+// # Safety
+// `events` points to `count` valid `annal_new_event`; `result` is NULL or writable.
+annal_status annal_store_append_to(const struct annal_store *store,
+                                   const struct annal_stream_handle *handle,
+                                   uint32_t expected_kind,
+                                   uint64_t expected_revision,
+                                   const struct annal_new_event *events,
+                                   size_t count,
+                                   uint32_t durability,
+                                   struct annal_write_result *result);
+
+// Frees the stream handle (the stream and its events stay). NULL is a no-op; a second
+// free returns `ANNAL_STATUS_USE_AFTER_CLOSE`. A handle may be freed before or after
+// its store is closed.
+annal_status annal_stream_handle_free(struct annal_stream_handle *handle);
 
 // Subscribes to `log` (`options` may be NULL: from the beginning, synced events; the
 // filter must be `ANNAL_FILTER_ALL`) and writes the handle to `*subscription_out`.

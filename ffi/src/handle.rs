@@ -73,6 +73,8 @@ pub enum Kind {
     RecoveryReport = 9,
     /// `annal_store_consumer`.
     StoreConsumer = 10,
+    /// `annal_stream_handle`.
+    StreamHandle = 11,
 }
 
 /// A slot's lock word: the generation of its current (or last) handle in the high 32

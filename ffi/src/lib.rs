@@ -29,6 +29,7 @@ pub mod store;
 pub mod store_consumer;
 pub mod store_read;
 pub mod store_subscription;
+pub mod stream_handle;
 pub mod subscription;
 pub mod types;
 pub mod version;

@@ -1,6 +1,7 @@
 //! The event store through C: open and close, appends with expected revisions (one
 //! stream or several at once), stream lifecycle (truncate, delete, info) and checkpoints.
-//! Reads are in `store_read.rs`, subscriptions in `store_subscription.rs`.
+//! Reads are in `store_read.rs`, subscriptions in `store_subscription.rs`, appends
+//! through stream handles in `stream_handle.rs`.
 //!
 //! Thread-safety: an `annal_store *` may be used from any number of threads at once;
 //! closing it waits for calls in flight.
@@ -128,7 +129,7 @@ unsafe fn new_event(event: &annal_new_event) -> Result<NewEvent, Failure> {
 ///
 /// # Safety
 /// `events` is NULL (with `count` 0) or `count` valid `annal_new_event`.
-unsafe fn new_events(
+pub(crate) unsafe fn new_events(
     events: *const annal_new_event,
     count: usize,
 ) -> Result<Vec<NewEvent>, Failure> {

@@ -7,10 +7,7 @@ use annal::testing::{SegmentHeader, SEGMENT_HEADER_BYTES};
 
 // The engine's tests and these share one generator, so a seed replays the same workload
 // in both.
-#[path = "../../engine/tests/support/rng.rs"]
-mod rng;
-
-pub use rng::Rng;
+pub use annal::testing::Rng;
 
 mod reactor;
 

@@ -4,6 +4,8 @@
 
 mod file;
 #[cfg(any(test, feature = "testing"))]
+mod rng;
+#[cfg(any(test, feature = "testing"))]
 mod sim;
 #[cfg(target_os = "linux")]
 mod uring;
@@ -19,6 +21,8 @@ use bytes::Bytes;
 use crate::options::IoPath;
 
 pub use file::FileStorage;
+#[cfg(any(test, feature = "testing"))]
+pub use rng::Rng;
 #[cfg(any(test, feature = "testing"))]
 pub use sim::{CrashMode, SimCounters, SimStorage};
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use super::{out_of_bounds, DirLock, Storage, StorageFile};
+use super::{out_of_bounds, DirLock, Rng, Storage, StorageFile};
 
 /// The unit a simulated crash keeps or drops.
 pub const SECTOR_BYTES: usize = 512;
@@ -173,7 +173,7 @@ impl SimStorage {
     pub fn crash(&self, mode: CrashMode) -> SimStorage {
         let mut state = self.lock_any();
         state.crashed = true;
-        let mut rng = SplitMix64(match mode {
+        let mut rng = Rng::new(match mode {
             CrashMode::DropUnsynced => 0,
             CrashMode::TearUnsynced { seed } => seed,
         });
@@ -183,7 +183,7 @@ impl SimStorage {
             let mut bytes = old.durable.clone();
             if let CrashMode::TearUnsynced { .. } = mode {
                 for &sector in &old.dirty_sectors {
-                    if rng.next() & 1 == 1 {
+                    if rng.next_u64() & 1 == 1 {
                         let start = sector * SECTOR_BYTES;
                         let end = (start + SECTOR_BYTES).min(bytes.len());
                         bytes[start..end].copy_from_slice(&old.live[start..end]);
@@ -397,18 +397,5 @@ impl StorageFile for SimFileHandle {
         let state = self.storage.lock()?;
         let file = state.files.get(&self.id).ok_or_else(crashed_error)?;
         Ok(Bytes::copy_from_slice(&file.live[..file.written_through]))
-    }
-}
-
-/// A tiny deterministic generator (SplitMix64) for choosing torn sectors.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 }

@@ -10,16 +10,15 @@
 
 mod hooked;
 mod numbered;
-mod rng;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use annal::testing::{CrashMode, SimStorage};
 
+pub use annal::testing::Rng;
 pub use hooked::{is_seal_write, FileOrigin, HookedStorage, StorageHooks};
 pub use numbered::{append_numbered, number_of, numbered};
-pub use rng::Rng;
 
 /// Where a [`CrashingStorage`] is in its countdown.
 #[derive(Debug)]

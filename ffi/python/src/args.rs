@@ -209,6 +209,46 @@ pub(crate) fn name(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     )))
 }
 
+/// A stream name for the length of one call: borrowed from an immutable `str` or
+/// `bytes` (which the caller's argument keeps alive), copied from a mutable buffer.
+pub(crate) enum NameRef<'a> {
+    /// The bytes of a `str` (its cached UTF-8) or a `bytes`.
+    Borrowed(&'a [u8]),
+    /// A copy of a `bytearray` or `memoryview`, which may change meanwhile.
+    Copied(Bytes),
+}
+
+impl AsRef<[u8]> for NameRef<'_> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            NameRef::Borrowed(bytes) => bytes,
+            NameRef::Copied(bytes) => bytes,
+        }
+    }
+}
+
+impl NameRef<'_> {
+    /// The name owned, for a call that keeps it (copied if borrowed).
+    pub(crate) fn into_bytes(self) -> Bytes {
+        match self {
+            NameRef::Borrowed(bytes) => Bytes::copy_from_slice(bytes),
+            NameRef::Copied(bytes) => bytes,
+        }
+    }
+}
+
+/// A stream name as [`name`] takes it, borrowed where it can be: for a call that only
+/// reads it (an append to a stream that exists copies nothing of its name).
+pub(crate) fn name_ref<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<NameRef<'a>> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(NameRef::Borrowed(s.to_str()?.as_bytes()));
+    }
+    if let Ok(bytes) = obj.cast::<PyBytes>() {
+        return Ok(NameRef::Borrowed(bytes.as_bytes()));
+    }
+    name(obj).map(NameRef::Copied)
+}
+
 /// Most distinct event types each thread keeps shared copies of (`event_type`).
 const EVENT_TYPES_CACHED_MAX: usize = 32;
 

@@ -2,12 +2,13 @@
 //! engine's public API, and the three a read makes per event made with the C API.
 //! `python/annal/__init__.py` re-exports everything here.
 //!
-//! One file per job: `store` (the event store), `read` (its read iterator), `log` (the
-//! raw log), `consumer` (durable consumers), `subscription` (waiting with signals
-//! checked), `event` (the values appended), `recorded` (the events read), `args` (Python
-//! arguments into engine values), `errors` (exceptions). `unsafe` is allowed only in
-//! `raw` (classes made with the C API), `buffer` (zero-copy payloads), `recorded`,
-//! `read` and `gc` (objects kept out of the cycle collector).
+//! One file per job: `store` (the event store), `store_args` (its append and filter
+//! arguments), `stream_handle` (its stream handles), `read` (its read iterator), `log`
+//! (the raw log), `consumer` (durable consumers), `subscription` (waiting with signals
+//! checked), `event` (the values appended), `recorded` (the events read), `args`
+//! (Python arguments into engine values), `errors` (exceptions). `unsafe` is allowed
+//! only in `raw` (classes made with the C API), `buffer` (zero-copy payloads),
+//! `recorded`, `read` and `gc` (objects kept out of the cycle collector).
 
 mod args;
 mod buffer;
@@ -24,7 +25,9 @@ mod recorded;
 mod recovery;
 mod stats;
 mod store;
+mod store_args;
 mod store_consumer;
+mod stream_handle;
 mod subscription;
 
 use pyo3::prelude::*;
@@ -35,6 +38,7 @@ use args::{ExpectedRevision, Start, StartKind};
 fn _annal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<store::EventStore>()?;
+    m.add_class::<stream_handle::StreamHandle>()?;
     read::register(m)?;
     m.add_class::<log::Log>()?;
     m.add_class::<log::LogEvent>()?;

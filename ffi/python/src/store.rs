@@ -1,86 +1,28 @@
 //! `annal.EventStore`: streams on the log — appends with expected revisions (one stream
-//! or several atomically), stream, category and whole-log reads (forwards, backwards,
-//! as of a position or a time), deletes, subscriptions.
+//! or several atomically, by name or through a `StreamHandle`), stream, category and
+//! whole-log reads (forwards, backwards, as of a position or a time), deletes,
+//! subscriptions.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
 
 use crate::args::{self, Direction, Durability, Visibility};
 use crate::consumer::ConsumerInfo;
 use crate::errors::IntoPy;
-use crate::event::{new_event, NewEvent, StreamInfo, WriteResult};
+use crate::event::{StreamInfo, WriteResult};
 use crate::handle::Handle;
 use crate::options::{IoPath, OpenOptions};
 use crate::read::{iterator, EventIterator, Source};
 use crate::recorded::RecordedEvent;
 use crate::recovery::{IndexRecovery, RecoveryReport};
 use crate::stats::{IndexMemory, Metrics};
+use crate::store_args::{expected_or_any, store_filter, stream_appends, Events};
 use crate::store_consumer::StoreConsumer;
+use crate::stream_handle::{next_store_id, StreamHandle};
 use crate::subscription::{Shared, Subscription};
-
-/// The events of an `append` argument: a `NewEvent`, or an iterable of `NewEvent`s and
-/// `(event_type, data)` tuples.
-fn new_events(events: &Bound<'_, PyAny>) -> PyResult<Vec<annal::NewEvent>> {
-    if let Ok(event) = events.cast::<NewEvent>() {
-        return Ok(vec![event.get().0.clone()]);
-    }
-    let iter = events.try_iter().map_err(|_| {
-        PyTypeError::new_err("events must be a NewEvent or an iterable of NewEvent")
-    })?;
-    iter.map(|item| new_event(&item?)).collect()
-}
-
-/// The appends of an `append_multi` argument: `(stream, events)` or
-/// `(stream, events, expected)` tuples.
-pub(crate) fn stream_appends(appends: &Bound<'_, PyAny>) -> PyResult<Vec<annal::StreamAppend>> {
-    appends
-        .try_iter()?
-        .map(|item| {
-            let item = item?;
-            let tuple = item.cast::<PyTuple>().map_err(|_| {
-                PyTypeError::new_err("each append must be a (stream, events[, expected]) tuple")
-            })?;
-            let expected = match tuple.len() {
-                2 => annal::ExpectedRevision::Any,
-                3 => args::expected(&tuple.get_item(2)?)?,
-                n => {
-                    return Err(PyValueError::new_err(format!(
-                        "each append must be a (stream, events[, expected]) tuple, not {n} items"
-                    )))
-                }
-            };
-            Ok(annal::StreamAppend {
-                stream: args::name(&tuple.get_item(0)?)?,
-                expected,
-                events: new_events(&tuple.get_item(1)?)?,
-            })
-        })
-        .collect::<PyResult<Vec<_>>>()
-}
-
-/// A store subscription's filter: at most one of `category`, `event_type` and
-/// `stream_prefix`.
-pub(crate) fn store_filter(
-    category: Option<&Bound<'_, PyAny>>,
-    event_type: Option<&Bound<'_, PyAny>>,
-    stream_prefix: Option<&Bound<'_, PyAny>>,
-) -> PyResult<annal::StoreFilter> {
-    Ok(match (category, event_type, stream_prefix) {
-        (None, None, None) => annal::StoreFilter::All,
-        (Some(category), None, None) => annal::StoreFilter::Category(args::name(category)?),
-        (None, Some(event_type), None) => annal::StoreFilter::EventType(args::name(event_type)?),
-        (None, None, Some(prefix)) => annal::StoreFilter::StreamPrefix(args::name(prefix)?),
-        _ => {
-            return Err(PyValueError::new_err(
-                "filter by one of category, event_type or stream_prefix",
-            ))
-        }
-    })
-}
 
 /// An event store: streams of events on a log. Open it with `EventStore.open(path)`;
 /// use it as a context manager, or call `close()`. Share one store between threads:
@@ -89,6 +31,8 @@ pub(crate) fn store_filter(
 pub struct EventStore {
     handle: Handle<annal::EventStore>,
     path: PathBuf,
+    /// This object's identity, which its stream handles carry.
+    id: u64,
 }
 
 impl EventStore {
@@ -135,6 +79,7 @@ impl EventStore {
         Ok(EventStore {
             handle: Handle::new(store),
             path,
+            id: next_store_id(),
         })
     }
 
@@ -151,23 +96,67 @@ impl EventStore {
         expected: Option<&Bound<'_, PyAny>>,
         durability: Durability,
     ) -> PyResult<WriteResult> {
-        let stream = args::name(stream)?;
-        let expected = expected
-            .map(args::expected)
-            .transpose()?
-            .unwrap_or(annal::ExpectedRevision::Any);
-        let appends = [annal::StreamAppend {
-            stream,
-            expected,
-            events: new_events(events)?,
-        }];
+        let stream = args::name_ref(stream)?;
+        let expected = expected_or_any(expected)?;
+        let events = Events::new(events)?;
         let store = self.engine()?;
-        // By reference, so the events (which may share Python `bytes`) are dropped here,
-        // attached to the interpreter, not inside the engine.
+        let durability = durability.into();
+        // The events (which may share Python `bytes`) are passed by reference, so they
+        // are dropped here, attached to the interpreter, not inside the engine.
+        if let [event] = events.as_slice() {
+            if event.id.is_none() {
+                // The common append: the name and the event borrowed for the call (the
+                // engine copies the event into its record, the name only into the
+                // index of a new stream).
+                let events = events.as_slice();
+                return Ok(py
+                    .detach(|| store.append_from_slice(&stream, expected, events, durability))
+                    .py_err()?
+                    .into());
+            }
+        }
+        let appends = [annal::StreamAppend {
+            stream: stream.into_bytes(),
+            expected,
+            events: events.into_vec(),
+        }];
         let results = py
-            .detach(|| store.append_multi(&appends, durability.into()))
+            .detach(|| store.append_multi(&appends, durability))
             .py_err()?;
         Ok(results[0].into())
+    }
+
+    /// A handle on `stream` (which need not exist yet), for `append_to`: the name is
+    /// checked here (`InvalidArgument` if empty, too long or holding a NUL), once.
+    fn stream_handle(&self, stream: &Bound<'_, PyAny>) -> PyResult<StreamHandle> {
+        let name = args::name(stream)?;
+        let handle = self.engine()?.stream_handle(name).py_err()?;
+        Ok(StreamHandle::new(handle, self.id))
+    }
+
+    /// Appends `events` to the stream of `handle` (from this store's `stream_handle`)
+    /// exactly as `append` with its name would: the same arguments, result, errors and
+    /// retries. One event without an id skips the name's lookup in the index while the
+    /// handle's remembered id still holds. A handle of another store raises
+    /// `InvalidArgument`.
+    #[pyo3(signature = (handle, events, *, expected = None, durability = Durability::Synced))]
+    fn append_to(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, StreamHandle>,
+        events: &Bound<'_, PyAny>,
+        expected: Option<&Bound<'_, PyAny>>,
+        durability: Durability,
+    ) -> PyResult<WriteResult> {
+        let expected = expected_or_any(expected)?;
+        let events = Events::new(events)?;
+        let events = events.as_slice();
+        let store = self.engine()?;
+        let handle = handle.get().engine_for(self.id)?;
+        Ok(py
+            .detach(|| store.append_to(handle, expected, events, durability.into()))
+            .py_err()?
+            .into())
     }
 
     /// Appends to several streams atomically: `appends` is a list of

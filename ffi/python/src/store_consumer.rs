@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use crate::args::{self, Durability, Visibility};
 use crate::errors::IntoPy;
 use crate::event::WriteResult;
-use crate::store::{store_filter, stream_appends};
+use crate::store_args::{store_filter, stream_appends};
 use crate::subscription::{Shared, Subscription};
 
 /// A durable consumer of an event store: `subscribe()` from its checkpoint, handle

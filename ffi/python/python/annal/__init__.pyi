@@ -184,6 +184,15 @@ class WriteResult:
     last_position: int
 
 @final
+class StreamHandle:
+    """A handle on one stream of one EventStore (`store.stream_handle(name)`), for
+    `store.append_to(handle, events)`; only the store that made it accepts it."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def name_bytes(self) -> bytes: ...
+
+@final
 class StreamInfo:
     revision: int | None
     truncate_before: int
@@ -223,6 +232,15 @@ class EventStore:
     def append(
         self,
         stream: _Name,
+        events: NewEvent | Iterable[NewEvent | tuple[_Name, _BytesLike]],
+        *,
+        expected: _Expected | None = None,
+        durability: Durability = ...,
+    ) -> WriteResult: ...
+    def stream_handle(self, stream: _Name) -> StreamHandle: ...
+    def append_to(
+        self,
+        handle: StreamHandle,
         events: NewEvent | Iterable[NewEvent | tuple[_Name, _BytesLike]],
         *,
         expected: _Expected | None = None,

@@ -1,7 +1,7 @@
-//! SplitMix64, the one deterministic generator of Annal's tests: the engine's integration
-//! tests include it through `support`, and the `annal-tests` crate through its `lib.rs`
-//! (`#[path]`), so a seed replays the same workload everywhere. Tests need
-//! reproducibility, not quality.
+//! SplitMix64, the one deterministic generator of Annal's tests (`annal::testing::Rng`):
+//! `SimStorage` tears sectors with it, and the engine's integration tests and the
+//! `annal-tests` crate draw their workloads from it, so a seed replays the same run
+//! everywhere. Tests need reproducibility, not quality.
 
 /// splitmix64: a tiny, fast, deterministic generator.
 #[derive(Debug, Clone)]
