@@ -294,7 +294,9 @@ pub(crate) fn append<E: RecordEvents + ?Sized>(
     durability: Durability,
 ) -> Result<Appended> {
     let (payload_bytes, record_bytes) = validate(events, extension, shared.options.segment_bytes)?;
-    let mut writer = shared.writer();
+    // The owner's lock first (nothing for the raw log), then the writer's mutex.
+    let owner = shared.hold_owner();
+    let mut writer = shared.writer_under(&owner);
     append_to(
         shared,
         &mut writer,

@@ -30,9 +30,13 @@ pub(crate) trait OwnerLock: Send + Sync {
     fn hold_shared(&self) -> Option<Box<dyn Held + '_>>;
 }
 
+/// What the writer's mutex guards (the writer sits beside it): a type of its own, so
+/// that locking it is code of its own, not shared with the log's other unit mutexes.
+struct WriterLocked;
+
 /// The writer and its mutex (see the module doc for who may skip the mutex).
 pub(crate) struct WriterCell {
-    lock: Mutex<()>,
+    lock: Mutex<WriterLocked>,
     writer: UnsafeCell<Writer>,
     owner: OnceLock<Arc<dyn OwnerLock>>,
 }
@@ -47,7 +51,7 @@ unsafe impl Sync for WriterCell {}
 impl WriterCell {
     pub(crate) fn new(writer: Writer) -> WriterCell {
         WriterCell {
-            lock: Mutex::new(()),
+            lock: Mutex::new(WriterLocked),
             writer: UnsafeCell::new(writer),
             owner: OnceLock::new(),
         }
@@ -62,13 +66,18 @@ pub(crate) struct WriterKey {
     log: usize,
 }
 
-/// The writer, its mutex held (and the owner's lock, where one is registered and this
-/// thread does not hold it already).
+/// The owner's lock held shared (nothing for the raw log, or for a thread that holds it
+/// already), which an access to the writer other than the owner's appends needs first.
+pub(crate) struct OwnerHold<'a> {
+    _held: Option<Box<dyn Held + 'a>>,
+    /// The log whose owner it holds (an address, for a check).
+    log: usize,
+}
+
+/// The writer, its mutex held, under an [`OwnerHold`].
 pub(crate) struct WriterGuard<'a> {
     writer: &'a mut Writer,
-    // Dropped in this order: the mutex before the owner's lock it was taken under.
-    _lock: MutexGuard<'a, ()>,
-    _owner: Option<Box<dyn Held + 'a>>,
+    _lock: MutexGuard<'a, WriterLocked>,
 }
 
 impl Deref for WriterGuard<'_> {
@@ -85,21 +94,72 @@ impl DerefMut for WriterGuard<'_> {
     }
 }
 
+/// A [`WriterGuard`] with its [`OwnerHold`], released in that order.
+pub(crate) struct HeldWriter<'a> {
+    writer: WriterGuard<'a>,
+    _owner: OwnerHold<'a>,
+}
+
+impl Deref for HeldWriter<'_> {
+    type Target = Writer;
+
+    fn deref(&self) -> &Writer {
+        &self.writer
+    }
+}
+
+impl DerefMut for HeldWriter<'_> {
+    fn deref_mut(&mut self) -> &mut Writer {
+        &mut self.writer
+    }
+}
+
+/// The owner's lock held shared, out of line: never on the raw log's appends.
+#[cold]
+fn hold_owner_shared(owner: &dyn OwnerLock) -> Option<Box<dyn Held + '_>> {
+    owner.hold_shared()
+}
+
 impl Shared {
-    /// The writer, for anything but the owner's exclusive appends.
+    /// The owner's lock held shared where an owner is registered: what
+    /// [`Shared::writer_under`] asks for.
     #[inline]
-    pub(crate) fn writer(&self) -> WriterGuard<'_> {
-        let cell = &self.writer;
-        let owner = cell.owner.get().and_then(|owner| owner.hold_shared());
-        let lock = cell.lock.lock().unwrap_or_else(|e| e.into_inner());
+    pub(crate) fn hold_owner(&self) -> OwnerHold<'_> {
+        OwnerHold {
+            _held: match self.writer.owner.get() {
+                None => None,
+                Some(owner) => hold_owner_shared(owner.as_ref()),
+            },
+            log: self as *const Shared as usize,
+        }
+    }
+
+    /// The writer behind its mutex, for anything but the owner's exclusive appends;
+    /// `owner` (which outlives the result) is the owner's lock held.
+    pub(crate) fn writer_under<'a>(&'a self, owner: &OwnerHold<'a>) -> WriterGuard<'a> {
+        assert_eq!(
+            owner.log, self as *const Shared as usize,
+            "the writer is taken under its own log's owner hold"
+        );
+        let lock = self.writer.lock.lock().unwrap_or_else(|e| e.into_inner());
         #[expect(unsafe_code, reason = "the writer behind its mutex")]
         // SAFETY: the mutex is held (and kept in the guard), and where an owner is
-        // registered its lock is held by this thread too, so the owner is not inside
+        // registered its lock is held by this thread too (`owner`, which the caller
+        // keeps until the guard is gone), so the owner is not inside
         // `begin_append_exclusive` on another thread: nothing else reaches the writer.
-        let writer = unsafe { &mut *cell.writer.get() };
+        let writer = unsafe { &mut *self.writer.writer.get() };
         WriterGuard {
             writer,
             _lock: lock,
+        }
+    }
+
+    /// [`Shared::writer_under`] with the owner's lock taken here, for the rare
+    /// accesses (flushes, the group-commit leader, open and close).
+    pub(crate) fn writer(&self) -> HeldWriter<'_> {
+        let owner = self.hold_owner();
+        HeldWriter {
+            writer: self.writer_under(&owner),
             _owner: owner,
         }
     }
