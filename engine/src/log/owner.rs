@@ -135,23 +135,14 @@ impl Shared {
     }
 
     /// The writer behind its mutex, for anything but the owner's exclusive appends;
-    /// `owner` (which outlives the result) is the owner's lock held.
-    pub(crate) fn writer_under<'a>(&'a self, owner: &OwnerHold<'a>) -> WriterGuard<'a> {
+    /// `owner` is the owner's lock held (borrowed for as long as the result lives, so it
+    /// cannot be released first).
+    pub(crate) fn writer_under<'a>(&'a self, owner: &'a OwnerHold<'a>) -> WriterGuard<'a> {
         assert_eq!(
             owner.log, self as *const Shared as usize,
             "the writer is taken under its own log's owner hold"
         );
-        let lock = self.writer.lock.lock().unwrap_or_else(|e| e.into_inner());
-        #[expect(unsafe_code, reason = "the writer behind its mutex")]
-        // SAFETY: the mutex is held (and kept in the guard), and where an owner is
-        // registered its lock is held by this thread too (`owner`, which the caller
-        // keeps until the guard is gone), so the owner is not inside
-        // `begin_append_exclusive` on another thread: nothing else reaches the writer.
-        let writer = unsafe { &mut *self.writer.writer.get() };
-        WriterGuard {
-            writer,
-            _lock: lock,
-        }
+        self.lock_writer()
     }
 
     /// [`Shared::writer_under`] with the owner's lock taken here, for the rare
@@ -159,8 +150,26 @@ impl Shared {
     pub(crate) fn writer(&self) -> HeldWriter<'_> {
         let owner = self.hold_owner();
         HeldWriter {
-            writer: self.writer_under(&owner),
+            // The hold is moved into the result beside the guard, which releases it
+            // after the guard (field order); neither leaves the result.
+            writer: self.lock_writer(),
             _owner: owner,
+        }
+    }
+
+    /// The writer behind its mutex. Private: both callers hold the owner's lock for
+    /// as long as the result lives.
+    fn lock_writer(&self) -> WriterGuard<'_> {
+        let lock = self.writer.lock.lock().unwrap_or_else(|e| e.into_inner());
+        #[expect(unsafe_code, reason = "the writer behind its mutex")]
+        // SAFETY: the mutex is held (and kept in the guard), and where an owner is
+        // registered its lock is held by this thread too for as long as the guard
+        // lives (both callers), so the owner is not inside `begin_append_exclusive` on
+        // another thread: nothing else reaches the writer.
+        let writer = unsafe { &mut *self.writer.writer.get() };
+        WriterGuard {
+            writer,
+            _lock: lock,
         }
     }
 
