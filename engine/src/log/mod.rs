@@ -453,43 +453,6 @@ impl Shared {
         })
     }
 
-    /// [`Shared::begin_append`] for the log's owner (`owner`), which holds its own lock
-    /// exclusively: the writer is reached without its mutex, one lock pair per append.
-    ///
-    /// # Safety
-    ///
-    /// As for [`Shared::writer_exclusive`]: the caller holds the lock it registered with
-    /// `set_owner_lock` exclusively, and `key` is the key that call returned.
-    #[inline]
-    #[expect(unsafe_code, reason = "the writer behind the owner's lock")]
-    pub(crate) unsafe fn begin_append_exclusive<E: RecordEvents + ?Sized>(
-        &self,
-        key: &mut WriterKey,
-        events: &E,
-        extension: &[u8],
-        durability: Durability,
-    ) -> Result<PendingAppend<'_>> {
-        let appending = (durability == Durability::Synced).then(|| self.group_commit.appending());
-        let (payload_bytes, record_bytes) =
-            append::validate(events, extension, self.options.segment_bytes)?;
-        // SAFETY: the caller's promise, passed on.
-        let writer = unsafe { self.writer_exclusive(key) };
-        let appended = append::append_to(
-            self,
-            writer,
-            events,
-            extension,
-            durability,
-            payload_bytes,
-            record_bytes,
-        )?;
-        Ok(PendingAppend {
-            shared: self,
-            appended,
-            appending,
-        })
-    }
-
     /// Writes buffered appends and publishes them, without waiting for durability.
     pub(crate) fn flush_buffered(&self) -> Result<()> {
         self.check_usable()?;
