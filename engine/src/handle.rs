@@ -10,8 +10,8 @@ use crate::error::Result;
 use crate::format::record::RecordEvents;
 use crate::io::{FileStorage, Storage};
 use crate::log::{
-    verify_segments, Appended, Event, LiveEnd, LogCore, LogReader, PendingAppend, RecoveryReport,
-    SegmentInfo, VerifyProgress, VerifyReport, Visibility,
+    verify_segments, Appended, Event, LiveEnd, LogCore, LogReader, OwnerLock, PendingAppend,
+    RecoveryReport, SegmentInfo, VerifyProgress, VerifyReport, Visibility, WriterKey,
 };
 use crate::metrics::Metrics;
 use crate::options::{Durability, IoPath, Options};
@@ -139,6 +139,36 @@ impl Log {
         durability: Durability,
     ) -> Result<PendingAppend<'_>> {
         self.core.begin_append(events, extension, durability)
+    }
+
+    /// [`Log::begin_append`] for the log's owner, without the writer's mutex (see
+    /// `log::Shared::begin_append_exclusive`).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds, exclusively, the lock it registered with
+    /// [`Log::set_owner_lock`], and `key` is the key that call returned.
+    #[inline]
+    #[expect(unsafe_code, reason = "passes the owner's promise on")]
+    pub(crate) unsafe fn begin_append_exclusive<E: RecordEvents + ?Sized>(
+        &self,
+        key: &mut WriterKey,
+        events: &E,
+        extension: &[u8],
+        durability: Durability,
+    ) -> Result<PendingAppend<'_>> {
+        // SAFETY: the caller's promise, passed on.
+        unsafe {
+            self.core
+                .begin_append_exclusive(key, events, extension, durability)
+        }
+    }
+
+    /// Registers the lock of the layer that owns this log (the event store), under which
+    /// it places every append, and returns the key of its appends without the writer's
+    /// mutex; `None` if an owner is registered already (`log::owner`).
+    pub(crate) fn set_owner_lock(&self, owner: Arc<dyn OwnerLock>) -> Option<WriterKey> {
+        self.core.set_owner_lock(owner)
     }
 
     /// Writes buffered appends (`Durability::Buffered`) and publishes them to readers,

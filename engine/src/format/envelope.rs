@@ -174,21 +174,48 @@ pub(crate) fn encode(parts: &EnvelopeParts<'_>, out: &mut Vec<u8>) {
     fixed[40..48].copy_from_slice(&category_position.to_le_bytes());
     fixed[48..52].copy_from_slice(&category_offset.to_le_bytes());
     fixed[52..56].copy_from_slice(&(parts.link_block.len() as u32).to_le_bytes());
-    out.reserve(parts.encoded_bytes());
-    out.extend_from_slice(&fixed);
-    if let Some(id) = parts.id {
-        out.extend_from_slice(&id);
+    // One reservation and one length update for the whole envelope, instead of a
+    // capacity check and a length update per part.
+    let total = parts.encoded_bytes();
+    out.reserve(total);
+    let mut rest = &mut out.spare_capacity_mut()[..total];
+    let mut put = |bytes: &[u8]| {
+        let (to, after) = std::mem::take(&mut rest).split_at_mut(bytes.len());
+        #[expect(unsafe_code, reason = "copying into reserved, unwritten bytes")]
+        // SAFETY: `to` is `bytes.len()` reserved bytes of `out` (`MaybeUninit<u8>` has
+        // the layout of `u8`), which cannot overlap `bytes`: `out` is borrowed mutably.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                to.as_mut_ptr().cast::<u8>(),
+                bytes.len(),
+            );
+        }
+        rest = after;
+    };
+    put(&fixed);
+    if let Some(id) = &parts.id {
+        put(id);
     }
     for link in parts.link_block {
-        put_link(*link, out);
+        put(&link.position.0.to_le_bytes());
+        put(&link.record_offset.to_le_bytes());
     }
-    out.extend_from_slice(parts.stream);
-    out.extend_from_slice(parts.event_type);
-    // Most events carry no metadata: no call to copy nothing.
-    if !parts.metadata.is_empty() {
-        out.extend_from_slice(parts.metadata);
+    put(parts.stream);
+    put(parts.event_type);
+    put(parts.metadata);
+    put(parts.data);
+    assert!(rest.is_empty(), "an envelope writes the bytes it announced");
+    let len = out.len() + total;
+    #[expect(
+        unsafe_code,
+        reason = "one length update for the bytes written in place"
+    )]
+    // SAFETY: the `total` bytes after the old length are reserved and were all written
+    // (`rest`, the part not written, is empty); `u8` has no invalid values.
+    unsafe {
+        out.set_len(len);
     }
-    out.extend_from_slice(parts.data);
 }
 
 /// Why a payload is not a valid envelope.

@@ -142,7 +142,7 @@ pub(crate) fn record_capacity_bytes(segment_bytes: u64) -> u64 {
     segment_bytes - SEGMENT_HEADER_BYTES as u64 - SEAL_RECORD_BYTES as u64
 }
 
-fn validate<E: RecordEvents + ?Sized>(
+pub(super) fn validate<E: RecordEvents + ?Sized>(
     events: &E,
     extension: &[u8],
     segment_bytes: u64,
@@ -294,7 +294,32 @@ pub(crate) fn append<E: RecordEvents + ?Sized>(
     durability: Durability,
 ) -> Result<Appended> {
     let (payload_bytes, record_bytes) = validate(events, extension, shared.options.segment_bytes)?;
-    let mut writer = shared.writer();
+    // The owner's lock first (nothing for the raw log), then the writer's mutex.
+    let owner = shared.hold_owner();
+    let mut writer = shared.writer_under(&owner);
+    append_to(
+        shared,
+        &mut writer,
+        events,
+        extension,
+        durability,
+        payload_bytes,
+        record_bytes,
+    )
+}
+
+/// The part of [`append`] with the writer in hand (behind its mutex, or its owner's lock:
+/// `owner`), for an append `validate` accepted with these sizes.
+#[inline(always)]
+pub(super) fn append_to<E: RecordEvents + ?Sized>(
+    shared: &Shared,
+    writer: &mut Writer,
+    events: &E,
+    extension: &[u8],
+    durability: Durability,
+    payload_bytes: usize,
+    record_bytes: usize,
+) -> Result<Appended> {
     shared.check_usable()?;
     check_positions_left(writer.next_position, events.count() as u64)?;
     // The active segment's own size, not the option: a log reopened with another
@@ -303,9 +328,8 @@ pub(crate) fn append<E: RecordEvents + ?Sized>(
         || writer.offset + record_bytes as u64 + SEAL_RECORD_BYTES as u64
             > writer.active.file.len_bytes()
     {
-        roll(shared, &mut writer)?;
+        roll(shared, writer)?;
     }
-    let writer = &mut *writer;
     let position = writer.next_position;
     let synced_before = shared.synced.load(Ordering::Acquire);
     let record_offset = writer.offset;

@@ -118,7 +118,7 @@ impl LogCore {
             closed: AtomicBool::new(false),
             read_only: true,
             counters: Counters::default(),
-            writer: Mutex::new(writer),
+            writer: super::owner::WriterCell::new(writer),
             group_commit: GroupCommit::default(),
             seals: SealSync::default(),
             tail: Tail::new(),

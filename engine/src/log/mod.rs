@@ -18,6 +18,7 @@ mod flusher;
 mod follower;
 pub(crate) mod group_commit;
 mod located;
+mod owner;
 mod preparer;
 mod reader;
 mod recovery;
@@ -34,7 +35,7 @@ pub(crate) mod watermark;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::format::record::RecordEvents;
@@ -51,6 +52,7 @@ use segment::Segment;
 use watermark::Tail;
 
 pub use event::{Event, Visibility};
+pub(crate) use owner::{Held, OwnerLock, WriterKey};
 pub use reader::LogReader;
 pub(crate) use recovery::dry_run as recovery_dry_run;
 pub use recovery::{CutReason, RecoveryAction, RecoveryReport, QUARANTINE_DIR};
@@ -110,7 +112,8 @@ pub(crate) struct Shared {
     /// A follower (`follower`): nothing is written, the walk goes on from `follow`.
     read_only: bool,
     counters: Counters,
-    writer: Mutex<Writer>,
+    /// The single writer, behind its mutex (and its owner's lock: `owner`).
+    writer: owner::WriterCell,
     group_commit: GroupCommit,
     /// The sealed segment whose fdatasync may still be running (`flusher`).
     seals: SealSync,
@@ -196,10 +199,6 @@ impl Shared {
             first: Position(self.first()),
             next: Position(self.next()),
         }
-    }
-
-    fn writer(&self) -> MutexGuard<'_, Writer> {
-        self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn check_usable(&self) -> Result<()> {
@@ -343,7 +342,7 @@ impl LogCore {
             closed: AtomicBool::new(false),
             read_only: false,
             counters: Counters::default(),
-            writer: Mutex::new(writer),
+            writer: owner::WriterCell::new(writer),
             group_commit: GroupCommit::default(),
             seals: SealSync::default(),
             tail: Tail::new(),

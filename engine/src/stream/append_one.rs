@@ -19,7 +19,7 @@ use crate::format::record::RecordEvents;
 use crate::index::REBASE_PER_APPEND;
 use crate::name::Name;
 use crate::options::Durability;
-use crate::position::{check_positions_left, ExpectedRevision, Location, Position, Revision};
+use crate::position::{ExpectedRevision, Location, Position, Revision};
 
 /// One envelope, encoded by the log into its record (no copy of its own), and its size.
 struct OneEnvelope<'a> {
@@ -110,7 +110,8 @@ impl Core {
             append::check_stream_name(stream)?;
         }
         append::check_event_type(event)?;
-        let mut guard = self.write_state();
+        // Unmarked: nothing under it reaches the log's writer but `place` (`state_lock`).
+        let mut guard = self.state.write_unmarked();
         let state = &mut *guard;
         self.checkpointer.install_finished(&mut state.index);
         state.index.tidy(REBASE_PER_APPEND);
@@ -138,8 +139,6 @@ impl Core {
                 actual: current.map(Revision),
             });
         }
-        let position = self.log.next_position().0;
-        check_positions_left(position, 1)?;
         let timestamp = timestamp_ns(index.last_timestamp_ns);
         let revision = current.map_or(0, |r| r + 1);
         let block = chain.and_then(|c| c.tail().block_for_next());
@@ -160,12 +159,11 @@ impl Core {
             metadata: &event.metadata,
             data: &event.data,
         });
-        let pending = self.log.begin_append(&envelope, &[], durability)?;
+        let pending = self.place(&mut state.writer_key, &envelope, &[], durability)?;
+        // Its position is the log's to give (the log checks that one is left); the
+        // store's lock, which the log's writer is reached under, keeps it the next one.
         let appended = pending.appended();
-        assert_eq!(
-            appended.first.0, position,
-            "the event store is the log's only writer"
-        );
+        let position = appended.first.0;
         let link: Location = appended.location(0);
         let applied = index
             .apply_event(stream, known, revision, timestamp, None, link)

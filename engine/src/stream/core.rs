@@ -2,18 +2,19 @@
 //! `EventStore` owns it through an `Arc`; store consumers hold a weak reference, so their
 //! calls reach the store's append path while it is open and get `Closed` after.
 
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-
 use super::append;
 use super::read::not_an_envelope;
+use super::state_lock::{StateLock, StateRead, StateWrite};
 use super::types::{StreamAppend, WriteResult};
 use crate::consumer::PendingCommit;
 use crate::error::{Error, Result};
 use crate::format::envelope::Kind;
+use crate::format::record::RecordEvents;
 use crate::handle::Log;
 use crate::index::checkpoint::Snapshot;
 use crate::index::checkpointer::Checkpointer;
 use crate::index::{Index, REBASE_PER_APPEND};
+use crate::log::{PendingAppend, WriterKey};
 use crate::name::Name;
 use crate::options::Durability;
 use crate::position::{check_positions_left, Location, Position};
@@ -24,6 +25,9 @@ pub(super) struct State {
     /// Reused by every append under the lock: its plans and its encoded envelopes.
     pub(super) plans: Vec<append::Plan>,
     pub(super) batch: append::EncodedBatch,
+    /// The key of appends that take the store's lock alone, not the log writer's mutex
+    /// too (`state_lock`); `None` until the store registered its lock with the log.
+    pub(super) writer_key: Option<WriterKey>,
 }
 
 /// What a store append does with a consumer's checkpoint.
@@ -44,7 +48,7 @@ pub(super) struct Core {
     /// before the log and its directory lock go.
     pub(super) checkpointer: Checkpointer,
     pub(super) log: Log,
-    pub(super) state: RwLock<State>,
+    pub(super) state: StateLock,
 }
 
 impl Core {
@@ -79,12 +83,43 @@ impl Core {
         super::open::replay(&self.log, &mut state.index, false)
     }
 
-    pub(super) fn read_state(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
+    #[inline]
+    pub(super) fn read_state(&self) -> StateRead<'_> {
+        self.state.read()
     }
 
-    pub(super) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+    #[inline]
+    pub(super) fn write_state(&self) -> StateWrite<'_> {
+        self.state.write()
+    }
+
+    /// Places a record in the log for an append under the store's lock, held exclusively
+    /// by the caller, who passes the state's `writer_key`: with the key, the log's writer
+    /// is reached under that lock alone (`state_lock`), not under its mutex too.
+    #[inline(always)]
+    pub(super) fn place<E: RecordEvents + ?Sized>(
+        &self,
+        writer_key: &mut Option<WriterKey>,
+        events: &E,
+        extension: &[u8],
+        durability: Durability,
+    ) -> Result<PendingAppend<'_>> {
+        match writer_key {
+            #[expect(unsafe_code, reason = "the store's append under its own lock alone")]
+            // SAFETY: the caller holds the store's lock exclusively (the key lives in the
+            // state behind it), the lock the store registered with its log, which handed
+            // out this key.
+            Some(key) => unsafe {
+                self.log
+                    .begin_append_exclusive(key, events, extension, durability)
+            },
+            None => {
+                // Cold: a store's key is handed over at open. Without it the log takes
+                // the store's lock shared unless this thread is recorded as holding it.
+                let _held = self.state.mark_held();
+                self.log.begin_append(events, extension, durability)
+            }
+        }
     }
 
     /// Checks, encodes and places the parts under the store's lock, then waits for their
@@ -179,7 +214,7 @@ impl Core {
         // its durability is waited for after the lock goes, so concurrent `Synced` store
         // appends share one write and one fdatasync, as raw log appends do.
         let extension = commit.as_ref().map_or(&[][..], |c| &c.extension[..]);
-        let pending = self.log.begin_append(&state.batch, extension, durability)?;
+        let pending = self.place(&mut state.writer_key, &state.batch, extension, durability)?;
         let appended = pending.appended();
         if let Some(commit) = commit {
             commit.finish(&appended);
@@ -254,13 +289,15 @@ impl Core {
         }
         let timestamp = append::timestamp_ns(state.index.last_timestamp_ns);
         let payload = append::encode_lifecycle(stream, kind, revision, timestamp);
-        let pending = self.log.begin_append(&[payload], &[], Durability::Synced)?;
+        let mut guard = state;
+        let state = &mut *guard;
+        let pending = self.place(&mut state.writer_key, &[payload], &[], Durability::Synced)?;
         let appended = pending.appended();
         let link = Location::new(Position(appended.first.0), appended.record_offset);
         state
             .index
             .apply_lifecycle(kind, stream, revision, timestamp, link);
-        drop(state);
+        drop(guard);
         pending.finish().map(drop)
     }
 

@@ -17,6 +17,7 @@ mod open;
 mod read;
 mod retention;
 mod shortcuts;
+mod state_lock;
 mod stream_handle;
 mod subscription;
 mod types;

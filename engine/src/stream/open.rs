@@ -3,7 +3,7 @@
 //! the checkpoint.
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::envelope::decode;
@@ -16,6 +16,7 @@ use crate::options::Options;
 use crate::position::{Location, Position};
 
 use super::read::not_an_envelope;
+use super::state_lock::StateLock;
 use super::IndexRecovery;
 use super::{append, Core, EventStore, State};
 
@@ -80,13 +81,17 @@ impl EventStore {
         let core = Core {
             checkpointer: Checkpointer::new(storage, log.dir()),
             log,
-            state: RwLock::new(State {
+            state: StateLock::new(State {
                 index,
                 events_at_checkpoint,
                 plans: Vec::new(),
                 batch: append::EncodedBatch::default(),
+                writer_key: None,
             }),
         };
+        // From here on the store's appends take its lock alone (`state_lock`).
+        let writer_key = core.log.set_owner_lock(core.state.owner_lock());
+        core.write_state().writer_key = writer_key;
         Ok(EventStore {
             core: Arc::new(core),
             index_recovery,
