@@ -111,7 +111,9 @@ def test_log_appends_from_threads_share_positions(log):
 def test_ctrl_c_interrupts_a_waiting_iteration(tmp_path):
     """SIGINT during `for event in sub` raises KeyboardInterrupt within a second."""
     script = textwrap.dedent(f"""
-        import sys, annal
+        import faulthandler, signal, sys, annal
+        # SIGUSR1 dumps every thread's stack: what a child that did not exit was doing.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         store = annal.EventStore.open({str(tmp_path / 's')!r})
         sub = store.subscribe()
         print("waiting", flush=True)
@@ -122,13 +124,26 @@ def test_ctrl_c_interrupts_a_waiting_iteration(tmp_path):
             print("interrupted", flush=True)
             sys.exit(3)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "waiting"
         time.sleep(0.3)
         begin = time.monotonic()
         os.kill(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=10) == 3
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGUSR1)
+            time.sleep(1)
+            proc.kill()
+            _, stacks = proc.communicate()
+            raise AssertionError(f"no exit 10 s after SIGINT; the child's stacks:\n{stacks}")
+        assert code == 3, proc.stderr.read()
         assert time.monotonic() - begin < 2
         assert proc.stdout.read().strip() == "interrupted"
     finally:
