@@ -112,7 +112,11 @@ def test_ctrl_c_interrupts_a_waiting_iteration(tmp_path):
     """SIGINT during `for event in sub` raises KeyboardInterrupt within a second."""
     script = textwrap.dedent(f"""
         import faulthandler, signal, sys, annal
-        # SIGUSR1 dumps every thread's stack: what a child that did not exit was doing.
+        # Ctrl-C raises KeyboardInterrupt even where this test was started with SIGINT
+        # ignored (a job a non-interactive shell ran in the background), which Python
+        # would otherwise inherit; SIGUSR1 dumps every thread's stack, for a child that
+        # does not exit.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         faulthandler.register(signal.SIGUSR1, all_threads=True)
         store = annal.EventStore.open({str(tmp_path / 's')!r})
         sub = store.subscribe()
