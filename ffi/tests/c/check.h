@@ -36,6 +36,17 @@ static inline void expect_status(annal_status got, annal_status want, const char
 /* A string literal as the (pointer, length) pair the API takes for byte strings. */
 #define BYTES(literal) (const uint8_t *)(literal), (sizeof(literal) - 1)
 
+/* An event of type `type` with `data` (both NUL-terminated text), no id, no metadata. */
+static inline annal_new_event text_event(const char *type, const char *data) {
+    annal_new_event e;
+    memset(&e, 0, sizeof e);
+    e.event_type = (const uint8_t *)type;
+    e.event_type_len = strlen(type);
+    e.data = (const uint8_t *)data;
+    e.data_len = strlen(data);
+    return e;
+}
+
 static inline int view_equals(const uint8_t *ptr, size_t len, const char *text) {
     return len == strlen(text) && (len == 0 || memcmp(ptr, text, len) == 0);
 }

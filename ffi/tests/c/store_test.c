@@ -5,18 +5,8 @@
  * Usage: store_test DIR */
 #include "check.h"
 
-static annal_new_event event(const char *type, const char *data) {
-    annal_new_event e;
-    memset(&e, 0, sizeof e);
-    e.event_type = (const uint8_t *)type;
-    e.event_type_len = strlen(type);
-    e.data = (const uint8_t *)data;
-    e.data_len = strlen(data);
-    return e;
-}
-
 static void appends(annal_store *store) {
-    annal_new_event created = event("OrderCreated", "{\"id\":42}");
+    annal_new_event created = text_event("OrderCreated", "{\"id\":42}");
     static const uint8_t id[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
     created.id = id;
     created.metadata = (const uint8_t *)"corr-1";
@@ -31,7 +21,7 @@ static void appends(annal_store *store) {
                           ANNAL_DURABILITY_SYNCED, &retry));
     CHECK(retry.first_position == 0 && retry.last_revision == 0);
 
-    annal_new_event paid = event("OrderPaid", "{}");
+    annal_new_event paid = text_event("OrderPaid", "{}");
     annal_write_result untouched = {7, 7, 7, 7};
     EXPECT(annal_store_append(store, BYTES("order-42"), ANNAL_EXPECTED_NO_STREAM, 0, &paid, 1,
                               ANNAL_DURABILITY_SYNCED, &untouched),
@@ -43,7 +33,7 @@ static void appends(annal_store *store) {
     OK(annal_store_append(store, BYTES("order-42"), ANNAL_EXPECTED_EXACT, 0, &paid, 1,
                           ANNAL_DURABILITY_SYNCED, &result));
     CHECK(result.first_revision == 1 && result.first_position == 1);
-    annal_new_event shipped = event("OrderShipped", "{}");
+    annal_new_event shipped = text_event("OrderShipped", "{}");
     OK(annal_store_append(store, BYTES("order-42"), ANNAL_EXPECTED_STREAM_EXISTS, 0, &shipped,
                           1, ANNAL_DURABILITY_WRITTEN, NULL));
     EXPECT(annal_store_append(store, BYTES("order-7"), ANNAL_EXPECTED_STREAM_EXISTS, 0, &paid,
@@ -53,8 +43,8 @@ static void appends(annal_store *store) {
                           ANNAL_DURABILITY_SYNCED, NULL));
 
     /* Two streams at once, all or nothing. */
-    annal_new_event reserved = event("CreditReserved", "100");
-    annal_new_event placed = event("OrderCreated", "{\"id\":43}");
+    annal_new_event reserved = text_event("CreditReserved", "100");
+    annal_new_event placed = text_event("OrderCreated", "{\"id\":43}");
     annal_stream_append multi[2];
     memset(multi, 0, sizeof multi);
     multi[0].stream = (const uint8_t *)"customer-7";
@@ -168,7 +158,7 @@ static void lifecycle(annal_store *store) {
     EXPECT(annal_store_read_stream(store, BYTES("order-43"), 0, ANNAL_DIRECTION_FORWARDS, 10,
                                    &list),
            ANNAL_STATUS_STREAM_DELETED);
-    annal_new_event late = event("OrderPaid", "{}");
+    annal_new_event late = text_event("OrderPaid", "{}");
     EXPECT(annal_store_append(store, BYTES("order-43"), ANNAL_EXPECTED_ANY, 0, &late, 1,
                               ANNAL_DURABILITY_SYNCED, NULL),
            ANNAL_STATUS_STREAM_DELETED);
@@ -217,7 +207,7 @@ static void subscriptions(const char *dir, const annal_open_options *reopen, ann
     OK(annal_store_read_all(store, 0, ANNAL_DIRECTION_FORWARDS, 100, &list));
 
     /* A new event, then the store closes: the subscription delivers it, then CLOSED. */
-    annal_new_event more = event("CreditReleased", "100");
+    annal_new_event more = text_event("CreditReleased", "100");
     OK(annal_store_append(store, BYTES("customer-7"), ANNAL_EXPECTED_ANY, 0, &more, 1,
                           ANNAL_DURABILITY_SYNCED, NULL));
     OK(annal_store_close(store));

@@ -30,16 +30,6 @@ static annal_store *open_in(const char *base, const char *name) {
     return store;
 }
 
-static annal_new_event event(const char *type, const char *data) {
-    annal_new_event e;
-    memset(&e, 0, sizeof e);
-    e.event_type = (const uint8_t *)type;
-    e.event_type_len = strlen(type);
-    e.data = (const uint8_t *)data;
-    e.data_len = strlen(data);
-    return e;
-}
-
 /* Whether the calling thread's last error message contains `text`. */
 static int last_error_says(const char *text) {
     char message[1024] = {0};
@@ -69,19 +59,19 @@ static void round_trip(annal_store *store) {
     OK(annal_store_stream_handle(store, BYTES("customer-1"), &customer));
     CHECK(order != NULL && customer != NULL && order != customer);
 
-    annal_new_event placed = event("OrderPlaced", "{\"total\":10}");
+    annal_new_event placed = text_event("OrderPlaced", "{\"total\":10}");
     annal_write_result result;
     OK(annal_store_append_to(store, order, ANNAL_EXPECTED_NO_STREAM, 0, &placed, 1,
                              ANNAL_DURABILITY_SYNCED, &result));
     CHECK(result.first_revision == 0 && result.last_revision == 0);
     CHECK(result.first_position == 0 && result.last_position == 0);
     /* Another stream between, through its own handle and by name. */
-    annal_new_event noted = event("CustomerNoted", "");
+    annal_new_event noted = text_event("CustomerNoted", "");
     OK(annal_store_append_to(store, customer, ANNAL_EXPECTED_ANY, 0, &noted, 1,
                              ANNAL_DURABILITY_BUFFERED, NULL));
     OK(annal_store_append(store, BYTES("order-1"), ANNAL_EXPECTED_EXACT, 0, &noted, 1,
                           ANNAL_DURABILITY_BUFFERED, NULL));
-    annal_new_event paid = event("OrderPaid", "{}");
+    annal_new_event paid = text_event("OrderPaid", "{}");
     OK(annal_store_append_to(store, order, ANNAL_EXPECTED_EXACT, 1, &paid, 1,
                              ANNAL_DURABILITY_WRITTEN, &result));
     CHECK(result.first_revision == 2 && result.first_position == 3);
@@ -95,11 +85,11 @@ static void round_trip(annal_store *store) {
     CHECK(last_error_says("order-1"));
 
     /* Several events at once, and an event with an id retried: the original result. */
-    annal_new_event batch[2] = {event("LineAdded", "a"), event("LineAdded", "b")};
+    annal_new_event batch[2] = {text_event("LineAdded", "a"), text_event("LineAdded", "b")};
     OK(annal_store_append_to(store, order, ANNAL_EXPECTED_STREAM_EXISTS, 0, batch, 2,
                              ANNAL_DURABILITY_BUFFERED, &result));
     CHECK(result.first_revision == 3 && result.last_revision == 4);
-    annal_new_event shipped = event("OrderShipped", "{}");
+    annal_new_event shipped = text_event("OrderShipped", "{}");
     static const uint8_t id[16] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6};
     shipped.id = id;
     OK(annal_store_append_to(store, order, ANNAL_EXPECTED_ANY, 0, &shipped, 1,
@@ -153,7 +143,7 @@ struct shared {
 
 static void *appender(void *arg) {
     struct shared *s = arg;
-    annal_new_event e = event("Counted", "1");
+    annal_new_event e = text_event("Counted", "1");
     for (int i = 0; i < EVENTS_PER_THREAD; i++) {
         OK(annal_store_append(s->store, BYTES("other-1"), ANNAL_EXPECTED_ANY, 0, &e, 1,
                               ANNAL_DURABILITY_BUFFERED, NULL));
@@ -208,7 +198,7 @@ static void bad_names(annal_store *store) {
     /* Nothing was written to the out-pointer by any refusal. */
     CHECK(handle == sentinel);
     OK(annal_store_stream_handle(store, name, ANNAL_STREAM_NAME_BYTES_MAX, &handle));
-    annal_new_event e = event("Longest", "");
+    annal_new_event e = text_event("Longest", "");
     annal_write_result result;
     OK(annal_store_append_to(store, handle, ANNAL_EXPECTED_NO_STREAM, 0, &e, 1,
                              ANNAL_DURABILITY_BUFFERED, &result));
@@ -219,7 +209,7 @@ static void bad_names(annal_store *store) {
 static void bad_appends(annal_store *store) {
     annal_stream_handle *handle = NULL;
     OK(annal_store_stream_handle(store, BYTES("bad-1"), &handle));
-    annal_new_event e = event("Bad", "");
+    annal_new_event e = text_event("Bad", "");
     EXPECT(annal_store_append_to(NULL, handle, ANNAL_EXPECTED_ANY, 0, &e, 1,
                                  ANNAL_DURABILITY_SYNCED, NULL),
            ANNAL_STATUS_NULL_ARGUMENT);
@@ -283,7 +273,7 @@ static void stores(const char *base) {
     annal_store *second = open_in(base, "second");
     annal_stream_handle *handle = NULL;
     OK(annal_store_stream_handle(first, BYTES("order-9"), &handle));
-    annal_new_event e = event("OrderPlaced", "");
+    annal_new_event e = text_event("OrderPlaced", "");
     annal_write_result untouched = {7, 7, 7, 7};
     EXPECT(annal_store_append_to(second, handle, ANNAL_EXPECTED_ANY, 0, &e, 1,
                                  ANNAL_DURABILITY_SYNCED, &untouched),
